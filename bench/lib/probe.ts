@@ -1,0 +1,59 @@
+/**
+ * Preloaded into every server under test (`node --import tsx --import
+ * bench/lib/probe.ts <entry>`), so memory and CPU are read the same way for
+ * baselines and for the gateway without the gateway exposing anything.
+ * Answers `{ probe: 'stats', gc }` on the IPC channel with process figures.
+ */
+import { getHeapStatistics } from 'node:v8';
+
+/** What a server reports about itself. */
+export interface ProbeStats {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  /** Total V8 heap including code and maps, from v8.getHeapStatistics(). */
+  totalHeapSize: number;
+  cpuUserUs: number;
+  cpuSystemUs: number;
+}
+
+interface ProbeRequest {
+  probe: 'stats';
+  id: number;
+  gc?: boolean;
+}
+
+function isProbeRequest(message: unknown): message is ProbeRequest {
+  return typeof message === 'object' && message !== null && (message as { probe?: unknown }).probe === 'stats';
+}
+
+if (process.send) {
+  process.on('message', (message: unknown) => {
+    if (!isProbeRequest(message)) return;
+    const collect = (globalThis as { gc?: () => void }).gc;
+    if (message.gc && collect) {
+      // Twice: the first pass may only promote what the second can free.
+      collect();
+      collect();
+    }
+    const memory = process.memoryUsage();
+    const cpu = process.cpuUsage();
+    const stats: ProbeStats = {
+      rss: memory.rss,
+      heapUsed: memory.heapUsed,
+      heapTotal: memory.heapTotal,
+      external: memory.external,
+      arrayBuffers: memory.arrayBuffers,
+      totalHeapSize: getHeapStatistics().total_heap_size,
+      cpuUserUs: cpu.user,
+      cpuSystemUs: cpu.system,
+    };
+    process.send?.({ probe: 'stats', id: message.id, stats });
+  });
+  // The channel must not keep a server alive that wants to exit on its own.
+  process.channel?.unref();
+  // A server whose harness died should not linger holding thousands of sockets.
+  process.on('disconnect', () => process.exit(0));
+}

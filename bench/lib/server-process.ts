@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { ProbeStats } from './probe.js';
+
+const PROBE = fileURLToPath(new URL('./probe.ts', import.meta.url));
+/** Repository root: servers run from here so `src/main.ts` and `bench/...` resolve. */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface ServerStartOptions {
+  name: string;
+  /** Entry script relative to the repository root, run with the tsx loader. */
+  script: string;
+  env: Record<string, string>;
+  port: number;
+  /** Core to pin the server to with taskset, or undefined to leave it free. */
+  cpu: number | undefined;
+  readyTimeoutMs: number;
+}
+
+/** Asks the kernel for a free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function httpAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+    req.end();
+  });
+}
+
+/** A server under test in its own (optionally pinned) process, with the probe preloaded. */
+export class ServerProcess {
+  private nextProbeId = 1;
+  private output = '';
+
+  private constructor(
+    readonly name: string,
+    readonly port: number,
+    private readonly child: ChildProcess,
+  ) {
+    const keep = (chunk: Buffer): void => {
+      // Only the tail matters for a failure message; the rest would grow without bound.
+      this.output = (this.output + chunk.toString()).slice(-4000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Spawns the server and resolves once it answers HTTP; throws with its output otherwise. */
+  static async start(options: ServerStartOptions): Promise<ServerProcess> {
+    const node = [process.execPath, '--expose-gc', '--import', 'tsx', '--import', PROBE, options.script];
+    const command = options.cpu === undefined ? node : ['taskset', '-c', String(options.cpu), ...node];
+    const child = spawn(command[0]!, command.slice(1), {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...options.env, PORT: String(options.port) },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    const server = new ServerProcess(options.name, options.port, child);
+    const deadline = performance.now() + options.readyTimeoutMs;
+    while (performance.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) break;
+      if (await httpAnswers(options.port)) return server;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const output = server.output;
+    await server.stop();
+    throw new Error(`${options.name} did not start on port ${options.port}:\n${output}`);
+  }
+
+  /** Reads the server's own memory and CPU figures; `gc` collects garbage first. */
+  stats(gc = false): Promise<ProbeStats> {
+    const id = this.nextProbeId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.child.off('message', onMessage);
+        reject(new Error(`${this.name} probe did not answer`));
+      }, 10_000);
+      const onMessage = (message: { probe?: string; id?: number; stats?: ProbeStats }): void => {
+        if (message.probe !== 'stats' || message.id !== id || !message.stats) return;
+        clearTimeout(timer);
+        this.child.off('message', onMessage);
+        resolve(message.stats);
+      };
+      this.child.on('message', onMessage);
+      this.child.send({ probe: 'stats', id, gc });
+    });
+  }
+
+  /** CPU time from /proc in ms, independent of the server's event loop; a cross-check of stats(). */
+  procCpuMs(): number {
+    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / 100;
+  }
+
+  /** Last lines the server printed, for failure messages. */
+  get recentOutput(): string {
+    return this.output;
+  }
+
+  /** SIGTERM, then SIGKILL if the server lingers. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+  }
+}

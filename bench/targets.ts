@@ -1,0 +1,124 @@
+/**
+ * The servers the workloads run against. Each workload picks the targets
+ * that have the capabilities it needs (`http`, `fanout`, `sockets`).
+ *
+ * The General Socket gateway is the `gateway` entry at the bottom. It is
+ * written from the contract in issue 5 but has not been run against the
+ * real src/main.ts yet, so it is only included when asked for
+ * (`--targets gateway,...`) until `GATEWAY_VERIFIED` is flipped.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { signHs256 } from './client/jwt.js';
+import { REPO_ROOT } from './lib/server-process.js';
+
+export interface Target {
+  name: string;
+  /** One line for the report. */
+  title: string;
+  /** Entry script relative to the repository root; run as `node --import tsx <script>`. */
+  script: string;
+  /** Extra environment; PORT is added by the harness. */
+  env: Record<string, string>;
+  /** Why the target cannot run here, or null when it can. */
+  unavailable(): string | null;
+  /** Excluded unless named in --targets. */
+  optIn: boolean;
+  /** Headers for every REST call (API keys). */
+  headers: Record<string, string>;
+  /** POST path delivering the body to every socket of one user. */
+  unicastPath?(userId: string, event: string): string;
+  /** One POST that delivers `data` to every socket of `userIds`. */
+  fanout?(event: string, userIds: string[], data: unknown): { path: string; body: unknown };
+  /** Present when clients can connect: which namespace, with which auth. */
+  sockets?: { namespace: string; auth(userId: string): Record<string, unknown> };
+}
+
+const enc = encodeURIComponent;
+const always = (): null => null;
+
+const rawWs: Target = {
+  name: 'raw-ws',
+  title: 'Baseline (a): raw `ws`, one pre-built frame per socket',
+  script: 'bench/baselines/raw-ws.ts',
+  env: {},
+  unavailable: always,
+  optIn: false,
+  headers: {},
+  unicastPath: (userId, event) => `/emit/${enc(userId)}/${enc(event)}`,
+  // Broadcast to every connected socket: the workload connects exactly the sockets it names.
+  fanout: (event, _userIds, data) => ({ path: `/broadcast/${enc(event)}`, body: data }),
+  sockets: { namespace: '/v1/shared', auth: (userId) => ({ userId }) },
+};
+
+const fastifyHello: Target = {
+  name: 'fastify-hello',
+  title: 'Baseline (b): Fastify hello-world POST, no delivery',
+  script: 'bench/baselines/fastify-hello.ts',
+  env: {},
+  unavailable: always,
+  optIn: false,
+  headers: {},
+  unicastPath: (userId, event) => `/emit/${enc(userId)}/${enc(event)}`,
+};
+
+const seedStyle: Target = {
+  name: 'seed-style',
+  title: 'Baseline (c): Express + socket.io, Map of socket ids, one emit per socket',
+  script: 'bench/baselines/seed-style.ts',
+  env: {},
+  unavailable: always,
+  optIn: false,
+  headers: {},
+  unicastPath: (userId, event) => `/emit/${enc(userId)}/${enc(event)}`,
+  fanout: (event, userIds, data) => ({ path: `/emit/${enc(event)}`, body: { userIds, data } }),
+  sockets: { namespace: '/v1/shared', auth: (userId) => ({ userId }) },
+};
+
+// --- General Socket gateway -------------------------------------------------
+/** Flip once a --targets gateway run has passed against the real gateway. */
+const GATEWAY_VERIFIED = false;
+const JWT_SECRET = 'bench-secret-not-for-production-0123456789';
+const INTERNAL_API_KEY = 'bench-internal-api-key';
+
+const gateway: Target = {
+  name: 'gateway',
+  title: 'General Socket gateway (src/main.ts)',
+  script: 'src/main.ts',
+  env: { NODE_ENV: 'development', JWT_SECRET, INTERNAL_API_KEY, RATE_LIMIT_MAX: '0' },
+  unavailable: () => (existsSync(join(REPO_ROOT, 'src/main.ts')) ? null : 'src/main.ts does not exist yet'),
+  optIn: !GATEWAY_VERIFIED,
+  headers: { 'x-api-key': INTERNAL_API_KEY },
+  unicastPath: (userId, event) => `/emit/${enc(userId)}/${enc(event)}`,
+  fanout: (event, userIds, data) => ({ path: `/emit/${enc(event)}`, body: { userIds, data } }),
+  sockets: {
+    namespace: '/v1/shared',
+    auth: (userId) => {
+      const now = Math.floor(Date.now() / 1000);
+      return { token: signHs256({ sub: userId, iat: now, exp: now + 3600 }, JWT_SECRET) };
+    },
+  },
+};
+
+/** Every known target, in report order: baselines first, the gateway last. */
+export const TARGETS: readonly Target[] = [rawWs, fastifyHello, seedStyle, gateway];
+
+/** Targets named in `only` (all non-opt-in ones when empty) that can run here; the rest with reasons. */
+export function selectTargets(only: string[]): { run: Target[]; skipped: { name: string; reason: string }[] } {
+  const run: Target[] = [];
+  const skipped: { name: string; reason: string }[] = [];
+  for (const name of only) {
+    if (!TARGETS.some((t) => t.name === name)) throw new Error(`unknown target ${name}; known: ${TARGETS.map((t) => t.name).join(', ')}`);
+  }
+  for (const target of TARGETS) {
+    if (only.length > 0 && !only.includes(target.name)) continue;
+    if (only.length === 0 && target.optIn) {
+      skipped.push({ name: target.name, reason: `opt-in until verified: add --targets ${TARGETS.map((t) => t.name).join(',')}` });
+      continue;
+    }
+    const reason = target.unavailable();
+    if (reason) skipped.push({ name: target.name, reason });
+    else run.push(target);
+  }
+  return { run, skipped };
+}
