@@ -1,0 +1,56 @@
+/**
+ * Schemas shared by every route. Route schemas are the single definition of the API: they validate
+ * input, type handlers, and (later) generate the OpenAPI document and the SDK's types.
+ *
+ * `x-error` is our own annotation: the sentence a validation failure of that value reports, so that
+ * callers read "params.emitTo is a name Socket.IO reserves" instead of "must NOT be valid".
+ */
+import { Type, type Static } from 'typebox';
+
+/** Event names Socket.IO uses for itself; emitting them would confuse every client. */
+export const RESERVED_EVENTS = ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'] as const;
+
+/** Longest accepted event name. */
+export const MAX_EVENT_LENGTH = 100;
+
+/** Longest accepted id (user id, socket id, document id). */
+export const MAX_ID_LENGTH = 128;
+
+/** A Socket.IO event name a client can listen for. */
+export const EventName = Type.String({
+  minLength: 1,
+  maxLength: MAX_EVENT_LENGTH,
+  pattern: '^[^\\u0000-\\u001F\\u007F]+$',
+  not: Type.Enum([...RESERVED_EVENTS]),
+  description: `Socket.IO event name: 1 to ${MAX_EVENT_LENGTH} characters, no control characters, not one Socket.IO reserves (${RESERVED_EVENTS.join(', ')}).`,
+  'x-error': `must be an event name of 1 to ${MAX_EVENT_LENGTH} characters without control characters, and not one Socket.IO reserves (${RESERVED_EVENTS.join(', ')})`,
+});
+
+/** An opaque identifier: a user id (a token's `sub`), a socket id or a document id. */
+export const Id = Type.String({
+  minLength: 1,
+  maxLength: MAX_ID_LENGTH,
+  pattern: '^[^\\s\\u0000-\\u001F\\u007F]+$',
+  description: `Identifier: 1 to ${MAX_ID_LENGTH} characters without whitespace.`,
+  'x-error': `must be a string of 1 to ${MAX_ID_LENGTH} characters without whitespace`,
+});
+
+/** Any JSON value, passed to clients as it is. */
+export const AnyJson = Type.Unknown({ description: 'Any JSON value; clients receive it as it is.' });
+
+/** The body of every successful REST call: the seed's two fields plus what we measured. */
+export const SuccessReply = Type.Object({
+  success: Type.Literal(true),
+  message: Type.Literal('SUCCESS'),
+  sockets: Type.Integer({ minimum: 0, description: 'How many sockets the event was sent to.' }),
+});
+export type SuccessReply = Static<typeof SuccessReply>;
+
+/** The body of every failed REST call. */
+export const ErrorReply = Type.Object({
+  success: Type.Literal(false),
+  errno: Type.Integer({ description: 'The HTTP status code.' }),
+  message: Type.String({ description: 'What went wrong, for a person to read.' }),
+  code: Type.String({ description: 'A stable error code, such as VALIDATION_ERROR or NOT_FOUND.' }),
+});
+export type ErrorReply = Static<typeof ErrorReply>;

@@ -1,0 +1,40 @@
+/** `general-socket token --user <id> [--ttl <seconds>]`: mints a user JWT the gateway accepts. */
+import { ConfigError, loadConfig } from '../config.js';
+import { mintToken } from '../auth/tokens.js';
+import { UsageError, parse, type Command } from './command.js';
+
+export const token: Command = {
+  summary: 'Mint a JWT for a test user (HS256, with JWT_SECRET or the development secret)',
+  help: `Usage: general-socket token --user <id> [--ttl <seconds>]
+
+Prints a JWT whose "sub" is the user id, signed with JWT_SECRET (or, outside production, the
+generated development secret in DATA_DIR/dev-secrets.json), with JWT_ISSUER and JWT_AUDIENCE when set.
+
+Options:
+  --user <id>        the user id (required)
+  --ttl <seconds>    lifetime, default 3600
+`,
+  async run(args, env) {
+    const { values } = parse({ args, options: { user: { type: 'string' }, ttl: { type: 'string' } }, strict: true });
+    if (!values.user) throw new UsageError('--user is required');
+    const ttlSeconds = values.ttl === undefined ? 3600 : Number(values.ttl);
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new UsageError('--ttl must be a positive whole number of seconds');
+    let config;
+    try {
+      config = loadConfig(env);
+    } catch (error) {
+      if (error instanceof ConfigError) throw new Error(error.message);
+      throw error;
+    }
+    if (config.jwtSecret === '') {
+      throw new Error('the gateway verifies tokens with JWT_PUBLIC_KEY; mint tokens with the matching private key instead');
+    }
+    const jwt = await mintToken(config.jwtSecret, values.user, {
+      ttlSeconds,
+      ...(config.jwtIssuer && { issuer: config.jwtIssuer }),
+      ...(config.jwtAudience && { audience: config.jwtAudience }),
+    });
+    process.stdout.write(`${jwt}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,178 @@
+/**
+ * The gateway's one configuration object. Every option is declared once below, with its environment
+ * variable, its default and the sentence that documents it (README's configuration table is checked
+ * against this list by a test). Nothing else in the code base reads `process.env`.
+ */
+import { createPublicKey } from 'node:crypto';
+import { createIpAllowlist } from './auth/ip-allowlist.js';
+import { loadDevSecrets } from './dev-secrets.js';
+
+type Parser<T> = (raw: string, name: string) => T;
+
+interface Option<T> {
+  readonly env: string;
+  readonly doc: string;
+  /** What README shows as the default. */
+  readonly shownDefault: string;
+  readonly parse: (raw: string | undefined, name: string) => T;
+}
+
+/** Declares an option that falls back to `fallback` when its variable is unset or empty. */
+function option<T>(env: string, doc: string, parse: Parser<T>, fallback: T, shownDefault?: string): Option<T> {
+  return {
+    env,
+    doc,
+    shownDefault: shownDefault ?? (Array.isArray(fallback) ? fallback.join(',') : String(fallback)),
+    parse: (raw, name) => (raw === undefined || raw.trim() === '' ? fallback : parse(raw.trim(), name)),
+  };
+}
+
+const integer =
+  (min: number, max: number): Parser<number> =>
+  (raw, name) => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    }
+    return value;
+  };
+
+const oneOf =
+  <T extends string>(values: readonly T[]): Parser<T> =>
+  (raw, name) => {
+    if (!(values as readonly string[]).includes(raw)) {
+      throw new Error(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+    }
+    return raw as T;
+  };
+
+const boolean: Parser<boolean> = (raw, name) => {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new Error(`${name} must be true or false, got "${raw}"`);
+};
+
+const text: Parser<string> = (raw) => raw;
+
+const list: Parser<readonly string[]> = (raw) =>
+  raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+
+const ipList: Parser<readonly string[]> = (raw, name) => {
+  const entries = list(raw, name);
+  createIpAllowlist(entries); // throws naming the bad entry
+  return entries;
+};
+
+/** PEM keys often arrive through env files with their newlines escaped. */
+const publicKey: Parser<string> = (raw, name) => {
+  const pem = raw.replace(/\\n/g, '\n');
+  try {
+    const key = createPublicKey(pem);
+    if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ec') {
+      throw new Error(`unsupported key type ${key.asymmetricKeyType}`);
+    }
+  } catch (error) {
+    throw new Error(`${name} must be an RSA or EC public key in PEM form (${(error as Error).message})`);
+  }
+  return pem;
+};
+
+const options = {
+  nodeEnv: option('NODE_ENV', 'Runtime mode. `production` refuses to start without `INTERNAL_API_KEY` and a JWT key.', oneOf(['development', 'production', 'test'] as const), 'development'),
+  port: option('PORT', 'TCP port that serves both the REST API and Socket.IO (0 picks a free port).', integer(0, 65535), 4000),
+  host: option('HOST', 'Address to listen on.', text, '0.0.0.0'),
+  logLevel: option('LOG_LEVEL', 'pino log level: fatal, error, warn, info, debug, trace or silent.', oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'info'),
+  internalApiKeys: option('INTERNAL_API_KEY', 'Comma-separated API keys accepted in the `x-api-key` header of REST calls; several keys allow rotation. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`.', list, [], '(generated outside production)'),
+  allowedIps: option('ALLOWED_IPS', 'Comma-separated IPs and CIDRs (IPv4 and IPv6) allowed to call the REST API; empty allows every address.', ipList, [], '(any)'),
+  trustProxy: option('TRUST_PROXY', 'Trust `X-Forwarded-For` from a load balancer when resolving the caller IP for `ALLOWED_IPS` and rate limits.', boolean, false),
+  jwtSecret: option('JWT_SECRET', 'HS256 secret that verifies user tokens. Outside production an unset value (with no `JWT_PUBLIC_KEY`) means a generated secret kept in `DATA_DIR/dev-secrets.json`.', text, '', '(generated outside production)'),
+  jwtPublicKey: option('JWT_PUBLIC_KEY', 'PEM public key (RSA for RS256, P-256 EC for ES256) that verifies user tokens; `\\n` escapes are accepted.', publicKey, '', '(none)'),
+  jwtIssuer: option('JWT_ISSUER', 'When set, user tokens must carry this `iss`.', text, '', '(not checked)'),
+  jwtAudience: option('JWT_AUDIENCE', 'When set, user tokens must carry this `aud`.', text, '', '(not checked)'),
+  scraperApiKeys: option('SCRAPER_API_KEY', 'Comma-separated keys that lead-finder workers present as `auth.token` on `/v1/lead-finder`. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`; in production an unset value refuses every worker.', list, [], '(generated outside production)'),
+  maxUserIds: option('EMIT_MAX_USER_IDS', 'Most user ids one `POST /emit/:emitTo` call may name.', integer(1, 1_000_000), 10_000),
+  bodyLimitBytes: option('BODY_LIMIT_BYTES', 'Largest accepted request body, in bytes; larger bodies get 413.', integer(1, 100 * 1024 * 1024), 1024 * 1024),
+  rateLimitMax: option('RATE_LIMIT_MAX', 'Emit requests allowed per window for each API key (or IP without one); 0 disables rate limiting.', integer(0, 10_000_000), 100),
+  rateLimitWindowMs: option('RATE_LIMIT_WINDOW_MS', 'Length of the rate-limit window in milliseconds; 0 disables rate limiting.', integer(0, 24 * 3600 * 1000), 60_000),
+  corsOrigins: option('CORS_ORIGINS', 'Comma-separated origins that browsers may connect from over HTTP long-polling; `*` allows any origin.', list, ['*']),
+  shutdownTimeoutMs: option('SHUTDOWN_TIMEOUT_MS', 'How long a SIGTERM/SIGINT waits for in-flight requests before the process exits anyway.', integer(0, 600_000), 10_000),
+  dataDir: option('DATA_DIR', 'Folder for local state: the embedded database and generated development secrets.', text, './data'),
+};
+
+type Options = typeof options;
+
+/** The validated, frozen configuration every part of the gateway is built from. */
+export type Config = { readonly [K in keyof Options]: ReturnType<Options[K]['parse']> } & {
+  /** Variables whose values were generated for development (see dev-secrets.ts), for the start-up log. */
+  readonly generatedSecrets: readonly string[];
+};
+
+/** Raised when the environment cannot be turned into a valid configuration; lists every problem. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The documented options, for README's configuration table and the CLI's help. */
+export function describeOptions(): { env: string; shownDefault: string; doc: string }[] {
+  return Object.values(options).map(({ env, shownDefault, doc }) => ({ env, shownDefault, doc }));
+}
+
+/**
+ * Reads and validates the configuration from an environment (process.env in main.ts, a literal
+ * object in tests). Outside production, missing secrets are generated once and kept in DATA_DIR so
+ * that the CLI can mint tokens the running gateway accepts.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [key, { env: name, parse }] of Object.entries(options)) {
+    try {
+      values[key] = parse(env[name], name);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const config = { ...values, generatedSecrets: [] } as unknown as Config;
+
+  if (config.nodeEnv === 'production') {
+    const missing = missingSecrets(config);
+    if (missing.length > 0) {
+      throw new ConfigError([`NODE_ENV=production refuses to start without ${missing.join(' and ')}: set them in the environment`]);
+    }
+    return Object.freeze(config);
+  }
+  return Object.freeze({ ...config, ...generatedSecrets(config) });
+}
+
+function missingSecrets(config: Config): string[] {
+  const missing: string[] = [];
+  if (config.internalApiKeys.length === 0) missing.push('INTERNAL_API_KEY');
+  if (config.jwtSecret === '' && config.jwtPublicKey === '') missing.push('JWT_SECRET (or JWT_PUBLIC_KEY)');
+  return missing;
+}
+
+/** Fills unset secrets from DATA_DIR/dev-secrets.json, creating it on first use; touches no file when all are set. */
+function generatedSecrets(config: Config): Partial<Config> {
+  const needKey = config.internalApiKeys.length === 0;
+  const needJwt = config.jwtSecret === '' && config.jwtPublicKey === '';
+  const needScraper = config.scraperApiKeys.length === 0;
+  if (!needKey && !needJwt && !needScraper) return {};
+  const dev = loadDevSecrets(config.dataDir);
+  return {
+    ...(needKey && { internalApiKeys: [dev.apiKey] }),
+    ...(needJwt && { jwtSecret: dev.jwtSecret }),
+    ...(needScraper && { scraperApiKeys: [dev.scraperKey] }),
+    generatedSecrets: [
+      ...(needKey ? ['INTERNAL_API_KEY'] : []),
+      ...(needJwt ? ['JWT_SECRET'] : []),
+      ...(needScraper ? ['SCRAPER_API_KEY'] : []),
+    ],
+  };
+}

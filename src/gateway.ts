@@ -1,0 +1,94 @@
+/**
+ * Builds a gateway: Fastify (REST API), Socket.IO (namespaces) and the emitter between them, on one
+ * HTTP server. Building is separate from listening, so tests start real gateways on port 0.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { AddressInfo } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import { Server } from 'socket.io';
+import type { Config } from './config.js';
+import { createIpAllowlist } from './auth/ip-allowlist.js';
+import { createKeySet } from './auth/keys.js';
+import { createTokenVerifier } from './auth/tokens.js';
+import { createEmitter, type Emitter } from './emitter.js';
+import { accessHook } from './http/access.js';
+import { formatValidationErrors, installErrorHandling } from './http/error-handler.js';
+import { parseJsonBodies } from './http/json-body.js';
+import { answerWrongMethods } from './http/method-not-allowed.js';
+import { registerRateLimit } from './http/rate-limit.js';
+import { RequestLog } from './http/request-log.js';
+import { setupNamespaces } from './namespaces.js';
+import { emitRoutes } from './routes/emit.js';
+import { healthRoutes, type ReadinessProbe } from './routes/health.js';
+import { leadFinderRoutes } from './routes/lead-finder.js';
+
+/** A built gateway, not yet listening. */
+export interface Gateway {
+  readonly config: Config;
+  readonly app: FastifyInstance;
+  readonly io: Server;
+  readonly server: HttpServer;
+  readonly emitter: Emitter;
+  /** Starts listening on `config.host:config.port`; resolves to the bound address. */
+  listen(): Promise<AddressInfo>;
+  /** Stops accepting, disconnects sockets, waits for in-flight requests, releases resources. */
+  close(): Promise<void>;
+}
+
+/** Secrets may sit in these places of a log record; pino replaces them. */
+const REDACTED_PATHS = ['req.headers["x-api-key"]', 'req.headers.authorization', '*.token', '*.apiKey', '*.password', '*.secret'];
+
+/** Builds everything a gateway needs from one config. */
+export async function createGateway(config: Config): Promise<Gateway> {
+  const app = Fastify({
+    logger: { level: config.logLevel, redact: REDACTED_PATHS },
+    logController: new RequestLog(),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    return503OnClosing: true,
+    // Bodies are validated as sent: an id of 5 is not the id "5".
+    ajv: { customOptions: { coerceTypes: false, verbose: true, keywords: ['x-error'] } },
+    schemaErrorFormatter: formatValidationErrors,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installErrorHandling(app, config.bodyLimitBytes);
+  parseJsonBodies(app);
+
+  const io = new Server(app.server, {
+    serveClient: false,
+    cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins] },
+  });
+  setupNamespaces(io, { verifyToken: createTokenVerifier(config), workerKeys: createKeySet(config.scraperApiKeys), log: app.log });
+  const emitter = createEmitter(io);
+  const probes: ReadinessProbe[] = [];
+
+  const wrongMethods = answerWrongMethods(app);
+  await app.register(healthRoutes, { probes });
+  await app.register(async (api) => {
+    api.addHook('onRequest', accessHook(createKeySet(config.internalApiKeys), createIpAllowlist(config.allowedIps)));
+    await registerRateLimit(api, config);
+    await api.register(emitRoutes, { emitter, maxUserIds: config.maxUserIds });
+    await api.register(leadFinderRoutes, { emitter });
+  });
+  await app.register(wrongMethods);
+
+  app.addHook('preClose', async () => {
+    // Sockets go first: open websockets would otherwise keep the HTTP server from closing.
+    for (const nsp of io._nsps.values()) nsp.local.disconnectSockets(true);
+    io.engine.close();
+  });
+
+  return {
+    config,
+    app,
+    io,
+    server: app.server,
+    emitter,
+    async listen() {
+      await app.listen({ port: config.port, host: config.host });
+      return app.server.address() as AddressInfo;
+    },
+    close: () => app.close(),
+  };
+}

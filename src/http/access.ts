@@ -1,0 +1,25 @@
+/** Who may call the REST API: the `ALLOWED_IPS` allowlist (403), then an `x-api-key` (401). */
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { KeySet } from '../auth/keys.js';
+import type { IpAllowlist } from '../auth/ip-allowlist.js';
+import { fail } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Non-secret id of the API key the caller presented (set once access is granted). */
+    apiKeyId?: string;
+  }
+}
+
+/** The onRequest hook that guards every REST route but the probes. */
+export function accessHook(keys: KeySet, allowed: IpAllowlist): onRequestAsyncHookHandler {
+  return async (request: FastifyRequest) => {
+    if (!allowed(request.ip)) throw fail('FORBIDDEN', `Address ${request.ip} is not in ALLOWED_IPS`);
+    const presented = request.headers['x-api-key'];
+    const keyId = keys.match(presented);
+    if (keyId === undefined) {
+      throw fail('UNAUTHORIZED', presented === undefined ? 'Missing x-api-key header' : 'Invalid API key in x-api-key header');
+    }
+    request.apiKeyId = keyId;
+  };
+}

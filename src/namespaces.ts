@@ -1,0 +1,90 @@
+/**
+ * The two Socket.IO namespaces and who may join them.
+ *
+ * - `/v1/shared`: browsers and apps of users, authenticated by a JWT (`auth: { token }`). Every socket
+ *   of user X joins room `user:X`. That room name is a public contract: a service using
+ *   `@socket.io/redis-emitter` reaches a user with `.of('/v1/shared').to('user:<id>')`.
+ * - `/v1/lead-finder`: scraper workers, authenticated by a shared key (`auth: { token: <key> }`).
+ */
+import type { Namespace, Server, Socket } from 'socket.io';
+import type { FastifyBaseLogger } from 'fastify';
+import type { KeySet } from './auth/keys.js';
+import { TokenError, type TokenVerifier } from './auth/tokens.js';
+
+/** Namespace of user sockets. */
+export const USERS_NAMESPACE = '/v1/shared';
+/** Namespace of lead-finder worker sockets. */
+export const WORKERS_NAMESPACE = '/v1/lead-finder';
+
+/** The room every socket of a user joins (public contract, see above). */
+export function userRoom(userId: string): string {
+  return `user:${userId}`;
+}
+
+/** What a namespace's middleware learned about a socket. */
+interface SocketData {
+  userId?: string;
+  workerKeyId?: string;
+}
+
+/** An error a refused client receives as `connect_error`, with `err.data.code`. */
+function refusal(code: string, message: string): Error & { data: { code: string } } {
+  return Object.assign(new Error(message), { data: { code } });
+}
+
+/**
+ * A refused handshake must leave nothing behind: once the refusal packet is written, the transport
+ * is closed unless the same connection carries another namespace.
+ */
+function closeIfAlone(socket: Socket): void {
+  setImmediate(() => {
+    const others = socket.nsp.server._nsps;
+    for (const nsp of others.values()) {
+      for (const other of nsp.sockets.values()) if (other.conn === socket.conn) return;
+    }
+    socket.conn.close();
+  });
+}
+
+/** Sets up both namespaces on `io`. */
+export function setupNamespaces(io: Server, deps: { verifyToken: TokenVerifier; workerKeys: KeySet; log: FastifyBaseLogger }): void {
+  const users: Namespace = io.of(USERS_NAMESPACE);
+  users.use((socket, next) => {
+    deps.verifyToken(socket.handshake.auth?.token).then(
+      (userId) => {
+        (socket.data as SocketData).userId = userId;
+        next();
+      },
+      (error: unknown) => {
+        const refused = error instanceof TokenError ? refusal(error.code, error.message) : refusal('TOKEN_INVALID', 'Invalid token');
+        deps.log.info({ namespace: USERS_NAMESPACE, reason: refused.data.code }, 'socket refused');
+        next(refused);
+        closeIfAlone(socket);
+      },
+    );
+  });
+  users.on('connection', (socket) => {
+    const { userId } = socket.data as SocketData;
+    if (userId === undefined) return void socket.disconnect(true);
+    void socket.join(userRoom(userId));
+  });
+
+  const workers: Namespace = io.of(WORKERS_NAMESPACE);
+  workers.use((socket, next) => {
+    const presented: unknown = socket.handshake.auth?.token;
+    const keyId = deps.workerKeys.match(presented);
+    if (keyId === undefined) {
+      const missing = presented === undefined || presented === '';
+      deps.log.info({ namespace: WORKERS_NAMESPACE, reason: missing ? 'KEY_MISSING' : 'KEY_INVALID' }, 'socket refused');
+      next(
+        missing
+          ? refusal('KEY_MISSING', 'Authentication required: connect with auth: { token: "<scraper key>" }')
+          : refusal('KEY_INVALID', 'Invalid scraper key'),
+      );
+      closeIfAlone(socket);
+      return;
+    }
+    (socket.data as SocketData).workerKeyId = keyId;
+    next();
+  });
+}

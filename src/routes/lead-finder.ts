@@ -1,0 +1,19 @@
+/** The lead-finder route: an event to one worker socket, or 404 when that worker is gone. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { EmitToScraper } from '../api/lead-finder.js';
+import { toWorker, type Emitter } from '../emitter.js';
+import { fail } from '../errors.js';
+import { EMIT_LIMITED } from '../http/rate-limit.js';
+import { WORKERS_NAMESPACE } from '../namespaces.js';
+
+/** Registers `POST /lead-finder/:event`. */
+export const leadFinderRoutes: FastifyPluginAsyncTypebox<{ emitter: Emitter }> = async (app, { emitter }) => {
+  app.post('/lead-finder/:event', { schema: EmitToScraper, config: EMIT_LIMITED }, async (request) => {
+    const { socketId, payload } = request.body;
+    const report = await emitter.send([{ audience: toWorker(socketId), event: request.params.event, data: payload }]);
+    if (report.sockets === 0) {
+      throw fail('NOT_FOUND', `No scraper socket "${socketId}" is connected to ${WORKERS_NAMESPACE}; it may have disconnected`);
+    }
+    return { success: true, message: 'SUCCESS', sockets: report.sockets } as const;
+  });
+};

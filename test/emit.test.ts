@@ -1,0 +1,90 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { collect, nextEvent, nextEvents, startGateway, type TestGateway } from './support/gateway.js';
+
+describe('POST /emit/:userId/:emitTo', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway({ EMIT_MAX_USER_IDS: '3' });
+  });
+  after(() => gw.close());
+
+  it('delivers the body to every socket of the user, over websocket and polling, and to nobody else', async () => {
+    const tab = await gw.connectUser('alice');
+    const phone = await gw.connectUser('alice', { transports: ['polling'] });
+    const bob = await gw.connectUser('bob');
+    const bobGot = collect(bob, 'notification');
+    const body = { title: 'New Lead', data: { lead_id: '64lead' }, timestamp: '2025-10-13T10:30:00.000Z' };
+
+    const arrivals = Promise.all([nextEvent(tab, 'notification'), nextEvent(phone, 'notification')]);
+    const reply = await gw.request('POST', '/emit/alice/notification', body);
+
+    assert.equal(reply.status, 200);
+    assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 2 });
+    assert.deepEqual(await arrivals, [body, body]);
+    // bob's marker arrives after anything sent to him earlier, so an empty list means nothing came.
+    const marker = nextEvent(bob, 'marker');
+    await gw.request('POST', '/emit/bob/marker', {});
+    await marker;
+    assert.deepEqual(bobGot, []);
+  });
+
+  it('accepts any JSON value as the payload', async () => {
+    const socket = await gw.connectUser('carol');
+    for (const value of ['text', 42, [1, 'two'], null, true]) {
+      const arrival = nextEvent(socket, 'value');
+      const reply = await gw.request('POST', '/emit/carol/value', JSON.stringify(value));
+      assert.equal(reply.status, 200);
+      assert.deepEqual(await arrival, value);
+    }
+  });
+
+  it('succeeds with sockets: 0 when the user has no socket', async () => {
+    const reply = await gw.request('POST', '/emit/nobody/notification', { a: 1 });
+    assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 0 });
+  });
+});
+
+describe('POST /emit/:emitTo', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway({ EMIT_MAX_USER_IDS: '3' });
+  });
+  after(() => gw.close());
+
+  it('delivers data to every socket of every listed user, once even when an id repeats', async () => {
+    const [u1a, u1b, u2, u3] = await Promise.all([gw.connectUser('u1'), gw.connectUser('u1'), gw.connectUser('u2'), gw.connectUser('u3')]);
+    const gotU1a = collect(u1a, 'system_announcement');
+    const gotU3 = collect(u3, 'system_announcement');
+    const data = { title: 'Scheduled Maintenance', priority: 'high' };
+
+    const arrivals = Promise.all([nextEvent(u1a, 'system_announcement'), nextEvent(u1b, 'system_announcement'), nextEvent(u2, 'system_announcement')]);
+    const reply = await gw.request('POST', '/emit/system_announcement', { userIds: ['u1', 'u2', 'u1'], data });
+    assert.equal(reply.status, 200);
+    assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 3 });
+    assert.deepEqual(await arrivals, [data, data, data]);
+
+    const markers = Promise.all([nextEvent(u1a, 'marker'), nextEvent(u3, 'marker')]);
+    await gw.request('POST', '/emit/marker', { userIds: ['u1', 'u3'], data: 1 });
+    await markers;
+    assert.equal(gotU1a.length, 1, 'u1 was listed twice but gets the event once');
+    assert.deepEqual(gotU3, [], 'u3 was not listed');
+  });
+
+  it('accepts a single user id as a string', async () => {
+    const socket = await gw.connectUser('solo');
+    const arrival = nextEvents(socket, 'broadcast');
+    const reply = await gw.request('POST', '/emit/broadcast', { userIds: 'solo', data: { message: 'System update' } });
+    assert.equal(reply.status, 200);
+    assert.deepEqual(await arrival, [{ message: 'System update' }]);
+  });
+
+  it('refuses more distinct ids than EMIT_MAX_USER_IDS, naming the limit', async () => {
+    const reply = await gw.request('POST', '/emit/x', { userIds: ['a', 'b', 'c', 'd'], data: 1 });
+    assert.equal(reply.status, 400);
+    assert.equal(reply.body.code, 'VALIDATION_ERROR');
+    assert.match(reply.body.message, /userIds.*4.*at most 3.*EMIT_MAX_USER_IDS/);
+    const atLimit = await gw.request('POST', '/emit/x', { userIds: ['a', 'b', 'c', 'a'], data: 1 });
+    assert.equal(atLimit.status, 200, 'duplicates do not count against the limit');
+  });
+});

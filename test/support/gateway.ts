@@ -1,0 +1,130 @@
+/** Starts real gateways on port 0 and real Socket.IO clients against them. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io as connect, type Socket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import { loadConfig } from '../../src/config.js';
+import { createGateway, type Gateway } from '../../src/gateway.js';
+import { mintToken } from '../../src/auth/tokens.js';
+
+export const API_KEY = 'test-api-key-0123456789';
+export const JWT_SECRET = 'test-jwt-secret-0123456789abcdef';
+export const SCRAPER_KEY = 'test-scraper-key-0123456789';
+
+/** A running gateway plus shortcuts to talk to it. */
+export interface TestGateway {
+  readonly gateway: Gateway;
+  readonly url: string;
+  /** A token for `userId` signed with the test secret. */
+  token(userId: string, options?: Parameters<typeof mintToken>[2]): Promise<string>;
+  /** Connects a user socket and waits until it is connected. */
+  connectUser(userId: string, options?: Partial<ManagerOptions & SocketOptions>): Promise<Socket>;
+  /** Connects a lead-finder worker socket and waits until it is connected. */
+  connectWorker(key?: string): Promise<Socket>;
+  /** Sends a REST request with the API key (unless `headers` overrides it) and parses the reply. */
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+/** A parsed REST reply. */
+export interface Reply {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: any;
+}
+
+/** Starts a gateway with the test keys; `env` adds or overrides variables. */
+export async function startGateway(env: Record<string, string> = {}): Promise<TestGateway> {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    INTERNAL_API_KEY: API_KEY,
+    JWT_SECRET,
+    SCRAPER_API_KEY: SCRAPER_KEY,
+    RATE_LIMIT_MAX: '0',
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-test-')),
+    ...env,
+  });
+  const gateway = await createGateway(config);
+  const { port } = await gateway.listen();
+  const url = `http://127.0.0.1:${port}`;
+  const sockets: Socket[] = [];
+
+  const open = (namespace: string, auth: Record<string, unknown>, options: Partial<ManagerOptions & SocketOptions> = {}): Promise<Socket> => {
+    const socket = connect(url + namespace, { auth, forceNew: true, reconnection: false, transports: ['websocket'], ...options });
+    sockets.push(socket);
+    return new Promise((resolve, reject) => {
+      socket.once('connect', () => resolve(socket));
+      socket.once('connect_error', reject);
+    });
+  };
+
+  return {
+    gateway,
+    url,
+    token: (userId, options) => mintToken(JWT_SECRET, userId, options),
+    async connectUser(userId, options) {
+      return open('/v1/shared', { token: await mintToken(JWT_SECRET, userId) }, options);
+    },
+    connectWorker: (key = SCRAPER_KEY) => open('/v1/lead-finder', { token: key }),
+    async request(method, path, body, headers = {}) {
+      const response = await fetch(url + path, {
+        method,
+        headers: { 'x-api-key': API_KEY, ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+        ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
+    },
+    async close() {
+      for (const socket of sockets) socket.disconnect();
+      // Letting the server see the disconnects first avoids engine.io's 30 s close timer for
+      // polling transports, which would keep the test process alive.
+      await eventually(() => gateway.io.engine.clientsCount === 0, 2000).catch(() => undefined);
+      await gateway.close();
+    },
+  };
+}
+
+/** Resolves with the payloads of the next `count` events named `event` on `socket`. */
+export function nextEvents(socket: Socket, event: string, count = 1): Promise<unknown[]> {
+  return new Promise((resolve) => {
+    const received: unknown[] = [];
+    const listener = (payload: unknown): void => {
+      received.push(payload);
+      if (received.length === count) {
+        socket.off(event, listener);
+        resolve(received);
+      }
+    };
+    socket.on(event, listener);
+  });
+}
+
+/** Resolves with the first event's payload. */
+export async function nextEvent(socket: Socket, event: string): Promise<unknown> {
+  const [payload] = await nextEvents(socket, event, 1);
+  return payload;
+}
+
+/**
+ * Collects every `event` a socket receives, so a test can assert that something did NOT arrive:
+ * it sends a later marker event through the same path and checks the collection once the marker
+ * arrived (events to one socket arrive in order).
+ */
+export function collect(socket: Socket, event: string): unknown[] {
+  const received: unknown[] = [];
+  socket.on(event, (payload: unknown) => received.push(payload));
+  return received;
+}
+
+/** Waits for a condition that becomes true asynchronously, failing after `timeoutMs`. */
+export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
