@@ -3,11 +3,12 @@
  * The `general-socket` command line. Each command lives in its own module and exports a `Command`;
  * this file only dispatches. Exit codes: 0 success, 1 rejected request or failure, 2 usage error.
  */
+import { config } from './config.js';
 import { serve } from './serve.js';
 import { token } from './token.js';
 import { UsageError, type Command } from './command.js';
 
-const commands: Record<string, Command> = { serve, token };
+const commands: Record<string, Command> = { serve, token, config };
 
 function help(): string {
   const lines = Object.entries(commands).map(([name, command]) => `  ${name.padEnd(14)}${command.summary}`);

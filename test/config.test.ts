@@ -1,0 +1,68 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { configTable } from '../src/cli/config.js';
+
+const tempDir = () => mkdtempSync(join(tmpdir(), 'gs-config-'));
+
+describe('loadConfig', () => {
+  it('refuses production without keys, naming the variables to set', () => {
+    assert.throws(
+      () => loadConfig({ NODE_ENV: 'production', DATA_DIR: tempDir() }),
+      (error: unknown) => error instanceof ConfigError && /INTERNAL_API_KEY/.test(error.message) && /JWT_SECRET/.test(error.message),
+    );
+    assert.throws(() => loadConfig({ NODE_ENV: 'production', INTERNAL_API_KEY: 'k' }), /JWT_SECRET \(or JWT_PUBLIC_KEY\)/);
+    assert.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's' }), /INTERNAL_API_KEY/);
+  });
+
+  it('starts in production with keys, and generates nothing', () => {
+    const dataDir = tempDir();
+    const config = loadConfig({ NODE_ENV: 'production', INTERNAL_API_KEY: 'a, b', JWT_SECRET: 's', DATA_DIR: dataDir });
+    assert.deepEqual(config.internalApiKeys, ['a', 'b']);
+    assert.deepEqual(config.scraperApiKeys, [], 'no worker key in production means no worker gets in');
+    assert.equal(existsSync(join(dataDir, 'dev-secrets.json')), false);
+    assert.ok(Object.isFrozen(config));
+  });
+
+  it('outside production, generates missing secrets once into DATA_DIR (mode 0600) and reuses them', () => {
+    const dataDir = tempDir();
+    const first = loadConfig({ DATA_DIR: dataDir });
+    const second = loadConfig({ DATA_DIR: dataDir });
+    assert.deepEqual(first.generatedSecrets, ['INTERNAL_API_KEY', 'JWT_SECRET', 'SCRAPER_API_KEY']);
+    assert.equal(first.internalApiKeys.length, 1);
+    assert.ok(first.jwtSecret.length >= 32);
+    assert.deepEqual(second.internalApiKeys, first.internalApiKeys);
+    assert.equal(second.jwtSecret, first.jwtSecret);
+    assert.equal(statSync(join(dataDir, 'dev-secrets.json')).mode & 0o777, 0o600);
+  });
+
+  it('reports every invalid value at once, naming each variable', () => {
+    assert.throws(
+      () => loadConfig({ PORT: 'eighty', RATE_LIMIT_MAX: '-1', ALLOWED_IPS: '10.0.0.0/33', NODE_ENV: 'prod', JWT_PUBLIC_KEY: 'not a key' }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.problems.length === 5 &&
+        ['PORT', 'RATE_LIMIT_MAX', 'ALLOWED_IPS entry "10.0.0.0/33"', 'NODE_ENV', 'JWT_PUBLIC_KEY'].every((name) => error.message.includes(name)),
+    );
+  });
+
+  it('uses the documented defaults', () => {
+    const config = loadConfig({ INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w' });
+    assert.equal(config.port, 4000);
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.rateLimitMax, 100);
+    assert.equal(config.rateLimitWindowMs, 60_000);
+    assert.equal(config.maxUserIds, 10_000);
+    assert.deepEqual(config.generatedSecrets, []);
+  });
+});
+
+describe('README', () => {
+  it('has the configuration table exactly as the config module declares it', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    assert.ok(readme.includes(configTable()), 'README is out of date: paste the output of "npm run -s cli -- config --markdown"');
+  });
+});
