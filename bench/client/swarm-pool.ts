@@ -102,11 +102,12 @@ export class SwarmPool {
   /** Merges the reports of every worker. */
   async report(): Promise<SwarmReport> {
     const parts = await Promise.all(this.workers.map((w) => w.call<SwarmReport>({ op: 'report' })));
-    const merged: SwarmReport = { sockets: 0, connected: 0, unexpectedCloses: 0, counts: {}, firstAt: {}, lastAt: {}, perSocketMin: Number.POSITIVE_INFINITY, perSocketMax: 0, latencies: [] };
+    const merged: SwarmReport = { sockets: 0, connected: 0, unexpectedCloses: 0, counts: {}, firstAt: {}, lastAt: {}, perSocketMin: Number.POSITIVE_INFINITY, perSocketMax: 0, latencies: [], cpuUs: 0 };
     for (const part of parts) {
       merged.sockets += part.sockets;
       merged.connected += part.connected;
       merged.unexpectedCloses += part.unexpectedCloses;
+      merged.cpuUs += part.cpuUs;
       for (const [event, n] of Object.entries(part.counts)) merged.counts[event] = (merged.counts[event] ?? 0) + n;
       for (const [event, t] of Object.entries(part.firstAt)) merged.firstAt[event] = Math.min(merged.firstAt[event] ?? t, t);
       for (const [event, t] of Object.entries(part.lastAt)) merged.lastAt[event] = Math.max(merged.lastAt[event] ?? t, t);

@@ -14,6 +14,8 @@ export interface SwarmReport {
   perSocketMax: number;
   /** Publish→receive delays in ms, for events whose payload carried `sentAt`. */
   latencies: number[];
+  /** CPU time this process spent since the last reset, to show whether the load generator was saturated. */
+  cpuUs: number;
 }
 
 export interface SwarmConnectOptions {
@@ -47,6 +49,7 @@ export class Swarm implements SocketSink {
   private baseline = new Uint32Array(0);
   private unexpectedCloses = 0;
   private closing = false;
+  private cpuAtReset = process.cpuUsage();
 
   onEvent(_socket: LightSocket, event: string, sentAt: number, receivedAt: number): void {
     const count = this.counts.get(event);
@@ -105,6 +108,7 @@ export class Swarm implements SocketSink {
     this.lastAt.clear();
     this.latencies = [];
     this.baseline = Uint32Array.from(this.sockets, (s) => s.received);
+    this.cpuAtReset = process.cpuUsage();
   }
 
   /** Summarises what was heard since the last reset. */
@@ -112,6 +116,7 @@ export class Swarm implements SocketSink {
     let min = Number.POSITIVE_INFINITY;
     let max = 0;
     let connected = 0;
+    const cpu = process.cpuUsage(this.cpuAtReset);
     for (const socket of this.sockets) {
       if (socket.connected) connected++;
       const got = socket.received - (this.baseline[socket.index] ?? 0);
@@ -128,6 +133,7 @@ export class Swarm implements SocketSink {
       perSocketMin: this.sockets.length === 0 ? 0 : min,
       perSocketMax: max,
       latencies: this.latencies,
+      cpuUs: cpu.user + cpu.system,
     };
   }
 

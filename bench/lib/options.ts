@@ -1,0 +1,98 @@
+import { parseArgs } from 'node:util';
+
+/** Everything a run can be told from the command line. */
+export interface BenchOptions {
+  only: string[];
+  targets: string[];
+  quick: boolean;
+  runs: number;
+  pin: boolean;
+  selfCheck: boolean;
+  out: string;
+  /** Exact argv after `harness.ts`, for the report's reproduce lines. */
+  argv: string[];
+  sizes: Sizes;
+}
+
+export interface Sizes {
+  unicastUsers: number;
+  unicastRequests: number;
+  httpConnections: number;
+  latencySeconds: number;
+  fanoutSockets: number;
+  fanoutRounds: number;
+  idleSockets: number;
+}
+
+const FULL: Sizes = { unicastUsers: 1000, unicastRequests: 50_000, httpConnections: 50, latencySeconds: 5, fanoutSockets: 10_000, fanoutRounds: 5, idleSockets: 20_000 };
+// Tiny on purpose: CI only checks that the harness still works, it times nothing.
+const QUICK: Sizes = { unicastUsers: 20, unicastRequests: 400, httpConnections: 8, latencySeconds: 1, fanoutSockets: 200, fanoutRounds: 2, idleSockets: 300 };
+
+const SIZE_FLAGS: Record<string, keyof Sizes> = {
+  'unicast-users': 'unicastUsers',
+  'unicast-requests': 'unicastRequests',
+  connections: 'httpConnections',
+  'latency-seconds': 'latencySeconds',
+  'fanout-sockets': 'fanoutSockets',
+  'fanout-rounds': 'fanoutRounds',
+  'idle-sockets': 'idleSockets',
+};
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+  --only <w1,w2>        workloads to run (default: all): unicast, fanout, idle, conversation, cluster
+  --targets <t1,t2>     servers to run (default: all but opt-in ones): raw-ws, fastify-hello, seed-style, gateway
+  --quick               tiny sizes, one run, a few seconds; writes bench/out/BENCHMARKS.quick.md
+  --runs <n>            runs per figure; the report shows medians (default 3, quick 1)
+  --out <file>          report path (default BENCHMARKS.md)
+  --no-pin              do not pin server and load generator to separate cores
+  --skip-self-check     do not verify the light client before measuring
+${Object.entries(SIZE_FLAGS)
+  .map(([flag, key]) => `  --${flag} <n>`.padEnd(24) + `default ${FULL[key]} (quick ${QUICK[key]})`)
+  .join('\n')}
+`;
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${flag} needs a positive integer, got ${value}`);
+  return n;
+}
+
+/** Parses argv; throws with a message on bad input, returns undefined for --help. */
+export function parseOptions(argv: string[]): BenchOptions | undefined {
+  const sizeOptions = Object.fromEntries(Object.keys(SIZE_FLAGS).map((flag) => [flag, { type: 'string' as const }]));
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      only: { type: 'string' },
+      targets: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      out: { type: 'string' },
+      'no-pin': { type: 'boolean', default: false },
+      'skip-self-check': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+      ...sizeOptions,
+    },
+  });
+  if (values.help) return undefined;
+  const quick = values.quick === true;
+  const sizes: Sizes = { ...(quick ? QUICK : FULL) };
+  for (const [flag, key] of Object.entries(SIZE_FLAGS)) {
+    const raw = (values as Record<string, unknown>)[flag];
+    if (typeof raw === 'string') sizes[key] = positiveInt(flag, raw);
+  }
+  const list = (raw: unknown): string[] => (typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : []);
+  return {
+    only: list(values.only),
+    targets: list(values.targets),
+    quick,
+    runs: typeof values.runs === 'string' ? positiveInt('runs', values.runs) : quick ? 1 : 3,
+    pin: values['no-pin'] !== true,
+    selfCheck: values['skip-self-check'] !== true,
+    out: typeof values.out === 'string' ? values.out : quick ? 'bench/out/BENCHMARKS.quick.md' : 'BENCHMARKS.md',
+    argv,
+    sizes,
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * Workload 2, fan-out: one request that reaches N sockets (one per user),
+ * repeated for a few rounds; deliveries/s runs from just before the request
+ * to the last socket's receipt. raw-ws broadcasts the same frame to the
+ * same sockets, which is the figure the others are held against.
+ */
+import { preciseNow } from '../client/light-socket.js';
+import { postJson } from '../lib/http-call.js';
+import { median } from '../lib/stats.js';
+import type { Target } from '../targets.js';
+import { connectUsers, cpuUs, deliveryFailure, fmt, ownCpuUs, payload, saturationNote, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
+
+interface FanoutFigures {
+  sockets: number;
+  deliveriesPerSec: number;
+  lastDeliveryMs: number;
+  httpMs: number;
+  cpuUsPerDelivery: number;
+  /** Load-generator CPU over the delivery window, in % of one core. */
+  loadBusy: number;
+  delivered: number;
+  expected: number;
+}
+
+const EVENT = 'bench_fanout';
+
+async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, failures: string[]): Promise<FanoutFigures> {
+  const rounds = ctx.options.sizes.fanoutRounds;
+  const users = userIds(sockets);
+  return withServer(ctx, target, async (server) => {
+    const { pool } = await connectUsers(ctx, target, server.url, users);
+    try {
+      const durations: number[] = [];
+      const httpMs: number[] = [];
+      const busy: number[] = [];
+      let delivered = 0;
+      let before = await server.stats();
+      // Round -1 warms the JIT up and is not counted.
+      for (let round = -1; round < rounds; round++) {
+        if (round === 0) before = await server.stats();
+        await pool.reset();
+        const harnessCpu = process.cpuUsage();
+        const started = preciseNow();
+        const request = target.fanout!(EVENT, users, JSON.parse(payload(round, started)) as unknown);
+        const answer = await postJson(server.url, request.path, request.body, target.headers, 60_000);
+        if (answer.status !== 200) failures.push(`${target.name}: fan-out answered ${answer.status} ${answer.body.slice(0, 200)}`);
+        await pool.waitFor(EVENT, sockets, 30_000 + sockets);
+        await sleep(100);
+        const heard = await pool.report();
+        const got = heard.counts[EVENT] ?? 0;
+        const label = round < 0 ? 'warm-up round' : `round ${round + 1}`;
+        const problem = deliveryFailure(label, got, sockets) ?? (heard.perSocketMin !== 1 || heard.perSocketMax !== 1 ? `${label}: a socket got ${heard.perSocketMin === 1 ? heard.perSocketMax : heard.perSocketMin} copies` : undefined);
+        if (problem) failures.push(`${target.name}: ${problem}`);
+        if (round < 0) continue;
+        delivered += got;
+        const duration = (heard.lastAt[EVENT] ?? Number.NaN) - started;
+        durations.push(duration);
+        busy.push((heard.cpuUs + ownCpuUs(harnessCpu)) / 10 / duration);
+        httpMs.push(answer.ms);
+      }
+      const after = await server.stats();
+      const totalMs = durations.reduce((a, b) => a + b, 0);
+      return {
+        sockets,
+        deliveriesPerSec: (delivered / totalMs) * 1000,
+        lastDeliveryMs: median(durations),
+        httpMs: median(httpMs),
+        cpuUsPerDelivery: cpuUs(before, after) / Math.max(1, delivered),
+        loadBusy: median(busy),
+        delivered,
+        expected: sockets * rounds,
+      };
+    } finally {
+      await pool.close();
+    }
+  });
+}
+
+export const fanout: Workload = {
+  name: 'fanout',
+  title: 'Fan-out',
+  async run(ctx: WorkloadContext): Promise<WorkloadOutcome> {
+    const { sizes, runs } = ctx.options;
+    const targets = ctx.targets.filter((t) => t.fanout && t.sockets);
+    const sockets = Math.min(sizes.fanoutSockets, ctx.maxSocketsPerProcess);
+    const failures: string[] = [];
+    const results = new Map<string, FanoutFigures[]>(targets.map((t) => [t.name, []]));
+    for (let run = 1; run <= runs; run++) {
+      for (const target of targets) {
+        ctx.log(`fanout: ${target.name} run ${run}/${runs}`);
+        const before = failures.length;
+        try {
+          const figures = await runTarget(ctx, target, sockets, failures);
+          if (failures.length === before) results.get(target.name)!.push(figures);
+        } catch (error) {
+          failures.push(`${target.name}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+    }
+    const m = (name: string, key: keyof FanoutFigures): number => median((results.get(name) ?? []).map((f) => f[key]));
+    const sum = (name: string, key: keyof FanoutFigures): number => (results.get(name) ?? []).reduce((n, f) => n + f[key], 0);
+    const limit = m('raw-ws', 'deliveriesPerSec');
+    const rows = targets.map((t) => [
+      t.name,
+      fmt(sockets),
+      fmt(m(t.name, 'deliveriesPerSec')),
+      Number.isFinite(limit) ? `${fmt((m(t.name, 'deliveriesPerSec') / limit) * 100)}%` : '–',
+      fmt(m(t.name, 'lastDeliveryMs'), 1),
+      fmt(m(t.name, 'httpMs'), 1),
+      fmt(m(t.name, 'cpuUsPerDelivery'), 2),
+      `${fmt(m(t.name, 'loadBusy'))}%`,
+      `${fmt(sum(t.name, 'delivered'))} / ${fmt(sum(t.name, 'expected'))}`,
+      `${results.get(t.name)!.length}/${runs}`,
+    ]);
+    const notes = [...saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')])))];
+    if (sockets < sizes.fanoutSockets) notes.push(`Clamped from ${fmt(sizes.fanoutSockets)} to ${fmt(sockets)} sockets: \`ulimit -n\` allows no more per process here.`);
+    return {
+      name: 'fanout',
+      title: 'Fan-out',
+      method: `${fmt(sockets)} sockets, one per user; each of ${sizes.fanoutRounds} rounds is one request reaching all of them (\`POST /emit/:event\` with every user id; raw-ws broadcasts the same frame to the same sockets). Deliveries/s counts from just before the request to the last socket's receipt; every socket must receive each round exactly once.`,
+      tables: [
+        {
+          columns: ['target', 'sockets', 'deliveries/s', 'vs raw-ws', 'last delivery ms', 'HTTP response ms', 'server CPU µs/delivery', 'load-gen CPU busy', 'delivered / expected (all runs)', 'runs ok'],
+          rows,
+        },
+      ],
+      notes,
+      failures,
+      reproduce: reproduce(ctx, 'fanout', targets, [`--fanout-sockets ${sizes.fanoutSockets}`, `--fanout-rounds ${sizes.fanoutRounds}`]),
+    };
+  },
+};

@@ -1,0 +1,121 @@
+import { SwarmPool } from '../client/swarm-pool.js';
+import type { BenchOptions } from '../lib/options.js';
+import { freePort, ServerProcess } from '../lib/server-process.js';
+import type { Target } from '../targets.js';
+
+/** What every workload gets from the harness. */
+export interface WorkloadContext {
+  options: BenchOptions;
+  /** Selected targets that can run here; each workload filters by capability. */
+  targets: Target[];
+  /** Core for servers under test, undefined when not pinned. */
+  serverCpu: number | undefined;
+  /** Most sockets one process may hold here, after room for its other descriptors. */
+  maxSocketsPerProcess: number;
+  log(line: string): void;
+}
+
+export interface Table {
+  columns: string[];
+  rows: string[][];
+}
+
+/** A workload's section of the report. */
+export interface WorkloadOutcome {
+  name: string;
+  title: string;
+  /** What is measured and how, in a sentence or two. */
+  method: string;
+  tables: Table[];
+  notes: string[];
+  /** Anything that makes the run invalid: lost or extra deliveries, HTTP errors, refused connects. */
+  failures: string[];
+  /** Command that reproduces the section's figures. */
+  reproduce: string;
+}
+
+export interface Workload {
+  name: string;
+  title: string;
+  run(ctx: WorkloadContext): Promise<WorkloadOutcome>;
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The user ids a workload connects, stable across targets so routes and maps see the same keys. */
+export function userIds(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `bench-user-${i}`);
+}
+
+/** A notification shaped like the seed's example, stamped with the send time for latency. */
+export function payload(n: number, sentAt: number): string {
+  return `{"title":"New Lead","message":"You have a new lead from John Doe","type":"lead_assigned","data":{"lead_id":"64lead${n}","lead_name":"John Doe"},"sentAt":${sentAt}}`;
+}
+
+/** Formats a number for a table cell with the given decimals; "–" for NaN. */
+export function fmt(value: number, decimals = 0): string {
+  if (!Number.isFinite(value)) return '–';
+  return value.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+}
+
+/** Compares delivered with expected; returns a failure message or undefined. */
+export function deliveryFailure(what: string, delivered: number, expected: number): string | undefined {
+  if (delivered === expected) return undefined;
+  return delivered < expected ? `${what}: lost ${expected - delivered} of ${expected} deliveries` : `${what}: ${delivered - expected} deliveries more than the ${expected} expected`;
+}
+
+/** Connects one socket per user id, throwing when any fails: a partial swarm would skew every figure. */
+export async function connectUsers(ctx: WorkloadContext, target: Target, url: string, ids: string[]): Promise<{ pool: SwarmPool; ms: number }> {
+  const sockets = target.sockets!;
+  const { pool, connect } = await SwarmPool.open({
+    url,
+    namespace: sockets.namespace,
+    auths: ids.map((id) => sockets.auth(id)),
+    perWorker: Math.min(10_000, ctx.maxSocketsPerProcess),
+    concurrency: 64,
+    timeoutMs: 15_000,
+  });
+  if (connect.failed > 0) {
+    await pool.close();
+    throw new Error(`${target.name}: ${connect.failed} of ${ids.length} sockets failed to connect (${connect.errors.join('; ')})`);
+  }
+  return { pool, ms: connect.ms };
+}
+
+/** Reproduce command for one workload with the sizes that matter to it. */
+export function reproduce(ctx: WorkloadContext, workload: string, used: Target[], sizeFlags: string[]): string {
+  const targets = used.map((t) => t.name).join(',');
+  const flags = sizeFlags.join(' ');
+  return `npm run bench -- --only ${workload} --targets ${targets} --runs ${ctx.options.runs}${flags ? ` ${flags}` : ''}`;
+}
+
+/** Starts a fresh server for one run, pinned if the harness pins, and always stops it. */
+export async function withServer<T>(ctx: WorkloadContext, target: Target, fn: (server: ServerProcess) => Promise<T>): Promise<T> {
+  const server = await ServerProcess.start({ name: target.name, script: target.script, env: target.env, port: await freePort(), cpu: ctx.serverCpu, readyTimeoutMs: 30_000 });
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Server CPU time in µs between two probe readings. */
+export function cpuUs(before: { cpuUserUs: number; cpuSystemUs: number }, after: { cpuUserUs: number; cpuSystemUs: number }): number {
+  return after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs;
+}
+
+/** CPU µs this (harness) process used since `since`. */
+export function ownCpuUs(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return used.user + used.system;
+}
+
+/** A note for targets whose load generator was nearly saturated, or nothing. */
+export function saturationNote(busy: Map<string, number>): string[] {
+  const hot = [...busy].filter(([, pct]) => pct >= 90);
+  if (hot.length === 0) return [];
+  return [`The load-generator core was ≥ 90 % busy for ${hot.map(([name, pct]) => `${name} (${pct.toFixed(0)} %)`).join(', ')}: that figure may be the client's limit, not the server's.`];
+}
