@@ -22,6 +22,8 @@ import { setupNamespaces } from './namespaces.js';
 import { emitRoutes } from './routes/emit.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.js';
 import { leadFinderRoutes } from './routes/lead-finder.js';
+import { statsRoutes } from './routes/stats.js';
+import { localFigures } from './stats.js';
 
 /** A built gateway, not yet listening. */
 export interface Gateway {
@@ -70,6 +72,7 @@ export async function createGateway(config: Config): Promise<Gateway> {
     await registerRateLimit(api, config);
     await api.register(emitRoutes, { emitter, maxUserIds: config.maxUserIds });
     await api.register(leadFinderRoutes, { emitter });
+    await api.register(statsRoutes, { figures: () => localFigures(io) });
   });
   await app.register(wrongMethods);
 

@@ -16,9 +16,12 @@ export const USERS_NAMESPACE = '/v1/shared';
 /** Namespace of lead-finder worker sockets. */
 export const WORKERS_NAMESPACE = '/v1/lead-finder';
 
-/** The room every socket of a user joins (public contract, see above). */
+/** Prefix of the room every socket of a user joins (public contract, see above). */
+export const USER_ROOM_PREFIX = 'user:';
+
+/** The room every socket of a user joins. */
 export function userRoom(userId: string): string {
-  return `user:${userId}`;
+  return USER_ROOM_PREFIX + userId;
 }
 
 /** What a namespace's middleware learned about a socket. */
