@@ -8,6 +8,7 @@
  * (`--targets gateway,...`) until `GATEWAY_VERIFIED` is flipped.
  */
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signHs256 } from './client/jwt.js';
 import { REPO_ROOT } from './lib/server-process.js';
@@ -85,7 +86,8 @@ const gateway: Target = {
   name: 'gateway',
   title: 'General Socket gateway (src/main.ts)',
   script: 'src/main.ts',
-  env: { NODE_ENV: 'development', JWT_SECRET, INTERNAL_API_KEY, RATE_LIMIT_MAX: '0' },
+  // LOG_LEVEL=warn: the baselines log nothing per request either. DATA_DIR keeps generated state out of the work tree.
+  env: { NODE_ENV: 'development', JWT_SECRET, INTERNAL_API_KEY, RATE_LIMIT_MAX: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATA_DIR: join(tmpdir(), 'general-socket-bench') },
   unavailable: () => (existsSync(join(REPO_ROOT, 'src/main.ts')) ? null : 'src/main.ts does not exist yet'),
   optIn: !GATEWAY_VERIFIED,
   headers: { 'x-api-key': INTERNAL_API_KEY },

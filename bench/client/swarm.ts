@@ -14,7 +14,7 @@ export interface SwarmReport {
   perSocketMax: number;
   /** Publish→receive delays in ms, for events whose payload carried `sentAt`. */
   latencies: number[];
-  /** CPU time this process spent since the last reset, to show whether the load generator was saturated. */
+  /** CPU time this process spent from the last reset to (within 1 ms of) the last event, to show whether the receiving side was saturated. */
   cpuUs: number;
 }
 
@@ -50,6 +50,8 @@ export class Swarm implements SocketSink {
   private unexpectedCloses = 0;
   private closing = false;
   private cpuAtReset = process.cpuUsage();
+  private cpuAtLastEvent = this.cpuAtReset;
+  private cpuSampledAt = 0;
 
   onEvent(_socket: LightSocket, event: string, sentAt: number, receivedAt: number): void {
     const count = this.counts.get(event);
@@ -60,6 +62,11 @@ export class Swarm implements SocketSink {
       this.counts.set(event, count + 1);
     }
     this.lastAt.set(event, receivedAt);
+    // getrusage per event would cost more than the event; once a millisecond is precise enough.
+    if (receivedAt - this.cpuSampledAt >= 1) {
+      this.cpuSampledAt = receivedAt;
+      this.cpuAtLastEvent = process.cpuUsage();
+    }
     if (!Number.isNaN(sentAt) && this.latencies.length < MAX_LATENCY_SAMPLES) {
       this.latencies.push(receivedAt - sentAt);
     }
@@ -109,6 +116,8 @@ export class Swarm implements SocketSink {
     this.latencies = [];
     this.baseline = Uint32Array.from(this.sockets, (s) => s.received);
     this.cpuAtReset = process.cpuUsage();
+    this.cpuAtLastEvent = this.cpuAtReset;
+    this.cpuSampledAt = 0;
   }
 
   /** Summarises what was heard since the last reset. */
@@ -117,6 +126,10 @@ export class Swarm implements SocketSink {
     let max = 0;
     let connected = 0;
     const cpu = process.cpuUsage(this.cpuAtReset);
+    if (this.counts.size > 0) {
+      cpu.user = this.cpuAtLastEvent.user - this.cpuAtReset.user;
+      cpu.system = this.cpuAtLastEvent.system - this.cpuAtReset.system;
+    }
     for (const socket of this.sockets) {
       if (socket.connected) connected++;
       const got = socket.received - (this.baseline[socket.index] ?? 0);

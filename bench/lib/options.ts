@@ -40,15 +40,15 @@ const SIZE_FLAGS: Record<string, keyof Sizes> = {
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-  --only <w1,w2>        workloads to run (default: all): unicast, fanout, idle, conversation, cluster
-  --targets <t1,t2>     servers to run (default: all but opt-in ones): raw-ws, fastify-hello, seed-style, gateway
-  --quick               tiny sizes, one run, a few seconds; writes bench/out/BENCHMARKS.quick.md
-  --runs <n>            runs per figure; the report shows medians (default 3, quick 1)
-  --out <file>          report path (default BENCHMARKS.md)
-  --no-pin              do not pin server and load generator to separate cores
-  --skip-self-check     do not verify the light client before measuring
+  --only <w1,w2>          workloads to run (default: all): unicast, fanout, idle, conversation, cluster
+  --targets <t1,t2>       servers to run (default: all but opt-in ones): raw-ws, fastify-hello, seed-style, gateway
+  --quick                 tiny sizes, one run, a few seconds; writes bench/out/BENCHMARKS.quick.md
+  --runs <n>              runs per figure; the report shows medians (default 3, quick 1)
+  --out <file>            report path (default BENCHMARKS.md)
+  --no-pin                do not pin server and load generator to separate cores
+  --skip-self-check       do not verify the light client before measuring
 ${Object.entries(SIZE_FLAGS)
-  .map(([flag, key]) => `  --${flag} <n>`.padEnd(24) + `default ${FULL[key]} (quick ${QUICK[key]})`)
+  .map(([flag, key]) => `  --${flag} <n>`.padEnd(26) + `default ${FULL[key]} (quick ${QUICK[key]})`)
   .join('\n')}
 `;
 

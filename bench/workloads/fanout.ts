@@ -8,7 +8,7 @@ import { preciseNow } from '../client/light-socket.js';
 import { postJson } from '../lib/http-call.js';
 import { median } from '../lib/stats.js';
 import type { Target } from '../targets.js';
-import { connectUsers, cpuUs, deliveryFailure, fmt, ownCpuUs, payload, saturationNote, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
+import { connectUsers, cpuUs, deliveryFailure, fmt, payload, saturationNote, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
 
 interface FanoutFigures {
   sockets: number;
@@ -39,7 +39,6 @@ async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, 
       for (let round = -1; round < rounds; round++) {
         if (round === 0) before = await server.stats();
         await pool.reset();
-        const harnessCpu = process.cpuUsage();
         const started = preciseNow();
         const request = target.fanout!(EVENT, users, JSON.parse(payload(round, started)) as unknown);
         const answer = await postJson(server.url, request.path, request.body, target.headers, 60_000);
@@ -55,7 +54,8 @@ async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, 
         delivered += got;
         const duration = (heard.lastAt[EVENT] ?? Number.NaN) - started;
         durations.push(duration);
-        busy.push((heard.cpuUs + ownCpuUs(harnessCpu)) / 10 / duration);
+        // Only the receiving side: the harness sends a single request per round.
+        busy.push(heard.cpuUs / 10 / duration);
         httpMs.push(answer.ms);
       }
       const after = await server.stats();

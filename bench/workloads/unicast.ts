@@ -84,7 +84,6 @@ async function measureOnce(ctx: WorkloadContext, target: Target, server: ServerP
   const heard = await pool.report();
   const after = await server.stats();
   figures.delivered = heard.counts[MAX_EVENT] ?? 0;
-  // Worker CPU runs until the report, slightly past the window: the figure leans high, which is the safe side.
   figures.loadBusy = (loadCpu + heard.cpuUs) / 10 / load.elapsedMs;
   fail(deliveryFailure('max rate', figures.delivered, load.ok));
   fail(heard.unexpectedCloses > 0 ? `${heard.unexpectedCloses} sockets dropped` : undefined);
