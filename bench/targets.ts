@@ -87,7 +87,8 @@ const gateway: Target = {
   title: 'General Socket gateway (src/main.ts)',
   script: 'src/main.ts',
   // LOG_LEVEL=warn: the baselines log nothing per request either. DATA_DIR keeps generated state out of the work tree.
-  env: { NODE_ENV: 'development', JWT_SECRET, INTERNAL_API_KEY, RATE_LIMIT_MAX: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATA_DIR: join(tmpdir(), 'general-socket-bench') },
+  // EMIT_MAX_USER_IDS: --fanout-sockets may exceed the default cap of 10,000 ids per call.
+  env: { NODE_ENV: 'development', JWT_SECRET, INTERNAL_API_KEY, RATE_LIMIT_MAX: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATA_DIR: join(tmpdir(), 'general-socket-bench'), EMIT_MAX_USER_IDS: '100000' },
   unavailable: () => (existsSync(join(REPO_ROOT, 'src/main.ts')) ? null : 'src/main.ts does not exist yet'),
   optIn: !GATEWAY_VERIFIED,
   headers: { 'x-api-key': INTERNAL_API_KEY },
