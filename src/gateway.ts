@@ -49,6 +49,8 @@ export async function createGateway(config: Config): Promise<Gateway> {
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     return503OnClosing: true,
+    // Longer than any valid id or event name, so that overlong ones get a 400 naming the field, not a 414.
+    routerOptions: { maxParamLength: 1000 },
     // Bodies are validated as sent: an id of 5 is not the id "5".
     ajv: { customOptions: { coerceTypes: false, verbose: true, keywords: ['x-error'] } },
     schemaErrorFormatter: formatValidationErrors,

@@ -18,7 +18,7 @@ export function accessHook(keys: KeySet, allowed: IpAllowlist): onRequestAsyncHo
     const presented = request.headers['x-api-key'];
     const keyId = keys.match(presented);
     if (keyId === undefined) {
-      throw fail('UNAUTHORIZED', presented === undefined ? 'Missing x-api-key header' : 'Invalid API key in x-api-key header');
+      throw fail('UNAUTHORIZED', presented === undefined || presented === '' ? 'Missing x-api-key header' : 'Invalid API key in x-api-key header');
     }
     request.apiKeyId = keyId;
   };

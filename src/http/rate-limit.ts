@@ -7,10 +7,17 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { fail } from '../errors.js';
 
-/** The per-route `config` that puts a route under the emit limit. */
-export const EMIT_LIMITED = { rateLimit: {} } as const;
+/**
+ * Route `config` of an emit route. Every route of the scope the limiter is registered in shares one
+ * budget per key (a per-route `rateLimit` object would give each route a budget of its own, which
+ * is not what "100 emits per minute" means), so emit routes need nothing more than this marker.
+ */
+export const EMIT_LIMITED = {} as const;
 
-/** Registers the limiter (route opt-in); does nothing when `RATE_LIMIT_MAX` or the window is 0. */
+/** Route `config` of a route in the limited scope that is not an emit (it must not use the budget). */
+export const NOT_RATE_LIMITED = { rateLimit: false } as const;
+
+/** Registers the limiter for every route of `app`'s scope; nothing when `RATE_LIMIT_MAX` or the window is 0. */
 export async function registerRateLimit(
   app: FastifyInstance,
   config: Pick<Config, 'rateLimitMax' | 'rateLimitWindowMs'>,
@@ -18,7 +25,7 @@ export async function registerRateLimit(
 ): Promise<void> {
   if (config.rateLimitMax === 0 || config.rateLimitWindowMs === 0) return;
   await app.register(rateLimit, {
-    global: false,
+    global: true,
     max: config.rateLimitMax,
     timeWindow: config.rateLimitWindowMs,
     enableDraftSpec: true,
