@@ -163,6 +163,12 @@ describe('the npm package', () => {
     });
     assert.deepEqual(await arrival, { title: 'from the installed package' });
 
+    // CommonJS services (the seed's are) can require() it: Node 20.19+ loads ES modules synchronously.
+    writeFileSync(join(project, 'consumer.cjs'), "const { createClient } = require('general-socket/client'); console.log(typeof createClient);");
+    const required = await exec(process.execPath, ['consumer.cjs'], project, 30_000);
+    assert.equal(required.code, 0, required.stderr);
+    assert.equal(required.stdout, 'function\n');
+
     writeFileSync(join(project, 'consumer.ts'), CONSUMER_TS);
     writeFileSync(join(project, 'tsconfig.json'), JSON.stringify(TSCONFIG));
     const typecheck = await exec(process.execPath, [TSC, '-p', 'tsconfig.json'], project, 120_000);

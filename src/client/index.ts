@@ -116,8 +116,9 @@ function invalid(message: string): GeneralSocketError {
 }
 
 function text(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value === '') throw invalid(`${name} must be a non-empty string, got ${JSON.stringify(value) ?? String(value)}`);
-  return value;
+  if (typeof value === 'string' && value !== '') return value;
+  const got = value === '' ? 'an empty string' : value === null ? 'null' : typeof value === 'object' ? 'an object (convert a document id with String(id))' : typeof value;
+  throw invalid(`${name} must be a non-empty string, got ${got}`);
 }
 
 /** One encoded path segment. "." and ".." would be resolved away by URL parsing, even encoded. */
