@@ -65,6 +65,11 @@ describe('CLI against a real gateway', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(JSON.parse(run.stdout), { success: true, message: 'SUCCESS', sockets: 2 });
     assert.deepEqual(await arrivals, [data, data]);
+
+    const dash = nextEvent(u1, 'count');
+    const fromDash = await cli(['emit', 'user', '64user1', 'count', '--data-file', '-'], env, '42');
+    assert.equal(fromDash.code, 0, fromDash.stderr);
+    assert.equal(await dash, 42);
   });
 
   it('emit scraper reads --data-file, and takes --url and --api-key over the environment', async () => {

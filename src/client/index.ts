@@ -31,7 +31,22 @@ export { GeneralSocketError } from './errors.js';
 export type { ClientErrorCode, GeneralSocketErrorCode, GeneralSocketErrorInit } from './errors.js';
 export type { RetryInfo, RetryOptions } from './retry.js';
 export type { CallOptions } from './transport.js';
-export type * from './types.js';
+// Named rather than `export type *`, which older TypeScript versions cannot read in a .d.ts.
+export type {
+  Channel,
+  ConversationId,
+  EmitResult,
+  EventName,
+  HealthResult,
+  IsNew,
+  MessageId,
+  Payload,
+  ReadinessResult,
+  ScraperSocketId,
+  StatsResult,
+  UserId,
+  UserIds,
+} from './types.js';
 
 /** How to reach a gateway. */
 export interface ClientOptions {
