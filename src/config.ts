@@ -123,6 +123,12 @@ export function describeOptions(): { env: string; shownDefault: string; doc: str
   return Object.values(options).map(({ env, shownDefault, doc }) => ({ env, shownDefault, doc }));
 }
 
+/** Reads one option from an environment without the others (the CLI needs `NODE_ENV` and `DATA_DIR` only). */
+export function readOption<K extends keyof Options>(key: K, env: Readonly<Record<string, string | undefined>>): ReturnType<Options[K]['parse']> {
+  const { env: name, parse } = options[key];
+  return parse(env[name], name) as ReturnType<Options[K]['parse']>;
+}
+
 /**
  * Reads and validates the configuration from an environment (process.env in main.ts, a literal
  * object in tests). Outside production, missing secrets are generated once and kept in DATA_DIR so

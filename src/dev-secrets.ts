@@ -40,6 +40,11 @@ export function loadDevSecrets(dataDir: string): DevSecrets {
   return secrets;
 }
 
+/** Reads the development secrets of `dataDir` without creating them; undefined when there are none yet. */
+export function readDevSecrets(dataDir: string): DevSecrets | undefined {
+  return readExisting(devSecretsPath(dataDir));
+}
+
 function readExisting(path: string): DevSecrets | undefined {
   let text: string;
   try {

@@ -4,11 +4,14 @@
  * this file only dispatches. Exit codes: 0 success, 1 rejected request or failure, 2 usage error.
  */
 import { config } from './config.js';
+import { conversation, message } from './conversations.js';
+import { emit } from './emit.js';
 import { serve } from './serve.js';
+import { status } from './status.js';
 import { token } from './token.js';
 import { UsageError, type Command } from './command.js';
 
-const commands: Record<string, Command> = { serve, token, config };
+const commands: Record<string, Command> = { serve, token, config, emit, message, conversation, status };
 
 function help(): string {
   const lines = Object.entries(commands).map(([name, command]) => `  ${name.padEnd(14)}${command.summary}`);
@@ -34,7 +37,9 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(rest, process.env);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`general-socket ${name}: ${error.message}\n\n${command.help}`);
+      // The usage lines only: a long help would push the error itself off the screen.
+      const usage = command.help.split('\n\n')[0];
+      process.stderr.write(`general-socket ${name}: ${error.message}\n\n${usage}\n\nRun "general-socket ${name} --help" for details.\n`);
       return 2;
     }
     process.stderr.write(`general-socket ${name}: ${(error as Error).message}\n`);

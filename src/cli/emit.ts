@@ -1,0 +1,49 @@
+/** `general-socket emit user|users|scraper`: push an event from the terminal, through the SDK. */
+import { UsageError, parse, type Command } from './command.js';
+import { CONNECTION_HELP, PAYLOAD_HELP, connect, connectionOptions, payloadOptions, readPayload, report, sockets } from './connection.js';
+
+const USAGE = `Usage:
+  general-socket emit user <userId> <event> [--data JSON | --data-file F | stdin] [options]
+  general-socket emit users <userId,userId,...> <event> [--data JSON | --data-file F | stdin] [options]
+  general-socket emit scraper <socketId> <event> [--data JSON | --data-file F | stdin] [options]`;
+
+export const emit: Command = {
+  summary: 'Emit an event to a user, to several users, or to a lead-finder worker socket',
+  help: `${USAGE}
+
+  user      POST /emit/:userId/:event: the payload to every socket of one user
+  users     POST /emit/:event: the payload to every socket of each listed user (comma-separated)
+  scraper   POST /lead-finder/:event: the payload to one worker socket (fails if it is gone)
+
+${PAYLOAD_HELP}
+${CONNECTION_HELP}
+Examples:
+  general-socket emit user 64user123 notification --data '{"title":"New Lead"}'
+  general-socket emit users 64user1,64user2 system_announcement --data-file announcement.json
+  echo '{"task_id":"001","keyword":"plumber"}' | general-socket emit scraper xyz123abc scrape_task
+`,
+  async run(args, env) {
+    const { values, positionals } = parse({ args, options: { ...connectionOptions, ...payloadOptions }, allowPositionals: true, strict: true });
+    const [target, id, event, ...extra] = positionals;
+    if (target === undefined) throw new UsageError('say whom to emit to: user, users or scraper');
+    if (!['user', 'users', 'scraper'].includes(target)) throw new UsageError(`unknown target "${target}": use user, users or scraper`);
+    if (id === undefined || event === undefined) throw new UsageError(`emit ${target} needs ${target === 'scraper' ? 'a socket id' : target === 'users' ? 'user ids' : 'a user id'} and an event name`);
+    if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}": the payload goes in --data, --data-file or stdin`);
+    const connection = connect(values, env);
+    const payload = await readPayload(values, process.stdin);
+    const { client } = connection;
+
+    if (target === 'user') {
+      return report(connection, () => client.emitToUser(id, event, payload), ({ sockets: n }) =>
+        `Sent "${event}" to ${sockets(n)} of user ${id}${n === 0 ? ' (the user has no socket connected)' : ''}.`,
+      );
+    }
+    if (target === 'users') {
+      const userIds = id.split(',').map((u) => u.trim()).filter((u) => u !== '');
+      if (userIds.length === 0) throw new UsageError('give at least one user id, comma-separated: u1,u2');
+      const users = `${userIds.length} user${userIds.length === 1 ? '' : 's'}`;
+      return report(connection, () => client.emitToUsers(userIds, event, payload), ({ sockets: n }) => `Sent "${event}" to ${sockets(n)} of ${users}.`);
+    }
+    return report(connection, () => client.emitToScraper(id, event, payload), () => `Sent "${event}" to scraper socket ${id}.`);
+  },
+};

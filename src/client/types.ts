@@ -1,0 +1,49 @@
+/**
+ * The SDK's request and answer types, derived from the route schemas the gateway validates with
+ * (src/api). Type-only imports: nothing of the server reaches the SDK's JavaScript.
+ */
+import type { Static } from 'typebox';
+import type { EmitConversation, EmitMessage } from '../api/conversations.js';
+import type { EmitToUser, EmitToUsers } from '../api/emit.js';
+import type { Health, Ready } from '../api/health.js';
+import type { EmitToScraper } from '../api/lead-finder.js';
+import type { Stats } from '../api/stats.js';
+
+/** A user id: a token's `sub`, 1 to 128 characters without whitespace. */
+export type UserId = Static<typeof EmitToUser.params>['userId'];
+
+/** A Socket.IO event name, 1 to 100 characters, not one Socket.IO reserves. */
+export type EventName = Static<typeof EmitToUser.params>['emitTo'];
+
+/** Any JSON value; clients receive it as it is. */
+export type Payload = Static<typeof EmitToUser.body>;
+
+/** One user id or several; a repeated id is delivered once. */
+export type UserIds = Static<typeof EmitToUsers.body>['userIds'] | readonly UserId[];
+
+/** The id of a lead-finder worker socket. */
+export type ScraperSocketId = Static<typeof EmitToScraper.body>['socketId'];
+
+/** A conversation channel, such as `prospect`. */
+export type Channel = Static<typeof EmitMessage.params>['channel'];
+
+/** A message (Communication) document id. */
+export type MessageId = Static<typeof EmitMessage.params>['messageID'];
+
+/** A conversation document id. */
+export type ConversationId = Static<typeof EmitConversation.params>['convoID'];
+
+/** Whether a conversation is new: `'new'`, `'existing'`, or the same as a boolean. */
+export type IsNew = Static<typeof EmitConversation.params>['isNew'] | boolean;
+
+/** The answer of every emit: `{ success: true, message: 'SUCCESS', sockets }`. */
+export type EmitResult = Static<(typeof EmitToUser.response)[200]>;
+
+/** The answer of `GET /healthz`. */
+export type HealthResult = Static<(typeof Health.response)[200]>;
+
+/** The answer of `GET /readyz`, whether ready (200) or not (503). */
+export type ReadinessResult = Static<(typeof Ready.response)[200]>;
+
+/** The answer of `GET /stats`: connected users and sockets per namespace. */
+export type StatsResult = Static<(typeof Stats.response)[200]>;

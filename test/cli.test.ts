@@ -1,0 +1,195 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { API_KEY, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs the real CLI as a child process. Its environment holds only PATH and `env`, so a developer's
+ * own INTERNAL_API_KEY or GENERAL_SOCKET_URL cannot leak into a test. `input` becomes stdin
+ * (otherwise stdin is empty, as from /dev/null).
+ */
+function cli(args: string[], env: Record<string, string> = {}, input?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+describe('CLI against a real gateway', () => {
+  let gw: TestGateway;
+  let env: Record<string, string>;
+  before(async () => {
+    gw = await startGateway();
+    env = { GENERAL_SOCKET_URL: gw.url, INTERNAL_API_KEY: API_KEY };
+  });
+  after(() => gw.close());
+
+  it('emit user sends --data to every socket of the user and says how many got it', async () => {
+    const [tab, phone] = await Promise.all([gw.connectUser('64user123'), gw.connectUser('64user123')]);
+    const payload = { title: 'New Lead', type: 'lead_assigned' };
+    const arrivals = Promise.all([nextEvent(tab, 'notification'), nextEvent(phone, 'notification')]);
+    const run = await cli(['emit', 'user', '64user123', 'notification', '--data', JSON.stringify(payload)], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'Sent "notification" to 2 sockets of user 64user123.\n');
+    assert.equal(run.stderr, '');
+    assert.deepEqual(await arrivals, [payload, payload]);
+  });
+
+  it('emit users reads the payload from stdin and prints the answer with --json', async () => {
+    const [u1, u2] = await Promise.all([gw.connectUser('64user1'), gw.connectUser('64user2')]);
+    const data = { title: 'Scheduled Maintenance', priority: 'high' };
+    const arrivals = Promise.all([nextEvent(u1, 'system_announcement'), nextEvent(u2, 'system_announcement')]);
+    const run = await cli(['emit', 'users', '64user1,64user2', 'system_announcement', '--json'], env, JSON.stringify(data));
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), { success: true, message: 'SUCCESS', sockets: 2 });
+    assert.deepEqual(await arrivals, [data, data]);
+
+    const dash = nextEvent(u1, 'count');
+    const fromDash = await cli(['emit', 'user', '64user1', 'count', '--data-file', '-'], env, '42');
+    assert.equal(fromDash.code, 0, fromDash.stderr);
+    assert.equal(await dash, 42);
+  });
+
+  it('emit scraper reads --data-file, and takes --url and --api-key over the environment', async () => {
+    const worker = await gw.connectWorker();
+    const file = join(mkdtempSync(join(tmpdir(), 'gs-cli-')), 'task.json');
+    const task = { task_id: 'task_001', keyword: 'plumber near me' };
+    writeFileSync(file, JSON.stringify(task));
+    const arrival = nextEvent(worker, 'scrape_task');
+    const run = await cli(['emit', 'scraper', worker.id!, 'scrape_task', '--data-file', file, '--url', gw.url, '--api-key', API_KEY], {
+      GENERAL_SOCKET_URL: 'http://127.0.0.1:9',
+      INTERNAL_API_KEY: 'wrong',
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, `Sent "scrape_task" to scraper socket ${worker.id}.\n`);
+    assert.deepEqual(await arrival, task);
+  });
+
+  it("prints the gateway's message and exits 1 when it refuses: gone worker, wrong key", async () => {
+    const gone = await cli(['emit', 'scraper', 'no-such-socket', 'scrape_task', '--data', '{}'], env);
+    assert.equal(gone.code, 1);
+    assert.equal(gone.stdout, '');
+    assert.equal(gone.stderr, 'general-socket: No scraper socket "no-such-socket" is connected to /v1/lead-finder; it may have disconnected [NOT_FOUND, HTTP 404]\n');
+
+    const wrongKey = await cli(['emit', 'user', 'a', 'b', '--data', '1', '--json'], { ...env, INTERNAL_API_KEY: 'wrong' });
+    assert.equal(wrongKey.code, 1);
+    assert.deepEqual(JSON.parse(wrongKey.stdout), { success: false, errno: 401, message: 'Invalid API key in x-api-key header', code: 'UNAUTHORIZED' });
+  });
+
+  it('message and conversation exit 1 with NOT_FOUND for a document the gateway cannot find', async () => {
+    const [message, conversation] = await Promise.all([
+      cli(['message', 'prospect', '64abc123def456789'], env),
+      cli(['conversation', 'prospect', '64conv123', 'new', '--json'], env),
+    ]);
+    assert.equal(message.code, 1);
+    assert.match(message.stderr, /\[NOT_FOUND, HTTP 404\]\n$/);
+    assert.equal(conversation.code, 1);
+    assert.equal(JSON.parse(conversation.stdout).code, 'NOT_FOUND');
+  });
+
+  it('usage errors exit 2 and say what is wrong, before anything is sent', async () => {
+    const cases: [string[], RegExp][] = [
+      [['emit', 'user', 'a', 'ev', '--data', 'hello'], /--data is not valid JSON/],
+      [['emit', 'user', 'a', 'ev'], /stdin is empty/],
+      [['emit', 'user', 'a', 'ev', '--data', '1', '--data-file', 'x.json'], /not both/],
+      [['emit', 'user', 'a', 'ev', '--data-file', '/no/such/file.json'], /--data-file \/no\/such\/file\.json cannot be read: ENOENT/],
+      [['emit', 'group', 'a', 'ev', '--data', '1'], /unknown target "group"/],
+      [['emit', 'user', 'a'], /needs a user id and an event name/],
+      [['emit', 'user', 'a', 'ev', '--data', '1', '--colour'], /Unknown option '--colour'/],
+      [['emit', 'user', 'a', 'ev', '--data', '1', '--timeout', 'soon'], /--timeout must be a whole number/],
+      [['conversation', 'prospect', 'c1', 'maybe'], /must be new or existing, got "maybe"/],
+      [['status', '--url', 'localhost:4000'], /--url must be an http/],
+      [['nonsense'], /unknown command "nonsense"/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => cli(args, env)));
+    runs.forEach((run, index) => {
+      const [args, expected] = cases[index]!;
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, expected, args.join(' '));
+      assert.equal(run.stdout, '', args.join(' '));
+    });
+  });
+
+  it('status reports health, readiness and counts, and exits 1 when the gateway is unreachable', async () => {
+    const fresh = await startGateway();
+    try {
+      await Promise.all([fresh.connectUser('a'), fresh.connectUser('b'), fresh.connectWorker()]);
+      const freshEnv = { GENERAL_SOCKET_URL: fresh.url, INTERNAL_API_KEY: API_KEY };
+      const [text, json] = await Promise.all([cli(['status'], freshEnv), cli(['status', '--json'], freshEnv)]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.equal(text.stdout, `Gateway  ${fresh.url}\nHealth   ok\nReady    yes\nUsers    2 connected\nSockets  /v1/shared 2, /v1/lead-finder 1\nNodes    1\n`);
+      assert.equal(json.code, 0);
+      assert.deepEqual(JSON.parse(json.stdout), {
+        ok: true,
+        url: fresh.url,
+        health: { status: 'ok' },
+        readiness: { ready: true, checks: {} },
+        stats: { success: true, message: 'SUCCESS', nodes: 1, users: 2, sockets: { '/v1/shared': 2, '/v1/lead-finder': 1 } },
+      });
+    } finally {
+      await fresh.close();
+    }
+    const down = await cli(['status', '--retries', '0'], { GENERAL_SOCKET_URL: fresh.url, INTERNAL_API_KEY: API_KEY });
+    assert.equal(down.code, 1);
+    assert.match(down.stdout, /^Health {3}unreachable: Cannot reach .*ECONNREFUSED.*\[NETWORK_ERROR\]$/m);
+  });
+
+  it('--help works for every command and exits 0', async () => {
+    const commands = ['serve', 'token', 'config', 'emit', 'message', 'conversation', 'status'];
+    const runs = await Promise.all([cli(['--help']), ...commands.map((name) => cli([name, '--help']))]);
+    const [top, ...each] = runs;
+    assert.equal(top!.code, 0);
+    for (const name of commands) assert.match(top!.stdout, new RegExp(`^  ${name} `, 'm'));
+    each.forEach((run, index) => {
+      assert.equal(run.code, 0, commands[index]);
+      assert.match(run.stdout, new RegExp(`general-socket ${commands[index]}`), commands[index]);
+    });
+    assert.match(each[commands.indexOf('emit')]!.stdout, /--data-file/);
+  });
+});
+
+describe('CLI API key from the development secrets', () => {
+  let gw: TestGateway;
+  before(async () => {
+    // No INTERNAL_API_KEY: the gateway generates one into its DATA_DIR, as `npm start` does.
+    gw = await startGateway({ INTERNAL_API_KEY: '' });
+  });
+  after(() => gw.close());
+
+  it('uses the development key when INTERNAL_API_KEY is unset, but not in production', async () => {
+    const dataDir = gw.gateway.config.dataDir;
+    const ok = await cli(['emit', 'user', 'dev-user', 'ping', '--data', 'null'], { GENERAL_SOCKET_URL: gw.url, DATA_DIR: dataDir });
+    assert.equal(ok.code, 0, ok.stderr);
+
+    const production = await cli(['emit', 'user', 'dev-user', 'ping', '--data', 'null'], { GENERAL_SOCKET_URL: gw.url, DATA_DIR: dataDir, NODE_ENV: 'production' });
+    assert.equal(production.code, 2);
+    assert.match(production.stderr, /no API key: pass --api-key or set INTERNAL_API_KEY \(NODE_ENV=production has no development key\)/);
+
+    const empty = mkdtempSync(join(tmpdir(), 'gs-cli-'));
+    const noFile = await cli(['emit', 'user', 'dev-user', 'ping', '--data', 'null'], { GENERAL_SOCKET_URL: gw.url, DATA_DIR: empty });
+    assert.equal(noFile.code, 2);
+    assert.match(noFile.stderr, /dev-secrets\.json does not exist yet: start the gateway once/);
+  });
+});

@@ -1,0 +1,290 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket as NetSocket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { createClient, GeneralSocketError, type GeneralSocketClient, type RetryInfo } from '../src/client/index.js';
+import { API_KEY, collect, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+
+/** Asserts that `promise` rejects with a GeneralSocketError matching `expected`, and returns it. */
+async function rejection(promise: Promise<unknown>, expected: Partial<Pick<GeneralSocketError, 'code' | 'status' | 'errno' | 'attempts'>>): Promise<GeneralSocketError> {
+  const error = await promise.then(
+    () => assert.fail('expected the call to fail'),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof GeneralSocketError, `expected a GeneralSocketError, got ${String(error)}`);
+  for (const [key, value] of Object.entries(expected)) assert.equal(error[key as keyof GeneralSocketError], value, `error.${key}`);
+  return error;
+}
+
+describe('SDK against a real gateway', () => {
+  let gw: TestGateway;
+  let client: GeneralSocketClient;
+  before(async () => {
+    gw = await startGateway();
+    client = createClient({ baseUrl: gw.url, apiKey: API_KEY });
+  });
+  after(() => gw.close());
+
+  it('emitToUser delivers the payload to every socket of that user only', async () => {
+    const [tab, phone, bob] = await Promise.all([gw.connectUser('alice'), gw.connectUser('alice'), gw.connectUser('bob')]);
+    const bobGot = collect(bob, 'notification');
+    const payload = { title: 'New Lead Assigned', type: 'lead_assigned', data: { lead_id: '64lead' } };
+    const arrivals = Promise.all([nextEvent(tab, 'notification'), nextEvent(phone, 'notification')]);
+
+    const result = await client.emitToUser('alice', 'notification', payload);
+    assert.deepEqual(result, { success: true, message: 'SUCCESS', sockets: 2 });
+    assert.deepEqual(await arrivals, [payload, payload]);
+    const marker = nextEvent(bob, 'marker');
+    await client.emitToUser('bob', 'marker', null);
+    await marker;
+    assert.deepEqual(bobGot, []);
+  });
+
+  it('encodes ids and event names that are not URL-safe', async () => {
+    const socket = await gw.connectUser('team/a#1?x=é');
+    const arrival = nextEvent(socket, 'new lead: 50%');
+    const result = await client.emitToUser('team/a#1?x=é', 'new lead: 50%', 'text payload');
+    assert.equal(result.sockets, 1);
+    assert.equal(await arrival, 'text payload');
+  });
+
+  it('emitToUsers accepts an array (repeats delivered once) or one id', async () => {
+    const [u1, u2] = await Promise.all([gw.connectUser('u1'), gw.connectUser('u2')]);
+    const data = { title: 'Scheduled Maintenance', priority: 'high' };
+    const arrivals = Promise.all([nextEvent(u1, 'system_announcement'), nextEvent(u2, 'system_announcement')]);
+    assert.deepEqual(await client.emitToUsers(['u1', 'u2', 'u1'], 'system_announcement', data), { success: true, message: 'SUCCESS', sockets: 2 });
+    assert.deepEqual(await arrivals, [data, data]);
+
+    const single = nextEvent(u2, 'broadcast');
+    assert.equal((await client.emitToUsers('u2', 'broadcast', { message: 'System update' })).sockets, 1);
+    assert.deepEqual(await single, { message: 'System update' });
+  });
+
+  it('emitToScraper reaches one worker socket, and fails with NOT_FOUND once it is gone', async () => {
+    const worker = await gw.connectWorker();
+    const task = { task_id: 'task_001', keyword: 'plumber near me', max_results: 50 };
+    const arrival = nextEvent(worker, 'scrape_task');
+    assert.deepEqual(await client.emitToScraper(worker.id!, 'scrape_task', task), { success: true, message: 'SUCCESS', sockets: 1 });
+    assert.deepEqual(await arrival, task);
+
+    const id = worker.id!;
+    worker.disconnect();
+    await eventually(() => !gw.gateway.io.of('/v1/lead-finder').sockets.has(id), 5000, 'the gateway to see the disconnect');
+    const error = await rejection(client.emitToScraper(id, 'scrape_task', task), { code: 'NOT_FOUND', status: 404, errno: 404, attempts: 1 });
+    assert.match(error.message, /No scraper socket/);
+  });
+
+  it('emitMessage and emitConversation fail with NOT_FOUND for a document the gateway cannot find', async () => {
+    // Without the conversation routes (this branch) the path is unknown; with them, the document is: 404 either way.
+    await rejection(client.emitMessage('prospect', '64abc123def456789'), { code: 'NOT_FOUND', status: 404, errno: 404 });
+    await rejection(client.emitConversation('prospect', '64conv123', true), { code: 'NOT_FOUND', status: 404, errno: 404 });
+  });
+
+  it('a wrong or missing API key is a 401 UNAUTHORIZED with the gateway message, not retried', async () => {
+    const retries: RetryInfo[] = [];
+    const wrong = createClient({ baseUrl: gw.url, apiKey: 'not-the-key', retry: { onRetry: (info) => retries.push(info) } });
+    const error = await rejection(wrong.emitToUser('alice', 'notification', {}), { code: 'UNAUTHORIZED', status: 401, errno: 401, attempts: 1 });
+    assert.equal(error.message, 'Invalid API key in x-api-key header');
+    assert.equal(error.name, 'GeneralSocketError');
+    assert.deepEqual(retries, []);
+    await rejection(createClient({ baseUrl: gw.url }).stats(), { code: 'UNAUTHORIZED', status: 401 });
+  });
+
+  it('a refused input is a 400 VALIDATION_ERROR naming the field', async () => {
+    const error = await rejection(client.emitToUser('alice', 'connect', {}), { code: 'VALIDATION_ERROR', status: 400 });
+    assert.match(error.message, /^params\.emitTo /);
+  });
+
+  it('refuses, without sending, what cannot be sent: empty ids, dot segments, non-JSON payloads', async () => {
+    await rejection(client.emitToUser('', 'notification', {}), { code: 'INVALID_ARGUMENT', status: 0, attempts: 0 });
+    await rejection(client.emitToUser('..', 'stats', {}), { code: 'INVALID_ARGUMENT' });
+    await rejection(client.emitToUsers([], 'x', {}), { code: 'INVALID_ARGUMENT' });
+    await rejection(client.emitToUser('alice', 'x', { big: 10n }), { code: 'INVALID_ARGUMENT' });
+    // @ts-expect-error -- isNew is 'new', 'existing' or a boolean
+    await rejection(client.emitConversation('prospect', 'c1', 'maybe'), { code: 'INVALID_ARGUMENT' });
+  });
+
+  it('health, readiness and stats read the probes and the live counts', async () => {
+    assert.deepEqual(await client.health(), { status: 'ok' });
+    assert.deepEqual(await client.readiness(), { ready: true, checks: {} });
+    const fresh = await startGateway();
+    try {
+      const freshClient = createClient({ baseUrl: `${fresh.url}/`, apiKey: API_KEY });
+      await Promise.all([fresh.connectUser('a'), fresh.connectUser('a'), fresh.connectWorker()]);
+      assert.deepEqual(await freshClient.stats(), { success: true, message: 'SUCCESS', nodes: 1, users: 1, sockets: { '/v1/shared': 2, '/v1/lead-finder': 1 } });
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('checks its options when it is created', () => {
+    assert.throws(() => createClient({ baseUrl: 'localhost:4000' }), /baseUrl must be an http/);
+    assert.throws(() => createClient({ baseUrl: 'http://x', timeoutMs: 0 }), /timeoutMs/);
+    assert.throws(() => createClient({ baseUrl: 'http://x', retry: { retries: -1 } }), /retry\.retries/);
+  });
+});
+
+/** A plain HTTP server on loopback whose answers a test scripts; it counts the requests it got. */
+async function scriptedServer(answer: (request: IncomingMessage, response: ServerResponse, index: number) => void) {
+  const requests: { method: string; url: string; apiKey: string | undefined }[] = [];
+  const server = createHttpServer((request, response) => {
+    requests.push({ method: request.method!, url: request.url!, apiKey: request.headers['x-api-key'] as string | undefined });
+    request.resume();
+    request.on('end', () => answer(request, response, requests.length - 1));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function reply(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  response.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/html' : 'application/json', ...headers });
+  response.end(typeof body === 'string' ? body : JSON.stringify(body));
+}
+
+const SUCCESS = { success: true, message: 'SUCCESS', sockets: 1 };
+const fast = { minDelayMs: 10, maxDelayMs: 50 };
+
+describe('SDK timeouts, aborts and retries', () => {
+  it('gives up with TIMEOUT on a server that accepts but never answers, without retrying', async () => {
+    const connections: NetSocket[] = [];
+    const silent: NetServer = createNetServer((socket) => connections.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const client = createClient({ baseUrl: url, apiKey: API_KEY, timeoutMs: 300, retry: fast });
+      const started = Date.now();
+      const error = await rejection(client.emitToUser('alice', 'notification', {}), { code: 'TIMEOUT', status: 0, attempts: 1 });
+      assert.ok(Date.now() - started >= 290, 'waited for the timeout');
+      assert.match(error.message, /within 300 ms/);
+      assert.equal(connections.length, 1, 'a timed-out emit is not sent again');
+      // A per-call timeout overrides the client's.
+      await rejection(client.health({ timeoutMs: 100 }), { code: 'TIMEOUT' });
+    } finally {
+      for (const socket of connections) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it("stops at once, with ABORTED, when the caller's signal aborts", async () => {
+    const hanging = await scriptedServer(() => undefined);
+    try {
+      const client = createClient({ baseUrl: hanging.url, timeoutMs: 10_000 });
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error('shutting down')), 100);
+      const error = await rejection(client.health({ signal: controller.signal }), { code: 'ABORTED' });
+      assert.match(error.message, /shutting down/);
+      await rejection(client.health({ signal: AbortSignal.abort() }), { code: 'ABORTED', attempts: 0 });
+    } finally {
+      await hanging.close();
+    }
+  });
+
+  it('retries 502, 503 and 504 with backoff, then succeeds', async () => {
+    const server = await scriptedServer((_request, response, index) => {
+      if (index === 0) reply(response, 503, { success: false, errno: 503, message: 'closing', code: 'SERVICE_UNAVAILABLE' });
+      else if (index === 1) reply(response, 502, '<html>Bad Gateway</html>');
+      else if (index === 2) reply(response, 504, '<html>Gateway Timeout</html>');
+      else reply(response, 200, SUCCESS);
+    });
+    try {
+      const retries: RetryInfo[] = [];
+      const client = createClient({ baseUrl: server.url, apiKey: API_KEY, retry: { retries: 3, ...fast, onRetry: (info) => retries.push(info) } });
+      assert.deepEqual(await client.emitToUser('alice', 'notification', { a: 1 }), SUCCESS);
+      assert.deepEqual(retries.map((r) => [r.attempt, r.status]), [[1, 503], [2, 502], [3, 504]]);
+      assert.ok(retries.every((r) => r.delayMs >= 0 && r.delayMs <= fast.maxDelayMs), 'waits stay within maxDelayMs');
+      assert.equal(server.requests.length, 4);
+      assert.ok(server.requests.every((r) => r.method === 'POST' && r.url === '/emit/alice/notification' && r.apiKey === API_KEY));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('reports the last failure once the retries are used up; a proxy page becomes HTTP_ERROR', async () => {
+    const server = await scriptedServer((_request, response) => reply(response, 502, '<html><body>502 Bad Gateway</body></html>'));
+    try {
+      const client = createClient({ baseUrl: server.url, retry: { retries: 2, ...fast } });
+      const error = await rejection(client.health(), { code: 'HTTP_ERROR', status: 502, attempts: 3 });
+      assert.match(error.message, /502 Bad Gateway/);
+      assert.equal(server.requests.length, 3);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('does not retry other failures: 500, 429 (whose Retry-After it reports) or with retry: false', async () => {
+    const server = await scriptedServer((request, response) => {
+      if (request.url === '/stats') reply(response, 429, { success: false, errno: 429, message: 'Too many', code: 'RATE_LIMITED' }, { 'retry-after': '7' });
+      else if (request.url === '/healthz') reply(response, 503, { success: false, errno: 503, message: 'closing', code: 'SERVICE_UNAVAILABLE' });
+      else reply(response, 500, { success: false, errno: 500, message: 'Internal server error', code: 'INTERNAL_SERVER_ERROR' });
+    });
+    try {
+      const client = createClient({ baseUrl: server.url, retry: { retries: 3, ...fast } });
+      await rejection(client.emitToUser('a', 'b', {}), { code: 'INTERNAL_SERVER_ERROR', status: 500, attempts: 1 });
+      const limited = await rejection(client.stats(), { code: 'RATE_LIMITED', status: 429, attempts: 1 });
+      assert.equal(limited.retryAfterSeconds, 7);
+      await rejection(createClient({ baseUrl: server.url, retry: false }).health(), { code: 'SERVICE_UNAVAILABLE', attempts: 1 });
+      assert.equal(server.requests.length, 3);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('sends the conversation calls as GETs to the routes the gateway defines', async () => {
+    const server = await scriptedServer((_request, response) => reply(response, 200, SUCCESS));
+    try {
+      const client = createClient({ baseUrl: `${server.url}/socket/`, apiKey: API_KEY });
+      await client.emitMessage('prospect', '64msg 1');
+      await client.emitConversation('prospect', '64conv123', 'new');
+      await client.emitConversation('prospect', '64conv123', false);
+      assert.deepEqual(
+        server.requests.map((r) => `${r.method} ${r.url}`),
+        ['GET /socket/conversations/prospect/emit/message/64msg%201', 'GET /socket/conversations/prospect/emit/conversation/64conv123/new', 'GET /socket/conversations/prospect/emit/conversation/64conv123/existing'],
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('retries across a gateway restart on the same port, and the retried emit succeeds', async () => {
+    const first = await startGateway();
+    const port = new URL(first.url).port;
+    await first.close();
+    const retries: RetryInfo[] = [];
+    const client = createClient({ baseUrl: first.url, apiKey: API_KEY, retry: { retries: 20, minDelayMs: 50, maxDelayMs: 300, onRetry: (info) => retries.push(info) } });
+    // The gateway is down: the call fails to connect and keeps retrying while the next one starts.
+    const pending = client.emitToUsers(['alice'], 'notification', { title: 'after restart' });
+    await eventually(() => retries.length >= 1, 5000, 'a first retry');
+    const second = await startGateway({ PORT: port });
+    try {
+      // Only the new gateway can have answered: the old one was closed before the call began.
+      assert.deepEqual(await pending, { success: true, message: 'SUCCESS', sockets: 0 });
+      assert.ok(retries.every((r) => r.status === 0 && /ECONNREFUSED/.test(r.reason)), 'retried after connection failures');
+      // And the same client goes on working against it.
+      const socket = await second.connectUser('alice');
+      const arrival = nextEvent(socket, 'notification');
+      assert.equal((await client.emitToUser('alice', 'notification', { n: 2 })).sockets, 1);
+      assert.deepEqual(await arrival, { n: 2 });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('fails with NETWORK_ERROR after its retries when nothing listens', async () => {
+    const gone = await startGateway();
+    await gone.close();
+    const retries: RetryInfo[] = [];
+    const client = createClient({ baseUrl: gone.url, retry: { retries: 2, ...fast, onRetry: (info) => retries.push(info) } });
+    const error = await rejection(client.health(), { code: 'NETWORK_ERROR', status: 0, attempts: 3 });
+    assert.match(error.message, new RegExp(`Cannot reach ${gone.url}: .*ECONNREFUSED`));
+    assert.equal(retries.length, 2);
+  });
+});

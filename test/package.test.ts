@@ -1,0 +1,181 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { API_KEY, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a program to its end, killing it after `timeoutMs`; rejects only when it cannot start. */
+function exec(command: string, args: string[], cwd: string, timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr: code === null ? `${stderr}\n(killed after ${timeoutMs} ms)` : stderr });
+    });
+  });
+}
+
+/** What a service that installed the package writes: plain JavaScript against `general-socket/client`. */
+const CONSUMER_JS = `
+import { createClient, GeneralSocketError } from 'general-socket/client';
+import * as root from 'general-socket';
+
+const client = createClient({ baseUrl: process.env.GS_URL, apiKey: process.env.GS_KEY });
+const sent = await client.emitToUser('pkg-user', 'notification', { title: 'from the installed package' });
+let refused;
+try {
+  await createClient({ baseUrl: process.env.GS_URL, apiKey: 'wrong' }).emitToUser('pkg-user', 'x', {});
+} catch (error) {
+  refused = { isTyped: error instanceof GeneralSocketError, code: error.code, status: error.status };
+}
+console.log(JSON.stringify({ sent, refused, health: await client.health(), rootExports: typeof root.createGateway }));
+`;
+
+/** Typed use of the SDK; every @ts-expect-error fails the check if the types were \`any\`. */
+const CONSUMER_TS = `
+import { createClient, GeneralSocketError, type EmitResult, type StatsResult, type ReadinessResult } from 'general-socket/client';
+
+const client = createClient({ baseUrl: 'http://localhost:4000', apiKey: 'key', timeoutMs: 5000, retry: { retries: 3, onRetry: (info) => console.log(info.delayMs) } });
+
+export async function use(signal: AbortSignal): Promise<number> {
+  const one: EmitResult = await client.emitToUser('64user123', 'notification', { title: 'New Lead' }, { signal });
+  await client.emitToUsers(['64user1', '64user2'], 'system_announcement', { priority: 'high' });
+  await client.emitToUsers('64user1', 'broadcast', null);
+  await client.emitToScraper('xyz123abc', 'scrape_task', { task_id: '001' });
+  await client.emitMessage('prospect', '64msg');
+  await client.emitConversation('prospect', '64conv', 'new');
+  await client.emitConversation('prospect', '64conv', false, { timeoutMs: 1000 });
+  const stats: StatsResult = await client.stats();
+  const ready: ReadinessResult = await client.readiness();
+  const status: 'ok' = (await client.health()).status;
+  try {
+    await client.emitToUser('a', 'b', {});
+  } catch (error) {
+    if (error instanceof GeneralSocketError) {
+      const fields: [string, number, number, string] = [error.code, error.errno, error.status, error.message];
+      console.log(fields);
+    }
+  }
+  // @ts-expect-error -- isNew is 'new', 'existing' or a boolean
+  await client.emitConversation('prospect', '64conv', 'maybe');
+  // @ts-expect-error -- sockets is a number
+  const wrong: string = one.sockets;
+  // @ts-expect-error -- there is no such method
+  client.emitToEveryone();
+  // @ts-expect-error -- baseUrl is required
+  createClient({ apiKey: 'key' });
+  console.log(wrong, ready.ready, status);
+  return one.sockets + stats.users;
+}
+`;
+
+const TSCONFIG = {
+  compilerOptions: {
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    strict: true,
+    noEmit: true,
+    // No @types/node: the SDK's types must stand on the standard fetch types alone.
+    lib: ['ES2022', 'DOM'],
+    types: [],
+  },
+  files: ['consumer.ts'],
+};
+
+describe('the npm package', () => {
+  let gw: TestGateway;
+  let work: string;
+  before(async () => {
+    gw = await startGateway();
+    work = mkdtempSync(join(tmpdir(), 'gs-package-'));
+  });
+  after(async () => {
+    await gw.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('installs from `npm pack`; `general-socket/client` runs under Node, typechecks, and imports nothing', { timeout: 300_000 }, async (t) => {
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+    try {
+      await exec(npm, ['--version'], ROOT, 30_000);
+    } catch {
+      t.skip('npm is not available: the package test needs it (NOTICE: not run)');
+      return;
+    }
+
+    // `npm pack` runs the package's `prepare` script, which builds dist/.
+    const pack = await exec(npm, ['pack', '--pack-destination', work, '--no-audit', '--no-fund'], ROOT, 180_000);
+    assert.equal(pack.code, 0, `npm pack failed:\n${pack.stderr}`);
+    const tarball = readdirSync(work).find((name) => name.endsWith('.tgz'));
+    assert.ok(tarball, 'npm pack wrote a tarball');
+
+    const project = join(work, 'consumer');
+    mkdirSync(project);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    const install = await exec(npm, ['install', join(work, tarball), '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], project, 180_000);
+    assert.equal(install.code, 0, `npm install failed:\n${install.stderr}`);
+
+    const installed = join(project, 'node_modules', 'general-socket');
+    const shipped = readdirSync(installed);
+    assert.deepEqual(shipped.filter((name) => ['src', 'test', 'bench'].includes(name)), [], 'sources and tests are not shipped');
+
+    // The SDK's JavaScript imports only its own files: no dependency, no Node builtin.
+    const clientDir = join(installed, 'dist', 'client');
+    for (const file of readdirSync(clientDir).filter((name) => name.endsWith('.js'))) {
+      const source = readFileSync(join(clientDir, file), 'utf8');
+      const specifiers = [...source.matchAll(/(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]/gm)].map((m) => m[1] ?? m[2]);
+      for (const specifier of specifiers) assert.match(specifier!, /^\.\/[\w-]+\.js$/, `dist/client/${file} imports ${specifier}`);
+      assert.doesNotMatch(source, /\brequire\(/, `dist/client/${file} uses require`);
+    }
+
+    const socket = await gw.connectUser('pkg-user');
+    const arrival = nextEvent(socket, 'notification');
+    writeFileSync(join(project, 'consumer.mjs'), CONSUMER_JS);
+    const run = await exec(process.execPath, ['consumer.mjs'], project, 30_000, { PATH: process.env.PATH, GS_URL: gw.url, GS_KEY: API_KEY });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), {
+      sent: { success: true, message: 'SUCCESS', sockets: 1 },
+      refused: { isTyped: true, code: 'UNAUTHORIZED', status: 401 },
+      health: { status: 'ok' },
+      rootExports: 'function',
+    });
+    assert.deepEqual(await arrival, { title: 'from the installed package' });
+
+    // CommonJS services (the seed's are) can require() it: Node 20.19+ loads ES modules synchronously.
+    writeFileSync(join(project, 'consumer.cjs'), "const { createClient } = require('general-socket/client'); console.log(typeof createClient);");
+    const required = await exec(process.execPath, ['consumer.cjs'], project, 30_000);
+    assert.equal(required.code, 0, required.stderr);
+    assert.equal(required.stdout, 'function\n');
+
+    writeFileSync(join(project, 'consumer.ts'), CONSUMER_TS);
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify(TSCONFIG));
+    const typecheck = await exec(process.execPath, [TSC, '-p', 'tsconfig.json'], project, 120_000);
+    assert.equal(typecheck.code, 0, `tsc failed in the consumer project:\n${typecheck.stdout}${typecheck.stderr}`);
+
+    const bin = await exec(process.execPath, [join(project, 'node_modules', '.bin', 'general-socket'), 'emit', '--help'], project, 30_000);
+    assert.equal(bin.code, 0, bin.stderr);
+    assert.match(bin.stdout, /general-socket emit user <userId> <event>/);
+  });
+});
