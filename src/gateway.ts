@@ -22,6 +22,9 @@ import { setupNamespaces } from './namespaces.js';
 import { emitRoutes } from './routes/emit.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.js';
 import { leadFinderRoutes } from './routes/lead-finder.js';
+import { conversationRoutes } from './routes/conversations.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/store.js';
 
 /** A built gateway, not yet listening. */
 export interface Gateway {
@@ -30,6 +33,8 @@ export interface Gateway {
   readonly io: Server;
   readonly server: HttpServer;
   readonly emitter: Emitter;
+  /** Where the conversation documents live (closed with the gateway). */
+  readonly store: Store;
   /** Starts listening on `config.host:config.port`; resolves to the bound address. */
   listen(): Promise<AddressInfo>;
   /** Stops accepting, disconnects sockets, waits for in-flight requests, releases resources. */
@@ -63,6 +68,14 @@ export async function createGateway(config: Config): Promise<Gateway> {
   const emitter = createEmitter(io);
   const probes: ReadinessProbe[] = [];
 
+  const store = await openStore(config, app.log);
+  app.log.info({ store: store.description }, `conversation documents in ${store.description}`);
+  app.addHook('onClose', () => store.close());
+  probes.push({
+    name: 'database',
+    check: () => store.ping().then(() => ({ ok: true }), (error: unknown) => ({ ok: false, detail: (error as Error).message })),
+  });
+
   const wrongMethods = answerWrongMethods(app);
   await app.register(healthRoutes, { probes });
   await app.register(async (api) => {
@@ -70,6 +83,7 @@ export async function createGateway(config: Config): Promise<Gateway> {
     await registerRateLimit(api, config);
     await api.register(emitRoutes, { emitter, maxUserIds: config.maxUserIds });
     await api.register(leadFinderRoutes, { emitter });
+    await api.register(conversationRoutes, { emitter, store, channels: config.channels, privateFields: config.privateFields });
   });
   await app.register(wrongMethods);
 
@@ -85,6 +99,7 @@ export async function createGateway(config: Config): Promise<Gateway> {
     io,
     server: app.server,
     emitter,
+    store,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       return app.server.address() as AddressInfo;

@@ -4,11 +4,12 @@
  * this file only dispatches. Exit codes: 0 success, 1 rejected request or failure, 2 usage error.
  */
 import { config } from './config.js';
+import { importCommand } from './import.js';
 import { serve } from './serve.js';
 import { token } from './token.js';
 import { UsageError, type Command } from './command.js';
 
-const commands: Record<string, Command> = { serve, token, config };
+const commands: Record<string, Command> = { serve, token, config, import: importCommand };
 
 function help(): string {
   const lines = Object.entries(commands).map(([name, command]) => `  ${name.padEnd(14)}${command.summary}`);
