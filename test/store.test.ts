@@ -139,7 +139,7 @@ for (const backend of [sqliteBackend(), postgresBackend(pgUp)]) {
         users: [
           { _id: 'u2', name: 'Bobby' },
           { _id: 'u2', name: 'Robert', title: 'broker' },
-          { _id: 'u1', ...batch.users![0]! },
+          { ...batch.users![0]! },
         ],
       });
       assert.deepEqual(counts.users, { inserted: 0, updated: 1, unchanged: 1 });

@@ -3,7 +3,6 @@
  * fields computed for each (see conversations/payloads.ts). All reads happen first, in a fixed
  * small number of batched queries; then one `emitter.send` delivers every payload.
  */
-import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { EmitConversation, EmitMessage } from '../api/conversations.js';
 import { conversationPayloads, messagePayloads, participants, privacyProjection, type RecipientPayload } from '../conversations/payloads.js';
@@ -22,13 +21,12 @@ export interface ConversationRoutesOptions {
   readonly privateFields: readonly string[];
 }
 
-/** Store reads, with "the database is away" turned into 503 instead of 500. */
-async function read<T>(work: Promise<T>, log: FastifyBaseLogger): Promise<T> {
+/** Store reads, with "the database is away" turned into 503 instead of 500 (the error handler logs it). */
+async function read<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
-    log.warn({ reason: error.message }, 'database unavailable');
     throw fail('SERVICE_UNAVAILABLE', `The database is unavailable; retry later (${error.message})`, { 'retry-after': '1' });
   }
 }
@@ -52,13 +50,12 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
   app.get('/conversations/:channel/emit/message/:messageID', { schema: EmitMessage, config: EMIT_LIMITED }, async (request) => {
     const { channel, messageID } = request.params;
     requireChannel(channel);
-    const message = (await read(store.find('communications', [messageID]), request.log)).get(messageID);
+    const message = (await read(store.find('communications', [messageID]))).get(messageID);
     if (message === undefined) throw fail('NOT_FOUND', `No message (communication) with _id "${messageID}"`);
 
     const conversationIds = [...new Set(message.conversation_id)];
     const [senders, conversations] = await read(
       Promise.all([store.find(message.type === 'INCOMING' ? 'contacts' : 'users', idIn(message.sent_by)), store.find('conversationprospects', conversationIds)]),
-      request.log,
     );
     const missing = conversationIds.filter((id) => !conversations.has(id));
     if (missing.length > 0) request.log.warn({ messageID, missing }, 'message names conversations that do not exist; they are skipped');
@@ -73,14 +70,13 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
   app.get('/conversations/:channel/emit/conversation/:convoID/:isNew', { schema: EmitConversation, config: EMIT_LIMITED }, async (request) => {
     const { channel, convoID, isNew } = request.params;
     requireChannel(channel);
-    const conversation = (await read(store.find('conversationprospects', [convoID]), request.log)).get(convoID);
+    const conversation = (await read(store.find('conversationprospects', [convoID]))).get(convoID);
     if (conversation === undefined) throw fail('NOT_FOUND', `No conversation (conversationprospect) with _id "${convoID}"`);
 
     const contactIds = idIn(conversation.contact_id);
     const activityIds = idIn(conversation.last_activity);
     const [users, contacts, activities] = await read(
       Promise.all([store.find('users', participants(conversation)), store.find('contacts', contactIds), store.find('communications', activityIds)]),
-      request.log,
     );
     const payloads = conversationPayloads(
       {
