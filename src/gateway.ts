@@ -53,7 +53,7 @@ export async function createGateway(config: Config): Promise<Gateway> {
     trustProxy: config.trustProxy,
     return503OnClosing: true,
     // Fastify's default (100) would answer 414 before the schemas see a 101-128 character id.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     // Bodies are validated as sent: an id of 5 is not the id "5".
     ajv: { customOptions: { coerceTypes: false, verbose: true, keywords: ['x-error'] } },
     schemaErrorFormatter: formatValidationErrors,

@@ -209,6 +209,7 @@ describe('a PostgreSQL address that accepts connections but never answers', () =
       const ms = Date.now() - started;
       assert.equal(reply.status, 503);
       assert.match(reply.body.message, /timeout/i);
+      assert.equal(reply.headers.get('retry-after'), '1');
       assert.ok(ms >= TIMEOUT_MS - 100 && ms < TIMEOUT_MS + 4000, `answered after ${ms} ms`);
       assert.equal((await gw.request('POST', '/emit/u1/hello', {})).status, 200);
       const ready = await gw.request('GET', '/readyz');

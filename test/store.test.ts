@@ -163,3 +163,12 @@ for (const backend of [sqliteBackend(), postgresBackend(pgUp)]) {
     });
   });
 }
+
+describe('PostgreSQL store: misconfiguration', { skip: !pgUp && 'PostgreSQL is not running' }, () => {
+  it('refuses to open a database that does not exist, instead of waiting for it', async () => {
+    await assert.rejects(
+      openPostgresStore({ url: SHARED_PG_URL.replace(/\/test$/, '/gs_no_such_database'), timeoutMs: 5000, poolSize: 1, log: quiet }),
+      /database "gs_no_such_database" does not exist/,
+    );
+  });
+});
