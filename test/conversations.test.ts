@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'socket.io-client';
+import { loadConfig } from '../src/config.js';
 import type { ImportBatch } from '../src/store/store.js';
 import { collect, nextEvent, nextEvents, startGateway, type TestGateway } from './support/gateway.js';
 import { createTestSchema, postgresAvailable } from './support/postgres.js';
@@ -236,5 +237,48 @@ describe('CHANNELS', () => {
     assert.equal(message!._id, 'msg-in');
     assert.equal(conversation!._id, 'conv-c');
     assert.equal((await gw.request('GET', '/conversations/seller/emit/message/msg-in')).status, 404);
+  });
+});
+
+describe('PRIVATE_FIELDS', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway({ PRIVATE_FIELDS: 'password,ssn' });
+    await gw.gateway.store.importDocuments({
+      users: [{ _id: 'p1', name: 'Pat', password: 'pw', ssn: '078-05-1120', employee_ssn: 'x', nickname: 'P' }],
+      conversationprospects: [{ _id: 'pc', users: ['p1'] }],
+    });
+  });
+  after(() => gw.close());
+
+  it('drops exactly the configured fields from what clients receive', async () => {
+    const socket = await gw.connectUser('p1');
+    const arrival = nextEvent(socket, 'prospect_add_conversation');
+    await gw.request('GET', '/conversations/prospect/emit/conversation/pc/existing');
+    const payload = (await arrival) as { users: unknown[] };
+    assert.deepEqual(payload.users, [{ _id: 'p1', name: 'Pat', nickname: 'P' }]);
+  });
+});
+
+describe('conversation configuration', () => {
+  const base = { INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w' };
+
+  it('refuses a DATABASE_URL that is not postgres:// without echoing it (it may hold a password)', () => {
+    for (const url of ['mysql://root:hunter2@db/x', 'not a url hunter2']) {
+      assert.throws(
+        () => loadConfig({ ...base, DATABASE_URL: url }),
+        (error: Error) => /DATABASE_URL must/.test(error.message) && !error.message.includes('hunter2'),
+      );
+    }
+    assert.equal(loadConfig({ ...base, DATABASE_URL: 'postgresql://u:p@h/db' }).databaseUrl, 'postgresql://u:p@h/db');
+  });
+
+  it('checks CHANNELS and PRIVATE_FIELDS entries, and defaults to the prospect channel', () => {
+    assert.throws(() => loadConfig({ ...base, CHANNELS: 'prospect,bad channel' }), /CHANNELS entry "bad channel"/);
+    assert.throws(() => loadConfig({ ...base, CHANNELS: ' , ' }), /CHANNELS must name at least one/);
+    const config = loadConfig(base);
+    assert.deepEqual(config.channels, ['prospect']);
+    assert.ok(['password', 'hash', 'salt', 'token', 'tokens', 'secret'].every((name) => config.privateFields.includes(name)));
+    assert.equal(config.databaseTimeoutMs, 2000);
   });
 });

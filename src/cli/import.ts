@@ -6,6 +6,7 @@ import { openStore } from '../store/open.js';
 import { COLLECTIONS, type ImportBatch } from '../store/store.js';
 import { UsageError, parse, type Command } from './command.js';
 
+/** The `import` command. */
 export const importCommand: Command = {
   summary: 'Import users, contacts, conversations and messages (JSON or mongoexport NDJSON)',
   help: `Usage: general-socket import FILE [--collection NAME]

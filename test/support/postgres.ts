@@ -87,6 +87,8 @@ async function freePort(): Promise<number> {
 export function privatePostgresAvailable(): Promise<boolean> {
   return requireService('PostgreSQL binaries (initdb, pg_ctl)', async () => {
     if (binDir() === undefined) throw new Error('no /usr/lib/postgresql/*/bin');
+    // As root, the server runs as the `postgres` OS user (it refuses root).
+    if (userInfo().uid === 0) execFileSync('id', ['postgres'], { stdio: 'pipe' });
   });
 }
 
