@@ -60,6 +60,28 @@ const list: Parser<readonly string[]> = (raw) =>
     .map((item) => item.trim())
     .filter((item) => item !== '');
 
+/** Never echoes the value: it may carry a password. */
+const databaseUrl: Parser<string> = (raw, name) => {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`${name} must be a postgres://user:password@host:port/database URL (the value is not shown: it may hold a password)`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new Error(`${name} must start with postgres:// or postgresql://, got ${url.protocol}//...; leave it unset for the embedded SQLite database`);
+  }
+  return raw;
+};
+
+const nameList: Parser<readonly string[]> = (raw, name) => {
+  const entries = list(raw, name);
+  const bad = entries.find((entry) => !/^[A-Za-z0-9_-]{1,64}$/.test(entry));
+  if (bad !== undefined) throw new Error(`${name} entry "${bad}" must be 1 to 64 letters, digits, _ or -`);
+  if (entries.length === 0) throw new Error(`${name} must name at least one entry`);
+  return entries;
+};
+
 const ipList: Parser<readonly string[]> = (raw, name) => {
   const entries = list(raw, name);
   createIpAllowlist(entries); // throws naming the bad entry
@@ -99,6 +121,11 @@ const options = {
   rateLimitWindowMs: option('RATE_LIMIT_WINDOW_MS', 'Length of the rate-limit window in milliseconds; 0 disables rate limiting.', integer(0, 24 * 3600 * 1000), 60_000),
   corsOrigins: option('CORS_ORIGINS', 'Comma-separated origins that browsers may connect from over HTTP long-polling; `*` allows any origin.', list, ['*']),
   shutdownTimeoutMs: option('SHUTDOWN_TIMEOUT_MS', 'How long a SIGTERM/SIGINT waits for in-flight requests before the process exits anyway.', integer(0, 600_000), 10_000),
+  databaseUrl: option('DATABASE_URL', 'PostgreSQL URL (`postgres://user:password@host:5432/db`; `?options=-c%20search_path%3Dmyschema` picks a schema) holding the conversation documents; unset means an embedded SQLite file in `DATA_DIR`. Its password is never logged.', databaseUrl, '', '(embedded SQLite)'),
+  databaseTimeoutMs: option('DATABASE_TIMEOUT_MS', 'Longest wait for a PostgreSQL connection or query, in milliseconds; past it the conversation routes answer 503.', integer(100, 600_000), 2000),
+  databasePoolSize: option('DATABASE_POOL_SIZE', 'Most PostgreSQL connections the gateway holds open.', integer(1, 1000), 10),
+  channels: option('CHANNELS', 'Comma-separated conversation channels served at `/conversations/:channel/...`; events are named `<channel>_message` and `<channel>_add_conversation`.', nameList, ['prospect']),
+  privateFields: option('PRIVATE_FIELDS', 'Comma-separated field names removed, at any depth, from every document sent to clients; a name also matches, ignoring case, `_` and `-`, any field ending with it (`passwordHash`, `reset_token`).', nameList, ['password', 'passwd', 'hash', 'salt', 'token', 'tokens', 'secret', 'secrets', 'apikey', 'privatekey', 'otp', 'credentials']),
   dataDir: option('DATA_DIR', 'Folder for local state: the embedded database and generated development secrets.', text, './data'),
 };
 

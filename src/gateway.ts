@@ -24,6 +24,9 @@ import { healthRoutes, type ReadinessProbe } from './routes/health.js';
 import { leadFinderRoutes } from './routes/lead-finder.js';
 import { statsRoutes } from './routes/stats.js';
 import { localFigures } from './stats.js';
+import { conversationRoutes } from './routes/conversations.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/store.js';
 
 /** A built gateway, not yet listening. */
 export interface Gateway {
@@ -32,6 +35,8 @@ export interface Gateway {
   readonly io: Server;
   readonly server: HttpServer;
   readonly emitter: Emitter;
+  /** Where the conversation documents live (closed with the gateway). */
+  readonly store: Store;
   /** Starts listening on `config.host:config.port`; resolves to the bound address. */
   listen(): Promise<AddressInfo>;
   /** Stops accepting, disconnects sockets, waits for in-flight requests, releases resources. */
@@ -49,8 +54,8 @@ export async function createGateway(config: Config): Promise<Gateway> {
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     return503OnClosing: true,
-    // Longer than any valid id or event name, so that overlong ones get a 400 naming the field, not a 414.
-    routerOptions: { maxParamLength: 1000 },
+    // Fastify's default (100) would answer 414 before the schemas see a 101-128 character id.
+    routerOptions: { maxParamLength: 1024 },
     // Bodies are validated as sent: an id of 5 is not the id "5".
     ajv: { customOptions: { coerceTypes: false, verbose: true, keywords: ['x-error'] } },
     schemaErrorFormatter: formatValidationErrors,
@@ -67,6 +72,14 @@ export async function createGateway(config: Config): Promise<Gateway> {
   const emitter = createEmitter(io);
   const probes: ReadinessProbe[] = [];
 
+  const store = await openStore(config, app.log);
+  app.log.info({ store: store.description }, `conversation documents in ${store.description}`);
+  app.addHook('onClose', () => store.close());
+  probes.push({
+    name: 'database',
+    check: () => store.ping().then(() => ({ ok: true }), (error: unknown) => ({ ok: false, detail: (error as Error).message })),
+  });
+
   const wrongMethods = answerWrongMethods(app);
   await app.register(healthRoutes, { probes });
   await app.register(async (api) => {
@@ -75,6 +88,7 @@ export async function createGateway(config: Config): Promise<Gateway> {
     await api.register(emitRoutes, { emitter, maxUserIds: config.maxUserIds });
     await api.register(leadFinderRoutes, { emitter });
     await api.register(statsRoutes, { figures: () => localFigures(io) });
+    await api.register(conversationRoutes, { emitter, store, channels: config.channels, privateFields: config.privateFields });
   });
   await app.register(wrongMethods);
 
@@ -90,6 +104,7 @@ export async function createGateway(config: Config): Promise<Gateway> {
     io,
     server: app.server,
     emitter,
+    store,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       return app.server.address() as AddressInfo;

@@ -1,0 +1,141 @@
+/**
+ * Import files: a JSON object `{ users, contacts, conversationprospects, communications }` of
+ * arrays, or `mongoexport` output for one collection (NDJSON, or a JSON array with `--jsonArray`).
+ * Every document is converted from Extended JSON and checked before anything is written, and a
+ * problem is reported with its position: `communications[2]` or `line 3`.
+ */
+import { MAX_ID_LENGTH } from '../api/common.js';
+import { fromExtendedJson } from './extended-json.js';
+import { COLLECTIONS, type Collection, type ImportBatch, type StoredDocument } from './store.js';
+
+/** A file that cannot be imported; the message names the position and the problem. */
+export class ImportError extends Error {}
+
+/** Whether `name` is a collection the store holds. */
+export function isCollection(name: string): name is Collection {
+  return (COLLECTIONS as readonly string[]).includes(name);
+}
+
+const ID_PATTERN = /^[^\s\u0000-\u001F\u007F]+$/;
+const short = (value: unknown): string => {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+};
+
+function id(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length > MAX_ID_LENGTH || !ID_PATTERN.test(value)) {
+    throw new Error(`${field} must be an id (a string or {"$oid": ...} of 1 to ${MAX_ID_LENGTH} characters without whitespace), got ${short(value)}`);
+  }
+  return value;
+}
+
+const optionalId = (value: unknown, field: string): void => void (value === undefined || value === null || id(value, field));
+
+function ids(value: unknown, field: string): string[] {
+  if (!Array.isArray(value)) throw new Error(`${field} must be an array of ids, got ${short(value)}`);
+  return value.map((item, index) => id(item, `${field}[${index}]`));
+}
+
+/** Checks one converted document of `collection`; returns it, with `conversation_id` made an array. */
+function checkDocument(collection: Collection, raw: unknown): StoredDocument {
+  const document = fromExtendedJson(raw);
+  if (document === null || typeof document !== 'object' || Array.isArray(document)) throw new Error(`is not a JSON object, got ${short(raw)}`);
+  const fields = document as Record<string, unknown>;
+  if (fields._id === undefined) throw new Error('_id is missing');
+  id(fields._id, '_id');
+  if (collection === 'communications') {
+    if (fields.type !== 'INCOMING' && fields.type !== 'OUTGOING') throw new Error(`type must be "INCOMING" or "OUTGOING", got ${short(fields.type)}`);
+    id(fields.sent_by, 'sent_by');
+    // A single id where an array belongs is what an older schema wrote; it means a one-item array.
+    const conversations = typeof fields.conversation_id === 'string' ? [fields.conversation_id] : fields.conversation_id;
+    ids(conversations, 'conversation_id');
+    if (fields.createdAt !== undefined && (typeof fields.createdAt !== 'string' || Number.isNaN(Date.parse(fields.createdAt)))) {
+      throw new Error(`createdAt must be a date (ISO string or {"$date": ...}), got ${short(fields.createdAt)}`);
+    }
+    return { ...fields, conversation_id: conversations } as unknown as StoredDocument;
+  }
+  if (collection === 'conversationprospects') {
+    ids(fields.users, 'users');
+    optionalId(fields.contact_id, 'contact_id');
+    optionalId(fields.last_activity, 'last_activity');
+    const unread = fields.unread_count;
+    if (unread !== undefined && unread !== null) {
+      if (typeof unread !== 'object' || Array.isArray(unread)) throw new Error(`unread_count must be an object { "<userId>": n }, got ${short(unread)}`);
+      for (const [user, count] of Object.entries(unread)) {
+        if (typeof count !== 'number' || !Number.isFinite(count) || count < 0) throw new Error(`unread_count.${user} must be a number of 0 or more, got ${short(count)}`);
+      }
+    }
+    if (fields.image !== undefined && fields.image !== null && !(Array.isArray(fields.image) && fields.image.every((url) => typeof url === 'string'))) {
+      throw new Error(`image must be an array of URLs, got ${short(fields.image)}`);
+    }
+  }
+  return fields as StoredDocument;
+}
+
+/** Checks a document, prefixing any problem with its position. */
+function checkAt(collection: Collection, raw: unknown, position: string): StoredDocument {
+  try {
+    return checkDocument(collection, raw);
+  } catch (error) {
+    throw new ImportError(`${position}: ${(error as Error).message}`);
+  }
+}
+
+/** Reads an import file's text. `collection` means mongoexport output for that one collection. */
+export function parseImportFile(text: string, collection?: Collection): ImportBatch {
+  const trimmed = text.trim();
+  if (trimmed === '') throw new ImportError('the file is empty');
+  if (collection !== undefined) {
+    if (trimmed.startsWith('[')) {
+      const array = parseJson(trimmed, 'the file');
+      if (!Array.isArray(array)) throw new ImportError('the file is not a JSON array');
+      return { [collection]: array.map((raw, index) => checkAt(collection, raw, `${collection}[${index}]`)) };
+    }
+    const documents: StoredDocument[] = [];
+    text.split('\n').forEach((line, index) => {
+      if (line.trim() === '') return;
+      documents.push(checkAt(collection, parseJson(line, `line ${index + 1}`), `line ${index + 1} (${collection})`));
+    });
+    return { [collection]: documents };
+  }
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(trimmed);
+  } catch (error) {
+    const firstLine = trimmed.split('\n', 1)[0] ?? '';
+    const looksLikeNdjson = firstLine.length < trimmed.length && isJsonObject(firstLine);
+    throw new ImportError(
+      looksLikeNdjson
+        ? 'the file holds one JSON document per line (mongoexport NDJSON): name its collection with --collection NAME'
+        : `the file is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ImportError(`the file must be a JSON object { ${COLLECTIONS.map((c) => `"${c}": [...]`).join(', ')} }; for a mongoexport array use --collection NAME`);
+  }
+  const batch: Record<string, StoredDocument[]> = {};
+  for (const [name, documents] of Object.entries(parsed)) {
+    if (!isCollection(name)) throw new ImportError(`unknown collection "${name}"; the file may hold ${COLLECTIONS.join(', ')}`);
+    if (!Array.isArray(documents)) throw new ImportError(`${name} must be an array of documents`);
+    batch[name] = documents.map((raw, index) => checkAt(name, raw, `${name}[${index}]`));
+  }
+  return batch as ImportBatch;
+}
+
+function parseJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ImportError(`${where}: not valid JSON (${(error as Error).message})`);
+  }
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}

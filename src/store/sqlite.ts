@@ -1,0 +1,104 @@
+/**
+ * The embedded store: one SQLite file under DATA_DIR (better-sqlite3), used when DATABASE_URL is
+ * unset, so `npm start` needs no database server. Calls are synchronous and fast (local file,
+ * primary-key lookups); they are wrapped in promises to fit the Store interface.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SCHEMA_MIGRATIONS_DDL, pendingMigrations } from './migrations.js';
+import {
+  COLLECTIONS,
+  StoreUnavailableError,
+  planUpserts,
+  type Collection,
+  type DocumentOf,
+  type ImportCounts,
+  type Store,
+  type StoredDocument,
+} from './store.js';
+
+/** The database file inside a data folder. */
+export function sqlitePath(dataDir: string): string {
+  return join(dataDir, 'general-socket.sqlite');
+}
+
+/** Opens (creating and migrating when needed) the SQLite store at `path`. */
+export function openSqliteStore(path: string): Store {
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // Another process (the import CLI) may hold the write lock for a moment.
+  db.pragma('busy_timeout = 5000');
+  db.pragma('synchronous = NORMAL');
+  migrate(db);
+
+  // One statement per collection; json_each turns one JSON array parameter into the IN list, so a
+  // batch of any size is one query with one parameter.
+  const select = Object.fromEntries(
+    COLLECTIONS.map((c) => [c, db.prepare<[string], { id: string; doc: string }>(`SELECT id, doc FROM ${c} WHERE id IN (SELECT value FROM json_each(?))`)]),
+  ) as Record<Collection, Database.Statement<[string], { id: string; doc: string }>>;
+  const upsert = Object.fromEntries(
+    COLLECTIONS.map((c) => [
+      c,
+      db.prepare<[string, string, string]>(
+        `INSERT INTO ${c} (id, doc, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at`,
+      ),
+    ]),
+  ) as Record<Collection, Database.Statement<[string, string, string]>>;
+
+  const findSync = <C extends Collection>(collection: C, ids: readonly string[]): Map<string, DocumentOf[C]> => {
+    const found = new Map<string, DocumentOf[C]>();
+    if (ids.length === 0) return found;
+    for (const row of select[collection].all(JSON.stringify([...new Set(ids)]))) found.set(row.id, JSON.parse(row.doc) as DocumentOf[C]);
+    return found;
+  };
+
+  const importAll = db.transaction((batch: Parameters<Store['importDocuments']>[0]): ImportCounts => {
+    const counts: ImportCounts = {};
+    const now = new Date().toISOString();
+    for (const collection of COLLECTIONS) {
+      const documents = batch[collection] as readonly StoredDocument[] | undefined;
+      if (documents === undefined) continue;
+      const { writes, count } = planUpserts(documents, findSync(collection, documents.map((d) => d._id)));
+      for (const document of writes) upsert[collection].run(document._id, JSON.stringify(document), now);
+      counts[collection] = count;
+    }
+    return counts;
+  });
+
+  return {
+    description: `sqlite ${path}`,
+    find: async (collection, ids) => guard(() => findSync(collection, ids)),
+    // IMMEDIATE takes the write lock up front, so the read-compare-write cannot interleave.
+    importDocuments: async (batch) => guard(() => importAll.immediate(batch)),
+    ping: async () => void guard(() => db.prepare('SELECT 1').get()),
+    close: async () => void db.close(),
+  };
+}
+
+/** Applies pending migrations in one write transaction. */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    db.exec(SCHEMA_MIGRATIONS_DDL);
+    const applied = db.prepare<[], { version: number }>('SELECT version FROM schema_migrations').all().map((r) => r.version);
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const migration of pendingMigrations(applied)) {
+      db.exec(migration.sqlite);
+      record.run(migration.version, migration.name, new Date().toISOString());
+    }
+  }).immediate();
+}
+
+/** A database locked for longer than busy_timeout is unavailable, not broken. */
+function guard<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? '';
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+      throw new StoreUnavailableError(`the SQLite database is locked by another process (${code})`, { cause: error });
+    }
+    throw error;
+  }
+}

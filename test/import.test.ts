@@ -1,0 +1,181 @@
+/** `general-socket import`, run as a real process against the store the server would use. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { openStore } from '../src/store/open.js';
+import { createTestSchema, postgresAvailable } from './support/postgres.js';
+
+const run = promisify(execFile);
+const root = new URL('..', import.meta.url).pathname;
+const DEMO = join(root, 'examples/demo-data.json');
+
+/** Runs the CLI; resolves with its exit code and output (never rejects on a non-zero exit). */
+async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w', ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+const tempDir = () => mkdtempSync(join(tmpdir(), 'gs-import-'));
+const file = (dir: string, name: string, text: string): string => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+/** Reads documents back through the store the CLI wrote to. */
+async function read(env: { DATA_DIR: string; DATABASE_URL?: string }, collection: 'users' | 'communications', ids: string[]) {
+  const store = await openStore({ dataDir: env.DATA_DIR, databaseUrl: env.DATABASE_URL ?? '', databaseTimeoutMs: 5000, databasePoolSize: 2 }, { warn: () => undefined });
+  try {
+    return await store.find(collection, ids);
+  } finally {
+    await store.close();
+  }
+}
+
+/** mongoexport's NDJSON for communications: canonical and relaxed Extended JSON mixed. */
+const NDJSON = [
+  '{"_id":{"$oid":"652f0c0e1a2b3c4d5e6fb001"},"type":"INCOMING","data":"Hi","sent_by":{"$oid":"652f0c0e1a2b3c4d5e6f8001"},"conversation_id":[{"$oid":"652f0c0e1a2b3c4d5e6f9001"}],"createdAt":{"$date":"2025-10-13T10:30:00Z"},"attempts":{"$numberInt":"2"}}',
+  '',
+  '{"_id":{"$oid":"652f0c0e1a2b3c4d5e6fb002"},"type":"OUTGOING","data":"Hello","sent_by":{"$oid":"652f0c0e1a2b3c4d5e6f7001"},"conversation_id":[{"$oid":"652f0c0e1a2b3c4d5e6f9001"}],"createdAt":{"$date":{"$numberLong":"1760351700000"}},"cost":{"$numberDecimal":"0.0075"}}',
+].join('\n');
+
+describe('general-socket import (embedded SQLite)', () => {
+  it('imports the demo file, converting Extended JSON ids and dates, and prints counts; twice changes nothing', async () => {
+    const env = { DATA_DIR: tempDir() };
+    const first = await cli(['import', DEMO], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /users\s+3\s+\(3 new, 0 updated, 0 unchanged\)/);
+    assert.match(first.stdout, /communications\s+2\s+\(2 new/);
+    assert.match(first.stdout, /into sqlite .*general-socket\.sqlite/);
+
+    const again = await cli(['import', DEMO], env);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /users\s+3\s+\(0 new, 0 updated, 3 unchanged\)/);
+    assert.match(again.stdout, /conversationprospects\s+3\s+\(0 new, 0 updated, 3 unchanged\)/);
+
+    const message = (await read(env, 'communications', ['652f0c0e1a2b3c4d5e6fa002'])).get('652f0c0e1a2b3c4d5e6fa002');
+    assert.deepEqual(message?.conversation_id, ['652f0c0e1a2b3c4d5e6f9001', '652f0c0e1a2b3c4d5e6f9002']);
+    assert.equal(message?.sent_by, '652f0c0e1a2b3c4d5e6f7001');
+    assert.equal(message?.createdAt, '2025-10-13T10:35:00.000Z');
+  });
+
+  it('imports mongoexport NDJSON with --collection', async () => {
+    const dir = tempDir();
+    const env = { DATA_DIR: dir };
+    const result = await cli(['import', file(dir, 'communications.json', NDJSON), '--collection', 'communications'], env);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /communications\s+2\s+\(2 new/);
+    const found = await read(env, 'communications', ['652f0c0e1a2b3c4d5e6fb001', '652f0c0e1a2b3c4d5e6fb002']);
+    assert.deepEqual(found.get('652f0c0e1a2b3c4d5e6fb001'), {
+      _id: '652f0c0e1a2b3c4d5e6fb001',
+      type: 'INCOMING',
+      data: 'Hi',
+      sent_by: '652f0c0e1a2b3c4d5e6f8001',
+      conversation_id: ['652f0c0e1a2b3c4d5e6f9001'],
+      createdAt: '2025-10-13T10:30:00.000Z',
+      attempts: 2,
+    });
+    assert.equal(found.get('652f0c0e1a2b3c4d5e6fb002')?.createdAt, '2025-10-13T10:35:00.000Z');
+    assert.equal(found.get('652f0c0e1a2b3c4d5e6fb002')?.cost, '0.0075');
+  });
+
+  it('a malformed document: names its line, exits 1, and imports nothing from the file', async () => {
+    const dir = tempDir();
+    const env = { DATA_DIR: dir };
+    const bad = `${NDJSON}\n{"_id":"m3","type":"OUTGOING","data":"x","conversation_id":["c1"]}\n`;
+    const result = await cli(['import', file(dir, 'bad.ndjson', bad), '--collection', 'communications'], env);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /bad\.ndjson: line 4 \(communications\): sent_by must be an id .*got undefined; nothing was imported/);
+    assert.equal((await read(env, 'communications', ['652f0c0e1a2b3c4d5e6fb001'])).size, 0);
+  });
+
+  it('a malformed document in a JSON file: names collection and index; the other collections stay unwritten', async () => {
+    const dir = tempDir();
+    const env = { DATA_DIR: dir };
+    const text = JSON.stringify({
+      users: [{ _id: 'u-fresh', name: 'Fresh' }],
+      communications: [
+        { _id: 'm1', type: 'INCOMING', sent_by: 'c1', conversation_id: ['k1'] },
+        { _id: 'm2', type: 'SMS', sent_by: 'c1', conversation_id: ['k1'] },
+      ],
+    });
+    const result = await cli(['import', file(dir, 'bad.json', text)], env);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /communications\[1\]: type must be "INCOMING" or "OUTGOING", got "SMS"/);
+    assert.equal((await read(env, 'users', ['u-fresh'])).size, 0);
+  });
+
+  it('explains other bad files clearly', async () => {
+    const dir = tempDir();
+    const env = { DATA_DIR: dir };
+    const cases: [string, string[], RegExp][] = [
+      [NDJSON, [], /one JSON document per line .*--collection NAME/],
+      ['{"users": [{"_id": {"$oid": 5}}]}', [], /users\[0\]: \{"\$oid": \.\.\.\} must hold a string/],
+      ['{"people": []}', [], /unknown collection "people"/],
+      ['{"users": [{"name": "no id"}]}', [], /users\[0\]: _id is missing/],
+      ['{"users": [{"_id": "has space"}]}', [], /users\[0\]: _id must be an id/],
+      ['{"communications": [{"_id": "m", "type": "INCOMING", "sent_by": "c", "conversation_id": ["k"], "createdAt": {"$date": "yesterday"}}]}', [], /communications\[0\]: \{"\$date": "yesterday"\} is not a valid date/],
+      ['{"users": [', [], /not valid JSON/],
+      ['{"_id": "a"}\n{oops}\n', ['--collection', 'users'], /line 2: not valid JSON/],
+    ];
+    for (const [text, args, message] of cases) {
+      const result = await cli(['import', file(dir, 'case.json', text), ...args], env);
+      assert.equal(result.code, 1, text);
+      assert.match(result.stderr, message);
+    }
+    const missing = await cli(['import', join(dir, 'nope.json')], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /cannot read .*nope\.json: ENOENT/);
+  });
+
+  it('usage errors exit 2 with the help', async () => {
+    const env = { DATA_DIR: tempDir() };
+    const noFile = await cli(['import'], env);
+    assert.equal(noFile.code, 2);
+    assert.match(noFile.stderr, /FILE is required[\s\S]*Usage: general-socket import/);
+    const badCollection = await cli(['import', DEMO, '--collection', 'people'], env);
+    assert.equal(badCollection.code, 2);
+    assert.match(badCollection.stderr, /--collection must be one of users, contacts, conversationprospects, communications/);
+  });
+});
+
+const pgUp = await postgresAvailable();
+
+describe('general-socket import (PostgreSQL)', { skip: !pgUp && 'PostgreSQL is not running' }, () => {
+  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+  before(async () => {
+    schema = await createTestSchema();
+  });
+  after(() => schema?.drop());
+
+  it('imports into DATABASE_URL and never prints its password', async () => {
+    const password = 'hunter2-do-not-print';
+    const url = schema.url.replace('postgres@', `postgres:${password}@`);
+    const env = { DATA_DIR: tempDir(), DATABASE_URL: url };
+    const result = await cli(['import', DEMO], env);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /into postgres postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:5432\/test/);
+    assert.ok(!(result.stdout + result.stderr).includes(password));
+    assert.equal((await read(env, 'users', ['652f0c0e1a2b3c4d5e6f7001'])).get('652f0c0e1a2b3c4d5e6f7001')?.name, 'Alice Agent');
+    assert.match((await cli(['import', DEMO], env)).stdout, /users\s+3\s+\(0 new, 0 updated, 3 unchanged\)/);
+  });
+
+  it('an unreachable database: exit 1 with a clear message, no password', async () => {
+    const env = { DATA_DIR: tempDir(), DATABASE_URL: 'postgres://postgres:hunter2-do-not-print@127.0.0.1:1/test', DATABASE_TIMEOUT_MS: '1000' };
+    const result = await cli(['import', DEMO], env);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /PostgreSQL is unavailable: .*ECONNREFUSED/);
+    assert.ok(!(result.stdout + result.stderr).includes('hunter2'));
+  });
+});
