@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { createIpAllowlist } from './auth/ip-allowlist.js';
 import { createKeySet } from './auth/keys.js';
 import { createTokenVerifier } from './auth/tokens.js';
+import { createBus, type ClusterBus } from './cluster/bus.js';
 import { createEmitter, type Emitter } from './emitter.js';
 import { accessHook } from './http/access.js';
 import { formatValidationErrors, installErrorHandling } from './http/error-handler.js';
@@ -30,6 +31,8 @@ export interface Gateway {
   readonly io: Server;
   readonly server: HttpServer;
   readonly emitter: Emitter;
+  /** What joins this process to the other gateway nodes (standalone unless REDIS_URL or WORKERS). */
+  readonly bus: ClusterBus;
   /** Starts listening on `config.host:config.port`; resolves to the bound address. */
   listen(): Promise<AddressInfo>;
   /** Stops accepting, disconnects sockets, waits for in-flight requests, releases resources. */
@@ -39,8 +42,8 @@ export interface Gateway {
 /** Secrets may sit in these places of a log record; pino replaces them. */
 const REDACTED_PATHS = ['req.headers["x-api-key"]', 'req.headers.authorization', '*.token', '*.apiKey', '*.password', '*.secret'];
 
-/** Builds everything a gateway needs from one config. */
-export async function createGateway(config: Config): Promise<Gateway> {
+/** Builds everything a gateway needs from one config; `options.bus` overrides the configured cluster bus. */
+export async function createGateway(config: Config, options: { bus?: ClusterBus } = {}): Promise<Gateway> {
   const app = Fastify({
     logger: { level: config.logLevel, redact: REDACTED_PATHS },
     logController: new RequestLog(),
@@ -55,19 +58,21 @@ export async function createGateway(config: Config): Promise<Gateway> {
   installErrorHandling(app, config.bodyLimitBytes);
   parseJsonBodies(app);
 
+  const bus = options.bus ?? (await createBus(config, app.log));
   const io = new Server(app.server, {
     serveClient: false,
+    ...(bus.adapter && { adapter: bus.adapter }),
     cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins] },
   });
   setupNamespaces(io, { verifyToken: createTokenVerifier(config), workerKeys: createKeySet(config.scraperApiKeys), log: app.log });
-  const emitter = createEmitter(io);
-  const probes: ReadinessProbe[] = [];
+  const emitter = createEmitter(io, bus);
+  const probes: ReadinessProbe[] = [{ name: 'bus', check: () => bus.check() }];
 
   const wrongMethods = answerWrongMethods(app);
   await app.register(healthRoutes, { probes });
   await app.register(async (api) => {
     api.addHook('onRequest', accessHook(createKeySet(config.internalApiKeys), createIpAllowlist(config.allowedIps)));
-    await registerRateLimit(api, config);
+    await registerRateLimit(api, config, bus.rateLimitStore);
     await api.register(emitRoutes, { emitter, maxUserIds: config.maxUserIds });
     await api.register(leadFinderRoutes, { emitter });
   });
@@ -78,6 +83,10 @@ export async function createGateway(config: Config): Promise<Gateway> {
     for (const nsp of io._nsps.values()) nsp.local.disconnectSockets(true);
     io.engine.close();
   });
+  app.addHook('onClose', async () => {
+    for (const nsp of io._nsps.values()) await nsp.adapter.close();
+    await bus.close();
+  });
 
   return {
     config,
@@ -85,6 +94,7 @@ export async function createGateway(config: Config): Promise<Gateway> {
     io,
     server: app.server,
     emitter,
+    bus,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       return app.server.address() as AddressInfo;
