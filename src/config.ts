@@ -115,6 +115,7 @@ const options = {
   corsOrigins: option('CORS_ORIGINS', 'Comma-separated origins that browsers may connect from over HTTP long-polling; `*` allows any origin.', list, ['*']),
   shutdownTimeoutMs: option('SHUTDOWN_TIMEOUT_MS', 'How long a SIGTERM/SIGINT waits for in-flight requests before the process exits anyway.', integer(0, 600_000), 10_000),
   redisUrl: option('REDIS_URL', 'Redis that joins gateway processes, on one machine or many, into one gateway (`redis://[:password@]host:6379[/db]`, `rediss://` for TLS): events, worker look-ups and rate limits span every node. Empty runs a standalone gateway.', redisUrl, '', '(none: standalone)'),
+  redisPrefix: option('REDIS_PREFIX', 'Prefix of the Redis channels and keys the gateway uses: gateways sharing a Redis and a prefix form one cluster; a `@socket.io/redis-emitter` must be created with the same `key`.', text, 'socket.io'),
   workers: option('WORKERS', 'Worker processes that share `PORT` on this machine, with sticky sessions so long-polling works; `0` or `auto` starts one per CPU core, `1` runs everything in one process.', workerCount, 1),
   clusterTimeoutMs: option('CLUSTER_TIMEOUT_MS', 'How long a REST call waits for the other gateway nodes to answer (worker look-ups, socket counts) before replying with what it has.', integer(50, 60_000), 2000),
   dataDir: option('DATA_DIR', 'Folder for local state: the embedded database and generated development secrets.', text, './data'),

@@ -54,11 +54,11 @@ export function embeddedBus(): ClusterBus {
 }
 
 /** Builds the bus the configuration asks for: Redis when `REDIS_URL` is set, else standalone. */
-export async function createBus(config: Pick<Config, 'redisUrl' | 'clusterTimeoutMs'>, log: FastifyBaseLogger): Promise<ClusterBus> {
+export async function createBus(config: Pick<Config, 'redisUrl' | 'redisPrefix' | 'clusterTimeoutMs'>, log: FastifyBaseLogger): Promise<ClusterBus> {
   if (config.redisUrl === '') return embeddedBus();
   // Loaded only when used, so a standalone gateway never loads a Redis client.
   const { createRedisBus } = await import('./redis.js');
-  return createRedisBus({ url: config.redisUrl, timeoutMs: config.clusterTimeoutMs, log });
+  return createRedisBus({ url: config.redisUrl, prefix: config.redisPrefix, timeoutMs: config.clusterTimeoutMs, log });
 }
 
 /** What the other nodes answered to one request. */

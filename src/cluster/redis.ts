@@ -14,9 +14,6 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { RedisStore } from '../http/rate-limit.js';
 import type { ClusterBus } from './bus.js';
 
-/** Prefix of every Redis key and channel the gateway uses (the adapter's channels keep theirs). */
-export const REDIS_KEY_PREFIX = 'general-socket:';
-
 /** Where Redis is, without the password, for logs and probes. */
 function describe(url: string): string {
   const { protocol, hostname, port, pathname } = new URL(url);
@@ -24,8 +21,14 @@ function describe(url: string): string {
 }
 
 /** Builds the Redis bus and waits (at most `timeoutMs`) for its first connection. */
-export async function createRedisBus(options: { url: string; timeoutMs: number; log: FastifyBaseLogger }): Promise<ClusterBus & { readonly clients: readonly Redis[] }> {
-  const { url, timeoutMs, log } = options;
+export async function createRedisBus(options: {
+  url: string;
+  /** Channel and key prefix (the adapter's and the emitter's `key`). */
+  prefix: string;
+  timeoutMs: number;
+  log: FastifyBaseLogger;
+}): Promise<ClusterBus & { readonly clients: readonly Redis[] }> {
+  const { url, prefix, timeoutMs, log } = options;
   const where = describe(url);
   const common: RedisOptions = {
     connectionName: 'general-socket',
@@ -86,7 +89,7 @@ export async function createRedisBus(options: { url: string; timeoutMs: number; 
 
   return {
     kind: 'redis',
-    adapter: createAdapter(pub, sub, { requestsTimeout: timeoutMs }),
+    adapter: createAdapter(pub, sub, { key: prefix, requestsTimeout: timeoutMs }),
     distributed: true,
     timeoutMs,
     reachable,
@@ -107,7 +110,7 @@ export async function createRedisBus(options: { url: string; timeoutMs: number; 
         clearTimeout(timer);
       }
     },
-    rateLimitStore: (limits) => new RedisStore(limits.continueExceeding, limits.exponentialBackoff, pub, `${REDIS_KEY_PREFIX}rate-limit:`),
+    rateLimitStore: (limits) => new RedisStore(limits.continueExceeding, limits.exponentialBackoff, pub, `${prefix}:rate-limit:`),
     clients: [pub, sub],
     async close() {
       // No QUIT: it would wait for a Redis that may be gone; nothing pending is worth keeping.
