@@ -74,7 +74,7 @@ describe('Redis faults', { skip: !redisServer && 'redis-server is not installed'
     const gotB = collect(aliceB, 'news');
 
     // Up: both nodes get it.
-    let arrivals = Promise.all([nextEvent(aliceA, 'news'), nextEvent(aliceB, 'news')]);
+    let arrivals: Promise<unknown[]> = Promise.all([nextEvent(aliceA, 'news'), nextEvent(aliceB, 'news')]);
     assert.deepEqual((await a.request('POST', '/emit/alice/news', { n: 1 })).body, { success: true, message: 'SUCCESS', sockets: 2 });
     await arrivals;
 
