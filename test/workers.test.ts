@@ -99,7 +99,9 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
   });
 
   it('keeps long-polling sessions on their worker and delivers to sockets on both workers exactly once', async () => {
-    const users = (pollers = await Promise.all(Array.from({ length: 6 }, () => connectUser('poller'))));
+    // One after the other: sticky balances on connection counts, which the workers report as they come.
+    for (let n = 0; n < 6; n++) pollers.push(await connectUser('poller'));
+    const users = pollers;
     const got = users.map((socket) => collect(socket, 'notification'));
     for (let call = 0; call < 4; call++) {
       const arrivals = Promise.all(users.map((socket) => nextEvent(socket, 'notification')));
