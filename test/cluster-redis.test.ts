@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { Emitter } from '@socket.io/redis-emitter';
 import { collect, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
-import { SHARED_REDIS_URL, pingRedis, redisServerInstalled, startPrivateRedis, uniquePrefix, type PrivateRedis } from './support/redis.js';
+import { SHARED_REDIS_URL, freePort, pingRedis, redisServerInstalled, startPrivateRedis, uniquePrefix, type PrivateRedis } from './support/redis.js';
 import { requireService } from './support/services.js';
 
 const redisUp = await requireService('Redis (127.0.0.1:6379)', () => pingRedis());
@@ -45,6 +45,27 @@ describe('@socket.io/redis-emitter interop', { skip: !redisUp && 'Redis is not r
 });
 
 const PASSWORD = 'redis-secret-0123456789';
+
+describe('a gateway whose Redis never answers', { timeout: 30_000 }, () => {
+  it('starts, serves its own sockets, reports the bus down, and closes cleanly', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const node = await startGateway({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, CLUSTER_TIMEOUT_MS: '200' });
+      const socket = await node.connectUser('solo');
+      const arrival = nextEvent(socket, 'hi');
+      assert.deepEqual((await node.request('POST', '/emit/solo/hi', { a: 1 })).body, { success: true, message: 'SUCCESS', sockets: 1, partial: true });
+      assert.deepEqual(await arrival, { a: 1 });
+      assert.equal((await node.request('GET', '/readyz')).status, 503);
+      await node.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(rejections, []);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+});
 
 describe('Redis faults', { skip: !redisServer && 'redis-server is not installed', timeout: 60_000 }, () => {
   let redis: PrivateRedis;

@@ -42,7 +42,7 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
       headers: { 'x-api-key': API_KEY, ...(body !== undefined && { 'content-type': 'application/json' }) },
       ...(body !== undefined && { body: JSON.stringify(body) }),
     });
-    return { status: response.status, body: await response.json() };
+    return { status: response.status, body: (await response.json()) as any };
   };
   const open = (namespace: string, auth: Record<string, unknown>): Promise<Socket> => {
     // Polling only: every packet is a separate HTTP request that must reach the same worker.
