@@ -5,8 +5,9 @@
  * and REST calls go to every node in turn.
  */
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import assert from 'node:assert/strict';
-import { collect, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+import { API_KEY, collect, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
 import { requireService } from './support/services.js';
 
@@ -15,7 +16,18 @@ const redisUp = await requireService('Redis (127.0.0.1:6379)', () => pingRedis()
 const implementations = [
   { name: 'embedded', nodes: 1, env: () => ({}) },
   { name: 'redis', nodes: 3, env: () => ({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: uniquePrefix() }), skip: !redisUp && 'Redis is not running' },
-];
+] as { name: string; nodes: number; env: () => Record<string, string>; skip?: string | false }[];
+
+/** What the shared store keeps under the nodes' prefix (nothing for the embedded bus). */
+async function storedKeys(env: Record<string, string>): Promise<string[]> {
+  if (!env.REDIS_URL) return [];
+  const redis = new Redis(env.REDIS_URL);
+  try {
+    return await redis.keys(`${env.REDIS_PREFIX}*`);
+  } finally {
+    redis.disconnect();
+  }
+}
 
 /** Starts `count` gateways sharing one bus configuration. */
 async function startNodes(count: number, env: Record<string, string>): Promise<TestGateway[]> {
@@ -109,8 +121,9 @@ for (const impl of implementations) {
 
   describe(`cluster bus conformance: ${impl.name} rate limits`, { skip: impl.skip, timeout: 60_000 }, () => {
     let nodes: TestGateway[] = [];
+    const env: Record<string, string> = { ...impl.env(), RATE_LIMIT_MAX: '4', RATE_LIMIT_WINDOW_MS: '60000' };
     before(async () => {
-      nodes = await startNodes(impl.nodes, { ...impl.env(), RATE_LIMIT_MAX: '4', RATE_LIMIT_WINDOW_MS: '60000' });
+      nodes = await startNodes(impl.nodes, env);
     });
     after(async () => {
       await Promise.all(nodes.map((node) => node.close()));
@@ -123,6 +136,9 @@ for (const impl of implementations) {
         statuses.push((await node.request('POST', '/emit/someone/ping', {})).status);
       }
       assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429]);
+      const keys = await storedKeys(env);
+      if (env.REDIS_URL) assert.ok(keys.some((key) => key.includes('rate-limit')), 'the counts live in Redis');
+      for (const key of keys) assert.ok(!key.includes(API_KEY), `no API key in a shared store key (${key})`);
     });
   });
 }

@@ -5,6 +5,7 @@
  */
 import cluster from 'node:cluster';
 import { createAdapter, setupPrimary } from '@socket.io/cluster-adapter';
+import { MessageType } from 'socket.io-adapter';
 import type { FastifyRateLimitStore } from '@fastify/rate-limit';
 import { LocalStore, type StoreRules } from '../http/rate-limit.js';
 import type { ClusterBus } from './bus.js';
@@ -25,9 +26,37 @@ interface RateLimitAnswer {
   readonly ttl: number;
 }
 
+/** Marks the cluster adapter's messages on the IPC channel. */
+const ADAPTER_SOURCE = '_sio_adapter';
+
+/**
+ * Tells the surviving workers at once that a worker is gone, in the adapter's own words (the
+ * message a closing adapter sends), so they stop waiting for its answers without waiting for its
+ * heartbeats to time out.
+ */
+function announceDeaths(): void {
+  const adapters = new Map<number, Map<string, string>>(); // worker id => adapter uid => namespace
+  cluster.on('message', (worker, message: { source?: string; uid?: string; nsp?: string }) => {
+    if (message?.source !== ADAPTER_SOURCE || !message.uid || message.nsp === undefined) return;
+    let known = adapters.get(worker.id);
+    if (!known) adapters.set(worker.id, (known = new Map()));
+    known.set(message.uid, message.nsp);
+  });
+  cluster.on('exit', (dead) => {
+    const known = adapters.get(dead.id);
+    adapters.delete(dead.id);
+    if (!known) return;
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (!worker?.isConnected()) continue;
+      for (const [uid, nsp] of known) worker.send({ source: ADAPTER_SOURCE, type: MessageType.ADAPTER_CLOSE, uid, nsp }, () => undefined);
+    }
+  });
+}
+
 /** In the primary: relays adapter messages between workers and counts rate limits for them. */
 export function servePrimary(): void {
   setupPrimary();
+  announceDeaths();
   const stores = new Map<string, FastifyRateLimitStore>();
   cluster.on('message', (worker, message: RateLimitAsk) => {
     if (message?.gs !== 'rate-limit') return;
