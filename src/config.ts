@@ -102,6 +102,21 @@ const publicKey: Parser<string> = (raw, name) => {
   return pem;
 };
 
+/** A Redis URL; the message never echoes the value, which may carry a password. */
+const redisUrl: Parser<string> = (raw, name) => {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`${name} must be a URL such as redis://host:6379 (the value is not shown: it may hold a password)`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`${name} must start with redis:// or rediss://, got ${url.protocol}//`);
+  return raw;
+};
+
+/** `auto` (or 0) means one worker per core. */
+const workerCount: Parser<number> = (raw, name) => (raw.toLowerCase() === 'auto' ? 0 : integer(0, 256)(raw, name));
+
 const options = {
   nodeEnv: option('NODE_ENV', 'Runtime mode. `production` refuses to start without `INTERNAL_API_KEY` and a JWT key.', oneOf(['development', 'production', 'test'] as const), 'development'),
   port: option('PORT', 'TCP port that serves both the REST API and Socket.IO (0 picks a free port).', integer(0, 65535), 4000),
@@ -126,6 +141,10 @@ const options = {
   databasePoolSize: option('DATABASE_POOL_SIZE', 'Most PostgreSQL connections the gateway holds open.', integer(1, 1000), 10),
   channels: option('CHANNELS', 'Comma-separated conversation channels served at `/conversations/:channel/...`; events are named `<channel>_message` and `<channel>_add_conversation`.', nameList, ['prospect']),
   privateFields: option('PRIVATE_FIELDS', 'Comma-separated field names removed, at any depth, from every document sent to clients; a name also matches, ignoring case, `_` and `-`, any field ending with it (`passwordHash`, `reset_token`).', nameList, ['password', 'passwd', 'hash', 'salt', 'token', 'tokens', 'secret', 'secrets', 'apikey', 'privatekey', 'otp', 'credentials']),
+  redisUrl: option('REDIS_URL', 'Redis that joins gateway processes, on one machine or many, into one gateway (`redis://[:password@]host:6379[/db]`, `rediss://` for TLS): events, worker look-ups and rate limits span every node. Empty runs a standalone gateway.', redisUrl, '', '(none: standalone)'),
+  redisPrefix: option('REDIS_PREFIX', 'Prefix of the Redis channels and keys the gateway uses: gateways sharing a Redis and a prefix form one cluster; a `@socket.io/redis-emitter` must be created with the same `key`.', text, 'socket.io'),
+  workers: option('WORKERS', 'Worker processes that share `PORT` on this machine, with sticky sessions so long-polling works; `0` or `auto` starts one per CPU core, `1` runs everything in one process.', workerCount, 1),
+  clusterTimeoutMs: option('CLUSTER_TIMEOUT_MS', 'How long a REST call waits for the other gateway nodes to answer (worker look-ups, socket counts) before replying with what it has.', integer(50, 60_000), 2000),
   dataDir: option('DATA_DIR', 'Folder for local state: the embedded database and generated development secrets.', text, './data'),
 };
 

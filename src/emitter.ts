@@ -4,6 +4,7 @@
  * here, behind this small interface.
  */
 import type { Server } from 'socket.io';
+import { askOthers, embeddedBus, type ClusterBus } from './cluster/bus.js';
 import { USERS_NAMESPACE, WORKERS_NAMESPACE, userRoom } from './namespaces.js';
 
 /** Who a delivery goes to: every socket of some users, or one worker socket. */
@@ -20,8 +21,10 @@ export interface Delivery {
 
 /** What sending reached. */
 export interface DeliveryReport {
-  /** Sockets the event was sent to. */
+  /** Sockets the event was sent to, on every node that answered. */
   readonly sockets: number;
+  /** True when some gateway node could not be asked or did not answer in time (cluster only). */
+  readonly partial?: true;
 }
 
 /** Audience: every socket of these users (duplicates count once). */
@@ -40,32 +43,61 @@ export interface Emitter {
   send(deliveries: readonly Delivery[]): Promise<DeliveryReport>;
 }
 
-/** An emitter over a Socket.IO server (its adapter decides whether that spans a cluster). */
-export function createEmitter(io: Server): Emitter {
+/** Server-side event by which one node asks the others to deliver to their own sockets. */
+const DELIVER = 'general-socket:deliver';
+
+/** A delivery as it crosses to other nodes: [kind, rooms or socket id, event, data]. */
+type WireDelivery = ['users', string[], string, unknown] | ['worker', string, string, unknown];
+
+/**
+ * An emitter over a Socket.IO server. With a distributed bus, each node delivers only to its own
+ * sockets: this node to its local ones, and one request per `send` asks every other node to do the
+ * same and answer how many sockets it reached. A socket lives on exactly one node, so each gets
+ * the event once, and the report counts sockets on every node, at the cost of one round trip
+ * bounded by the bus's timeout. A worker socket found locally costs no round trip at all.
+ */
+export function createEmitter(io: Server, bus: ClusterBus = embeddedBus()): Emitter {
   const users = io.of(USERS_NAMESPACE);
   const workers = io.of(WORKERS_NAMESPACE);
+  const control = io.of('/');
 
-  const sendOne = ({ audience, event, data }: Delivery): number => {
-    if (audience.kind === 'worker') {
-      if (!workers.sockets.has(audience.socketId)) return 0;
-      workers.to(audience.socketId).emit(event, data);
+  const deliverHere = ([kind, target, event, data]: WireDelivery): number => {
+    if (kind === 'worker') {
+      if (!workers.sockets.has(target)) return 0;
+      workers.local.to(target).emit(event, data);
       return 1;
     }
-    const rooms = audience.userIds.map(userRoom);
     // A socket belongs to exactly one user, so the room sizes add up without double counting.
     let sockets = 0;
-    for (const room of rooms) sockets += users.adapter.rooms.get(room)?.size ?? 0;
-    // One emit to all rooms: Socket.IO encodes the packet once and sends it once per socket. It is
-    // sent even when no socket is local, since a cluster adapter may find them on other nodes.
-    users.to(rooms).emit(event, data);
+    for (const room of target) sockets += users.adapter.rooms.get(room)?.size ?? 0;
+    // One emit to all rooms: Socket.IO encodes the packet once and sends it once per socket.
+    if (sockets > 0) users.local.to(target).emit(event, data);
     return sockets;
   };
+
+  if (bus.distributed) {
+    control.on(DELIVER, (batch: WireDelivery[], answer: (sockets: number) => void) => {
+      let sockets = 0;
+      for (const delivery of batch) sockets += deliverHere(delivery);
+      answer(sockets);
+    });
+  }
 
   return {
     async send(deliveries) {
       let sockets = 0;
-      for (const delivery of deliveries) sockets += sendOne(delivery);
-      return { sockets };
+      const elsewhere: WireDelivery[] = [];
+      for (const { audience, event, data } of deliveries) {
+        const wire: WireDelivery = audience.kind === 'worker' ? ['worker', audience.socketId, event, data] : ['users', audience.userIds.map(userRoom), event, data];
+        const here = deliverHere(wire);
+        sockets += here;
+        // Any node may hold sockets of a user; a worker socket found here is nowhere else.
+        if (bus.distributed && (wire[0] === 'users' || here === 0)) elsewhere.push(wire);
+      }
+      if (elsewhere.length === 0) return { sockets };
+      const answers = await askOthers(control, bus, DELIVER, elsewhere);
+      for (const answer of answers.responses) sockets += typeof answer === 'number' ? answer : 0;
+      return answers.complete ? { sockets } : { sockets, partial: true };
     },
   };
 }

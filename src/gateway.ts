@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { createIpAllowlist } from './auth/ip-allowlist.js';
 import { createKeySet } from './auth/keys.js';
 import { createTokenVerifier } from './auth/tokens.js';
+import { createBus, type ClusterBus } from './cluster/bus.js';
 import { createEmitter, type Emitter } from './emitter.js';
 import { accessHook } from './http/access.js';
 import { formatValidationErrors, installErrorHandling } from './http/error-handler.js';
@@ -23,7 +24,7 @@ import { emitRoutes } from './routes/emit.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.js';
 import { leadFinderRoutes } from './routes/lead-finder.js';
 import { statsRoutes } from './routes/stats.js';
-import { localFigures } from './stats.js';
+import { createFigures } from './stats.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
@@ -37,6 +38,8 @@ export interface Gateway {
   readonly emitter: Emitter;
   /** Where the conversation documents live (closed with the gateway). */
   readonly store: Store;
+  /** What joins this process to the other gateway nodes (standalone unless REDIS_URL or WORKERS). */
+  readonly bus: ClusterBus;
   /** Starts listening on `config.host:config.port`; resolves to the bound address. */
   listen(): Promise<AddressInfo>;
   /** Stops accepting, disconnects sockets, waits for in-flight requests, releases resources. */
@@ -46,8 +49,8 @@ export interface Gateway {
 /** Secrets may sit in these places of a log record; pino replaces them. */
 const REDACTED_PATHS = ['req.headers["x-api-key"]', 'req.headers.authorization', '*.token', '*.apiKey', '*.password', '*.secret'];
 
-/** Builds everything a gateway needs from one config. */
-export async function createGateway(config: Config): Promise<Gateway> {
+/** Builds everything a gateway needs from one config; `options.bus` overrides the configured cluster bus. */
+export async function createGateway(config: Config, options: { bus?: ClusterBus } = {}): Promise<Gateway> {
   const app = Fastify({
     logger: { level: config.logLevel, redact: REDACTED_PATHS },
     logController: new RequestLog(),
@@ -64,13 +67,15 @@ export async function createGateway(config: Config): Promise<Gateway> {
   installErrorHandling(app, config.bodyLimitBytes);
   parseJsonBodies(app);
 
+  const bus = options.bus ?? (await createBus(config, app.log));
   const io = new Server(app.server, {
     serveClient: false,
+    ...(bus.adapter && { adapter: bus.adapter }),
     cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins] },
   });
   setupNamespaces(io, { verifyToken: createTokenVerifier(config), workerKeys: createKeySet(config.scraperApiKeys), log: app.log });
-  const emitter = createEmitter(io);
-  const probes: ReadinessProbe[] = [];
+  const emitter = createEmitter(io, bus);
+  const probes: ReadinessProbe[] = [{ name: 'bus', check: () => bus.check() }];
 
   const store = await openStore(config, app.log);
   app.log.info({ store: store.description }, `conversation documents in ${store.description}`);
@@ -84,10 +89,10 @@ export async function createGateway(config: Config): Promise<Gateway> {
   await app.register(healthRoutes, { probes });
   await app.register(async (api) => {
     api.addHook('onRequest', accessHook(createKeySet(config.internalApiKeys), createIpAllowlist(config.allowedIps)));
-    await registerRateLimit(api, config);
+    await registerRateLimit(api, config, bus.rateLimitStore);
     await api.register(emitRoutes, { emitter, maxUserIds: config.maxUserIds });
     await api.register(leadFinderRoutes, { emitter });
-    await api.register(statsRoutes, { figures: () => localFigures(io) });
+    await api.register(statsRoutes, { figures: createFigures(io, bus) });
     await api.register(conversationRoutes, { emitter, store, channels: config.channels, privateFields: config.privateFields });
   });
   await app.register(wrongMethods);
@@ -97,6 +102,10 @@ export async function createGateway(config: Config): Promise<Gateway> {
     for (const nsp of io._nsps.values()) nsp.local.disconnectSockets(true);
     io.engine.close();
   });
+  app.addHook('onClose', async () => {
+    for (const nsp of io._nsps.values()) await nsp.adapter.close();
+    await bus.close();
+  });
 
   return {
     config,
@@ -105,6 +114,7 @@ export async function createGateway(config: Config): Promise<Gateway> {
     server: app.server,
     emitter,
     store,
+    bus,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       return app.server.address() as AddressInfo;

@@ -1,4 +1,6 @@
 /** Entry point: load config, build the gateway, listen, and shut down cleanly on SIGTERM/SIGINT. */
+import cluster from 'node:cluster';
+import { runCluster } from './cluster/workers.js';
 import { ConfigError, loadConfig } from './config.js';
 import { devSecretsPath } from './dev-secrets.js';
 import { createGateway } from './gateway.js';
@@ -12,6 +14,7 @@ async function main(): Promise<void> {
     process.stderr.write(`general-socket: ${error.message}\n`);
     process.exit(1);
   }
+  if (cluster.isWorker || config.workers !== 1) return runCluster(config);
   const gateway = await createGateway(config);
   const log = gateway.app.log;
   if (config.generatedSecrets.length > 0) {

@@ -139,13 +139,13 @@ describe('CLI against a real gateway', () => {
       const freshEnv = { GENERAL_SOCKET_URL: fresh.url, INTERNAL_API_KEY: API_KEY };
       const [text, json] = await Promise.all([cli(['status'], freshEnv), cli(['status', '--json'], freshEnv)]);
       assert.equal(text.code, 0, text.stderr);
-      assert.equal(text.stdout, `Gateway  ${fresh.url}\nHealth   ok\nReady    yes\nUsers    2 connected\nSockets  /v1/shared 2, /v1/lead-finder 1\nNodes    1\n`);
+      assert.equal(text.stdout, `Gateway  ${fresh.url}\nHealth   ok\nReady    yes (bus ok, database ok)\nUsers    2 connected\nSockets  /v1/shared 2, /v1/lead-finder 1\nNodes    1\n`);
       assert.equal(json.code, 0);
       assert.deepEqual(JSON.parse(json.stdout), {
         ok: true,
         url: fresh.url,
         health: { status: 'ok' },
-        readiness: { ready: true, checks: {} },
+        readiness: { ready: true, checks: { bus: { ok: true, detail: 'standalone' }, database: { ok: true } } },
         stats: { success: true, message: 'SUCCESS', nodes: 1, users: 2, sockets: { '/v1/shared': 2, '/v1/lead-finder': 1 } },
       });
     } finally {

@@ -107,7 +107,7 @@ describe('SDK against a real gateway', () => {
 
   it('health, readiness and stats read the probes and the live counts', async () => {
     assert.deepEqual(await client.health(), { status: 'ok' });
-    assert.deepEqual(await client.readiness(), { ready: true, checks: {} });
+    assert.deepEqual(await client.readiness(), { ready: true, checks: { bus: { ok: true, detail: 'standalone' }, database: { ok: true } } });
     const fresh = await startGateway();
     try {
       const freshClient = createClient({ baseUrl: `${fresh.url}/`, apiKey: API_KEY });

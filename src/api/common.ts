@@ -42,7 +42,8 @@ export const AnyJson = Type.Unknown({ description: 'Any JSON value; clients rece
 export const SuccessReply = Type.Object({
   success: Type.Literal(true),
   message: Type.Literal('SUCCESS'),
-  sockets: Type.Integer({ minimum: 0, description: 'How many sockets the event was sent to.' }),
+  sockets: Type.Integer({ minimum: 0, description: 'How many sockets the event was sent to, on every gateway node that answered.' }),
+  partial: Type.Optional(Type.Literal(true, { description: 'Present when some gateway node could not be asked or did not answer in time: sockets counts only those that did.' })),
 });
 export type SuccessReply = Static<typeof SuccessReply>;
 

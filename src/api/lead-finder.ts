@@ -10,6 +10,6 @@ export const EmitToScraper = {
     socketId: Id,
     payload: AnyJson,
   }),
-  response: { 200: SuccessReply, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 413: ErrorReply, 429: ErrorReply },
+  response: { 200: SuccessReply, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 413: ErrorReply, 429: ErrorReply, 503: ErrorReply },
 };
 export type EmitToScraperBody = Static<typeof EmitToScraper.body>;

@@ -1,8 +1,11 @@
 /**
  * Rate limits on the emit routes, as the seed recommends: per API key, or per IP without one.
- * Uses @fastify/rate-limit, whose store is pluggable (the cluster issue plugs in Redis).
+ * Uses @fastify/rate-limit. In a cluster the counters live in a store every node shares (Redis, or
+ * the primary process of `WORKERS=n`), so N nodes do not allow N times the limit; while that store
+ * fails, each node counts in its own memory instead of letting everything through.
  */
-import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit';
+import { createRequire } from 'node:module';
+import rateLimit, { type FastifyRateLimitOptions, type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { fail } from '../errors.js';
@@ -17,11 +20,57 @@ export const EMIT_LIMITED = {} as const;
 /** Route `config` of a route in the limited scope that is not an emit (it must not use the budget). */
 export const NOT_RATE_LIMITED = { rateLimit: false } as const;
 
+/** The counting rules the plugin hands to a store's constructor. */
+export interface StoreRules {
+  readonly continueExceeding?: boolean;
+  readonly exponentialBackoff?: boolean;
+}
+
+/** Builds the store shared by every node, following the plugin's counting rules. */
+export type SharedStoreFactory = (rules: StoreRules) => FastifyRateLimitStore;
+
+type StoreCallback = Parameters<FastifyRateLimitStore['incr']>[1];
+type RouteOptions = Parameters<FastifyRateLimitStore['child']>[0];
+
+// The plugin's own stores (not exported by name): the same counting rules whichever store answers.
+const require = createRequire(import.meta.url);
+/** @fastify/rate-limit's in-memory store: `new LocalStore(continueExceeding, exponentialBackoff)`. */
+export const LocalStore = require('@fastify/rate-limit/store/LocalStore.js') as new (continueExceeding?: boolean, exponentialBackoff?: boolean) => FastifyRateLimitStore;
+/** @fastify/rate-limit's Redis store: `new RedisStore(continueExceeding, exponentialBackoff, ioredis, prefix)`. */
+export const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as new (continueExceeding: boolean | undefined, exponentialBackoff: boolean | undefined, redis: unknown, prefix: string) => FastifyRateLimitStore;
+
+/** Counts in the shared store; when it fails, in this process's memory. */
+class FallbackStore implements FastifyRateLimitStore {
+  constructor(
+    private readonly shared: FastifyRateLimitStore,
+    private readonly local: FastifyRateLimitStore,
+  ) {}
+
+  incr(key: string, callback: StoreCallback, timeWindow: number, max: number): void {
+    this.shared.incr(key, (error, result) => (error ? this.local.incr(key, callback, timeWindow, max) : callback(null, result)), timeWindow, max);
+  }
+
+  child(routeOptions: RouteOptions): FastifyRateLimitStore {
+    return new FallbackStore(this.shared.child(routeOptions), this.local.child(routeOptions));
+  }
+}
+
+/** The plugin's `store` option for a shared store with an in-memory fallback. */
+function withLocalFallback(shared: SharedStoreFactory): FastifyRateLimitStoreCtor {
+  return class extends FallbackStore {
+    constructor(options: FastifyRateLimitOptions) {
+      // The plugin passes its resolved settings, counting rules included, though its types omit them.
+      const rules = options as StoreRules;
+      super(shared(rules), new LocalStore(rules.continueExceeding, rules.exponentialBackoff));
+    }
+  };
+}
+
 /** Registers the limiter for every route of `app`'s scope; nothing when `RATE_LIMIT_MAX` or the window is 0. */
 export async function registerRateLimit(
   app: FastifyInstance,
   config: Pick<Config, 'rateLimitMax' | 'rateLimitWindowMs'>,
-  store?: Partial<RateLimitPluginOptions>,
+  shared?: SharedStoreFactory,
 ): Promise<void> {
   if (config.rateLimitMax === 0 || config.rateLimitWindowMs === 0) return;
   await app.register(rateLimit, {
@@ -29,9 +78,10 @@ export async function registerRateLimit(
     max: config.rateLimitMax,
     timeWindow: config.rateLimitWindowMs,
     enableDraftSpec: true,
+    // Buckets are named by the key's non-secret id: no API key ever reaches a shared store.
     keyGenerator: (request) => (request.apiKeyId ? `key:${request.apiKeyId}` : `ip:${request.ip}`),
     errorResponseBuilder: (_request, context) =>
       fail('RATE_LIMITED', `Too many emit requests: at most ${context.max} per ${context.after}; retry in ${Math.ceil(context.ttl / 1000)} s`),
-    ...store,
+    ...(shared && { store: withLocalFallback(shared) }),
   });
 }

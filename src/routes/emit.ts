@@ -10,7 +10,7 @@ export const emitRoutes: FastifyPluginAsyncTypebox<{ emitter: Emitter; maxUserId
   app.post('/emit/:userId/:emitTo', { schema: EmitToUser, config: EMIT_LIMITED }, async (request) => {
     const { userId, emitTo } = request.params;
     const report = await emitter.send([{ audience: toUsers(userId), event: emitTo, data: request.body }]);
-    return { success: true, message: 'SUCCESS', sockets: report.sockets } as const;
+    return { success: true, message: 'SUCCESS', ...report } as const;
   });
 
   app.post('/emit/:emitTo', { schema: EmitToUsers, config: EMIT_LIMITED }, async (request) => {
@@ -20,6 +20,6 @@ export const emitRoutes: FastifyPluginAsyncTypebox<{ emitter: Emitter; maxUserId
       throw fail('VALIDATION_ERROR', `body.userIds names ${audience.userIds.length} users; at most ${maxUserIds} are allowed per call (EMIT_MAX_USER_IDS)`);
     }
     const report = await emitter.send([{ audience, event: request.params.emitTo, data }]);
-    return { success: true, message: 'SUCCESS', sockets: report.sockets } as const;
+    return { success: true, message: 'SUCCESS', ...report } as const;
   });
 };

@@ -11,9 +11,12 @@ export const leadFinderRoutes: FastifyPluginAsyncTypebox<{ emitter: Emitter }> =
   app.post('/lead-finder/:event', { schema: EmitToScraper, config: EMIT_LIMITED }, async (request) => {
     const { socketId, payload } = request.body;
     const report = await emitter.send([{ audience: toWorker(socketId), event: request.params.event, data: payload }]);
+    if (report.sockets === 0 && report.partial) {
+      throw fail('SERVICE_UNAVAILABLE', `Scraper socket "${socketId}" is not connected to this gateway node, and the other nodes could not be asked (cluster bus down or slow); retry`);
+    }
     if (report.sockets === 0) {
       throw fail('NOT_FOUND', `No scraper socket "${socketId}" is connected to ${WORKERS_NAMESPACE}; it may have disconnected`);
     }
-    return { success: true, message: 'SUCCESS', sockets: report.sockets } as const;
+    return { success: true, message: 'SUCCESS', ...report } as const;
   });
 };

@@ -1,0 +1,145 @@
+/**
+ * The workers bus: the worker processes of one `WORKERS=n` gateway without Redis, joined through
+ * Node's IPC by @socket.io/cluster-adapter (the primary relays). Rate limits are counted once, in
+ * the primary, so n workers do not allow n times the limit.
+ */
+import cluster from 'node:cluster';
+import { createAdapter, setupPrimary } from '@socket.io/cluster-adapter';
+import { MessageType } from 'socket.io-adapter';
+import type { FastifyRateLimitStore } from '@fastify/rate-limit';
+import { LocalStore, type StoreRules } from '../http/rate-limit.js';
+import type { ClusterBus } from './bus.js';
+
+/** A rate-limit question from a worker to the primary, and its answer. */
+interface RateLimitAsk {
+  readonly gs: 'rate-limit';
+  readonly id: number;
+  readonly key: string;
+  readonly timeWindow: number;
+  readonly max: number;
+  readonly rules: StoreRules;
+}
+interface RateLimitAnswer {
+  readonly gs: 'rate-limit';
+  readonly id: number;
+  readonly current: number;
+  readonly ttl: number;
+}
+
+/** Marks the cluster adapter's messages on the IPC channel. */
+const ADAPTER_SOURCE = '_sio_adapter';
+
+/**
+ * Tells the surviving workers at once that a worker is gone, in the adapter's own words (the
+ * message a closing adapter sends), so they stop waiting for its answers without waiting for its
+ * heartbeats to time out.
+ */
+function announceDeaths(): void {
+  const adapters = new Map<number, Map<string, string>>(); // worker id => adapter uid => namespace
+  cluster.on('message', (worker, message: { source?: string; uid?: string; nsp?: string }) => {
+    if (message?.source !== ADAPTER_SOURCE || !message.uid || message.nsp === undefined) return;
+    let known = adapters.get(worker.id);
+    if (!known) adapters.set(worker.id, (known = new Map()));
+    known.set(message.uid, message.nsp);
+  });
+  cluster.on('exit', (dead) => {
+    const known = adapters.get(dead.id);
+    adapters.delete(dead.id);
+    if (!known) return;
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (!worker?.isConnected()) continue;
+      for (const [uid, nsp] of known) worker.send({ source: ADAPTER_SOURCE, type: MessageType.ADAPTER_CLOSE, uid, nsp }, () => undefined);
+    }
+  });
+}
+
+/** In the primary: relays adapter messages between workers and counts rate limits for them. */
+export function servePrimary(): void {
+  setupPrimary();
+  announceDeaths();
+  const stores = new Map<string, FastifyRateLimitStore>();
+  cluster.on('message', (worker, message: RateLimitAsk) => {
+    if (message?.gs !== 'rate-limit') return;
+    const { continueExceeding = false, exponentialBackoff = false } = message.rules;
+    const rulesKey = `${continueExceeding}/${exponentialBackoff}`;
+    let store = stores.get(rulesKey);
+    if (!store) stores.set(rulesKey, (store = new LocalStore(continueExceeding, exponentialBackoff)));
+    store.incr(
+      message.key,
+      (error, result) => {
+        if (error || !result || !worker.isConnected()) return;
+        const answer: RateLimitAnswer = { gs: 'rate-limit', id: message.id, current: result.current, ttl: result.ttl };
+        worker.send(answer, () => undefined);
+      },
+      message.timeWindow,
+      message.max,
+    );
+  });
+}
+
+/** Pending questions to the primary, answered by id (bounded: each one times out). */
+const pending = new Map<number, (answer: RateLimitAnswer | undefined) => void>();
+let nextId = 0;
+let listening = false;
+
+function askPrimary(ask: Omit<RateLimitAsk, 'gs' | 'id'>, timeoutMs: number): Promise<RateLimitAnswer | undefined> {
+  if (!listening) {
+    listening = true;
+    process.on('message', (message: RateLimitAnswer) => {
+      if (message?.gs === 'rate-limit') pending.get(message.id)?.(message);
+    });
+  }
+  return new Promise((resolve) => {
+    const id = nextId++;
+    const timer = setTimeout(() => settle(undefined), timeoutMs);
+    const settle = (answer: RateLimitAnswer | undefined): void => {
+      clearTimeout(timer);
+      pending.delete(id);
+      resolve(answer);
+    };
+    pending.set(id, settle);
+    try {
+      if (!process.connected) return settle(undefined);
+      process.send!({ gs: 'rate-limit', id, ...ask } satisfies RateLimitAsk, undefined, {}, (error: Error | null) => error && settle(undefined));
+    } catch {
+      settle(undefined);
+    }
+  });
+}
+
+/** A rate-limit store whose counts live in the primary process. */
+class PrimaryStore implements FastifyRateLimitStore {
+  constructor(
+    private readonly rules: StoreRules,
+    private readonly timeoutMs: number,
+    private readonly prefix = '',
+  ) {}
+
+  incr(key: string, callback: Parameters<FastifyRateLimitStore['incr']>[1], timeWindow: number, max: number): void {
+    askPrimary({ key: this.prefix + key, timeWindow, max, rules: this.rules }, this.timeoutMs).then((answer) =>
+      answer ? callback(null, { current: answer.current, ttl: answer.ttl }) : callback(new Error('the primary process did not answer')),
+    );
+  }
+
+  child(routeOptions: Parameters<FastifyRateLimitStore['child']>[0]): FastifyRateLimitStore {
+    const route = routeOptions as unknown as StoreRules & { routeInfo: { method: string; url: string } };
+    // Only the counting rules cross to the primary (the route options hold functions).
+    const rules = { continueExceeding: route.continueExceeding, exponentialBackoff: route.exponentialBackoff };
+    return new PrimaryStore(rules, this.timeoutMs, `${route.routeInfo.method}${route.routeInfo.url}-`);
+  }
+}
+
+/** In a worker: the bus to its sibling workers, through the primary. */
+export function createWorkersBus(timeoutMs: number): ClusterBus {
+  return {
+    kind: 'workers',
+    // Heartbeats every second: a dead worker stops being waited for within 3 s.
+    adapter: createAdapter({ heartbeatInterval: 1000, heartbeatTimeout: 3000 }),
+    distributed: true,
+    timeoutMs,
+    reachable: () => process.connected,
+    check: async () => (process.connected ? { ok: true, detail: 'worker process (WORKERS)' } : { ok: false, detail: 'lost the primary process' }),
+    rateLimitStore: (rules) => new PrimaryStore(rules, timeoutMs),
+    close: async () => undefined,
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * The Redis bus: @socket.io/redis-adapter (classic Pub/Sub, the format @socket.io/redis-emitter
+ * publishes) over two ioredis connections, plus the Redis rate-limit store.
+ *
+ * Redis going away must never hurt local service, so the connections are set up to fail fast and
+ * hold nothing: the publishing connection has no offline queue (a publish while Redis is down fails
+ * at once and is dropped, counted in the log) and does not replay unanswered commands after a
+ * reconnect; the subscribing connection only ever queues its few SUBSCRIBE commands and
+ * re-subscribes by itself after a reconnect.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { Redis, type RedisOptions } from 'ioredis';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { RedisStore } from '../http/rate-limit.js';
+import type { ClusterBus } from './bus.js';
+
+/** Where Redis is, without the password, for logs and probes. */
+function describe(url: string): string {
+  const { protocol, hostname, port, pathname } = new URL(url);
+  return `${protocol}//${hostname}:${port || '6379'}${pathname.length > 1 ? pathname : ''}`;
+}
+
+/** Builds the Redis bus and waits (at most `timeoutMs`) for its first connection. */
+export async function createRedisBus(options: {
+  url: string;
+  /** Channel and key prefix (the adapter's and the emitter's `key`). */
+  prefix: string;
+  timeoutMs: number;
+  log: FastifyBaseLogger;
+}): Promise<ClusterBus & { readonly clients: readonly Redis[] }> {
+  const { url, prefix, timeoutMs, log } = options;
+  const where = describe(url);
+  const common: RedisOptions = {
+    connectionName: 'general-socket',
+    // Reconnect for ever, at most every 2 s: a node must find Redis again by itself.
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+    connectTimeout: Math.max(timeoutMs, 1000),
+  };
+  const pub = new Redis(url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false });
+  const sub = new Redis(url, { ...common, maxRetriesPerRequest: null });
+
+  let dropped = 0;
+  const publish = pub.publish.bind(pub);
+  // The adapter publishes without handling failures; while Redis is down that would be an
+  // unhandled rejection per broadcast. Failed publishes are dropped (local sockets still get theirs).
+  pub.publish = ((channel: string | Buffer, message: string | Buffer) => {
+    const sent = publish(channel, message);
+    sent.catch(() => dropped++);
+    return sent;
+  }) as typeof pub.publish;
+
+  const reachable = (): boolean => pub.status === 'ready' && sub.status === 'ready';
+  let up = false;
+  let lastError = '';
+  const watch = (): void => {
+    if (reachable() && !up) {
+      up = true;
+      log.info({ redis: where }, 'cluster bus connected to Redis');
+    } else if (!reachable() && up) {
+      up = false;
+      log.warn({ redis: where, reason: lastError || undefined }, 'cluster bus lost Redis: serving local sockets only, reconnecting');
+    }
+    if (up && dropped > 0) {
+      log.warn({ dropped }, 'cross-node messages dropped while Redis was unreachable');
+      dropped = 0;
+    }
+  };
+  for (const client of [pub, sub]) {
+    // ioredis reports every failed reconnect as an error event; without a listener it prints them.
+    client.on('error', (error: Error) => {
+      lastError = error.message;
+    });
+    for (const event of ['ready', 'close', 'end', 'reconnecting']) client.on(event, watch);
+  }
+
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      log.warn({ redis: where, timeoutMs }, 'Redis is not reachable yet; serving local sockets and retrying in the background');
+      resolve();
+    }, timeoutMs);
+    const ready = (): void => {
+      if (!reachable()) return;
+      clearTimeout(timer);
+      resolve();
+    };
+    pub.on('ready', ready);
+    sub.on('ready', ready);
+  });
+
+  return {
+    kind: 'redis',
+    adapter: createAdapter(pub, sub, { key: prefix, requestsTimeout: timeoutMs }),
+    distributed: true,
+    timeoutMs,
+    reachable,
+    async check() {
+      if (!reachable()) return { ok: false, detail: `Redis at ${where} is unreachable (${pub.status}${lastError ? `: ${lastError}` : ''})` };
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          pub.ping(),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no PING answer within ${timeoutMs} ms`)), timeoutMs);
+          }),
+        ]);
+        return { ok: true, detail: `Redis at ${where}` };
+      } catch (error) {
+        return { ok: false, detail: `Redis at ${where}: ${(error as Error).message}` };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    rateLimitStore: (limits) => new RedisStore(limits.continueExceeding, limits.exponentialBackoff, pub, `${prefix}:rate-limit:`),
+    clients: [pub, sub],
+    async close() {
+      // No QUIT: it would wait for a Redis that may be gone; nothing pending is worth keeping.
+      pub.disconnect();
+      sub.disconnect();
+    },
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * `WORKERS=n`: every core of one machine. The primary process owns the port and hands each
+ * connection to a worker with @socket.io/sticky, which keeps every request of an Engine.IO session
+ * (long-polling needs several) on the worker that holds it. Workers are joined by the workers bus
+ * (ipc.ts), or by Redis when `REDIS_URL` is set. A worker that dies is replaced; SIGTERM drains
+ * every worker and the primary exits 0.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { createServer } from 'node:http';
+import { availableParallelism } from 'node:os';
+import { pino } from 'pino';
+import { setupMaster, setupWorker } from '@socket.io/sticky';
+import type { Config } from '../config.js';
+import { createGateway } from '../gateway.js';
+import { createWorkersBus, servePrimary } from './ipc.js';
+
+/** Messages between the primary and its workers (besides the adapter's and sticky's own). */
+type Control = { readonly gs: 'ready' } | { readonly gs: 'shutdown' };
+
+/** How many workers `WORKERS` asks for on this machine. */
+export function workerCount(config: Pick<Config, 'workers'>): number {
+  return config.workers === 0 ? availableParallelism() : config.workers;
+}
+
+/** Runs this process's part of a `WORKERS=n` gateway: the primary, or one worker. */
+export function runCluster(config: Config): Promise<void> {
+  return cluster.isWorker ? runWorker(config) : runPrimary(config);
+}
+
+/** sticky's least-connection balancing reads this count: a worker not yet ready gets no connection. */
+type CountedWorker = Worker & { clientsCount?: number };
+
+async function runPrimary(config: Config): Promise<void> {
+  const log = pino({ level: config.logLevel, base: { pid: process.pid, role: 'primary' } });
+  const count = workerCount(config);
+  if (config.generatedSecrets.length > 0) {
+    log.warn({ generated: config.generatedSecrets }, `development mode: using generated ${config.generatedSecrets.join(', ')} from DATA_DIR/dev-secrets.json`);
+  }
+  // sticky passes the first bytes of each connection as a Buffer, which needs advanced serialization.
+  cluster.setupPrimary({ serialization: 'advanced' });
+  if (config.redisUrl === '') servePrimary();
+  const server = createServer();
+  setupMaster(server, { loadBalancingMethod: 'least-connection' });
+
+  let stopping = false;
+  const deaths: number[] = [];
+  let firstReady: () => void = () => undefined;
+  const allReady = new Promise<void>((resolve) => (firstReady = resolve));
+  let ready = 0;
+
+  const fork = (): void => {
+    const worker: CountedWorker = cluster.fork();
+    worker.clientsCount = Number.POSITIVE_INFINITY;
+    worker.on('message', (message: Control) => {
+      if (message?.gs !== 'ready') return;
+      worker.clientsCount = 0;
+      log.info({ worker: worker.id, workerPid: worker.process.pid }, 'worker ready');
+      if (++ready === count) firstReady();
+    });
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    // Back off when workers keep dying, so a crash loop does not spin the machine.
+    const now = Date.now();
+    deaths.push(now);
+    while (deaths.length > 0 && deaths[0]! < now - 30_000) deaths.shift();
+    const delay = Math.min(100 * 2 ** (deaths.length - 1), 5000);
+    log.error({ worker: worker.id, code, signal, restartInMs: delay }, 'worker died; starting a replacement');
+    setTimeout(() => stopping || fork(), delay);
+  });
+
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: draining every worker');
+    server.close();
+    const live = (): Worker[] => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
+    for (const worker of live()) worker.send({ gs: 'shutdown' } satisfies Control, () => undefined);
+    const timer = setTimeout(() => {
+      log.error({ timeoutMs: config.shutdownTimeoutMs }, 'workers did not stop in time; killing them');
+      for (const worker of live()) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 1000);
+    const check = (): void => {
+      if (live().length > 0) return;
+      clearTimeout(timer);
+      log.info('stopped');
+      process.exit(0);
+    };
+    cluster.on('exit', check);
+    check();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  for (let i = 0; i < count; i++) fork();
+  await allReady;
+  if (stopping) return;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const address = server.address() as { address: string; port: number };
+  log.info({ address: address.address, port: address.port, workers: count, env: config.nodeEnv }, `general-socket listening on ${address.address}:${address.port} with ${count} workers`);
+}
+
+async function runWorker(config: Config): Promise<void> {
+  const gateway = await createGateway(config, config.redisUrl === '' ? { bus: createWorkersBus(config.clusterTimeoutMs) } : {});
+  // The worker never listens: the primary hands it connections.
+  setupWorker(gateway.io);
+  await gateway.app.ready();
+  const log = gateway.app.log;
+
+  let stopping = false;
+  const stop = (reason: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ reason }, 'worker shutting down');
+    setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
+    gateway.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'worker shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('message', (message: Control) => message?.gs === 'shutdown' && stop('primary asked'));
+  // An orphaned worker (its primary gone) has nobody to hand it connections.
+  process.on('disconnect', () => stop('primary gone'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection'));
+  process.send!({ gs: 'ready' } satisfies Control);
+}

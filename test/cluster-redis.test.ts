@@ -1,0 +1,173 @@
+/**
+ * A Redis cluster of real gateways: interop with @socket.io/redis-emitter, and Redis faults. The
+ * fault suite runs its own redis-server on a free port, kills it and starts it again on the same
+ * port; the shared Redis on 6379 is never touched.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { Emitter } from '@socket.io/redis-emitter';
+import { collect, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+import { SHARED_REDIS_URL, freePort, pingRedis, redisServerInstalled, startPrivateRedis, uniquePrefix, type PrivateRedis } from './support/redis.js';
+import { requireService } from './support/services.js';
+
+const redisUp = await requireService('Redis (127.0.0.1:6379)', () => pingRedis());
+const redisServer = await requireService('the redis-server program', () => redisServerInstalled());
+
+describe('@socket.io/redis-emitter interop', { skip: !redisUp && 'Redis is not running', timeout: 30_000 }, () => {
+  const prefix = uniquePrefix();
+  let nodes: TestGateway[] = [];
+  let redis: Redis;
+  before(async () => {
+    nodes = await Promise.all([startGateway({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix }), startGateway({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix })]);
+    redis = new Redis(SHARED_REDIS_URL);
+  });
+  after(async () => {
+    redis?.disconnect();
+    await Promise.all(nodes.map((node) => node.close()));
+  });
+
+  it('reaches every socket of a user, on every node, with no HTTP call', async () => {
+    const sockets = [await nodes[0]!.connectUser('64user123'), await nodes[1]!.connectUser('64user123', { transports: ['polling'] })];
+    const other = await nodes[1]!.connectUser('someone-else');
+    const otherGot = collect(other, 'notification');
+    const arrivals = Promise.all(sockets.map((socket) => nextEvent(socket, 'notification')));
+    new Emitter(redis, { key: prefix }).of('/v1/shared').to('user:64user123').emit('notification', { title: 'from a backend', n: 1 });
+    assert.deepEqual(await arrivals, [
+      { title: 'from a backend', n: 1 },
+      { title: 'from a backend', n: 1 },
+    ]);
+    const marker = nextEvent(other, 'marker');
+    await nodes[0]!.request('POST', '/emit/someone-else/marker', {});
+    await marker;
+    assert.deepEqual(otherGot, []);
+  });
+});
+
+const PASSWORD = 'redis-secret-0123456789';
+
+describe('a gateway whose Redis never answers', { timeout: 30_000 }, () => {
+  it('starts, serves its own sockets, reports the bus down, and closes cleanly', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const node = await startGateway({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, CLUSTER_TIMEOUT_MS: '200' });
+      const socket = await node.connectUser('solo');
+      const arrival = nextEvent(socket, 'hi');
+      assert.deepEqual((await node.request('POST', '/emit/solo/hi', { a: 1 })).body, { success: true, message: 'SUCCESS', sockets: 1, partial: true });
+      assert.deepEqual(await arrival, { a: 1 });
+      assert.equal((await node.request('GET', '/readyz')).status, 503);
+      await node.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(rejections, []);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+});
+
+describe('Redis faults', { skip: !redisServer && 'redis-server is not installed', timeout: 60_000 }, () => {
+  let redis: PrivateRedis;
+  let a: TestGateway;
+  let b: TestGateway;
+  let late: TestGateway | undefined;
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown): void => void rejections.push(reason);
+
+  before(async () => {
+    process.on('unhandledRejection', onRejection);
+    redis = await startPrivateRedis(PASSWORD);
+    const env = { REDIS_URL: redis.url, CLUSTER_TIMEOUT_MS: '500', RATE_LIMIT_MAX: '1000' };
+    [a, b] = await Promise.all([startGateway(env), startGateway(env)]);
+  });
+  after(async () => {
+    process.off('unhandledRejection', onRejection);
+    await Promise.all([a, b, late].filter((node) => node !== undefined).map((node) => node.close()));
+    await redis?.stop();
+  });
+
+  it('keeps serving local sockets while Redis is down, says so on /readyz, and resumes cross-node delivery after Redis returns', async () => {
+    const aliceA = await a.connectUser('alice');
+    const aliceB = await b.connectUser('alice');
+    const workerB = await b.connectWorker();
+    const workerA = await a.connectWorker();
+    const gotB = collect(aliceB, 'news');
+
+    // Up: both nodes get it.
+    let arrivals: Promise<unknown[]> = Promise.all([nextEvent(aliceA, 'news'), nextEvent(aliceB, 'news')]);
+    assert.deepEqual((await a.request('POST', '/emit/alice/news', { n: 1 })).body, { success: true, message: 'SUCCESS', sockets: 2 });
+    await arrivals;
+
+    await redis.stop();
+    for (const node of [a, b]) {
+      await eventually(async () => (await node.request('GET', '/readyz')).status === 503, 5000, 'every node to see Redis gone');
+      const ready = await node.request('GET', '/readyz');
+      assert.equal(ready.body.ready, false);
+      assert.equal(ready.body.checks.bus.ok, false);
+      assert.match(ready.body.checks.bus.detail, /unreachable/);
+      assert.ok(!JSON.stringify(ready.body).includes(PASSWORD), 'the Redis password is never shown');
+      assert.equal((await node.request('GET', '/healthz')).status, 200);
+    }
+
+    // Down: the local socket still gets it, and the reply says other nodes could not be asked.
+    const local = nextEvent(aliceA, 'news');
+    const reply = await a.request('POST', '/emit/alice/news', { n: 2 });
+    assert.equal(reply.status, 200);
+    assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 1, partial: true });
+    assert.deepEqual(await local, { n: 2 });
+    // A worker on this node is found; one on another node cannot be looked up: 503, not a false 404.
+    assert.equal((await a.request('POST', '/lead-finder/task', { socketId: workerA.id, payload: {} })).status, 200);
+    const remote = await a.request('POST', '/lead-finder/task', { socketId: workerB.id, payload: {} });
+    assert.equal(remote.status, 503);
+    assert.equal(remote.body.code, 'SERVICE_UNAVAILABLE');
+
+    // A burst while down leaves nothing queued: no offline queue, no pending cross-node request.
+    const burst = await Promise.all(Array.from({ length: 200 }, (_, n) => a.request('POST', '/emit/alice/burst', { n })));
+    assert.ok(burst.every((r) => r.status === 200 && r.body.partial === true));
+    for (const node of [a, b]) {
+      const clients = (node.gateway.bus as unknown as { clients: { offlineQueue: { length: number } }[] }).clients;
+      assert.equal(clients[0]!.offlineQueue.length, 0, 'the publishing connection queues nothing');
+      assert.ok(clients[1]!.offlineQueue.length <= 10, 'the subscribing connection holds only its subscriptions');
+    }
+
+    // A node started while Redis is down starts anyway, serving its own sockets.
+    late = await startGateway({ REDIS_URL: redis.url, CLUSTER_TIMEOUT_MS: '500' });
+    const aliceLate = await late.connectUser('alice');
+    assert.equal((await late.request('GET', '/readyz')).status, 503);
+
+    await redis.start();
+    for (const node of [a, b, late]) await eventually(async () => (await node.request('GET', '/readyz')).status === 200, 15_000, 'nodes to reconnect by themselves');
+    // The subscriptions are back once a cross-node emit reaches every node.
+    await eventually(
+      async () => {
+        const r = await b.request('POST', '/emit/alice/probe', {});
+        return r.body.sockets === 3 && r.body.partial === undefined;
+      },
+      10_000,
+      'cross-node delivery to resume',
+    );
+    arrivals = Promise.all([nextEvent(aliceA, 'news'), nextEvent(aliceB, 'news'), nextEvent(aliceLate, 'news')]);
+    assert.deepEqual((await a.request('POST', '/emit/alice/news', { n: 3 })).body, { success: true, message: 'SUCCESS', sockets: 3 });
+    assert.deepEqual(await arrivals, [{ n: 3 }, { n: 3 }, { n: 3 }]);
+    assert.deepEqual(gotB, [{ n: 1 }, { n: 3 }], 'the node cut off missed only what was sent while Redis was down');
+    const found = await a.request('POST', '/lead-finder/task', { socketId: workerB.id, payload: {} });
+    assert.equal(found.status, 200);
+    assert.deepEqual(rejections, [], 'no unhandled promise rejection');
+  });
+
+  it('falls back to per-node rate limits while Redis is down instead of failing or letting everything through', async () => {
+    const env = { REDIS_URL: redis.url, CLUSTER_TIMEOUT_MS: '500', RATE_LIMIT_MAX: '2', INTERNAL_API_KEY: 'other-key-for-limits' };
+    const node = await startGateway(env);
+    try {
+      const call = () => node.request('POST', '/emit/x/y', {}, { 'x-api-key': 'other-key-for-limits' });
+      assert.deepEqual([(await call()).status, (await call()).status, (await call()).status], [200, 200, 429]);
+      await redis.stop();
+      await eventually(async () => (await node.request('GET', '/readyz')).status === 503, 5000, 'Redis to be seen gone');
+      assert.deepEqual([(await call()).status, (await call()).status, (await call()).status], [200, 200, 429]);
+    } finally {
+      await node.close();
+      await redis.start();
+    }
+  });
+});

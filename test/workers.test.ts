@@ -1,0 +1,155 @@
+/**
+ * WORKERS=2 as a real process tree: the primary owns the port, two workers share the sockets.
+ * Long-polling clients (several HTTP requests per session) must stay on their worker; events reach
+ * sockets on either worker exactly once; a killed worker is replaced; SIGTERM drains everything.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io as connect, type Socket } from 'socket.io-client';
+import { mintToken } from '../src/auth/tokens.js';
+import { API_KEY, JWT_SECRET, SCRAPER_KEY, collect, eventually, nextEvent } from './support/gateway.js';
+
+interface LogLine {
+  msg: string;
+  port?: number;
+  workerPid?: number;
+  role?: string;
+}
+
+describe('WORKERS=2', { timeout: 90_000 }, () => {
+  let primary: ChildProcess;
+  const lines: LogLine[] = [];
+  const sockets: Socket[] = [];
+  let url = '';
+  let pollers: Socket[] = [];
+
+  const workerPids = (): number[] => lines.filter((line) => line.msg === 'worker ready').map((line) => line.workerPid!);
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const request = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(url + path, {
+      method,
+      headers: { 'x-api-key': API_KEY, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+  const open = (namespace: string, auth: Record<string, unknown>): Promise<Socket> => {
+    // Polling only: every packet is a separate HTTP request that must reach the same worker.
+    const socket = connect(url + namespace, { auth, forceNew: true, reconnection: false, transports: ['polling'] });
+    sockets.push(socket);
+    return new Promise((resolve, reject) => {
+      socket.once('connect', () => resolve(socket));
+      socket.once('connect_error', reject);
+    });
+  };
+  const connectUser = async (userId: string) => open('/v1/shared', { token: await mintToken(JWT_SECRET, userId) });
+
+  before(async () => {
+    primary = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: new URL('..', import.meta.url),
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: 'test',
+        WORKERS: '2',
+        PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        INTERNAL_API_KEY: API_KEY,
+        JWT_SECRET,
+        SCRAPER_API_KEY: SCRAPER_KEY,
+        RATE_LIMIT_MAX: '0',
+        SHUTDOWN_TIMEOUT_MS: '5000',
+        DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-workers-')),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let buffered = '';
+    primary.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const complete = buffered.split('\n');
+      buffered = complete.pop()!;
+      for (const line of complete) if (line.startsWith('{')) lines.push(JSON.parse(line) as LogLine);
+    });
+    await eventually(() => lines.some((line) => line.port !== undefined), 30_000, 'the primary to listen');
+    url = `http://127.0.0.1:${lines.find((line) => line.port !== undefined)!.port}`;
+  });
+
+  after(async () => {
+    for (const socket of sockets) socket.disconnect();
+    if (primary.exitCode === null) primary.kill('SIGKILL');
+    for (const pid of workerPids()) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+
+  it('starts two workers behind one port and is ready', async () => {
+    assert.equal(workerPids().length, 2);
+    const ready = await request('GET', '/readyz');
+    assert.equal(ready.status, 200);
+    assert.equal(ready.body.checks.bus.detail, 'worker process (WORKERS)');
+  });
+
+  it('keeps long-polling sessions on their worker and delivers to sockets on both workers exactly once', async () => {
+    // One after the other: sticky balances on connection counts, which the workers report as they come.
+    for (let n = 0; n < 6; n++) pollers.push(await connectUser('poller'));
+    const users = pollers;
+    const got = users.map((socket) => collect(socket, 'notification'));
+    for (let call = 0; call < 4; call++) {
+      const arrivals = Promise.all(users.map((socket) => nextEvent(socket, 'notification')));
+      const reply = await request('POST', '/emit/poller/notification', { call });
+      assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 6 });
+      await arrivals;
+    }
+    const markers = Promise.all(users.map((socket) => nextEvent(socket, 'marker')));
+    await request('POST', '/emit/poller/marker', {});
+    await markers;
+    for (const received of got) assert.deepEqual(received, [{ call: 0 }, { call: 1 }, { call: 2 }, { call: 3 }]);
+    assert.ok(users.every((socket) => socket.connected && socket.io.engine.transport.name === 'polling'));
+  });
+
+  it('finds a lead-finder worker socket on either worker', async () => {
+    const scrapers = await Promise.all([open('/v1/lead-finder', { token: SCRAPER_KEY }), open('/v1/lead-finder', { token: SCRAPER_KEY })]);
+    for (const scraper of scrapers) {
+      const arrival = nextEvent(scraper, 'scrape_task');
+      const reply = await request('POST', '/lead-finder/scrape_task', { socketId: scraper.id, payload: { keyword: 'plumber' } });
+      assert.equal(reply.status, 200);
+      assert.deepEqual(await arrival, { keyword: 'plumber' });
+    }
+    assert.equal((await request('POST', '/lead-finder/scrape_task', { socketId: 'no-such-socket', payload: {} })).status, 404);
+  });
+
+  it('replaces a worker that dies, and keeps serving', async () => {
+    const [victim, survivor] = workerPids();
+    process.kill(victim!, 'SIGKILL');
+    await eventually(() => workerPids().length === 3, 20_000, 'a replacement worker');
+    assert.ok(lines.some((line) => line.msg === 'worker died; starting a replacement'));
+    assert.ok(alive(survivor!));
+    // The pollers were spread over both workers: those of the dead one are gone, the others stay.
+    await eventually(() => pollers.some((socket) => !socket.connected), 10_000, 'the dead worker\'s sockets to drop');
+    assert.ok(pollers.some((socket) => socket.connected), 'sockets on the surviving worker stay connected');
+    const fresh = await Promise.all(Array.from({ length: 4 }, () => connectUser('after-crash')));
+    const arrivals = Promise.all(fresh.map((socket) => nextEvent(socket, 'hello')));
+    const reply = await request('POST', '/emit/after-crash/hello', { ok: true });
+    assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 4 });
+    await arrivals;
+  });
+
+  it('drains every worker on SIGTERM and exits 0', async () => {
+    const pids = workerPids().filter(alive);
+    assert.equal(pids.length, 2);
+    const exited = new Promise<number | null>((resolve) => primary.once('exit', (code) => resolve(code)));
+    primary.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.ok(lines.some((line) => line.msg === 'stopped'));
+    await eventually(() => pids.every((pid) => !alive(pid)), 5000, 'every worker to exit');
+  });
+});
