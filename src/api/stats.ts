@@ -8,11 +8,13 @@ const Figures = Type.Object({
   nodes: Type.Integer({ minimum: 1, description: 'Gateway nodes these figures cover.' }),
   users: Type.Integer({ minimum: 0, description: 'Distinct users with at least one socket in /v1/shared.' }),
   sockets: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), { description: 'Connected sockets per namespace.' }),
-});
+}, { examples: [{ success: true, message: 'SUCCESS', nodes: 1, users: 2, sockets: { '/v1/shared': 3, '/v1/lead-finder': 1 } }] });
 export type Figures = Static<typeof Figures>;
 
 /** `GET /stats`: connected users and sockets. */
 export const Stats = {
   summary: 'Connected users and sockets per namespace',
+  operationId: 'stats',
+  tags: ['Operations'],
   response: { 200: Figures, 401: ErrorReply, 403: ErrorReply },
 };

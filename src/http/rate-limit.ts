@@ -7,8 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { fail } from '../errors.js';
 
-/** The per-route `config` that puts a route under the emit limit. */
-export const EMIT_LIMITED = { rateLimit: {} } as const;
+/** The per-route `config` of every emit route: puts it under the emit limit and counts it in the emit metrics. */
+export const EMIT_LIMITED = { rateLimit: {}, emit: true } as const;
 
 /** Registers the limiter (route opt-in); does nothing when `RATE_LIMIT_MAX` or the window is 0. */
 export async function registerRateLimit(
