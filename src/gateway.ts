@@ -79,6 +79,7 @@ export async function createGateway(config: Config): Promise<Gateway> {
   const access = accessHook(createKeySet(config.internalApiKeys), createIpAllowlist(config.allowedIps));
 
   metrics.instrument(app);
+  // Before the 405 recorder: Swagger UI's own routes overlap in ways it cannot complete.
   await registerOpenApi(app);
   const wrongMethods = answerWrongMethods(app);
   await app.register(healthRoutes, { probes });

@@ -57,7 +57,7 @@ export const SuccessReply = Type.Object(
     message: Type.Literal('SUCCESS'),
     sockets: Type.Integer({ minimum: 0, description: 'How many sockets the event was sent to.' }),
   },
-  { examples: [{ success: true, message: 'SUCCESS', sockets: 2 }] },
+  { description: 'Sent; `sockets` counts the sockets reached (0 when nobody is connected, which is not an error).', examples: [{ success: true, message: 'SUCCESS', sockets: 2 }] },
 );
 export type SuccessReply = Static<typeof SuccessReply>;
 
@@ -69,6 +69,6 @@ export const ErrorReply = Type.Object(
     message: Type.String({ description: 'What went wrong, for a person to read.' }),
     code: Type.String({ description: 'A stable error code, such as VALIDATION_ERROR or NOT_FOUND.' }),
   },
-  { examples: [{ success: false, errno: 400, message: 'params.emitTo must be an event name of 1 to 100 characters ...', code: 'VALIDATION_ERROR' }] },
+  { description: 'Refused or failed: `code` is stable, `message` names what was wrong.', examples: [{ success: false, errno: 400, message: 'params.emitTo must be an event name of 1 to 100 characters ...', code: 'VALIDATION_ERROR' }] },
 );
 export type ErrorReply = Static<typeof ErrorReply>;
