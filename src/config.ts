@@ -146,6 +146,10 @@ const options = {
   workers: option('WORKERS', 'Worker processes that share `PORT` on this machine, with sticky sessions so long-polling works; `0` or `auto` starts one per CPU core, `1` runs everything in one process.', workerCount, 1),
   clusterTimeoutMs: option('CLUSTER_TIMEOUT_MS', 'How long a REST call waits for the other gateway nodes to answer (worker look-ups, socket counts) before replying with what it has.', integer(50, 60_000), 2000),
   dataDir: option('DATA_DIR', 'Folder for local state: the embedded database and generated development secrets.', text, './data'),
+  metricsPublic: option('METRICS_PUBLIC', 'Serve `GET /metrics` without an API key (for a Prometheus inside a private network); otherwise it takes the key as `x-api-key` or `Authorization: Bearer`.', boolean, false),
+  adminUi: option('ADMIN_UI', 'Instrument Socket.IO for `@socket.io/admin-ui` (namespace `/admin`) and serve that UI at `/admin-ui/`; needs `ADMIN_UI_PASSWORD`.', boolean, false),
+  adminUiUsername: option('ADMIN_UI_USERNAME', 'User name of the admin UI.', text, 'admin'),
+  adminUiPassword: option('ADMIN_UI_PASSWORD', 'Password of the admin UI: a bcrypt hash (`$2a$`/`$2b$`), or plain text that is hashed at start-up.', text, '', '(none)'),
 };
 
 type Options = typeof options;
@@ -190,6 +194,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       problems.push((error as Error).message);
     }
   }
+  if (values.adminUi === true && values.adminUiPassword === '') problems.push('ADMIN_UI=true needs ADMIN_UI_PASSWORD: the admin UI can disconnect any socket');
   if (problems.length > 0) throw new ConfigError(problems);
   const config = { ...values, generatedSecrets: [] } as unknown as Config;
 

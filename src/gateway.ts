@@ -8,10 +8,13 @@ import type { AddressInfo } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
 import type { Config } from './config.js';
+import { registerAdminUi } from './admin-ui.js';
 import { createIpAllowlist } from './auth/ip-allowlist.js';
 import { createKeySet } from './auth/keys.js';
 import { createTokenVerifier } from './auth/tokens.js';
 import { createBus, type ClusterBus } from './cluster/bus.js';
+import { consolePages } from './console/pages.js';
+import { consoleTokenRoute } from './console/token.js';
 import { createEmitter, type Emitter } from './emitter.js';
 import { accessHook } from './http/access.js';
 import { formatValidationErrors, installErrorHandling } from './http/error-handler.js';
@@ -19,10 +22,13 @@ import { parseJsonBodies } from './http/json-body.js';
 import { answerWrongMethods } from './http/method-not-allowed.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { RequestLog } from './http/request-log.js';
+import { createMetrics } from './metrics.js';
 import { setupNamespaces } from './namespaces.js';
+import { registerOpenApi } from './openapi.js';
 import { emitRoutes } from './routes/emit.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.js';
 import { leadFinderRoutes } from './routes/lead-finder.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { statsRoutes } from './routes/stats.js';
 import { createFigures } from './stats.js';
 import { conversationRoutes } from './routes/conversations.js';
@@ -73,9 +79,16 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
     ...(bus.adapter && { adapter: bus.adapter }),
     cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins] },
   });
-  setupNamespaces(io, { verifyToken: createTokenVerifier(config), workerKeys: createKeySet(config.scraperApiKeys), log: app.log });
-  const emitter = createEmitter(io, bus);
   const probes: ReadinessProbe[] = [{ name: 'bus', check: () => bus.check() }];
+  const metrics = createMetrics(io, probes);
+  setupNamespaces(io, {
+    verifyToken: createTokenVerifier(config),
+    workerKeys: createKeySet(config.scraperApiKeys),
+    log: app.log,
+    onRefused: metrics.refused,
+  });
+  const emitter = metrics.observe(createEmitter(io, bus));
+  const access = accessHook(createKeySet(config.internalApiKeys), createIpAllowlist(config.allowedIps));
 
   const store = await openStore(config, app.log);
   app.log.info({ store: store.description }, `conversation documents in ${store.description}`);
@@ -85,17 +98,24 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
     check: () => store.ping().then(() => ({ ok: true }), (error: unknown) => ({ ok: false, detail: (error as Error).message })),
   });
 
+  metrics.instrument(app);
+  // Before the 405 recorder: Swagger UI's own routes overlap in ways it cannot complete.
+  await registerOpenApi(app);
   const wrongMethods = answerWrongMethods(app);
   await app.register(healthRoutes, { probes });
+  await app.register(metricsRoutes, { metrics, ...(!config.metricsPublic && { guard: access }) });
+  await app.register(consolePages, { listen: config.nodeEnv !== 'production' });
   await app.register(async (api) => {
-    api.addHook('onRequest', accessHook(createKeySet(config.internalApiKeys), createIpAllowlist(config.allowedIps)));
+    api.addHook('onRequest', access);
     await registerRateLimit(api, config, bus.rateLimitStore);
     await api.register(emitRoutes, { emitter, maxUserIds: config.maxUserIds });
     await api.register(leadFinderRoutes, { emitter });
     await api.register(statsRoutes, { figures: createFigures(io, bus) });
     await api.register(conversationRoutes, { emitter, store, channels: config.channels, privateFields: config.privateFields });
+    await api.register(consoleTokenRoute, { config });
   });
   await app.register(wrongMethods);
+  await registerAdminUi(app, io, config);
 
   app.addHook('preClose', async () => {
     // Sockets go first: open websockets would otherwise keep the HTTP server from closing.

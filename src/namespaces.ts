@@ -50,7 +50,10 @@ function closeIfAlone(socket: Socket): void {
 }
 
 /** Sets up both namespaces on `io`. */
-export function setupNamespaces(io: Server, deps: { verifyToken: TokenVerifier; workerKeys: KeySet; log: FastifyBaseLogger }): void {
+export function setupNamespaces(
+  io: Server,
+  deps: { verifyToken: TokenVerifier; workerKeys: KeySet; log: FastifyBaseLogger; onRefused?: (namespace: string, reason: string) => void },
+): void {
   const users: Namespace = io.of(USERS_NAMESPACE);
   users.use((socket, next) => {
     deps.verifyToken(socket.handshake.auth?.token).then(
@@ -61,6 +64,7 @@ export function setupNamespaces(io: Server, deps: { verifyToken: TokenVerifier; 
       (error: unknown) => {
         const refused = error instanceof TokenError ? refusal(error.code, error.message) : refusal('TOKEN_INVALID', 'Invalid token');
         deps.log.info({ namespace: USERS_NAMESPACE, reason: refused.data.code }, 'socket refused');
+        deps.onRefused?.(USERS_NAMESPACE, refused.data.code);
         next(refused);
         closeIfAlone(socket);
       },
@@ -79,6 +83,7 @@ export function setupNamespaces(io: Server, deps: { verifyToken: TokenVerifier; 
     if (keyId === undefined) {
       const missing = presented === undefined || presented === '';
       deps.log.info({ namespace: WORKERS_NAMESPACE, reason: missing ? 'KEY_MISSING' : 'KEY_INVALID' }, 'socket refused');
+      deps.onRefused?.(WORKERS_NAMESPACE, missing ? 'KEY_MISSING' : 'KEY_INVALID');
       next(
         missing
           ? refusal('KEY_MISSING', 'Authentication required: connect with auth: { token: "<scraper key>" }')

@@ -76,6 +76,13 @@ describe('errors and bad input', () => {
     });
   }
 
+  it('answers HEAD on a route that emits with 405, so a HEAD never sends events', async () => {
+    const reply = await gw.request('HEAD', '/conversations/prospect/emit/message/64msg');
+    assert.equal(reply.status, 405);
+    assert.equal(reply.headers.get('allow'), 'GET');
+    assert.equal((await gw.request('HEAD', '/healthz')).status, 200, 'HEAD on a probe is fine');
+  });
+
   it('refuses __proto__ and constructor.prototype keys without polluting anything, and keeps serving', async () => {
     assertError(await gw.request('POST', '/emit/alice/x', '{"__proto__": {"polluted": true}}'), 400, 'VALIDATION_ERROR', /__proto__/);
     assertError(await gw.request('POST', '/emit/x', '{"userIds": ["a"], "data": {"constructor": {"prototype": {"polluted": true}}}}'), 400, 'VALIDATION_ERROR');

@@ -5,7 +5,19 @@
  * `x-error` is our own annotation: the sentence a validation failure of that value reports, so that
  * callers read "params.emitTo is a name Socket.IO reserves" instead of "must NOT be valid".
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
+import { Memory } from 'typebox/system';
+
+/**
+ * A copy of `schema` carrying `examples` (JSON Schema's keyword, which OpenAPI 3.1 keeps): the
+ * OpenAPI document shows them, and they come from the seed so integrators recognise them.
+ */
+export function withExamples<T extends TSchema>(schema: T, ...examples: unknown[]): T {
+  return Memory.Update(schema, {}, { examples }) as T;
+}
+
+/** No API key needed: routes with this `security` override the document's default (`x-api-key`). */
+export const PUBLIC: { [scheme: string]: string[] }[] = [];
 
 /** Event names Socket.IO uses for itself; emitting them would confuse every client. */
 export const RESERVED_EVENTS = ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'] as const;
@@ -39,19 +51,25 @@ export const Id = Type.String({
 export const AnyJson = Type.Unknown({ description: 'Any JSON value; clients receive it as it is.' });
 
 /** The body of every successful REST call: the seed's two fields plus what we measured. */
-export const SuccessReply = Type.Object({
-  success: Type.Literal(true),
-  message: Type.Literal('SUCCESS'),
-  sockets: Type.Integer({ minimum: 0, description: 'How many sockets the event was sent to, on every gateway node that answered.' }),
-  partial: Type.Optional(Type.Literal(true, { description: 'Present when some gateway node could not be asked or did not answer in time: sockets counts only those that did.' })),
-});
+export const SuccessReply = Type.Object(
+  {
+    success: Type.Literal(true),
+    message: Type.Literal('SUCCESS'),
+    sockets: Type.Integer({ minimum: 0, description: 'How many sockets the event was sent to, on every gateway node that answered.' }),
+    partial: Type.Optional(Type.Literal(true, { description: 'Present when some gateway node could not be asked or did not answer in time: sockets counts only those that did.' })),
+  },
+  { description: 'Sent; `sockets` counts the sockets reached (0 when nobody is connected, which is not an error).', examples: [{ success: true, message: 'SUCCESS', sockets: 2 }] },
+);
 export type SuccessReply = Static<typeof SuccessReply>;
 
 /** The body of every failed REST call. */
-export const ErrorReply = Type.Object({
-  success: Type.Literal(false),
-  errno: Type.Integer({ description: 'The HTTP status code.' }),
-  message: Type.String({ description: 'What went wrong, for a person to read.' }),
-  code: Type.String({ description: 'A stable error code, such as VALIDATION_ERROR or NOT_FOUND.' }),
-});
+export const ErrorReply = Type.Object(
+  {
+    success: Type.Literal(false),
+    errno: Type.Integer({ description: 'The HTTP status code.' }),
+    message: Type.String({ description: 'What went wrong, for a person to read.' }),
+    code: Type.String({ description: 'A stable error code, such as VALIDATION_ERROR or NOT_FOUND.' }),
+  },
+  { description: 'Refused or failed: `code` is stable, `message` names what was wrong.', examples: [{ success: false, errno: 400, message: 'params.emitTo must be an event name of 1 to 100 characters ...', code: 'VALIDATION_ERROR' }] },
+);
 export type ErrorReply = Static<typeof ErrorReply>;

@@ -1,6 +1,6 @@
 /** Schemas of the conversation routes: a message, or a conversation, fanned out to its participants. */
 import { Type, type Static } from 'typebox';
-import { ErrorReply, Id, SuccessReply } from './common.js';
+import { ErrorReply, Id, SuccessReply, withExamples } from './common.js';
 
 const Channel = Type.String({
   minLength: 1,
@@ -8,6 +8,7 @@ const Channel = Type.String({
   pattern: '^[A-Za-z0-9_-]+$',
   description: 'A configured channel (CHANNELS; default `prospect`); event names derive from it.',
   'x-error': 'must be a channel name (letters, digits, _ and -)',
+  examples: ['prospect'],
 });
 
 const errorReplies = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 429: ErrorReply, 503: ErrorReply };
@@ -15,7 +16,9 @@ const errorReplies = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: E
 /** `GET /conversations/:channel/emit/message/:messageID`. */
 export const EmitMessage = {
   summary: 'Emit a message to every participant of each of its conversations',
-  params: Type.Object({ channel: Channel, messageID: Id }),
+  operationId: 'emitMessage',
+  tags: ['Conversations'],
+  params: Type.Object({ channel: Channel, messageID: withExamples(Id, '64abc123def456789') }),
   response: { 200: SuccessReply, ...errorReplies },
 };
 export type EmitMessageParams = Static<typeof EmitMessage.params>;
@@ -23,12 +26,15 @@ export type EmitMessageParams = Static<typeof EmitMessage.params>;
 /** `GET /conversations/:channel/emit/conversation/:convoID/:isNew`. */
 export const EmitConversation = {
   summary: 'Emit a new or updated conversation to each of its users, with their own unread count',
+  operationId: 'emitConversation',
+  tags: ['Conversations'],
   params: Type.Object({
     channel: Channel,
-    convoID: Id,
+    convoID: withExamples(Id, '64conv123'),
     isNew: Type.Union([Type.Literal('new'), Type.Literal('existing')], {
       description: '`new` or `existing`; becomes the boolean `isNew` of the event.',
       'x-error': 'must be "new" or "existing"',
+      examples: ['new'],
     }),
   }),
   response: { 200: SuccessReply, ...errorReplies },

@@ -1,9 +1,13 @@
 /** Schemas of the liveness and readiness probes. */
 import { Type, type Static } from 'typebox';
+import { PUBLIC } from './common.js';
 
 /** `GET /healthz`: the process is up and serving. */
 export const Health = {
   summary: 'Liveness: the process is up',
+  operationId: 'health',
+  tags: ['Operations'],
+  security: PUBLIC,
   response: { 200: Type.Object({ status: Type.Literal('ok') }) },
 };
 
@@ -19,5 +23,8 @@ export type Readiness = Static<typeof Readiness>;
 /** `GET /readyz`: 200 when every dependency answers, 503 when one does not. */
 export const Ready = {
   summary: 'Readiness: every dependency answers',
+  operationId: 'ready',
+  tags: ['Operations'],
+  security: PUBLIC,
   response: { 200: Readiness, 503: Readiness },
 };

@@ -21,7 +21,6 @@ export function answerWrongMethods(app: FastifyInstance): FastifyPluginAsync {
   });
   return async (scope) => {
     for (const [url, methods] of methodsByUrl) {
-      if (methods.has('GET')) methods.add('HEAD');
       const others = METHODS.filter((m) => !methods.has(m));
       if (others.length === 0) continue;
       const allow = [...methods].sort().join(', ');

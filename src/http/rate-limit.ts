@@ -11,11 +11,11 @@ import type { Config } from '../config.js';
 import { fail } from '../errors.js';
 
 /**
- * Route `config` of an emit route. Every route of the scope the limiter is registered in shares one
- * budget per key (a per-route `rateLimit` object would give each route a budget of its own, which
- * is not what "100 emits per minute" means), so emit routes need nothing more than this marker.
+ * Route `config` of every emit route: counted in the emit metrics. Every route of the scope the
+ * limiter is registered in shares one budget per key (a per-route `rateLimit` object would give
+ * each route a budget of its own, which is not what "100 emits per minute" means).
  */
-export const EMIT_LIMITED = {} as const;
+export const EMIT_LIMITED = { emit: true } as const;
 
 /** Route `config` of a route in the limited scope that is not an emit (it must not use the budget). */
 export const NOT_RATE_LIMITED = { rateLimit: false } as const;

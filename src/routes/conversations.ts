@@ -47,7 +47,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     return { success: true, message: 'SUCCESS', sockets: report.sockets } as const;
   };
 
-  app.get('/conversations/:channel/emit/message/:messageID', { schema: EmitMessage, config: EMIT_LIMITED }, async (request) => {
+  app.get('/conversations/:channel/emit/message/:messageID', { schema: EmitMessage, config: EMIT_LIMITED, exposeHeadRoute: false }, async (request) => {
     const { channel, messageID } = request.params;
     requireChannel(channel);
     const message = (await read(store.find('communications', [messageID]))).get(messageID);
@@ -67,7 +67,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     return send(`${channel}_message`, payloads);
   });
 
-  app.get('/conversations/:channel/emit/conversation/:convoID/:isNew', { schema: EmitConversation, config: EMIT_LIMITED }, async (request) => {
+  app.get('/conversations/:channel/emit/conversation/:convoID/:isNew', { schema: EmitConversation, config: EMIT_LIMITED, exposeHeadRoute: false }, async (request) => {
     const { channel, convoID, isNew } = request.params;
     requireChannel(channel);
     const conversation = (await read(store.find('conversationprospects', [convoID]))).get(convoID);

@@ -1,17 +1,21 @@
 /**
- * Tests that need a service (PostgreSQL, Redis) ask here first. An absent service skips them with a
- * visible notice, unless REQUIRE_SERVICES=1 (CI), where it fails them.
+ * Tests that need a service (PostgreSQL, Redis, Chromium) ask here first. An absent service skips them
+ * with a visible notice, unless REQUIRE_SERVICES=1 (CI), where it fails them.
  */
 
-/** Resolves true when `probe` succeeds; false (after a notice) when it fails; throws under REQUIRE_SERVICES=1. */
-export async function requireService(name: string, probe: () => Promise<unknown>): Promise<boolean> {
+/**
+ * Resolves true when `probe` succeeds (throwing or returning false means the service is absent);
+ * otherwise prints a notice and resolves false, or throws under REQUIRE_SERVICES=1.
+ */
+export async function requireService(name: string, probe: () => unknown): Promise<boolean> {
+  let reason: string;
   try {
-    await probe();
-    return true;
+    if ((await probe()) !== false) return true;
+    reason = 'not found';
   } catch (error) {
-    const reason = (error as Error).message;
-    if (process.env.REQUIRE_SERVICES === '1') throw new Error(`${name} is required (REQUIRE_SERVICES=1) but unavailable: ${reason}`);
-    process.stderr.write(`\n# NOTICE: ${name} is unavailable (${reason}); its tests are SKIPPED. Set REQUIRE_SERVICES=1 to fail instead.\n\n`);
-    return false;
+    reason = (error as Error).message;
   }
+  if (process.env.REQUIRE_SERVICES === '1') throw new Error(`${name} is required (REQUIRE_SERVICES=1) but unavailable: ${reason}`);
+  process.stderr.write(`\n# NOTICE: ${name} is unavailable (${reason}); its tests are SKIPPED. Set REQUIRE_SERVICES=1 to fail instead.\n\n`);
+  return false;
 }

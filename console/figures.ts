@@ -1,0 +1,58 @@
+/** Live figures from `GET /stats`, refreshed every two seconds while signed in. */
+import { call } from './session.js';
+
+const REFRESH_MS = 2000;
+
+interface Figures {
+  nodes: number;
+  users: number;
+  sockets: Record<string, number>;
+}
+
+let timer: number | undefined;
+
+function byId(id: string): HTMLElement {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`#${id} is missing from the page`);
+  return element;
+}
+
+function render(figures: Figures): void {
+  byId('users').textContent = String(figures.users);
+  byId('nodes').textContent = String(figures.nodes);
+  const rows = Object.entries(figures.sockets).map(([namespace, count]) => {
+    const row = document.createElement('tr');
+    const name = document.createElement('td');
+    name.textContent = namespace;
+    const value = document.createElement('td');
+    value.textContent = String(count);
+    value.dataset.namespace = namespace;
+    row.append(name, value);
+    return row;
+  });
+  byId('sockets').replaceChildren(...rows);
+  byId('figures-status').textContent = `Updated ${new Date().toLocaleTimeString()}.`;
+}
+
+async function refresh(): Promise<void> {
+  try {
+    const answer = await call('GET', 'stats');
+    if (answer.status === 200) render(answer.body as Figures);
+    else byId('figures-status').textContent = `The gateway answered ${answer.status}: ${(answer.body as { message?: string })?.message ?? ''}`;
+  } catch (error) {
+    byId('figures-status').textContent = `Cannot reach the gateway: ${(error as Error).message}`;
+  }
+  timer = window.setTimeout(() => void refresh(), REFRESH_MS);
+}
+
+/** Starts refreshing (again). */
+export function startFigures(): void {
+  stopFigures();
+  void refresh();
+}
+
+/** Stops refreshing. */
+export function stopFigures(): void {
+  if (timer !== undefined) window.clearTimeout(timer);
+  timer = undefined;
+}

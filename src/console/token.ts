@@ -1,0 +1,28 @@
+/** `POST /console/token`: lets the console listen as a user outside production. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ConsoleToken } from '../api/console.js';
+import { mintToken } from '../auth/tokens.js';
+import type { Config } from '../config.js';
+import { NOT_RATE_LIMITED } from '../http/rate-limit.js';
+import { fail } from '../errors.js';
+
+const DEFAULT_TTL_SECONDS = 600;
+
+/** Registers the route; register it where the API key is required. */
+export const consoleTokenRoute: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { config }) => {
+  app.post('/console/token', { schema: ConsoleToken, config: NOT_RATE_LIMITED }, async (request) => {
+    // Anyone holding an API key could otherwise impersonate any user in production.
+    if (config.nodeEnv === 'production') throw fail('FORBIDDEN', 'The console mints user tokens only outside production (NODE_ENV=production)');
+    if (config.jwtPublicKey !== '') {
+      throw fail('FORBIDDEN', 'This gateway verifies user tokens with JWT_PUBLIC_KEY, so it has no key to sign one');
+    }
+    const ttlSeconds = request.body.ttlSeconds ?? DEFAULT_TTL_SECONDS;
+    const token = await mintToken(config.jwtSecret, request.body.userId, {
+      ttlSeconds,
+      ...(config.jwtIssuer !== '' && { issuer: config.jwtIssuer }),
+      ...(config.jwtAudience !== '' && { audience: config.jwtAudience }),
+    });
+    const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+    return { success: true, message: 'SUCCESS', token, expiresAt } as const;
+  });
+};

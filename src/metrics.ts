@@ -1,0 +1,160 @@
+/**
+ * Prometheus metrics (prom-client) of one gateway node, for `GET /metrics`. In a cluster each node
+ * serves its own and Prometheus adds them up. Gauges are read at scrape time from the live objects
+ * (Socket.IO, the readiness probes), so they cannot drift and new probes appear by themselves;
+ * counters are fed where things happen: namespace events, the emitter, and an HTTP hook.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Namespace, Server } from 'socket.io';
+import type { Emitter } from './emitter.js';
+import { toGatewayError } from './http/error-handler.js';
+import { USER_ROOM_PREFIX, USERS_NAMESPACE } from './namespaces.js';
+import { checkProbes, type ReadinessProbe } from './routes/health.js';
+
+const PREFIX = 'general_socket_';
+
+/** Seconds; from a fast local emit (~0.1 ms) to a slow dependency. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** What the rest of the gateway reports to the metrics. */
+export interface Metrics {
+  /** The registry `GET /metrics` renders (this gateway's metrics plus the process's). */
+  readonly registry: Registry;
+  /** A handshake was refused; `reason` is the code the client received (TOKEN_EXPIRED, KEY_INVALID...). */
+  refused(namespace: string, reason: string): void;
+  /** Wraps an emitter so that its deliveries and the sockets they reached are counted. */
+  observe(emitter: Emitter): Emitter;
+  /** Adds the HTTP hooks (latency of every route, outcome of every emit route); call before routes. */
+  instrument(app: FastifyInstance): void;
+}
+
+let processRegistry: Registry | undefined;
+
+/**
+ * CPU, memory, GC and event-loop delay belong to the process, not to one gateway, so they are
+ * registered once per process even when tests build many gateways.
+ */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: 10 });
+  }
+  return processRegistry;
+}
+
+/** A route config flag that marks emit routes (see http/rate-limit.ts `EMIT_LIMITED`). */
+function isEmitRoute(request: FastifyRequest): boolean {
+  return (request.routeOptions.config as { emit?: boolean } | undefined)?.emit === true;
+}
+
+/** Builds the metrics of one gateway: `io` for the socket gauges, `probes` for dependency state. */
+export function createMetrics(io: Server, probes: readonly ReadinessProbe[]): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+
+  new Gauge({
+    name: `${PREFIX}sockets`,
+    help: 'Sockets connected to this node, per namespace.',
+    labelNames: ['namespace'],
+    registers,
+    collect() {
+      for (const nsp of io._nsps.values()) this.set({ namespace: nsp.name }, nsp.sockets.size);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}users`,
+    help: 'Distinct users with at least one socket on this node.',
+    registers,
+    collect() {
+      let users = 0;
+      // A user's room exists exactly while that user has a socket here.
+      for (const room of io.of(USERS_NAMESPACE).adapter.rooms.keys()) if (room.startsWith(USER_ROOM_PREFIX)) users++;
+      this.set(users);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}dependency_up`,
+    help: 'Whether a dependency (database, cluster bus) answers its readiness probe: 1 yes, 0 no.',
+    labelNames: ['dependency'],
+    registers,
+    async collect() {
+      this.reset();
+      for (const [name, result] of await checkProbes(probes)) this.set({ dependency: name }, result.ok ? 1 : 0);
+    },
+  });
+
+  const connections = new Counter({ name: `${PREFIX}connections_total`, help: 'Sockets accepted, per namespace.', labelNames: ['namespace'], registers });
+  const refusals = new Counter({
+    name: `${PREFIX}connections_refused_total`,
+    help: 'Handshakes refused, per namespace and reason (the code the client receives).',
+    labelNames: ['namespace', 'reason'],
+    registers,
+  });
+  const disconnections = new Counter({
+    name: `${PREFIX}disconnections_total`,
+    help: 'Sockets disconnected, per namespace and Socket.IO reason (transport close, ping timeout...).',
+    labelNames: ['namespace', 'reason'],
+    registers,
+  });
+  const emits = new Counter({
+    name: `${PREFIX}emits_total`,
+    help: 'Emit requests answered, per route and outcome (SUCCESS or the error code).',
+    labelNames: ['route', 'outcome'],
+    registers,
+  });
+  const deliveries = new Counter({
+    name: `${PREFIX}deliveries_total`,
+    help: 'Events handed to the emitter, per audience (users or worker).',
+    labelNames: ['audience'],
+    registers,
+  });
+  const reached = new Counter({ name: `${PREFIX}sockets_reached_total`, help: 'Sockets that emitted events were sent to.', registers });
+  const latency = new Histogram({
+    name: `${PREFIX}http_request_duration_seconds`,
+    help: 'Time to answer HTTP requests, per method, route and status code.',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+
+  const watch = (nsp: Namespace): void => {
+    nsp.on('connection', (socket) => {
+      connections.inc({ namespace: nsp.name });
+      socket.once('disconnect', (reason) => disconnections.inc({ namespace: nsp.name, reason }));
+    });
+  };
+  for (const nsp of io._nsps.values()) watch(nsp);
+  io.on('new_namespace', watch);
+
+  return {
+    registry: Registry.merge([processMetrics(), registry]),
+    refused: (namespace, reason) => refusals.inc({ namespace, reason }),
+    observe(emitter) {
+      // createEmitter returns a plain object, so spreading keeps every other method.
+      return {
+        ...emitter,
+        async send(batch) {
+          const report = await emitter.send(batch);
+          for (const delivery of batch) deliveries.inc({ audience: delivery.audience.kind });
+          reached.inc(report.sockets);
+          return report;
+        },
+      };
+    },
+    instrument(app) {
+      const outcomes = new WeakMap<FastifyRequest, string>();
+      app.addHook('onError', async (request, _reply, error) => {
+        outcomes.set(request, toGatewayError(error, 0).code);
+      });
+      app.addHook('onResponse', async (request, reply) => {
+        // Unmatched URLs share one label, so that scanners cannot blow up the series count.
+        const route = request.routeOptions.url ?? 'unmatched';
+        latency.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000);
+        if (isEmitRoute(request)) {
+          emits.inc({ route: `${request.method} ${route}`, outcome: outcomes.get(request) ?? (reply.statusCode < 400 ? 'SUCCESS' : String(reply.statusCode)) });
+        }
+      });
+    },
+  };
+}
