@@ -7,6 +7,9 @@
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { API_KEY, collect, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
 import { requireService } from './support/services.js';
@@ -31,7 +34,8 @@ async function storedKeys(env: Record<string, string>): Promise<string[]> {
 
 /** Starts `count` gateways sharing one bus configuration. */
 async function startNodes(count: number, env: Record<string, string>): Promise<TestGateway[]> {
-  return Promise.all(Array.from({ length: count }, () => startGateway(env)));
+  const shared = { DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-bus-')), ...env };
+  return Promise.all(Array.from({ length: count }, () => startGateway(shared)));
 }
 
 for (const impl of implementations) {
@@ -116,6 +120,30 @@ for (const impl of implementations) {
         assert.equal(reply.body.code, 'NOT_FOUND');
       }
       assert.equal(got.length, nodes.length, 'each call reached the worker exactly once');
+    });
+
+    it('fans a conversation message out to participants on different nodes, with each one\'s own fields', async () => {
+      // The nodes share one embedded database (one DATA_DIR), as nodes share one PostgreSQL in production.
+      await nodes[0]!.gateway.store.importDocuments({
+        users: [{ _id: 'p1', name: 'Pat' }, { _id: 'p2', name: 'Sam' }],
+        contacts: [{ _id: 'k1', name: 'John Doe' }],
+        conversationprospects: [{ _id: 'cv1', contact_id: 'k1', users: ['p1', 'p2'], unread_count: { p2: 4 } }],
+        communications: [{ _id: 'm1', type: 'OUTGOING', data: 'Hi', sent_by: 'p1', conversation_id: ['cv1'], createdAt: '2025-10-13T10:30:00.000Z' }],
+      });
+      const p1 = await nodes[0]!.connectUser('p1');
+      const p2 = await nodes.at(-1)!.connectUser('p2');
+      for (const node of nodes) {
+        const arrivals = Promise.all([nextEvent(p1, 'prospect_message'), nextEvent(p2, 'prospect_message')]);
+        const reply = await node.request('GET', '/conversations/prospect/emit/message/m1');
+        assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 2 });
+        const [toSender, toOther] = (await arrivals) as { is_sender: boolean; conversation_id: string }[];
+        assert.deepEqual([toSender!.is_sender, toOther!.is_sender], [true, false]);
+        assert.equal(toOther!.conversation_id, 'cv1');
+      }
+      const conversations = Promise.all([nextEvent(p1, 'prospect_add_conversation'), nextEvent(p2, 'prospect_add_conversation')]);
+      await nodes[0]!.request('GET', '/conversations/prospect/emit/conversation/cv1/new');
+      const counts = ((await conversations) as { unread_count: number }[]).map((c) => c.unread_count);
+      assert.deepEqual(counts, [0, 4]);
     });
   });
 

@@ -44,7 +44,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
   const send = async (event: string, payloads: readonly RecipientPayload[]) => {
     const deliveries: Delivery[] = payloads.map(({ userId, payload }) => ({ audience: toUsers([userId]), event, data: payload }));
     const report = await emitter.send(deliveries);
-    return { success: true, message: 'SUCCESS', sockets: report.sockets } as const;
+    return { success: true, message: 'SUCCESS', ...report } as const;
   };
 
   app.get('/conversations/:channel/emit/message/:messageID', { schema: EmitMessage, config: EMIT_LIMITED, exposeHeadRoute: false }, async (request) => {
