@@ -19,7 +19,8 @@ import { REPO_ROOT } from './lib/server-process.js';
 import { selectTargets } from './targets.js';
 import { fanout } from './workloads/fanout.js';
 import { idle } from './workloads/idle.js';
-import { cluster, conversation } from './workloads/pending.js';
+import { cluster } from './workloads/cluster.js';
+import { conversation } from './workloads/conversation.js';
 import { unicast } from './workloads/unicast.js';
 import type { Workload, WorkloadOutcome } from './workloads/workload.js';
 

@@ -79,6 +79,11 @@ export class SwarmPool {
     return { pool, connect };
   }
 
+  /** One pool over the workers of several, e.g. sockets connected to different servers; closing it closes them all. */
+  static combine(pools: readonly SwarmPool[]): SwarmPool {
+    return new SwarmPool(pools.flatMap((p) => p.workers));
+  }
+
   /** Total events named `event` across all workers since the last reset. */
   async count(event: string): Promise<number> {
     const counts = await Promise.all(this.workers.map((w) => w.call<number>({ op: 'count', event })));

@@ -7,6 +7,8 @@ export interface HttpLoadOptions {
   connections: number;
   /** Exact number of requests: with a count rather than a duration, every request sent is also answered, so deliveries can be matched to 2xx responses. */
   amount: number;
+  /** POST (default) or GET; a GET request's body is ignored. */
+  method?: 'GET' | 'POST';
   /** Requests/s over all connections; unlimited when undefined. */
   overallRate?: number;
   /** Request number i → path and JSON body; called once per request, so bodies may carry a send timestamp. */
@@ -46,14 +48,14 @@ export function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadResult> {
         timeout: 10,
         // Completion is only noticed on a sampling tick; the default of 1 s would idle between phases.
         sampleInt: 100,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...options.headers },
+        method: options.method ?? 'POST',
+        headers: options.method === 'GET' ? { ...options.headers } : { 'content-type': 'application/json', ...options.headers },
         requests: [
           {
             setupRequest: (request) => {
               const { path, body } = options.request(next++);
               request.path = path;
-              request.body = body;
+              if (options.method !== 'GET') request.body = body;
               return request;
             },
           },

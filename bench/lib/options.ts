@@ -22,11 +22,13 @@ export interface Sizes {
   fanoutSockets: number;
   fanoutRounds: number;
   idleSockets: number;
+  conversationRequests: number;
+  clusterRequests: number;
 }
 
-const FULL: Sizes = { unicastUsers: 1000, unicastRequests: 50_000, httpConnections: 50, latencySeconds: 5, fanoutSockets: 10_000, fanoutRounds: 5, idleSockets: 20_000 };
+const FULL: Sizes = { unicastUsers: 1000, unicastRequests: 50_000, httpConnections: 50, latencySeconds: 5, fanoutSockets: 10_000, fanoutRounds: 5, idleSockets: 20_000, conversationRequests: 20_000, clusterRequests: 20_000 };
 // Tiny on purpose: CI only checks that the harness still works, it times nothing.
-const QUICK: Sizes = { unicastUsers: 20, unicastRequests: 400, httpConnections: 8, latencySeconds: 1, fanoutSockets: 200, fanoutRounds: 2, idleSockets: 300 };
+const QUICK: Sizes = { unicastUsers: 20, unicastRequests: 400, httpConnections: 8, latencySeconds: 1, fanoutSockets: 200, fanoutRounds: 2, idleSockets: 300, conversationRequests: 300, clusterRequests: 300 };
 
 const SIZE_FLAGS: Record<string, keyof Sizes> = {
   'unicast-users': 'unicastUsers',
@@ -36,6 +38,8 @@ const SIZE_FLAGS: Record<string, keyof Sizes> = {
   'fanout-sockets': 'fanoutSockets',
   'fanout-rounds': 'fanoutRounds',
   'idle-sockets': 'idleSockets',
+  'conversation-requests': 'conversationRequests',
+  'cluster-requests': 'clusterRequests',
 };
 
 export const USAGE = `Usage: npm run bench -- [options]

@@ -1,3 +1,4 @@
+import { goalRows } from './goals.js';
 import type { BenchOptions } from './options.js';
 import type { MachineInfo } from './machine.js';
 import type { Table, WorkloadOutcome } from '../workloads/workload.js';
@@ -23,6 +24,10 @@ export function renderReport(machine: MachineInfo, options: BenchOptions, outcom
   ];
   if (skipped.length > 0) {
     out.push('Targets not run: ' + skipped.map((s) => `**${s.name}** (${s.reason})`).join('; ') + '.', '');
+  }
+  const goals = goalRows(outcomes);
+  if (goals.length > 0) {
+    out.push('## Goals of issue 5', '', 'Medians from the tables below; goals are aims, not tests.', '', ...goals, '');
   }
   for (const outcome of outcomes) {
     out.push(`## ${outcome.title}`, '', outcome.method, '');

@@ -52,6 +52,7 @@ function httpAnswers(port: number): Promise<boolean> {
 export class ServerProcess {
   private nextProbeId = 1;
   private output = '';
+  private readonly afterStop: (() => void)[] = [];
 
   private constructor(
     readonly name: string,
@@ -128,8 +129,18 @@ export class ServerProcess {
     return this.output;
   }
 
+  /** Runs `fn` once the process has exited through stop(), e.g. to remove its data folder. */
+  onStopped(fn: () => void): void {
+    this.afterStop.push(fn);
+  }
+
   /** SIGTERM, then SIGKILL if the server lingers. */
   async stop(): Promise<void> {
+    await this.terminate();
+    for (const fn of this.afterStop.splice(0)) fn();
+  }
+
+  private async terminate(): Promise<void> {
     const child = this.child;
     if (child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {

@@ -8,9 +8,9 @@ import { preciseNow } from '../client/light-socket.js';
 import { postJson } from '../lib/http-call.js';
 import { median } from '../lib/stats.js';
 import type { Target } from '../targets.js';
-import { connectUsers, cpuUs, deliveryFailure, fmt, payload, saturationNote, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
+import { connectUsers, cpuUs, deliveryFailure, fmt, measureRuns, payload, saturationNote, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
 
-interface FanoutFigures {
+type FanoutFigures = {
   sockets: number;
   deliveriesPerSec: number;
   lastDeliveryMs: number;
@@ -20,7 +20,7 @@ interface FanoutFigures {
   loadBusy: number;
   delivered: number;
   expected: number;
-}
+};
 
 const EVENT = 'bench_fanout';
 
@@ -80,25 +80,11 @@ export const fanout: Workload = {
   name: 'fanout',
   title: 'Fan-out',
   async run(ctx: WorkloadContext): Promise<WorkloadOutcome> {
-    const { sizes, runs } = ctx.options;
+    const { sizes } = ctx.options;
     const targets = ctx.targets.filter((t) => t.fanout && t.sockets);
     const sockets = Math.min(sizes.fanoutSockets, ctx.maxSocketsPerProcess);
-    const failures: string[] = [];
-    const results = new Map<string, FanoutFigures[]>(targets.map((t) => [t.name, []]));
-    for (let run = 1; run <= runs; run++) {
-      for (const target of targets) {
-        ctx.log(`fanout: ${target.name} run ${run}/${runs}`);
-        const before = failures.length;
-        try {
-          const figures = await runTarget(ctx, target, sockets, failures);
-          if (failures.length === before) results.get(target.name)!.push(figures);
-        } catch (error) {
-          failures.push(`${target.name}: ${error instanceof Error ? error.message : String(error)}`);
-        }
-      }
-    }
-    const m = (name: string, key: keyof FanoutFigures): number => median((results.get(name) ?? []).map((f) => f[key]));
-    const sum = (name: string, key: keyof FanoutFigures): number => (results.get(name) ?? []).reduce((n, f) => n + f[key], 0);
+    const results = await measureRuns(ctx, 'fanout', targets, (target, failures) => runTarget(ctx, target, sockets, failures));
+    const m = (name: string, key: keyof FanoutFigures & string): number => results.median(name, key);
     const limit = m('raw-ws', 'deliveriesPerSec');
     const rows = targets.map((t) => [
       t.name,
@@ -109,8 +95,8 @@ export const fanout: Workload = {
       fmt(m(t.name, 'httpMs'), 1),
       fmt(m(t.name, 'cpuUsPerDelivery'), 2),
       `${fmt(m(t.name, 'loadBusy'))}%`,
-      `${fmt(sum(t.name, 'delivered'))} / ${fmt(sum(t.name, 'expected'))}`,
-      `${results.get(t.name)!.length}/${runs}`,
+      `${fmt(results.sum(t.name, 'delivered'))} / ${fmt(results.sum(t.name, 'expected'))}`,
+      results.ok(t.name),
     ]);
     const notes = [...saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')])))];
     if (sockets < sizes.fanoutSockets) notes.push(`Clamped from ${fmt(sizes.fanoutSockets)} to ${fmt(sockets)} sockets: \`ulimit -n\` allows no more per process here.`);
@@ -125,7 +111,8 @@ export const fanout: Workload = {
         },
       ],
       notes,
-      failures,
+      failures: results.failures,
+      figures: Object.fromEntries(targets.map((t) => [t.name, { deliveriesPerSec: m(t.name, 'deliveriesPerSec') }])),
       reproduce: reproduce(ctx, 'fanout', targets, [`--fanout-sockets ${sizes.fanoutSockets}`, `--fanout-rounds ${sizes.fanoutRounds}`]),
     };
   },

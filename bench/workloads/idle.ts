@@ -3,18 +3,17 @@
  * connection is the server's growth from its own idle state (after a forced
  * GC on both sides) divided by N, so startup cost does not dilute it.
  */
-import { median } from '../lib/stats.js';
 import type { Target } from '../targets.js';
-import { connectUsers, fmt, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
+import { connectUsers, fmt, measureRuns, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
 
-interface IdleFigures {
+type IdleFigures = {
   rssPerConn: number;
   heapPerConn: number;
   externalPerConn: number;
   connectPerSec: number;
   connected: number;
   expected: number;
-}
+};
 
 async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, failures: string[]): Promise<IdleFigures> {
   const settleMs = ctx.options.quick ? 300 : 2000;
@@ -45,24 +44,11 @@ export const idle: Workload = {
   name: 'idle',
   title: 'Idle density',
   async run(ctx: WorkloadContext): Promise<WorkloadOutcome> {
-    const { sizes, runs } = ctx.options;
+    const { sizes } = ctx.options;
     const targets = ctx.targets.filter((t) => t.sockets);
     const sockets = Math.min(sizes.idleSockets, ctx.maxSocketsPerProcess);
-    const failures: string[] = [];
-    const results = new Map<string, IdleFigures[]>(targets.map((t) => [t.name, []]));
-    for (let run = 1; run <= runs; run++) {
-      for (const target of targets) {
-        ctx.log(`idle: ${target.name} run ${run}/${runs}`);
-        const before = failures.length;
-        try {
-          const figures = await runTarget(ctx, target, sockets, failures);
-          if (failures.length === before) results.get(target.name)!.push(figures);
-        } catch (error) {
-          failures.push(`${target.name}: ${error instanceof Error ? error.message : String(error)}`);
-        }
-      }
-    }
-    const m = (name: string, key: keyof IdleFigures): number => median((results.get(name) ?? []).map((f) => f[key]));
+    const results = await measureRuns(ctx, 'idle', targets, (target, failures) => runTarget(ctx, target, sockets, failures));
+    const m = (name: string, key: keyof IdleFigures & string): number => results.median(name, key);
     const limit = m('raw-ws', 'rssPerConn');
     const kb = (bytes: number): string => fmt(bytes / 1024, 1);
     const rows = targets.map((t) => [
@@ -74,7 +60,7 @@ export const idle: Workload = {
       kb(m(t.name, 'externalPerConn')),
       fmt(m(t.name, 'connectPerSec')),
       `${fmt(m(t.name, 'connected'))} / ${fmt(sockets)}`,
-      `${results.get(t.name)!.length}/${runs}`,
+      results.ok(t.name),
     ]);
     const notes = [
       'RSS includes memory the allocator has not returned to the OS; heap is V8 `heapUsed` after two forced GCs; external counts Buffers held outside the heap.',
@@ -91,7 +77,8 @@ export const idle: Workload = {
         },
       ],
       notes,
-      failures,
+      failures: results.failures,
+      figures: Object.fromEntries(targets.map((t) => [t.name, { rssPerConn: m(t.name, 'rssPerConn'), heapPerConn: m(t.name, 'heapPerConn') }])),
       reproduce: reproduce(ctx, 'idle', targets, [`--idle-sockets ${sizes.idleSockets}`]),
     };
   },

@@ -6,14 +6,14 @@
  */
 import type { SwarmPool } from '../client/swarm-pool.js';
 import { preciseNow } from '../client/light-socket.js';
-import { runHttpLoad } from '../lib/http-load.js';
 import { runPacedLoad } from '../lib/paced-load.js';
-import { median, percentile } from '../lib/stats.js';
+import { percentile } from '../lib/stats.js';
 import type { ServerProcess } from '../lib/server-process.js';
 import type { Target } from '../targets.js';
-import { connectUsers, cpuUs, deliveryFailure, fmt, ownCpuUs, payload, saturationNote, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
+import { burst, settle } from './burst.js';
+import { connectUsers, deliveryFailure, fmt, measureRuns, payload, saturationNote, reproduce, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
 
-interface UnicastFigures {
+type UnicastFigures = {
   rps: number;
   httpP50: number;
   httpP99: number;
@@ -26,17 +26,11 @@ interface UnicastFigures {
   e2eP99: number;
   delivered: number;
   expected: number;
-}
+};
 
 const WARMUP_EVENT = 'bench_warmup';
 const MAX_EVENT = 'bench_unicast';
 const LATENCY_EVENT = 'bench_latency';
-
-/** Waits until the swarm heard `expected` events (or a bound passed), then lets stragglers and duplicates show. */
-async function settle(pool: SwarmPool, event: string, expected: number): Promise<void> {
-  await pool.waitFor(event, expected, 15_000 + expected / 10);
-  await sleep(200);
-}
 
 async function measureOnce(ctx: WorkloadContext, target: Target, server: ServerProcess, pool: SwarmPool | undefined, failures: string[]): Promise<UnicastFigures> {
   const { unicastUsers, unicastRequests, httpConnections, latencySeconds } = ctx.options.sizes;
@@ -45,53 +39,27 @@ async function measureOnce(ctx: WorkloadContext, target: Target, server: ServerP
   const fail = (message: string | undefined): void => {
     if (message) failures.push(`${target.name}: ${message}`);
   };
-
-  // Unmeasured warm-up, so JIT compilation and first-touch allocation do not land in one target's figures more than another's.
-  const warmup = await runHttpLoad({
-    baseUrl: server.url,
-    headers: target.headers,
-    connections: httpConnections,
-    amount: Math.max(httpConnections, Math.min(5000, Math.round(unicastRequests / 10))),
-    request: (i) => ({ path: pathFor(i, WARMUP_EVENT), body: payload(i, preciseNow()) }),
-    maxMs: 60_000,
-  });
-  if (pool) {
-    await settle(pool, WARMUP_EVENT, warmup.ok);
-    await pool.reset();
-  }
-
-  const before = await server.stats();
-  const harnessCpu = process.cpuUsage();
-  const started = preciseNow();
-  const load = await runHttpLoad({
-    baseUrl: server.url,
-    headers: target.headers,
-    connections: httpConnections,
-    amount: unicastRequests,
-    request: (i) => ({ path: pathFor(i, MAX_EVENT), body: payload(i, preciseNow()) }),
-    maxMs: 120_000,
-  });
-  if (load.non2xx || load.errors || load.stopped) fail(`max rate: ${load.non2xx} non-2xx, ${load.errors} errors${load.stopped ? ', stopped by time bound' : ''}`);
-
-  const loadCpu = ownCpuUs(harnessCpu);
-  const figures: UnicastFigures = { rps: load.rps, httpP50: load.p50Ms, httpP99: load.p99Ms, deliveriesPerSec: Number.NaN, cpuUsPerMessage: Number.NaN, loadBusy: loadCpu / 10 / load.elapsedMs, halfRate: Number.NaN, e2eP50: Number.NaN, e2eP99: Number.NaN, delivered: load.ok, expected: load.ok };
-  if (!pool) {
-    figures.cpuUsPerMessage = cpuUs(before, await server.stats()) / Math.max(1, load.ok);
-    return figures;
-  }
-
-  await settle(pool, MAX_EVENT, load.ok);
-  const heard = await pool.report();
-  const after = await server.stats();
-  figures.delivered = heard.counts[MAX_EVENT] ?? 0;
-  figures.loadBusy = (loadCpu + heard.cpuUs) / 10 / load.elapsedMs;
-  fail(deliveryFailure('max rate', figures.delivered, load.ok));
-  fail(heard.unexpectedCloses > 0 ? `${heard.unexpectedCloses} sockets dropped` : undefined);
-  figures.deliveriesPerSec = (figures.delivered / ((heard.lastAt[MAX_EVENT] ?? Number.NaN) - started)) * 1000;
-  figures.cpuUsPerMessage = cpuUs(before, after) / Math.max(1, figures.delivered);
+  const max = await burst(
+    {
+      label: target.name,
+      url: server.url,
+      servers: [server],
+      headers: target.headers,
+      connections: httpConnections,
+      amount: unicastRequests,
+      request: (i, event) => ({ path: pathFor(i, event), body: payload(i, preciseNow()) }),
+      event: MAX_EVENT,
+      warmupEvent: WARMUP_EVENT,
+      ...(pool && { pool }),
+      deliveriesPerRequest: 1,
+    },
+    failures,
+  );
+  const figures: UnicastFigures = { rps: max.rps, httpP50: max.httpP50, httpP99: max.httpP99, deliveriesPerSec: max.deliveriesPerSec, cpuUsPerMessage: max.cpuUsPerDelivery, loadBusy: max.loadBusy, halfRate: Number.NaN, e2eP50: Number.NaN, e2eP99: Number.NaN, delivered: max.delivered, expected: max.expected };
+  if (!pool) return figures;
 
   await pool.reset();
-  figures.halfRate = load.rps / 2;
+  figures.halfRate = max.rps / 2;
   const amount = Math.max(50, Math.round(figures.halfRate * latencySeconds));
   const paced = await runPacedLoad({
     baseUrl: server.url,
@@ -128,25 +96,10 @@ export const unicast: Workload = {
   name: 'unicast',
   title: 'Unicast',
   async run(ctx: WorkloadContext): Promise<WorkloadOutcome> {
-    const { sizes, runs } = ctx.options;
+    const { sizes } = ctx.options;
     const targets = ctx.targets.filter((t) => t.unicastPath);
-    const failures: string[] = [];
-    const results = new Map<string, UnicastFigures[]>(targets.map((t) => [t.name, []]));
-    // Targets interleave within each run so that machine drift spreads over all of them.
-    for (let run = 1; run <= runs; run++) {
-      for (const target of targets) {
-        ctx.log(`unicast: ${target.name} run ${run}/${runs}`);
-        const before = failures.length;
-        try {
-          const figures = await runTarget(ctx, target, failures);
-          if (failures.length === before) results.get(target.name)!.push(figures);
-        } catch (error) {
-          failures.push(`${target.name}: ${error instanceof Error ? error.message : String(error)}`);
-        }
-      }
-    }
-    const m = (name: string, key: keyof UnicastFigures): number => median((results.get(name) ?? []).map((f) => f[key]));
-    const sum = (name: string, key: keyof UnicastFigures): number => (results.get(name) ?? []).reduce((n, f) => n + f[key], 0);
+    const results = await measureRuns(ctx, 'unicast', targets, (target, failures) => runTarget(ctx, target, failures));
+    const m = (name: string, key: keyof UnicastFigures & string): number => results.median(name, key);
     const rows = targets.map((t) => [
       t.name,
       fmt(m(t.name, 'rps')),
@@ -158,8 +111,8 @@ export const unicast: Workload = {
       fmt(m(t.name, 'halfRate')),
       fmt(m(t.name, 'e2eP50'), 2),
       fmt(m(t.name, 'e2eP99'), 2),
-      t.sockets ? `${fmt(sum(t.name, 'delivered'))} / ${fmt(sum(t.name, 'expected'))}` : 'n/a',
-      `${results.get(t.name)!.length}/${runs}`,
+      t.sockets ? `${fmt(results.sum(t.name, 'delivered'))} / ${fmt(results.sum(t.name, 'expected'))}` : 'n/a',
+      results.ok(t.name),
     ]);
     return {
       name: 'unicast',
@@ -172,7 +125,8 @@ export const unicast: Workload = {
         },
       ],
       notes: saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')]))),
-      failures,
+      failures: results.failures,
+      figures: Object.fromEntries(targets.map((t) => [t.name, { rps: m(t.name, 'rps'), e2eP99: m(t.name, 'e2eP99') }])),
       reproduce: reproduce(ctx, 'unicast', targets, [`--unicast-users ${sizes.unicastUsers}`, `--unicast-requests ${sizes.unicastRequests}`, `--connections ${sizes.httpConnections}`, `--latency-seconds ${sizes.latencySeconds}`]),
     };
   },

@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SwarmPool } from '../client/swarm-pool.js';
 import type { BenchOptions } from '../lib/options.js';
 import { freePort, ServerProcess } from '../lib/server-process.js';
+import { median } from '../lib/stats.js';
 import type { Target } from '../targets.js';
 
 /** What every workload gets from the harness. */
@@ -32,6 +36,8 @@ export interface WorkloadOutcome {
   failures: string[];
   /** Command that reproduces the section's figures. */
   reproduce: string;
+  /** Headline medians by subject (target) and figure, for the goals table. */
+  figures?: Record<string, Record<string, number>>;
 }
 
 export interface Workload {
@@ -93,13 +99,89 @@ export function reproduce(ctx: WorkloadContext, workload: string, used: Target[]
 }
 
 /** Starts a fresh server for one run, pinned if the harness pins, and always stops it. */
-export async function withServer<T>(ctx: WorkloadContext, target: Target, fn: (server: ServerProcess) => Promise<T>): Promise<T> {
-  const server = await ServerProcess.start({ name: target.name, script: target.script, env: target.env, port: await freePort(), cpu: ctx.serverCpu, readyTimeoutMs: 30_000 });
+export async function withServer<T>(ctx: WorkloadContext, target: Target, fn: (server: ServerProcess) => Promise<T>, extraEnv: Record<string, string> = {}): Promise<T> {
+  const server = await startServer(ctx, target, extraEnv);
   try {
     return await fn(server);
   } finally {
     await server.stop();
   }
+}
+
+/**
+ * Starts one server process of `target` on the server core. A target that keeps local state gets
+ * a DATA_DIR of its own, removed when the server stops, so no run sees another's files.
+ */
+export async function startServer(ctx: WorkloadContext, target: Target, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+  const dataDir = target.freshDataDir && extraEnv.DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), `bench-${target.name}-`)) : undefined;
+  const env = { ...target.env, ...(dataDir && { DATA_DIR: dataDir }), ...extraEnv };
+  const cleanup = (): void => {
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const server = await ServerProcess.start({ name: target.name, script: target.script, env, port: await freePort(), cpu: ctx.serverCpu, readyTimeoutMs: 30_000 });
+    server.onStopped(cleanup);
+    return server;
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
+}
+
+/** Numeric figures of one run: what the medians are taken over. */
+export type Figures = { [key: string]: number };
+
+/** The figures of every valid run, by subject, and the failures of all runs. */
+export class RunResults<F extends Figures> {
+  constructor(
+    private readonly byName: Map<string, F[]>,
+    readonly failures: string[],
+    private readonly runs: number,
+  ) {}
+
+  /** Median of one figure over the valid runs of `name`; NaN when there are none. */
+  median(name: string, key: keyof F & string): number {
+    return median((this.byName.get(name) ?? []).map((f) => f[key]!));
+  }
+
+  /** Sum of one figure over the valid runs of `name`. */
+  sum(name: string, key: keyof F & string): number {
+    return (this.byName.get(name) ?? []).reduce((n, f) => n + f[key]!, 0);
+  }
+
+  /** "valid/total" runs, for the table's last column. */
+  ok(name: string): string {
+    return `${this.byName.get(name)?.length ?? 0}/${this.runs}`;
+  }
+}
+
+/**
+ * The run loop every workload shares: `runs` rounds, each measuring every subject once on a fresh
+ * server, interleaved so machine drift spreads over all of them. A run that adds a failure (lost
+ * delivery, HTTP error, dropped socket) or throws is left out of the medians.
+ */
+export async function measureRuns<S extends { name: string }, F extends Figures>(
+  ctx: WorkloadContext,
+  workload: string,
+  subjects: readonly S[],
+  measure: (subject: S, failures: string[]) => Promise<F>,
+): Promise<RunResults<F>> {
+  const { runs } = ctx.options;
+  const failures: string[] = [];
+  const results = new Map<string, F[]>(subjects.map((s) => [s.name, []]));
+  for (let run = 1; run <= runs; run++) {
+    for (const subject of subjects) {
+      ctx.log(`${workload}: ${subject.name} run ${run}/${runs}`);
+      const before = failures.length;
+      try {
+        const figures = await measure(subject, failures);
+        if (failures.length === before) results.get(subject.name)!.push(figures);
+      } catch (error) {
+        failures.push(`${subject.name}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+  return new RunResults(results, failures, runs);
 }
 
 /** Server CPU time in µs between two probe readings. */
