@@ -5,15 +5,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { createServer, type Socket as TcpSocket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
 import { openPostgresStore } from '../src/store/postgres.js';
 import type { ImportBatch } from '../src/store/store.js';
-import { API_KEY, JWT_SECRET, SCRAPER_KEY, eventually, nextEvent, startGateway } from './support/gateway.js';
+import { API_KEY, JWT_SECRET, eventually, gatewayEnv, nextEvent, startGateway } from './support/gateway.js';
 import { privatePostgresAvailable, runSql, startPrivatePostgres, type PrivatePostgres } from './support/postgres.js';
 
 const PASSWORD = 'pg-pass-never-logged';
@@ -47,20 +44,7 @@ async function spawnGateway(databaseUrl: string): Promise<GatewayProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      PATH: process.env.PATH ?? '',
-      NODE_ENV: 'test',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      INTERNAL_API_KEY: API_KEY,
-      JWT_SECRET,
-      SCRAPER_API_KEY: SCRAPER_KEY,
-      RATE_LIMIT_MAX: '0',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-outage-')),
-      DATABASE_URL: databaseUrl,
-      DATABASE_TIMEOUT_MS: String(TIMEOUT_MS),
-    },
+    env: gatewayEnv({ PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl, DATABASE_TIMEOUT_MS: String(TIMEOUT_MS) }),
   });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));

@@ -6,12 +6,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
-import { API_KEY, JWT_SECRET, SCRAPER_KEY, collect, eventually, nextEvent } from './support/gateway.js';
+import { API_KEY, JWT_SECRET, SCRAPER_KEY, collect, eventually, gatewayEnv, nextEvent } from './support/gateway.js';
 
 interface LogLine {
   msg: string;
@@ -58,20 +55,7 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
   before(async () => {
     primary = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: new URL('..', import.meta.url),
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'test',
-        WORKERS: '2',
-        PORT: '0',
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'info',
-        INTERNAL_API_KEY: API_KEY,
-        JWT_SECRET,
-        SCRAPER_API_KEY: SCRAPER_KEY,
-        RATE_LIMIT_MAX: '0',
-        SHUTDOWN_TIMEOUT_MS: '5000',
-        DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-workers-')),
-      },
+      env: gatewayEnv({ PATH: process.env.PATH ?? '', WORKERS: '2', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '5000' }),
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let buffered = '';

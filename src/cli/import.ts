@@ -1,6 +1,6 @@
 /** `general-socket import FILE [--collection NAME]`: loads documents into the configured store. */
 import { readFileSync } from 'node:fs';
-import { ConfigError, loadConfig } from '../config.js';
+import { loadConfig } from '../config.js';
 import { ImportError, isCollection, parseImportFile } from '../store/import-file.js';
 import { openStore } from '../store/open.js';
 import { COLLECTIONS, type ImportBatch } from '../store/store.js';
@@ -47,13 +47,8 @@ Options:
       throw error;
     }
 
-    let config;
-    try {
-      config = loadConfig(env);
-    } catch (error) {
-      if (error instanceof ConfigError) throw new Error(error.message);
-      throw error;
-    }
+    // A ConfigError reaches the user as the command's error (cli/main.ts prints its message).
+    const config = loadConfig(env);
     // Problems reach the user as the command's error; the server's warnings would repeat them.
     const store = await openStore(config, { warn: () => undefined });
     try {

@@ -1,5 +1,5 @@
 /** `general-socket token --user <id> [--ttl <seconds>]`: mints a user JWT the gateway accepts. */
-import { ConfigError, loadConfig } from '../config.js';
+import { loadConfig } from '../config.js';
 import { mintToken } from '../auth/tokens.js';
 import { UsageError, parse, type Command } from './command.js';
 
@@ -19,13 +19,8 @@ Options:
     if (!values.user) throw new UsageError('--user is required');
     const ttlSeconds = values.ttl === undefined ? 3600 : Number(values.ttl);
     if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new UsageError('--ttl must be a positive whole number of seconds');
-    let config;
-    try {
-      config = loadConfig(env);
-    } catch (error) {
-      if (error instanceof ConfigError) throw new Error(error.message);
-      throw error;
-    }
+    // A ConfigError reaches the user as the command's error (cli/main.ts prints its message).
+    const config = loadConfig(env);
     if (config.jwtSecret === '') {
       throw new Error('the gateway verifies tokens with JWT_PUBLIC_KEY; mint tokens with the matching private key instead');
     }

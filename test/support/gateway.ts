@@ -33,9 +33,12 @@ export interface Reply {
   readonly body: any;
 }
 
-/** Starts a gateway with the test keys; `env` adds or overrides variables. */
-export async function startGateway(env: Record<string, string> = {}): Promise<TestGateway> {
-  const config = loadConfig({
+/**
+ * The environment of a test gateway: the test keys, a free port on loopback, no rate limit, no logs
+ * and a fresh DATA_DIR; `env` adds or overrides variables (also for gateways run as child processes).
+ */
+export function gatewayEnv(env: Record<string, string> = {}): Record<string, string> {
+  return {
     NODE_ENV: 'test',
     PORT: '0',
     HOST: '127.0.0.1',
@@ -46,7 +49,12 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
     RATE_LIMIT_MAX: '0',
     DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-test-')),
     ...env,
-  });
+  };
+}
+
+/** Starts a gateway with the test keys; `env` adds or overrides variables. */
+export async function startGateway(env: Record<string, string> = {}): Promise<TestGateway> {
+  const config = loadConfig(gatewayEnv(env));
   const gateway = await createGateway(config);
   const { port } = await gateway.listen();
   const url = `http://127.0.0.1:${port}`;
