@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
 import { API_KEY, JWT_SECRET, SCRAPER_KEY, collect, eventually, gatewayEnv, nextEvent } from './support/gateway.js';
@@ -127,11 +128,30 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
     await arrivals;
   });
 
-  it('drains every worker on SIGTERM and exits 0', async () => {
+  it('drains every worker on SIGTERM, finishing the request in flight, and exits 0', async () => {
     const pids = workerPids().filter(alive);
     assert.equal(pids.length, 2);
     const exited = new Promise<number | null>((resolve) => primary.once('exit', (code) => resolve(code)));
-    primary.kill('SIGTERM');
+    const { port } = new URL(url);
+    // A request whose body is still arriving when the signal comes: a worker must wait for it.
+    const inFlight = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, method: 'POST', path: '/emit/poller/late', headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' } },
+        (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        },
+      );
+      req.on('error', reject);
+      req.write('{"part":');
+      setTimeout(() => {
+        primary.kill('SIGTERM');
+        setTimeout(() => req.end('1}'), 300);
+      }, 100);
+    });
+    const reply = await inFlight;
+    assert.equal(reply.status, 200, reply.body);
     assert.equal(await exited, 0);
     assert.ok(lines.some((line) => line.msg === 'stopped'));
     await eventually(() => pids.every((pid) => !alive(pid)), 5000, 'every worker to exit');

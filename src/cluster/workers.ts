@@ -6,7 +6,7 @@
  * every worker and the primary exits 0.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { createServer } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
 import { setupMaster, setupWorker } from '@socket.io/sticky';
@@ -106,18 +106,34 @@ async function runPrimary(config: Config): Promise<void> {
 }
 
 async function runWorker(config: Config): Promise<void> {
+  // Listen for the primary's shutdown before building: a SIGTERM during start-up must not be lost.
+  let stopReason: string | undefined;
+  let stopNow: ((reason: string) => void) | undefined;
+  const stop = (reason: string): void => {
+    if (stopReason !== undefined) return;
+    stopReason = reason;
+    setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
+    stopNow?.(reason);
+  };
+  process.on('message', (message: Control) => message?.gs === 'shutdown' && stop('primary asked'));
+  // An orphaned worker (its primary gone) has nobody to hand it connections.
+  process.on('disconnect', () => stop('primary gone'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
   const gateway = await createGateway(config, config.redisUrl === '' ? { bus: createWorkersBus(config.clusterTimeoutMs) } : {});
   // The worker never listens: the primary hands it connections.
   setupWorker(gateway.io);
+  // A server that never listened closes at once, in-flight requests or not; so wait for them here,
+  // after the gateway's own preClose has closed the sockets (and with them the long-polling requests).
+  const requests = countRequests(gateway.server);
+  gateway.app.addHook('preClose', () => requests.drained());
   await gateway.app.ready();
   const log = gateway.app.log;
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection'));
 
-  let stopping = false;
-  const stop = (reason: string): void => {
-    if (stopping) return;
-    stopping = true;
+  stopNow = (reason: string): void => {
     log.info({ reason }, 'worker shutting down');
-    setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
     gateway.close().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -126,11 +142,24 @@ async function runWorker(config: Config): Promise<void> {
       },
     );
   };
-  process.on('message', (message: Control) => message?.gs === 'shutdown' && stop('primary asked'));
-  // An orphaned worker (its primary gone) has nobody to hand it connections.
-  process.on('disconnect', () => stop('primary gone'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection'));
+  if (stopReason !== undefined) return stopNow(stopReason);
   process.send!({ gs: 'ready' } satisfies Control);
+}
+
+/** Counts the HTTP requests `server` is answering; `drained()` resolves once none is left. */
+function countRequests(server: Server): { drained(): Promise<void> } {
+  let open = 0;
+  let waiting: (() => void)[] = [];
+  server.on('request', (_request, response: ServerResponse) => {
+    open++;
+    // 'close' comes after the response is sent, or when its connection dies first.
+    response.once('close', () => {
+      if (--open > 0) return;
+      for (const resolve of waiting) resolve();
+      waiting = [];
+    });
+  });
+  return {
+    drained: () => (open === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve))),
+  };
 }
