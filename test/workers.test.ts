@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
@@ -155,5 +156,44 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
     assert.equal(await exited, 0);
     assert.ok(lines.some((line) => line.msg === 'stopped'));
     await eventually(() => pids.every((pid) => !alive(pid)), 5000, 'every worker to exit');
+  });
+});
+
+describe('WORKERS=2 stopped while starting', { timeout: 60_000 }, () => {
+  /** Pids of `parent`'s child processes, read from /proc. */
+  const children = (parent: number): number[] =>
+    readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((pid) => {
+        try {
+          // The fields after the command name's closing parenthesis: state, then ppid.
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+
+  it('stops workers that were not ready yet and exits 0 without waiting out the timeout', async (t) => {
+    const primary = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: new URL('..', import.meta.url),
+      // Longer than this test may take: a missed shutdown would show as exit 1 after it.
+      env: gatewayEnv({ PATH: process.env.PATH ?? '', WORKERS: '2', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '40000' }),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    primary.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => primary.once('exit', (code) => resolve(code)));
+    t.after(() => {
+      for (const pid of children(primary.pid!)) process.kill(pid, 'SIGKILL');
+      if (primary.exitCode === null) primary.kill('SIGKILL');
+    });
+    // The primary installs its signal handlers before it forks: once a worker exists, SIGTERM is handled.
+    await eventually(() => children(primary.pid!).length > 0, 30_000, 'the primary to fork a worker');
+    assert.ok(!output.includes('"worker ready"'), 'the signal must come while the workers are starting');
+    primary.kill('SIGTERM');
+    assert.equal(await exited, 0, output);
+    assert.ok(!output.includes('did not stop in time'), output);
   });
 });

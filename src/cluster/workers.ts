@@ -53,6 +53,8 @@ async function runPrimary(config: Config): Promise<void> {
     worker.clientsCount = Number.POSITIVE_INFINITY;
     worker.on('message', (message: Control) => {
       if (message?.gs !== 'ready') return;
+      // A worker still loading its code when the shutdown was sent missed it: ask again.
+      if (stopping) return void worker.send({ gs: 'shutdown' } satisfies Control, () => undefined);
       worker.clientsCount = 0;
       log.info({ worker: worker.id, workerPid: worker.process.pid }, 'worker ready');
       if (++ready === count) firstReady();
