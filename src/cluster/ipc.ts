@@ -133,8 +133,11 @@ class PrimaryStore implements FastifyRateLimitStore {
 export function createWorkersBus(timeoutMs: number): ClusterBus {
   return {
     kind: 'workers',
-    // Heartbeats every second: a dead worker stops being waited for within 3 s.
-    adapter: createAdapter({ heartbeatInterval: 1000, heartbeatTimeout: 3000 }),
+    // The adapter's default heartbeats (every 5 s, a node silent for 10 s counts as gone). A shorter
+    // timeout would drop a busy but live worker from the node list on a loaded machine, and the next
+    // emit would expect one answer fewer, report complete and skip that worker's sockets without
+    // `partial`. Dead workers need no heartbeat: announceDeaths tells the others at once.
+    adapter: createAdapter(),
     distributed: true,
     timeoutMs,
     reachable: () => process.connected,
