@@ -10,6 +10,8 @@ interface Figures {
 }
 
 let timer: number | undefined;
+/** Bumped by every start and stop: a refresh that finds it changed after its fetch is stale. */
+let generation = 0;
 
 function byId(id: string): HTMLElement {
   const element = document.getElementById(id);
@@ -34,25 +36,28 @@ function render(figures: Figures): void {
   byId('figures-status').textContent = `Updated ${new Date().toLocaleTimeString()}.`;
 }
 
-async function refresh(): Promise<void> {
+async function refresh(current: number): Promise<void> {
   try {
     const answer = await call('GET', 'stats');
+    if (current !== generation) return;
     if (answer.status === 200) render(answer.body as Figures);
     else byId('figures-status').textContent = `The gateway answered ${answer.status}: ${(answer.body as { message?: string })?.message ?? ''}`;
   } catch (error) {
+    if (current !== generation) return;
     byId('figures-status').textContent = `Cannot reach the gateway: ${(error as Error).message}`;
   }
-  timer = window.setTimeout(() => void refresh(), REFRESH_MS);
+  timer = window.setTimeout(() => void refresh(current), REFRESH_MS);
 }
 
 /** Starts refreshing (again). */
 export function startFigures(): void {
   stopFigures();
-  void refresh();
+  void refresh(generation);
 }
 
-/** Stops refreshing. */
+/** Stops refreshing, also a refresh still waiting for its answer. */
 export function stopFigures(): void {
+  generation++;
   if (timer !== undefined) window.clearTimeout(timer);
   timer = undefined;
 }

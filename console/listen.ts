@@ -8,6 +8,8 @@ import { base, call } from './session.js';
 type SocketIoClient = typeof import('socket.io-client');
 
 let socket: Socket | undefined;
+/** Bumped by every connect and disconnect: a connect that finds it changed after a wait is abandoned. */
+let attempt = 0;
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -38,14 +40,17 @@ function logEvent(event: string, args: unknown[]): void {
 
 async function connect(userId: string): Promise<void> {
   disconnect();
+  const current = attempt;
   status(`Getting a token for ${userId}…`);
   const answer = await call('POST', 'console/token', { userId });
+  if (current !== attempt) return;
   if (answer.status !== 200) {
     status(`No token: ${(answer.body as { message?: string })?.message ?? answer.status}`);
     return;
   }
   const { token } = answer.body as { token: string };
   const { io } = (await import(new URL('vendor/socket.io.esm.min.js', new URL('console/', base)).href)) as SocketIoClient;
+  if (current !== attempt) return;
   socket = io(new URL('v1/shared', base).href, { auth: { token }, path: `${base.pathname}socket.io`, reconnection: false });
   socket.on('connect', () => {
     status(`Connected as ${userId} (socket ${socket?.id}).`);
@@ -62,8 +67,9 @@ async function connect(userId: string): Promise<void> {
   socket.onAny((event: string, ...args: unknown[]) => logEvent(event, args));
 }
 
-/** Closes the listening socket, if any. */
+/** Closes the listening socket, if any, and abandons a connect still under way. */
 export function disconnect(): void {
+  attempt++;
   socket?.disconnect();
   socket = undefined;
 }

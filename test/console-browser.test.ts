@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page, type Route } from 'playwright-core';
 import { API_KEY, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 import { requireService } from './support/services.js';
 
@@ -125,5 +125,43 @@ describe('the console in a real browser', () => {
     await page.getByLabel('API key').waitFor();
     assert.equal(await page.evaluate('sessionStorage.length'), 0);
     assert.equal(await page.locator('#emit').isVisible(), false);
+  });
+
+  it('signing out while a figures refresh and a listen token are on their way leaves nothing running', async (t) => {
+    if (!available) return t.skip('Chromium is not installed');
+    await page.getByLabel('API key').fill(API_KEY);
+    await page.getByLabel('API key').press('Enter');
+    await page.locator('#figures').waitFor({ state: 'visible' });
+    const listening = (): number => [...gw.gateway.io.of('/v1/shared').sockets.values()].filter((socket) => socket.data.userId === 'late-listener').length;
+
+    // Hold the next figures refresh and the listen token until after signing out.
+    const held: Route[] = [];
+    let heldStats: () => void = () => undefined;
+    let heldToken: () => void = () => undefined;
+    const statsHeld = new Promise<void>((resolve) => (heldStats = resolve));
+    const tokenHeld = new Promise<void>((resolve) => (heldToken = resolve));
+    const hold = (url: URL): boolean => url.pathname === '/stats' || url.pathname === '/console/token';
+    let holding = true;
+    await page.route(hold, async (route) => {
+      if (!holding) return route.continue();
+      held.push(route);
+      (new URL(route.request().url()).pathname === '/stats' ? heldStats : heldToken)();
+    });
+    await statsHeld;
+    await page.locator('#listen').getByLabel('User id').fill('late-listener');
+    await page.locator('#listen').getByRole('button', { name: 'Connect', exact: true }).click();
+    await tokenHeld;
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor();
+    const signedOut = requests.length;
+    holding = false;
+    for (const route of held) await route.continue();
+    await page.unroute(hold);
+
+    // Longer than the 2 s refresh period: a loop that survived would have called /stats again.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.deepEqual(requests.slice(signedOut).filter((url) => new URL(url).pathname === '/stats'), [], 'no figures refresh after signing out');
+    assert.equal(listening(), 0, 'no socket connected after signing out');
+    assert.deepEqual(pageErrors, []);
   });
 });
