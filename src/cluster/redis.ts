@@ -12,13 +12,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Redis, type RedisOptions } from 'ioredis';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { RedisStore } from '../http/rate-limit.js';
+import { redactUrl } from '../secrets.js';
 import type { ClusterBus } from './bus.js';
-
-/** Where Redis is, without the password, for logs and probes. */
-function describe(url: string): string {
-  const { protocol, hostname, port, pathname } = new URL(url);
-  return `${protocol}//${hostname}:${port || '6379'}${pathname.length > 1 ? pathname : ''}`;
-}
 
 /** Builds the Redis bus and waits (at most `timeoutMs`) for its first connection. */
 export async function createRedisBus(options: {
@@ -29,7 +24,7 @@ export async function createRedisBus(options: {
   log: FastifyBaseLogger;
 }): Promise<ClusterBus & { readonly clients: readonly Redis[] }> {
   const { url, prefix, timeoutMs, log } = options;
-  const where = describe(url);
+  const where = redactUrl(url);
   const common: RedisOptions = {
     connectionName: 'general-socket',
     // Reconnect for ever, at most every 2 s: a node must find Redis again by itself.

@@ -8,6 +8,7 @@
  * down at start does not stop the gateway: the schema is migrated on first use instead.
  */
 import pg from 'pg';
+import { redactUrl } from '../secrets.js';
 import { SCHEMA_MIGRATIONS_DDL, pendingMigrations } from './migrations.js';
 import {
   COLLECTIONS,
@@ -36,17 +37,6 @@ export interface PostgresOptions {
 
 /** Migrations may take longer than a lookup. */
 const MIGRATION_TIMEOUT_MS = 60_000;
-
-/** The URL with its password masked, safe for logs. */
-export function maskUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'postgres://(unparsable URL)';
-  }
-}
 
 /** Connects to PostgreSQL and migrates its schema; a server that is down is retried on first use. */
 export async function openPostgresStore(options: PostgresOptions): Promise<Store> {
@@ -94,7 +84,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
   };
 
   return {
-    description: `postgres ${maskUrl(options.url)}`,
+    description: `postgres ${redactUrl(options.url)}`,
     find,
     async importDocuments(batch) {
       await ensureSchema();
