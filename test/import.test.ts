@@ -6,7 +6,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseImportFile } from '../src/store/import-file.js';
 import { openStore } from '../src/store/open.js';
+import { startGateway } from './support/gateway.js';
 import { createTestSchema, postgresAvailable } from './support/postgres.js';
 
 const run = promisify(execFile);
@@ -151,6 +153,29 @@ describe('general-socket import (embedded SQLite)', () => {
 });
 
 const pgUp = await postgresAvailable();
+
+describe('ids in an import file', () => {
+  it('follow the REST API\'s rule exactly: a document id the API would refuse is refused, and no other', async () => {
+    const samples = ['u1', 'x'.repeat(128), 'x'.repeat(129), 'a b', 'tab\t', 'é'.repeat(128), '😀'.repeat(100), '😀'.repeat(129), ''];
+    const gw = await startGateway();
+    try {
+      const api: boolean[] = [];
+      for (const id of samples) api.push((await gw.request('POST', '/emit/ping', { userIds: [id], data: {} })).status === 200);
+      const imported = samples.map((id) => {
+        try {
+          parseImportFile(JSON.stringify({ users: [{ _id: id, name: 'x' }] }));
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      assert.deepEqual(imported, api, samples.map((id, n) => `${JSON.stringify(id.slice(0, 6))}: API ${api[n]}, import ${imported[n]}`).join('; '));
+      assert.deepEqual(api, [true, true, false, false, false, true, true, false, false], 'the API\'s rule itself');
+    } finally {
+      await gw.close();
+    }
+  });
+});
 
 describe('general-socket import (PostgreSQL)', { skip: !pgUp && 'PostgreSQL is not running' }, () => {
   let schema: Awaited<ReturnType<typeof createTestSchema>>;

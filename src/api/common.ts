@@ -28,6 +28,9 @@ export const MAX_EVENT_LENGTH = 100;
 /** Longest accepted id (user id, socket id, document id). */
 export const MAX_ID_LENGTH = 128;
 
+/** What an id may hold: anything but whitespace and control characters (JSON Schema `pattern`). */
+export const ID_PATTERN = '^[^\\s\\u0000-\\u001F\\u007F]+$';
+
 /** A Socket.IO event name a client can listen for. */
 export const EventName = Type.String({
   minLength: 1,
@@ -42,7 +45,7 @@ export const EventName = Type.String({
 export const Id = Type.String({
   minLength: 1,
   maxLength: MAX_ID_LENGTH,
-  pattern: '^[^\\s\\u0000-\\u001F\\u007F]+$',
+  pattern: ID_PATTERN,
   description: `Identifier: 1 to ${MAX_ID_LENGTH} characters without whitespace.`,
   'x-error': `must be a string of 1 to ${MAX_ID_LENGTH} characters without whitespace`,
 });

@@ -4,7 +4,7 @@
  * Every document is converted from Extended JSON and checked before anything is written, and a
  * problem is reported with its position: `communications[2]` or `line 3`.
  */
-import { MAX_ID_LENGTH } from '../api/common.js';
+import { ID_PATTERN, MAX_ID_LENGTH } from '../api/common.js';
 import { fromExtendedJson } from './extended-json.js';
 import { COLLECTIONS, type Collection, type ImportBatch, type StoredDocument } from './store.js';
 
@@ -16,14 +16,17 @@ export function isCollection(name: string): name is Collection {
   return (COLLECTIONS as readonly string[]).includes(name);
 }
 
-const ID_PATTERN = /^[^\s\u0000-\u001F\u007F]+$/;
+/** The API's id rule, so an imported document holds exactly the ids the REST API accepts. */
+const ID = new RegExp(ID_PATTERN, 'u');
+/** Lengths in characters (code points), as the API's schema validator counts them, not UTF-16 units. */
+const length = (text: string): number => [...text].length;
 const short = (value: unknown): string => {
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 };
 
 function id(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length > MAX_ID_LENGTH || !ID_PATTERN.test(value)) {
+  if (typeof value !== 'string' || length(value) > MAX_ID_LENGTH || !ID.test(value)) {
     throw new Error(`${field} must be an id (a string or {"$oid": ...} of 1 to ${MAX_ID_LENGTH} characters without whitespace), got ${short(value)}`);
   }
   return value;
