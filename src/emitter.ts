@@ -29,7 +29,7 @@ export interface DeliveryReport {
 
 /** Audience: every socket of these users (duplicates count once). */
 export function toUsers(userIds: string | readonly string[]): Audience {
-  return { kind: 'users', userIds: [...new Set(typeof userIds === 'string' ? [userIds] : userIds)] };
+  return { kind: 'users', userIds: typeof userIds === 'string' ? [userIds] : [...new Set(userIds)] };
 }
 
 /** Audience: one socket of the lead-finder namespace. */

@@ -5,7 +5,9 @@
  */
 import type { SwarmPool } from '../client/swarm-pool.js';
 import { runHttpLoad } from '../lib/http-load.js';
-import type { ServerProcess } from '../lib/server-process.js';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { REPO_ROOT, type ServerProcess } from '../lib/server-process.js';
 import { preciseNow } from '../client/light-socket.js';
 import { cpuUs, deliveryFailure, ownCpuUs, sleep } from './workload.js';
 
@@ -34,6 +36,8 @@ export interface BurstOptions {
   everySocketGetsAll?: boolean;
   /** Called just before the measured phase starts, e.g. to read a dependency's counters. */
   beforeMeasuring?(): Promise<void>;
+  /** Folder for CPU profiles of the measured phase (`--cpu-prof`), one per server. */
+  cpuProf?: string | undefined;
 }
 
 export interface BurstFigures {
@@ -89,10 +93,17 @@ export async function burst(options: BurstOptions, failures: string[]): Promise<
   }
 
   await options.beforeMeasuring?.();
+  if (options.cpuProf) await Promise.all(options.servers.map((s) => s.startProfile()));
   const cpuBefore = await serverCpuUs(options.servers);
   const harnessCpu = process.cpuUsage();
   const started = preciseNow();
   const result = await load(options.amount, options.event, 120_000);
+  if (options.cpuProf) {
+    const dir = resolve(REPO_ROOT, options.cpuProf);
+    mkdirSync(dir, { recursive: true });
+    const files = options.servers.map((s, i) => join(dir, `${options.label.replace(/[^\w.-]+/g, '_')}-${i}-${Date.now()}.cpuprofile`));
+    await Promise.all(options.servers.map((s, i) => s.stopProfile(files[i]!)));
+  }
   if (result.non2xx || result.errors || result.stopped) fail(`max rate: ${result.non2xx} non-2xx, ${result.errors} errors${result.stopped ? ', stopped by time bound' : ''}`);
   const loadCpu = ownCpuUs(harnessCpu);
   const expected = result.ok * options.deliveriesPerRequest;

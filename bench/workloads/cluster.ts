@@ -86,6 +86,7 @@ async function measureLayout(ctx: WorkloadContext, gateway: Target, layout: Layo
         event: 'bench_cluster',
         warmupEvent: 'bench_cluster_warmup',
         pool,
+        cpuProf: ctx.options.cpuProf,
         deliveriesPerRequest: 1,
         beforeMeasuring: async () => {
           if (redis && layout.cluster) redisBefore = await redisCpuUs(redis);

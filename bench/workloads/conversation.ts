@@ -132,6 +132,7 @@ async function measureStore(ctx: WorkloadContext, gateway: Target, store: StoreS
               event: EVENT,
               warmupEvent: EVENT,
               pool,
+              cpuProf: ctx.options.cpuProf,
               deliveriesPerRequest: PARTICIPANTS,
               everySocketGetsAll: true,
             },

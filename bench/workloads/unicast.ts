@@ -51,6 +51,7 @@ async function measureOnce(ctx: WorkloadContext, target: Target, server: ServerP
       event: MAX_EVENT,
       warmupEvent: WARMUP_EVENT,
       ...(pool && { pool }),
+      cpuProf: ctx.options.cpuProf,
       deliveriesPerRequest: 1,
     },
     failures,
