@@ -5,11 +5,9 @@
  */
 import type { SwarmPool } from '../client/swarm-pool.js';
 import { runHttpLoad } from '../lib/http-load.js';
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { REPO_ROOT, type ServerProcess } from '../lib/server-process.js';
+import type { ServerProcess } from '../lib/server-process.js';
 import { preciseNow } from '../client/light-socket.js';
-import { cpuUs, deliveryFailure, ownCpuUs, sleep } from './workload.js';
+import { cpuUs, deliveryFailure, ownCpuUs, profileServers, sleep } from './workload.js';
 
 export interface BurstOptions {
   /** Prefix of failure messages. */
@@ -93,17 +91,12 @@ export async function burst(options: BurstOptions, failures: string[]): Promise<
   }
 
   await options.beforeMeasuring?.();
-  if (options.cpuProf) await Promise.all(options.servers.map((s) => s.startProfile()));
+  const stopProfiles = await profileServers(options.cpuProf, options.servers, options.label);
   const cpuBefore = await serverCpuUs(options.servers);
   const harnessCpu = process.cpuUsage();
   const started = preciseNow();
   const result = await load(options.amount, options.event, 120_000);
-  if (options.cpuProf) {
-    const dir = resolve(REPO_ROOT, options.cpuProf);
-    mkdirSync(dir, { recursive: true });
-    const files = options.servers.map((s, i) => join(dir, `${options.label.replace(/[^\w.-]+/g, '_')}-${i}-${Date.now()}.cpuprofile`));
-    await Promise.all(options.servers.map((s, i) => s.stopProfile(files[i]!)));
-  }
+  await stopProfiles();
   if (result.non2xx || result.errors || result.stopped) fail(`max rate: ${result.non2xx} non-2xx, ${result.errors} errors${result.stopped ? ', stopped by time bound' : ''}`);
   const loadCpu = ownCpuUs(harnessCpu);
   const expected = result.ok * options.deliveriesPerRequest;

@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SwarmPool } from '../client/swarm-pool.js';
 import type { BenchOptions } from '../lib/options.js';
-import { freePort, ServerProcess } from '../lib/server-process.js';
+import { freePort, REPO_ROOT, ServerProcess } from '../lib/server-process.js';
 import { median } from '../lib/stats.js';
 import type { Target } from '../targets.js';
 
@@ -182,6 +182,21 @@ export async function measureRuns<S extends { name: string }, F extends Figures>
     }
   }
   return new RunResults(results, failures, runs);
+}
+
+/**
+ * With `--cpu-prof <dir>`, starts the CPU profiler in every server and returns what stops it and
+ * writes one `<label>-<i>-<time>.cpuprofile` per server into `dir`; without, does nothing.
+ */
+export async function profileServers(dir: string | undefined, servers: readonly ServerProcess[], label: string): Promise<() => Promise<void>> {
+  if (!dir) return async () => undefined;
+  await Promise.all(servers.map((s) => s.startProfile()));
+  return async () => {
+    const folder = resolve(REPO_ROOT, dir);
+    mkdirSync(folder, { recursive: true });
+    const stamp = Date.now();
+    await Promise.all(servers.map((s, i) => s.stopProfile(join(folder, `${label.replace(/[^\w.-]+/g, '_')}-${i}-${stamp}.cpuprofile`))));
+  };
 }
 
 /** Server CPU time in µs between two probe readings. */
