@@ -25,6 +25,8 @@ export interface DeliveryReport {
   readonly sockets: number;
   /** True when some gateway node could not be asked or did not answer in time (cluster only). */
   readonly partial?: true;
+  /** With `partial`: the other nodes were asked, so they may have delivered without confirming it. */
+  readonly unconfirmed?: true;
 }
 
 /** Audience: every socket of these users (duplicates count once). */
@@ -97,7 +99,8 @@ export function createEmitter(io: Server, bus: ClusterBus = embeddedBus()): Emit
       if (elsewhere.length === 0) return { sockets };
       const answers = await askOthers(control, bus, DELIVER, elsewhere);
       for (const answer of answers.responses) sockets += typeof answer === 'number' ? answer : 0;
-      return answers.complete ? { sockets } : { sockets, partial: true };
+      if (answers.complete) return { sockets };
+      return answers.published ? { sockets, partial: true, unconfirmed: true } : { sockets, partial: true };
     },
   };
 }

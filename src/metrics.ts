@@ -9,8 +9,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Namespace, Server } from 'socket.io';
 import type { Emitter } from './emitter.js';
 import { toGatewayError } from './http/error-handler.js';
-import { USER_ROOM_PREFIX, USERS_NAMESPACE } from './namespaces.js';
 import { checkProbes, type ReadinessProbe } from './routes/health.js';
+import { countUsersHere } from './stats.js';
 
 const PREFIX = 'general_socket_';
 
@@ -91,10 +91,7 @@ export function createMetrics(io: Server, probes: readonly ReadinessProbe[]): Me
     help: 'Distinct users with at least one socket on this node.',
     registers,
     collect() {
-      let users = 0;
-      // A user's room exists exactly while that user has a socket here.
-      for (const room of io.of(USERS_NAMESPACE).adapter.rooms.keys()) if (room.startsWith(USER_ROOM_PREFIX)) users++;
-      this.set(users);
+      this.set(countUsersHere(io));
     },
   });
   new Gauge({

@@ -169,6 +169,10 @@ describe('Redis faults', { skip: !redisServer && 'redis-server is not installed'
       assert.equal(reply.body.sockets, 1);
       assert.equal(reply.body.partial, true, 'the other nodes could not be asked');
       assert.deepEqual(await arrival, { frozen: true });
+      // A worker not on this node: the others were asked but did not answer, so it may have been sent.
+      const unconfirmed = await node.request('POST', '/lead-finder/scrape_task', { socketId: 'elsewhere', payload: {} }, { 'x-api-key': 'frozen-key' });
+      assert.equal(unconfirmed.status, 504);
+      assert.equal(unconfirmed.body.code, 'DELIVERY_UNCONFIRMED');
     } finally {
       redis.resume();
       await node.close();
