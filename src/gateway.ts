@@ -93,9 +93,9 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
     await bus.close();
   });
   // Requests that arrive on open connections while the gateway drains get the usual error shape.
-  app.addHook('onRequest', async () => {
-    if (closing) throw fail('SERVICE_UNAVAILABLE', 'The gateway is shutting down; retry', { 'retry-after': '1', connection: 'close' });
-  });
+  app.addHook('onRequest', (_request, _reply, done) =>
+    done(closing ? fail('SERVICE_UNAVAILABLE', 'The gateway is shutting down; retry', { 'retry-after': '1', connection: 'close' }) : undefined),
+  );
 
   try {
     return await build(app, config, io, bus);
