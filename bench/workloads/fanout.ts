@@ -115,7 +115,7 @@ export const fanout: Workload = {
           rows,
         },
       ],
-      notes,
+      notes: [...notes, ...results.disturbances],
       failures: results.failures,
       figures: Object.fromEntries(targets.map((t) => [t.name, { deliveriesPerSec: m(t.name, 'deliveriesPerSec') }])),
       reproduce: reproduce(ctx, 'fanout', targets, [`--fanout-sockets ${sizes.fanoutSockets}`, `--fanout-rounds ${sizes.fanoutRounds}`]),

@@ -125,7 +125,7 @@ export const unicast: Workload = {
           rows,
         },
       ],
-      notes: saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')]))),
+      notes: [...saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')]))), ...results.disturbances],
       failures: results.failures,
       figures: Object.fromEntries(targets.map((t) => [t.name, { rps: m(t.name, 'rps'), e2eP99: m(t.name, 'e2eP99') }])),
       reproduce: reproduce(ctx, 'unicast', targets, [`--unicast-users ${sizes.unicastUsers}`, `--unicast-requests ${sizes.unicastRequests}`, `--connections ${sizes.httpConnections}`, `--latency-seconds ${sizes.latencySeconds}`]),
