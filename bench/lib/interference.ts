@@ -91,3 +91,20 @@ export function watchInterference(): { stop(): { averagePct: number; peakPct: nu
     },
   };
 }
+
+/**
+ * Waits until other processes have used less than `quietPct` % of a core for `quietSeconds` in a
+ * row, or `maxSeconds` passed; resolves with the seconds waited. Starting a run in a quiet spell
+ * wastes fewer attempts than measuring and repeating.
+ */
+export async function waitForQuiet(quietPct: number, quietSeconds = 3, maxSeconds = 180): Promise<number> {
+  const started = performance.now();
+  let quiet = 0;
+  while ((performance.now() - started) / 1000 < maxSeconds) {
+    const watch = watchInterference();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    quiet = watch.stop().averagePct < quietPct ? quiet + 1 : 0;
+    if (quiet >= quietSeconds) break;
+  }
+  return (performance.now() - started) / 1000;
+}

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { SwarmPool } from '../client/swarm-pool.js';
 import type { BenchOptions } from '../lib/options.js';
 import { freePort, REPO_ROOT, ServerProcess } from '../lib/server-process.js';
-import { watchInterference } from '../lib/interference.js';
+import { waitForQuiet, watchInterference } from '../lib/interference.js';
 import { median } from '../lib/stats.js';
 import type { Target } from '../targets.js';
 
@@ -166,9 +166,10 @@ const ATTEMPTS = 3;
 /**
  * The run loop every workload shares: `runs` rounds, each measuring every subject once on a fresh
  * server, interleaved so machine drift spreads over all of them. A run that adds a failure (lost
- * delivery, HTTP error, dropped socket) or throws is left out of the medians. A run during which
- * other processes on the machine used more than QUIET_PCT % of a core is measured again (up to
- * ATTEMPTS times); one still disturbed is kept and named in `disturbances`.
+ * delivery, HTTP error, dropped socket) or throws is left out of the medians. Each run starts once
+ * other processes on the machine have been quiet for a few seconds (at most 3 minutes' wait); a run
+ * during which they used more than QUIET_PCT % of a core anyway is measured again (up to ATTEMPTS
+ * times); one still disturbed is kept and named in `disturbances`.
  */
 export async function measureRuns<S extends { name: string }, F extends Figures>(
   ctx: WorkloadContext,
@@ -183,6 +184,8 @@ export async function measureRuns<S extends { name: string }, F extends Figures>
   for (let run = 1; run <= runs; run++) {
     for (const subject of subjects) {
       for (let attempt = 1; ; attempt++) {
+        const waited = await waitForQuiet(QUIET_PCT);
+        if (waited > 4) ctx.log(`${workload}: waited ${waited.toFixed(0)} s for other processes to quiet down`);
         ctx.log(`${workload}: ${subject.name} run ${run}/${runs}${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
         const attemptFailures: string[] = [];
         const watch = watchInterference();
