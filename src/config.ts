@@ -88,16 +88,23 @@ const ipList: Parser<readonly string[]> = (raw, name) => {
   return entries;
 };
 
+/** Fastify's `trustProxy`: a boolean, or the proxies' addresses (validated like ALLOWED_IPS). */
+const proxyTrust: Parser<boolean | string> = (raw, name) =>
+  /^(1|true|yes|on|0|false|no|off)$/i.test(raw) ? boolean(raw, name) : ipList(raw, name).join(',');
+
 /** PEM keys often arrive through env files with their newlines escaped. */
 const publicKey: Parser<string> = (raw, name) => {
   const pem = raw.replace(/\\n/g, '\n');
   try {
     const key = createPublicKey(pem);
+    if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      throw new Error(`EC curve ${key.asymmetricKeyDetails?.namedCurve} is not P-256, the curve of ES256`);
+    }
     if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ec') {
       throw new Error(`unsupported key type ${key.asymmetricKeyType}`);
     }
   } catch (error) {
-    throw new Error(`${name} must be an RSA or EC public key in PEM form (${(error as Error).message})`);
+    throw new Error(`${name} must be an RSA (RS256) or P-256 EC (ES256) public key in PEM form (${(error as Error).message})`);
   }
   return pem;
 };
@@ -124,7 +131,7 @@ const options = {
   logLevel: option('LOG_LEVEL', 'pino log level: fatal, error, warn, info, debug, trace or silent.', oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'info'),
   internalApiKeys: option('INTERNAL_API_KEY', 'Comma-separated API keys accepted in the `x-api-key` header of REST calls; several keys allow rotation. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`.', list, [], '(generated outside production)'),
   allowedIps: option('ALLOWED_IPS', 'Comma-separated IPs and CIDRs (IPv4 and IPv6) allowed to call the REST API; empty allows every address.', ipList, [], '(any)'),
-  trustProxy: option('TRUST_PROXY', 'Trust `X-Forwarded-For` from a load balancer when resolving the caller IP for `ALLOWED_IPS` and rate limits.', boolean, false),
+  trustProxy: option('TRUST_PROXY', 'Which proxies may tell the caller\'s address in `X-Forwarded-For` (for `ALLOWED_IPS`): `false`; the load balancers\' comma-separated IPs or CIDRs (the caller is then the last address they did not add); or `true` to trust every hop, which lets any caller who reaches the gateway directly claim any address.', proxyTrust, false),
   jwtSecret: option('JWT_SECRET', 'HS256 secret that verifies user tokens. Outside production an unset value (with no `JWT_PUBLIC_KEY`) means a generated secret kept in `DATA_DIR/dev-secrets.json`.', text, '', '(generated outside production)'),
   jwtPublicKey: option('JWT_PUBLIC_KEY', 'PEM public key (RSA for RS256, P-256 EC for ES256) that verifies user tokens; `\\n` escapes are accepted.', publicKey, '', '(none)'),
   jwtIssuer: option('JWT_ISSUER', 'When set, user tokens must carry this `iss`.', text, '', '(not checked)'),
@@ -132,7 +139,7 @@ const options = {
   scraperApiKeys: option('SCRAPER_API_KEY', 'Comma-separated keys that lead-finder workers present as `auth.token` on `/v1/lead-finder`. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`; in production an unset value refuses every worker.', list, [], '(generated outside production)'),
   maxUserIds: option('EMIT_MAX_USER_IDS', 'Most user ids one `POST /emit/:emitTo` call may name.', integer(1, 1_000_000), 10_000),
   bodyLimitBytes: option('BODY_LIMIT_BYTES', 'Largest accepted request body, in bytes; larger bodies get 413.', integer(1, 100 * 1024 * 1024), 1024 * 1024),
-  rateLimitMax: option('RATE_LIMIT_MAX', 'Emit requests allowed per window for each API key (or IP without one); 0 disables rate limiting.', integer(0, 10_000_000), 100),
+  rateLimitMax: option('RATE_LIMIT_MAX', 'Emit requests allowed per window for each API key, across all emit routes; 0 disables rate limiting.', integer(0, 10_000_000), 100),
   rateLimitWindowMs: option('RATE_LIMIT_WINDOW_MS', 'Length of the rate-limit window in milliseconds; 0 disables rate limiting.', integer(0, 24 * 3600 * 1000), 60_000),
   corsOrigins: option('CORS_ORIGINS', 'Comma-separated origins that browsers may connect from over HTTP long-polling; `*` allows any origin.', list, ['*']),
   shutdownTimeoutMs: option('SHUTDOWN_TIMEOUT_MS', 'How long a SIGTERM/SIGINT waits for in-flight requests before the process exits anyway.', integer(0, 600_000), 10_000),
@@ -144,7 +151,7 @@ const options = {
   redisUrl: option('REDIS_URL', 'Redis that joins gateway processes, on one machine or many, into one gateway (`redis://[:password@]host:6379[/db]`, `rediss://` for TLS): events, worker look-ups and rate limits span every node. Empty runs a standalone gateway.', redisUrl, '', '(none: standalone)'),
   redisPrefix: option('REDIS_PREFIX', 'Prefix of the Redis channels and keys the gateway uses: gateways sharing a Redis and a prefix form one cluster; a `@socket.io/redis-emitter` must be created with the same `key`.', text, 'socket.io'),
   workers: option('WORKERS', 'Worker processes that share `PORT` on this machine, with sticky sessions so long-polling works; `0` or `auto` starts one per CPU core, `1` runs everything in one process.', workerCount, 1),
-  clusterTimeoutMs: option('CLUSTER_TIMEOUT_MS', 'How long a REST call waits for the other gateway nodes to answer (worker look-ups, socket counts) before replying with what it has.', integer(50, 60_000), 2000),
+  clusterTimeoutMs: option('CLUSTER_TIMEOUT_MS', 'How long a REST call waits for the other gateway nodes to answer (worker look-ups, socket counts) before replying with what it has. With `WORKERS` and no Redis the workers\' adapter waits at least 5000 ms, whatever this says.', integer(50, 60_000), 2000),
   dataDir: option('DATA_DIR', 'Folder for local state: the embedded database and generated development secrets.', text, './data'),
   metricsPublic: option('METRICS_PUBLIC', 'Serve `GET /metrics` without an API key (for a Prometheus inside a private network); otherwise it takes the key as `x-api-key` or `Authorization: Bearer`.', boolean, false),
   adminUi: option('ADMIN_UI', 'Instrument Socket.IO for `@socket.io/admin-ui` (namespace `/admin`) and serve that UI at `/admin-ui/`; needs `ADMIN_UI_PASSWORD`.', boolean, false),
@@ -195,18 +202,36 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     }
   }
   if (values.adminUi === true && values.adminUiPassword === '') problems.push('ADMIN_UI=true needs ADMIN_UI_PASSWORD: the admin UI can disconnect any socket');
+  if (values.jwtSecret && values.jwtPublicKey) {
+    problems.push('Set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both: tokens are verified with one key');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const config = { ...values, generatedSecrets: [] } as unknown as Config;
 
   if (config.nodeEnv === 'production') {
     const missing = missingSecrets(config);
-    if (missing.length > 0) {
-      throw new ConfigError([`NODE_ENV=production refuses to start without ${missing.join(' and ')}: set them in the environment`]);
-    }
+    const refusals = [
+      ...(missing.length > 0 ? [`NODE_ENV=production refuses to start without ${missing.join(' and ')}: set them in the environment`] : []),
+      ...weakSecrets(config),
+    ];
+    if (refusals.length > 0) throw new ConfigError(refusals);
     return Object.freeze(config);
   }
   return Object.freeze({ ...config, ...generatedSecrets(config) });
 }
+
+/** Production secrets too short to resist guessing (an HS256 secret needs 256 bits). */
+function weakSecrets(config: Config): string[] {
+  const weak: string[] = [];
+  if (config.jwtSecret && config.jwtSecret.length < MIN_JWT_SECRET) weak.push(`JWT_SECRET must have at least ${MIN_JWT_SECRET} characters in production`);
+  for (const [name, keys] of [['INTERNAL_API_KEY', config.internalApiKeys], ['SCRAPER_API_KEY', config.scraperApiKeys]] as const) {
+    if (keys.some((key) => key.length < MIN_KEY)) weak.push(`each ${name} must have at least ${MIN_KEY} characters in production`);
+  }
+  return weak;
+}
+
+const MIN_JWT_SECRET = 32;
+const MIN_KEY = 16;
 
 function missingSecrets(config: Config): string[] {
   const missing: string[] = [];

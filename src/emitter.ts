@@ -25,11 +25,13 @@ export interface DeliveryReport {
   readonly sockets: number;
   /** True when some gateway node could not be asked or did not answer in time (cluster only). */
   readonly partial?: true;
+  /** With `partial`: the other nodes were asked, so they may have delivered without confirming it. */
+  readonly unconfirmed?: true;
 }
 
 /** Audience: every socket of these users (duplicates count once). */
 export function toUsers(userIds: string | readonly string[]): Audience {
-  return { kind: 'users', userIds: [...new Set(typeof userIds === 'string' ? [userIds] : userIds)] };
+  return { kind: 'users', userIds: typeof userIds === 'string' ? [userIds] : [...new Set(userIds)] };
 }
 
 /** Audience: one socket of the lead-finder namespace. */
@@ -97,7 +99,8 @@ export function createEmitter(io: Server, bus: ClusterBus = embeddedBus()): Emit
       if (elsewhere.length === 0) return { sockets };
       const answers = await askOthers(control, bus, DELIVER, elsewhere);
       for (const answer of answers.responses) sockets += typeof answer === 'number' ? answer : 0;
-      return answers.complete ? { sockets } : { sockets, partial: true };
+      if (answers.complete) return { sockets };
+      return answers.published ? { sockets, partial: true, unconfirmed: true } : { sockets, partial: true };
     },
   };
 }

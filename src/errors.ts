@@ -17,6 +17,7 @@ export const errorRegistry = {
   RATE_LIMITED: { status: 429, message: 'Too many requests' },
   INTERNAL_SERVER_ERROR: { status: 500, message: 'Internal server error' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'A service the gateway depends on is unavailable' },
+  DELIVERY_UNCONFIRMED: { status: 504, message: 'Other gateway nodes did not confirm the delivery in time' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 /** A stable, documented error code. */

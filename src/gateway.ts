@@ -16,6 +16,7 @@ import { createBus, type ClusterBus } from './cluster/bus.js';
 import { consolePages } from './console/pages.js';
 import { consoleTokenRoute } from './console/token.js';
 import { createEmitter, type Emitter } from './emitter.js';
+import { fail } from './errors.js';
 import { accessHook } from './http/access.js';
 import { formatValidationErrors, installErrorHandling } from './http/error-handler.js';
 import { parseJsonBodies } from './http/json-body.js';
@@ -62,7 +63,8 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
     logController: new RequestLog(),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
-    return503OnClosing: true,
+    // Off: Fastify's own 503 would not have the error shape; the onRequest hook below answers instead.
+    return503OnClosing: false,
     // Fastify's default (100) would answer 414 before the schemas see a 101-128 character id.
     routerOptions: { maxParamLength: 1024 },
     // Bodies are validated as sent: an id of 5 is not the id "5".
@@ -79,6 +81,34 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
     ...(bus.adapter && { adapter: bus.adapter }),
     cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins] },
   });
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    // Sockets go first: open websockets would otherwise keep the HTTP server from closing.
+    for (const nsp of io._nsps.values()) nsp.local.disconnectSockets(true);
+    io.engine.close();
+  });
+  app.addHook('onClose', async () => {
+    for (const nsp of io._nsps.values()) await nsp.adapter.close();
+    await bus.close();
+  });
+  // Requests that arrive on open connections while the gateway drains get the usual error shape.
+  app.addHook('onRequest', (_request, _reply, done) =>
+    done(closing ? fail('SERVICE_UNAVAILABLE', 'The gateway is shutting down; retry', { 'retry-after': '1', connection: 'close' }) : undefined),
+  );
+
+  try {
+    return await build(app, config, io, bus);
+  } catch (error) {
+    // Whatever was opened so far (the bus, the store) is released with the app.
+    await app.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The rest of createGateway, once the server, Socket.IO and the bus exist. */
+async function build(app: FastifyInstance, config: Config, io: Server, bus: ClusterBus): Promise<Gateway> {
+  const apiKeys = createKeySet(config.internalApiKeys);
   const probes: ReadinessProbe[] = [{ name: 'bus', check: () => bus.check() }];
   const metrics = createMetrics(io, probes);
   setupNamespaces(io, {
@@ -88,7 +118,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
     onRefused: metrics.refused,
   });
   const emitter = metrics.observe(createEmitter(io, bus));
-  const access = accessHook(createKeySet(config.internalApiKeys), createIpAllowlist(config.allowedIps));
+  const access = accessHook(apiKeys, createIpAllowlist(config.allowedIps));
 
   const store = await openStore(config, app.log);
   app.log.info({ store: store.description }, `conversation documents in ${store.description}`);
@@ -102,7 +132,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
   // Before the 405 recorder: Swagger UI's own routes overlap in ways it cannot complete.
   await registerOpenApi(app);
   const wrongMethods = answerWrongMethods(app);
-  await app.register(healthRoutes, { probes });
+  await app.register(healthRoutes, { probes, showDetails: (request) => apiKeys.match(request.headers['x-api-key']) !== undefined });
   await app.register(metricsRoutes, { metrics, ...(!config.metricsPublic && { guard: access }) });
   await app.register(consolePages, { listen: config.nodeEnv !== 'production' });
   await app.register(async (api) => {
@@ -116,16 +146,6 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
   });
   await app.register(wrongMethods);
   await registerAdminUi(app, io, config);
-
-  app.addHook('preClose', async () => {
-    // Sockets go first: open websockets would otherwise keep the HTTP server from closing.
-    for (const nsp of io._nsps.values()) nsp.local.disconnectSockets(true);
-    io.engine.close();
-  });
-  app.addHook('onClose', async () => {
-    for (const nsp of io._nsps.values()) await nsp.adapter.close();
-    await bus.close();
-  });
 
   return {
     config,

@@ -9,8 +9,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Namespace, Server } from 'socket.io';
 import type { Emitter } from './emitter.js';
 import { toGatewayError } from './http/error-handler.js';
-import { USER_ROOM_PREFIX, USERS_NAMESPACE } from './namespaces.js';
 import { checkProbes, type ReadinessProbe } from './routes/health.js';
+import { countUsersHere } from './stats.js';
 
 const PREFIX = 'general_socket_';
 
@@ -43,6 +43,30 @@ function processMetrics(): Registry {
   return processRegistry;
 }
 
+/**
+ * Counts by label set in a plain Map and hands the totals to a prom-client counter when it is
+ * scraped (its `collect`). prom-client hashes and validates the labels on every `inc`, which costs
+ * more per emit than everything else the metrics do; a Map lookup by a string key does not.
+ */
+class Tally {
+  private readonly pending = new Map<string, { labels: Record<string, string>; n: number }>();
+
+  add(key: string, labels: () => Record<string, string>, n = 1): void {
+    const entry = this.pending.get(key);
+    if (entry) entry.n += n;
+    else this.pending.set(key, { labels: labels(), n });
+  }
+
+  /** Moves the counts into `counter`; entries stay (at 0), as the counter's series do. */
+  flush(counter: Counter<string>): void {
+    for (const entry of this.pending.values()) {
+      if (entry.n === 0) continue;
+      counter.inc(entry.labels, entry.n);
+      entry.n = 0;
+    }
+  }
+}
+
 /** A route config flag that marks emit routes (see http/rate-limit.ts `EMIT_LIMITED`). */
 function isEmitRoute(request: FastifyRequest): boolean {
   return (request.routeOptions.config as { emit?: boolean } | undefined)?.emit === true;
@@ -67,10 +91,7 @@ export function createMetrics(io: Server, probes: readonly ReadinessProbe[]): Me
     help: 'Distinct users with at least one socket on this node.',
     registers,
     collect() {
-      let users = 0;
-      // A user's room exists exactly while that user has a socket here.
-      for (const room of io.of(USERS_NAMESPACE).adapter.rooms.keys()) if (room.startsWith(USER_ROOM_PREFIX)) users++;
-      this.set(users);
+      this.set(countUsersHere(io));
     },
   });
   new Gauge({
@@ -97,19 +118,36 @@ export function createMetrics(io: Server, probes: readonly ReadinessProbe[]): Me
     labelNames: ['namespace', 'reason'],
     registers,
   });
-  const emits = new Counter({
+  const emits = new Tally();
+  new Counter({
     name: `${PREFIX}emits_total`,
     help: 'Emit requests answered, per route and outcome (SUCCESS or the error code).',
     labelNames: ['route', 'outcome'],
     registers,
+    collect() {
+      emits.flush(this);
+    },
   });
-  const deliveries = new Counter({
+  const deliveries = new Tally();
+  new Counter({
     name: `${PREFIX}deliveries_total`,
     help: 'Events handed to the emitter, per audience (users or worker).',
     labelNames: ['audience'],
     registers,
+    collect() {
+      deliveries.flush(this);
+    },
   });
-  const reached = new Counter({ name: `${PREFIX}sockets_reached_total`, help: 'Sockets that emitted events were sent to.', registers });
+  const reached = new Tally();
+  new Counter({
+    name: `${PREFIX}sockets_reached_total`,
+    help: 'Sockets that emitted events were sent to.',
+    registers,
+    collect() {
+      reached.flush(this);
+    },
+  });
+  const noLabels = (): Record<string, string> => ({});
   const latency = new Histogram({
     name: `${PREFIX}http_request_duration_seconds`,
     help: 'Time to answer HTTP requests, per method, route and status code.',
@@ -136,8 +174,11 @@ export function createMetrics(io: Server, probes: readonly ReadinessProbe[]): Me
         ...emitter,
         async send(batch) {
           const report = await emitter.send(batch);
-          for (const delivery of batch) deliveries.inc({ audience: delivery.audience.kind });
-          reached.inc(report.sockets);
+          for (const delivery of batch) {
+            const audience = delivery.audience.kind;
+            deliveries.add(audience, () => ({ audience }));
+          }
+          reached.add('', noLabels, report.sockets);
           return report;
         },
       };
@@ -147,13 +188,16 @@ export function createMetrics(io: Server, probes: readonly ReadinessProbe[]): Me
       app.addHook('onError', async (request, _reply, error) => {
         outcomes.set(request, toGatewayError(error, 0).code);
       });
-      app.addHook('onResponse', async (request, reply) => {
+      // Callback style: it runs on every request, and an async hook costs a promise more.
+      app.addHook('onResponse', (request, reply, done) => {
         // Unmatched URLs share one label, so that scanners cannot blow up the series count.
         const route = request.routeOptions.url ?? 'unmatched';
         latency.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000);
         if (isEmitRoute(request)) {
-          emits.inc({ route: `${request.method} ${route}`, outcome: outcomes.get(request) ?? (reply.statusCode < 400 ? 'SUCCESS' : String(reply.statusCode)) });
+          const labels = { route: `${request.method} ${route}`, outcome: outcomes.get(request) ?? (reply.statusCode < 400 ? 'SUCCESS' : String(reply.statusCode)) };
+          emits.add(`${labels.route}\n${labels.outcome}`, () => labels);
         }
+        done();
       });
     },
   };

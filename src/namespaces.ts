@@ -54,6 +54,14 @@ export function setupNamespaces(
   io: Server,
   deps: { verifyToken: TokenVerifier; workerKeys: KeySet; log: FastifyBaseLogger; onRefused?: (namespace: string, reason: string) => void },
 ): void {
+  // The main namespace carries only messages between gateway nodes; a client there would hold a
+  // connection without any credentials.
+  io.of('/').use((socket, next) => {
+    deps.onRefused?.('/', 'NAMESPACE_FORBIDDEN');
+    next(refusal('NAMESPACE_FORBIDDEN', `Connect to ${USERS_NAMESPACE} (users) or ${WORKERS_NAMESPACE} (workers)`));
+    closeIfAlone(socket);
+  });
+
   const users: Namespace = io.of(USERS_NAMESPACE);
   users.use((socket, next) => {
     deps.verifyToken(socket.handshake.auth?.token).then(

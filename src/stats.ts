@@ -13,13 +13,19 @@ interface NodeFigures {
   readonly sockets: Readonly<Record<string, number>>;
 }
 
+/** Users with at least one socket on this node: a user's room exists exactly while they have one. */
+export function countUsersHere(io: Server): number {
+  let online = 0;
+  for (const room of io.of(USERS_NAMESPACE).adapter.rooms.keys()) if (room.startsWith(USER_ROOM_PREFIX)) online++;
+  return online;
+}
+
 /** Counts what is connected to this node. */
 function countHere(io: Server): NodeFigures {
-  const users = io.of(USERS_NAMESPACE);
-  let online = 0;
-  // A user's room exists exactly while that user has a socket here.
-  for (const room of users.adapter.rooms.keys()) if (room.startsWith(USER_ROOM_PREFIX)) online++;
-  return { users: online, sockets: { [USERS_NAMESPACE]: users.sockets.size, [WORKERS_NAMESPACE]: io.of(WORKERS_NAMESPACE).sockets.size } };
+  return {
+    users: countUsersHere(io),
+    sockets: { [USERS_NAMESPACE]: io.of(USERS_NAMESPACE).sockets.size, [WORKERS_NAMESPACE]: io.of(WORKERS_NAMESPACE).sockets.size },
+  };
 }
 
 const isNodeFigures = (value: unknown): value is NodeFigures =>

@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createIpAllowlist } from '../src/auth/ip-allowlist.js';
 import { createKeySet } from '../src/auth/keys.js';
+import { loadConfig } from '../src/config.js';
 import { API_KEY, startGateway, type TestGateway } from './support/gateway.js';
 
 describe('API keys', () => {
@@ -38,7 +39,9 @@ describe('API keys', () => {
     assert.deepEqual([health.status, health.body], [200, { status: 'ok' }]);
     const ready = await gw.request('GET', '/readyz', undefined, { 'x-api-key': '' });
     assert.equal(ready.status, 200);
-    assert.equal(ready.body.ready, true);
+    assert.deepEqual(ready.body, { ready: true, checks: { bus: { ok: true }, database: { ok: true } } }, 'no details without a key');
+    const detailed = await gw.request('GET', '/readyz');
+    assert.equal(detailed.body.checks.bus.detail, 'standalone', 'details with the key');
   });
 
   it('matches keys exactly (no prefix, no case folding)', () => {
@@ -81,6 +84,21 @@ describe('ALLOWED_IPS', () => {
     } finally {
       await gw.close();
     }
+  });
+
+  it('with TRUST_PROXY set to the proxy addresses, takes the address the proxy appended, not one a caller made up', async () => {
+    // The test client plays the load balancer at 127.0.0.1, which appends the address it saw.
+    const gw = await startGateway({ ALLOWED_IPS: '203.0.113.9', TRUST_PROXY: '127.0.0.1/32, 10.0.0.0/8' });
+    try {
+      assert.equal((await gw.request('POST', '/emit/a/b', {}, { 'x-forwarded-for': '203.0.113.9' })).status, 200);
+      assert.equal((await gw.request('POST', '/emit/a/b', {}, { 'x-forwarded-for': '198.51.100.1, 203.0.113.9, 10.1.1.1' })).status, 200, 'inner proxies are skipped');
+      const spoofed = await gw.request('POST', '/emit/a/b', {}, { 'x-forwarded-for': '203.0.113.9, 198.51.100.7' });
+      assert.equal(spoofed.status, 403, 'a caller-supplied address in front of the real one is ignored');
+      assert.match(spoofed.body.message, /198\.51\.100\.7/);
+    } finally {
+      await gw.close();
+    }
+    assert.throws(() => loadConfig({ TRUST_PROXY: 'lb.internal', INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w' }), /"lb\.internal"/);
   });
 
   it('uses X-Forwarded-For only when TRUST_PROXY is on', async () => {

@@ -208,6 +208,19 @@ describe('SDK timeouts, aborts and retries', () => {
     }
   });
 
+  it('does not retry a DELIVERY_UNCONFIRMED 504: the event may have been delivered', async () => {
+    const server = await scriptedServer((_request, response) =>
+      reply(response, 504, { success: false, errno: 504, message: 'not every node answered', code: 'DELIVERY_UNCONFIRMED' }),
+    );
+    try {
+      const client = createClient({ baseUrl: server.url, apiKey: API_KEY, retry: { retries: 3, ...fast } });
+      await rejection(client.emitToScraper('xyz', 'scrape_task', {}), { code: 'DELIVERY_UNCONFIRMED', status: 504, attempts: 1 });
+      assert.equal(server.requests.length, 1);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('reports the last failure once the retries are used up; a proxy page becomes HTTP_ERROR', async () => {
     const server = await scriptedServer((_request, response) => reply(response, 502, '<html><body>502 Bad Gateway</body></html>'));
     try {

@@ -156,6 +156,29 @@ describe('Redis faults', { skip: !redisServer && 'redis-server is not installed'
     assert.deepEqual(rejections, [], 'no unhandled promise rejection');
   });
 
+  it('answers emits within bounded time while Redis is frozen (connected but silent), counting limits locally', async () => {
+    const env = { REDIS_URL: redis.url, CLUSTER_TIMEOUT_MS: '300', RATE_LIMIT_MAX: '5', INTERNAL_API_KEY: 'frozen-key' };
+    const node = await startGateway(env);
+    const alice = await node.connectUser('alice');
+    try {
+      redis.pause();
+      const arrival = nextEvent(alice, 'news');
+      const reply = await node.request('POST', '/emit/alice/news', { frozen: true }, { 'x-api-key': 'frozen-key' });
+      // Not a timing assertion on speed: a hang would end the test at its timeout instead.
+      assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      assert.equal(reply.body.sockets, 1);
+      assert.equal(reply.body.partial, true, 'the other nodes could not be asked');
+      assert.deepEqual(await arrival, { frozen: true });
+      // A worker not on this node: the others were asked but did not answer, so it may have been sent.
+      const unconfirmed = await node.request('POST', '/lead-finder/scrape_task', { socketId: 'elsewhere', payload: {} }, { 'x-api-key': 'frozen-key' });
+      assert.equal(unconfirmed.status, 504);
+      assert.equal(unconfirmed.body.code, 'DELIVERY_UNCONFIRMED');
+    } finally {
+      redis.resume();
+      await node.close();
+    }
+  });
+
   it('falls back to per-node rate limits while Redis is down instead of failing or letting everything through', async () => {
     const env = { REDIS_URL: redis.url, CLUSTER_TIMEOUT_MS: '500', RATE_LIMIT_MAX: '2', INTERNAL_API_KEY: 'other-key-for-limits' };
     const node = await startGateway(env);

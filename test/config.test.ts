@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,9 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { configTable } from '../src/cli/config.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'gs-config-'));
+const KEY_A = 'key-a-0123456789abcdef';
+const KEY_B = 'key-b-0123456789abcdef';
+const SECRET = 'a-production-secret-of-32-characters!';
 
 describe('loadConfig', () => {
   it('refuses production without keys, naming the variables to set', () => {
@@ -20,8 +24,8 @@ describe('loadConfig', () => {
 
   it('starts in production with keys, and generates nothing', () => {
     const dataDir = tempDir();
-    const config = loadConfig({ NODE_ENV: 'production', INTERNAL_API_KEY: 'a, b', JWT_SECRET: 's', DATA_DIR: dataDir });
-    assert.deepEqual(config.internalApiKeys, ['a', 'b']);
+    const config = loadConfig({ NODE_ENV: 'production', INTERNAL_API_KEY: `${KEY_A}, ${KEY_B}`, JWT_SECRET: SECRET, DATA_DIR: dataDir });
+    assert.deepEqual(config.internalApiKeys, [KEY_A, KEY_B]);
     assert.deepEqual(config.scraperApiKeys, [], 'no worker key in production means no worker gets in');
     assert.equal(existsSync(join(dataDir, 'dev-secrets.json')), false);
     assert.ok(Object.isFrozen(config));
@@ -37,6 +41,26 @@ describe('loadConfig', () => {
     assert.deepEqual(second.internalApiKeys, first.internalApiKeys);
     assert.equal(second.jwtSecret, first.jwtSecret);
     assert.equal(statSync(join(dataDir, 'dev-secrets.json')).mode & 0o777, 0o600);
+  });
+
+  it('refuses guessable secrets in production', () => {
+    assert.throws(
+      () => loadConfig({ NODE_ENV: 'production', INTERNAL_API_KEY: `${KEY_A},short`, JWT_SECRET: 'changeme', SCRAPER_API_KEY: 'scraper' }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.problems.length === 3 &&
+        /JWT_SECRET must have at least 32 characters/.test(error.message) &&
+        /each INTERNAL_API_KEY must have at least 16/.test(error.message) &&
+        /each SCRAPER_API_KEY must have at least 16/.test(error.message),
+    );
+  });
+
+  it('refuses two token keys, and an EC key on a curve other than P-256', () => {
+    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    assert.throws(() => loadConfig({ JWT_SECRET: SECRET, JWT_PUBLIC_KEY: p256, INTERNAL_API_KEY: KEY_A }), /not both/);
+    assert.throws(() => loadConfig({ JWT_PUBLIC_KEY: p384, INTERNAL_API_KEY: KEY_A }), /JWT_PUBLIC_KEY .*curve secp384r1 is not P-256/);
+    assert.equal(loadConfig({ JWT_PUBLIC_KEY: p256, INTERNAL_API_KEY: KEY_A, SCRAPER_API_KEY: KEY_B }).jwtPublicKey, p256.trim());
   });
 
   it('reports every invalid value at once, naming each variable', () => {

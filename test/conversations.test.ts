@@ -33,6 +33,10 @@ const fixture: ImportBatch = {
     { _id: 'msg-in', type: 'INCOMING', data: 'Is it available?', sent_by: 'c-name', conversation_id: ['conv-a'], createdAt: '2025-10-13T10:30:00.000Z', channel: 'sms' },
     { _id: 'msg-out', type: 'OUTGOING', data: 'Yes!', sent_by: 'u1', conversation_id: ['conv-a', 'conv-b'], createdAt: '2025-10-13T12:35:00+02:00' },
     { _id: 'msg-lost', type: 'OUTGOING', data: 'Hm', sent_by: 'u2', conversation_id: ['conv-gone', 'conv-c'], createdAt: '2025-10-13T11:00:00.000Z' },
+    { _id: 'msg-nowhere', type: 'OUTGOING', data: 'Hm', sent_by: 'u2', conversation_id: ['conv-gone'], createdAt: '2025-10-13T11:00:00.000Z' },
+    { _id: 'msg-empty', type: 'OUTGOING', data: 'Hm', sent_by: 'u2', conversation_id: [], createdAt: '2025-10-13T11:00:00.000Z' },
+    // As a document synced from elsewhere may hold it: one id, not a list (the import would make it a list).
+    { _id: 'msg-single', type: 'OUTGOING', data: 'One', sent_by: 'u3', conversation_id: 'conv-d' as unknown as string[], createdAt: '2025-10-13T11:00:00.000Z' },
   ],
 };
 
@@ -128,6 +132,17 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
       bob.disconnect();
     });
 
+    it('reads a conversation_id that holds one id instead of a list', async () => {
+      const carol = await user('u3');
+      const arrival = nextEvent(carol, 'prospect_message');
+      const reply = await gw.request('GET', '/conversations/prospect/emit/message/msg-single');
+      assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 1 });
+      const payload = (await arrival) as Record<string, unknown>;
+      assert.equal(payload.conversation_id, 'conv-d');
+      assert.equal(payload.is_sender, true);
+      carol.disconnect();
+    });
+
     it('new conversation: populated, title and image from the contact, each user their own unread count', async () => {
       const [alice, bob] = [await user('u1'), await user('u2')];
       const arrivals = Promise.all([nextEvent(alice, 'prospect_add_conversation'), nextEvent(bob, 'prospect_add_conversation')]);
@@ -179,6 +194,8 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
         ['/conversations/prospect/emit/conversation/nope/new', /No conversation .*"nope"/],
         ['/conversations/buyer/emit/message/msg-in', /Unknown channel "buyer".*prospect/],
         ['/conversations/buyer/emit/conversation/conv-a/new', /Unknown channel "buyer"/],
+        ['/conversations/prospect/emit/message/msg-nowhere', /None of the conversations of message "msg-nowhere" exists \(conversation_id: conv-gone\)/],
+        ['/conversations/prospect/emit/message/msg-empty', /names no conversation/],
       ];
       for (const [path, message] of cases) {
         const reply = await gw.request('GET', path);

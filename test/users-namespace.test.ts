@@ -72,6 +72,18 @@ describe('/v1/shared with HS256 tokens', () => {
     assert.equal(error.data?.code, 'TOKEN_INVALID');
   });
 
+  it('refuses clients on the main namespace, which needs no credentials', async () => {
+    const socket = connect(`${gw.url}/`, { forceNew: true, reconnection: false, transports: ['websocket'] });
+    const error = await new Promise<Error & { data?: { code?: string } }>((resolve, reject) => {
+      socket.once('connect', () => reject(new Error('connected to /')));
+      socket.once('connect_error', resolve);
+    });
+    socket.disconnect();
+    assert.equal(error.data?.code, 'NAMESPACE_FORBIDDEN');
+    assert.match(error.message, /Connect to \/v1\/shared/);
+    assert.equal(gw.gateway.io.of('/').sockets.size, 0);
+  });
+
   it('leaves nothing behind after a refusal: no socket, no room, no open connection', async () => {
     await eventually(() => gw.gateway.io.engine.clientsCount === 0 || gw.gateway.io.of('/v1/shared').sockets.size > 0, 3000);
     const before = gw.gateway.io.of('/v1/shared').sockets.size;

@@ -4,6 +4,8 @@
  * baselines and for the gateway without the gateway exposing anything.
  * Answers `{ probe: 'stats', gc }` on the IPC channel with process figures.
  */
+import { Session } from 'node:inspector';
+import { writeFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 
 /** What a server reports about itself. */
@@ -25,12 +27,44 @@ interface ProbeRequest {
   gc?: boolean;
 }
 
+/** Starts the V8 CPU profiler, or stops it and writes the profile to `file`. */
+interface ProfileRequest {
+  probe: 'profile';
+  id: number;
+  file?: string;
+}
+
 function isProbeRequest(message: unknown): message is ProbeRequest {
   return typeof message === 'object' && message !== null && (message as { probe?: unknown }).probe === 'stats';
 }
 
+function isProfileRequest(message: unknown): message is ProfileRequest {
+  return typeof message === 'object' && message !== null && (message as { probe?: unknown }).probe === 'profile';
+}
+
+let session: Session | undefined;
+
+/** Profiles only the measured phase (unlike `node --cpu-prof`, which includes start-up and connects). */
+function profile(message: ProfileRequest): void {
+  const answer = (error?: Error | null): void => void process.send?.({ probe: 'profile', id: message.id, error: error?.message });
+  if (message.file === undefined) {
+    session = new Session();
+    session.connect();
+    session.post('Profiler.enable', () => session!.post('Profiler.setSamplingInterval', { interval: 100 }, () => session!.post('Profiler.start', answer)));
+    return;
+  }
+  const file = message.file;
+  session?.post('Profiler.stop', (error, result) => {
+    if (!error) writeFileSync(file, JSON.stringify(result.profile));
+    session?.disconnect();
+    session = undefined;
+    answer(error);
+  });
+}
+
 if (process.send) {
   process.on('message', (message: unknown) => {
+    if (isProfileRequest(message)) return profile(message);
     if (!isProbeRequest(message)) return;
     const collect = (globalThis as { gc?: () => void }).gc;
     if (message.gc && collect) {

@@ -115,6 +115,30 @@ export class ServerProcess {
     });
   }
 
+  /** Starts the CPU profiler in the server (see probe.ts). */
+  startProfile(): Promise<void> {
+    return this.ask({ probe: 'profile' });
+  }
+
+  /** Stops the CPU profiler and writes the `.cpuprofile` to `file`. */
+  stopProfile(file: string): Promise<void> {
+    return this.ask({ probe: 'profile', file });
+  }
+
+  private ask(request: { probe: 'profile'; file?: string }): Promise<void> {
+    const id = this.nextProbeId++;
+    return new Promise((resolve, reject) => {
+      const onMessage = (message: { probe?: string; id?: number; error?: string }): void => {
+        if (message.probe !== 'profile' || message.id !== id) return;
+        this.child.off('message', onMessage);
+        if (message.error) reject(new Error(`${this.name} profiler: ${message.error}`));
+        else resolve();
+      };
+      this.child.on('message', onMessage);
+      this.child.send({ ...request, id });
+    });
+  }
+
   /** CPU time from /proc in ms, independent of the server's event loop; a cross-check of stats(). */
   procCpuMs(): number {
     const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');

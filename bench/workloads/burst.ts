@@ -7,7 +7,7 @@ import type { SwarmPool } from '../client/swarm-pool.js';
 import { runHttpLoad } from '../lib/http-load.js';
 import type { ServerProcess } from '../lib/server-process.js';
 import { preciseNow } from '../client/light-socket.js';
-import { cpuUs, deliveryFailure, ownCpuUs, sleep } from './workload.js';
+import { cpuUs, deliveryFailure, ownCpuUs, profileServers, sleep } from './workload.js';
 
 export interface BurstOptions {
   /** Prefix of failure messages. */
@@ -34,6 +34,8 @@ export interface BurstOptions {
   everySocketGetsAll?: boolean;
   /** Called just before the measured phase starts, e.g. to read a dependency's counters. */
   beforeMeasuring?(): Promise<void>;
+  /** Folder for CPU profiles of the measured phase (`--cpu-prof`), one per server. */
+  cpuProf?: string | undefined;
 }
 
 export interface BurstFigures {
@@ -89,10 +91,12 @@ export async function burst(options: BurstOptions, failures: string[]): Promise<
   }
 
   await options.beforeMeasuring?.();
+  const stopProfiles = await profileServers(options.cpuProf, options.servers, options.label);
   const cpuBefore = await serverCpuUs(options.servers);
   const harnessCpu = process.cpuUsage();
   const started = preciseNow();
   const result = await load(options.amount, options.event, 120_000);
+  await stopProfiles();
   if (result.non2xx || result.errors || result.stopped) fail(`max rate: ${result.non2xx} non-2xx, ${result.errors} errors${result.stopped ? ', stopped by time bound' : ''}`);
   const loadCpu = ownCpuUs(harnessCpu);
   const expected = result.ok * options.deliveriesPerRequest;

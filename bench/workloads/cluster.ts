@@ -86,6 +86,7 @@ async function measureLayout(ctx: WorkloadContext, gateway: Target, layout: Layo
         event: 'bench_cluster',
         warmupEvent: 'bench_cluster_warmup',
         pool,
+        cpuProf: ctx.options.cpuProf,
         deliveriesPerRequest: 1,
         beforeMeasuring: async () => {
           if (redis && layout.cluster) redisBefore = await redisCpuUs(redis);
@@ -141,7 +142,7 @@ export const cluster: Workload = {
       return {
         ...base,
         tables: [{ columns: ['layout', 'req/s', 'vs single node', 'HTTP p50 ms', 'HTTP p99 ms', 'deliveries/s', 'gateway CPU µs/msg (all nodes)', 'Redis CPU µs/msg', 'load-gen CPU busy', 'delivered / expected (all runs)', 'runs ok'], rows }],
-        notes,
+        notes: [...notes, ...results.disturbances],
         failures: results.failures,
         figures: Object.fromEntries(layouts.map((l) => [l.name, { rps: m(l.name, 'rps') }])),
       };

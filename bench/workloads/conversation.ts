@@ -132,6 +132,7 @@ async function measureStore(ctx: WorkloadContext, gateway: Target, store: StoreS
               event: EVENT,
               warmupEvent: EVENT,
               pool,
+              cpuProf: ctx.options.cpuProf,
               deliveriesPerRequest: PARTICIPANTS,
               everySocketGetsAll: true,
             },
@@ -185,7 +186,7 @@ export const conversation: Workload = {
     return {
       ...base,
       tables: [{ columns: ['store', 'req/s', 'HTTP p50 ms', 'HTTP p99 ms', 'deliveries/s', 'gateway CPU µs/request', 'load-gen CPU busy', 'delivered / expected (all runs)', 'runs ok'], rows }],
-      notes,
+      notes: [...notes, ...results.disturbances],
       failures: results.failures,
       figures: Object.fromEntries(stores.map((s) => [s.name, { rps: m(s.name, 'rps'), httpP99: m(s.name, 'httpP99') }])),
     };

@@ -8,7 +8,7 @@ import { preciseNow } from '../client/light-socket.js';
 import { postJson } from '../lib/http-call.js';
 import { median } from '../lib/stats.js';
 import type { Target } from '../targets.js';
-import { connectUsers, cpuUs, deliveryFailure, fmt, measureRuns, payload, saturationNote, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
+import { connectUsers, cpuUs, deliveryFailure, fmt, measureRuns, payload, profileServers, saturationNote, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
 
 type FanoutFigures = {
   sockets: number;
@@ -35,9 +35,13 @@ async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, 
       const busy: number[] = [];
       let delivered = 0;
       let before = await server.stats();
+      let stopProfile = async (): Promise<void> => undefined;
       // Round -1 warms the JIT up and is not counted.
       for (let round = -1; round < rounds; round++) {
-        if (round === 0) before = await server.stats();
+        if (round === 0) {
+          before = await server.stats();
+          stopProfile = await profileServers(ctx.options.cpuProf, [server], `fanout-${target.name}`);
+        }
         await pool.reset();
         const started = preciseNow();
         const request = target.fanout!(EVENT, users, JSON.parse(payload(round, started)) as unknown);
@@ -59,6 +63,7 @@ async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, 
         httpMs.push(answer.ms);
       }
       const after = await server.stats();
+      await stopProfile();
       const totalMs = durations.reduce((a, b) => a + b, 0);
       return {
         sockets,
@@ -110,7 +115,7 @@ export const fanout: Workload = {
           rows,
         },
       ],
-      notes,
+      notes: [...notes, ...results.disturbances],
       failures: results.failures,
       figures: Object.fromEntries(targets.map((t) => [t.name, { deliveriesPerSec: m(t.name, 'deliveriesPerSec') }])),
       reproduce: reproduce(ctx, 'fanout', targets, [`--fanout-sockets ${sizes.fanoutSockets}`, `--fanout-rounds ${sizes.fanoutRounds}`]),

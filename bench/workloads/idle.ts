@@ -76,7 +76,7 @@ export const idle: Workload = {
           rows,
         },
       ],
-      notes,
+      notes: [...notes, ...results.disturbances],
       failures: results.failures,
       figures: Object.fromEntries(targets.map((t) => [t.name, { rssPerConn: m(t.name, 'rssPerConn'), heapPerConn: m(t.name, 'heapPerConn') }])),
       reproduce: reproduce(ctx, 'idle', targets, [`--idle-sockets ${sizes.idleSockets}`]),

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SwarmPool } from '../client/swarm-pool.js';
 import type { BenchOptions } from '../lib/options.js';
-import { freePort, ServerProcess } from '../lib/server-process.js';
+import { freePort, REPO_ROOT, ServerProcess } from '../lib/server-process.js';
+import { waitForQuiet, watchInterference } from '../lib/interference.js';
 import { median } from '../lib/stats.js';
 import type { Target } from '../targets.js';
 
@@ -137,6 +138,8 @@ export class RunResults<F extends Figures> {
     private readonly byName: Map<string, F[]>,
     readonly failures: string[],
     private readonly runs: number,
+    /** Report notes on runs that other processes on the machine disturbed. */
+    readonly disturbances: string[] = [],
   ) {}
 
   /** Median of one figure over the valid runs of `name`; NaN when there are none. */
@@ -155,10 +158,18 @@ export class RunResults<F extends Figures> {
   }
 }
 
+/** Other processes may use this much of a core, on average over a run, before the run is repeated. */
+const QUIET_PCT = 15;
+/** Attempts per run before a disturbed one is kept (and said so in the report). */
+const ATTEMPTS = 3;
+
 /**
  * The run loop every workload shares: `runs` rounds, each measuring every subject once on a fresh
  * server, interleaved so machine drift spreads over all of them. A run that adds a failure (lost
- * delivery, HTTP error, dropped socket) or throws is left out of the medians.
+ * delivery, HTTP error, dropped socket) or throws is left out of the medians. Each run starts once
+ * other processes on the machine have been quiet for a few seconds (at most 3 minutes' wait); a run
+ * during which they used more than QUIET_PCT % of a core anyway is measured again (up to ATTEMPTS
+ * times); one still disturbed is kept and named in `disturbances`.
  */
 export async function measureRuns<S extends { name: string }, F extends Figures>(
   ctx: WorkloadContext,
@@ -168,20 +179,49 @@ export async function measureRuns<S extends { name: string }, F extends Figures>
 ): Promise<RunResults<F>> {
   const { runs } = ctx.options;
   const failures: string[] = [];
+  const disturbances: string[] = [];
   const results = new Map<string, F[]>(subjects.map((s) => [s.name, []]));
   for (let run = 1; run <= runs; run++) {
     for (const subject of subjects) {
-      ctx.log(`${workload}: ${subject.name} run ${run}/${runs}`);
-      const before = failures.length;
-      try {
-        const figures = await measure(subject, failures);
-        if (failures.length === before) results.get(subject.name)!.push(figures);
-      } catch (error) {
-        failures.push(`${subject.name}: ${error instanceof Error ? error.message : String(error)}`);
+      for (let attempt = 1; ; attempt++) {
+        const waited = await waitForQuiet(QUIET_PCT);
+        if (waited > 4) ctx.log(`${workload}: waited ${waited.toFixed(0)} s for other processes to quiet down`);
+        ctx.log(`${workload}: ${subject.name} run ${run}/${runs}${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
+        const attemptFailures: string[] = [];
+        const watch = watchInterference();
+        let figures: F | undefined;
+        try {
+          figures = await measure(subject, attemptFailures);
+        } catch (error) {
+          attemptFailures.push(`${subject.name}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+        const other = watch.stop();
+        const disturbed = other.averagePct > QUIET_PCT;
+        if (disturbed) ctx.log(`${workload}: ${subject.name} run ${run}: other processes used ${other.averagePct.toFixed(0)}% of a core (${other.who.join('; ')})`);
+        if (disturbed && attempt < ATTEMPTS) continue;
+        if (disturbed) disturbances.push(`${subject.name} run ${run} was measured while other processes used ${other.averagePct.toFixed(0)}% of a core on average (after ${ATTEMPTS} attempts).`);
+        failures.push(...attemptFailures);
+        if (attemptFailures.length === 0 && figures) results.get(subject.name)!.push(figures);
+        break;
       }
     }
   }
-  return new RunResults(results, failures, runs);
+  return new RunResults(results, failures, runs, disturbances);
+}
+
+/**
+ * With `--cpu-prof <dir>`, starts the CPU profiler in every server and returns what stops it and
+ * writes one `<label>-<i>-<time>.cpuprofile` per server into `dir`; without, does nothing.
+ */
+export async function profileServers(dir: string | undefined, servers: readonly ServerProcess[], label: string): Promise<() => Promise<void>> {
+  if (!dir) return async () => undefined;
+  await Promise.all(servers.map((s) => s.startProfile()));
+  return async () => {
+    const folder = resolve(REPO_ROOT, dir);
+    mkdirSync(folder, { recursive: true });
+    const stamp = Date.now();
+    await Promise.all(servers.map((s, i) => s.stopProfile(join(folder, `${label.replace(/[^\w.-]+/g, '_')}-${i}-${stamp}.cpuprofile`))));
+  };
 }
 
 /** Server CPU time in µs between two probe readings. */

@@ -23,6 +23,6 @@ export const EmitToScraper = {
       ],
     },
   ),
-  response: { 200: SuccessReply, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 413: ErrorReply, 429: ErrorReply, 503: ErrorReply },
+  response: { 200: SuccessReply, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 413: ErrorReply, 429: ErrorReply, 503: ErrorReply, 504: ErrorReply },
 };
 export type EmitToScraperBody = Static<typeof EmitToScraper.body>;

@@ -114,7 +114,8 @@ function interpret(response: Response, text: string, call: Call, attempt: number
     attempts: attempt,
     ...(retryAfterSeconds !== undefined && { retryAfterSeconds }),
   });
-  return { ok: false, error, retryable: RETRYABLE_STATUSES.includes(response.status) };
+  // The gateway's DELIVERY_UNCONFIRMED (504) means the event may have been delivered: no blind retry.
+  return { ok: false, error, retryable: RETRYABLE_STATUSES.includes(response.status) && error.code !== 'DELIVERY_UNCONFIRMED' };
 }
 
 function aborted(transport: Transport, attempts: number, reason: unknown): GeneralSocketError {

@@ -66,7 +66,15 @@ export interface Answers {
   readonly responses: readonly unknown[];
   /** False when some node could not be asked or did not answer in time. */
   readonly complete: boolean;
+  /**
+   * Whether the request went out. When it did but answers are missing, the other nodes may have
+   * acted on it all the same: a caller must not assume that nothing happened.
+   */
+  readonly published: boolean;
 }
+
+/** @socket.io/cluster-adapter (the WORKERS bus) answers server-side requests after a fixed 5 s. */
+const CLUSTER_ADAPTER_TIMEOUT_MS = 5000;
 
 /**
  * Sends `event` with `args` to the same namespace on every other node and collects their answers,
@@ -74,8 +82,8 @@ export interface Answers {
  * answers at once with no responses.
  */
 export function askOthers(nsp: Namespace, bus: ClusterBus, event: string, ...args: unknown[]): Promise<Answers> {
-  if (!bus.distributed) return Promise.resolve({ responses: [], complete: true });
-  if (!bus.reachable()) return Promise.resolve({ responses: [], complete: false });
+  if (!bus.distributed) return Promise.resolve({ responses: [], complete: true, published: false });
+  if (!bus.reachable()) return Promise.resolve({ responses: [], complete: false, published: false });
   return new Promise((resolve) => {
     let settled = false;
     const settle = (answers: Answers): void => {
@@ -84,15 +92,17 @@ export function askOthers(nsp: Namespace, bus: ClusterBus, event: string, ...arg
       clearTimeout(timer);
       resolve(answers);
     };
-    // The adapters time out by themselves (with the answers they got); this guard covers an adapter
-    // that drops the request without calling back, as the Redis adapter does when Redis fails.
-    const timer = setTimeout(() => settle({ responses: [], complete: false }), bus.timeoutMs + 250);
+    // The adapters time out by themselves, with the answers they got; this guard only covers an
+    // adapter that drops the request without calling back, as the Redis adapter does when Redis
+    // fails, so it must not fire before the adapter's own timeout (which would discard answers).
+    const adapterTimeoutMs = bus.kind === 'workers' ? Math.max(bus.timeoutMs, CLUSTER_ADAPTER_TIMEOUT_MS) : bus.timeoutMs;
+    const timer = setTimeout(() => settle({ responses: [], complete: false, published: true }), adapterTimeoutMs + 250);
     try {
       nsp.serverSideEmit(event, ...args, (error: Error | null, responses: unknown[]) =>
-        settle({ responses: responses ?? [], complete: error === null || error === undefined }),
+        settle({ responses: responses ?? [], complete: error === null || error === undefined, published: true }),
       );
     } catch {
-      settle({ responses: [], complete: false });
+      settle({ responses: [], complete: false, published: false });
     }
   });
 }

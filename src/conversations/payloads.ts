@@ -43,10 +43,18 @@ export function toIsoDate(value: unknown): unknown {
   return Number.isNaN(date.getTime()) ? value : date.toISOString();
 }
 
+/**
+ * The distinct ids a reference-list field holds, in order: an array keeps its non-empty strings, a
+ * lone string (an older schema, or a document synced from elsewhere) counts as a list of one.
+ */
+export function idList(value: unknown): string[] {
+  const items: unknown[] = Array.isArray(value) ? value : [value];
+  return [...new Set(items.filter((id): id is string => typeof id === 'string' && id !== ''))];
+}
+
 /** The distinct user ids of a conversation, in order. */
 export function participants(conversation: ConversationDocument): string[] {
-  const users: unknown = conversation.users;
-  return Array.isArray(users) ? [...new Set(users.filter((id): id is string => typeof id === 'string' && id !== ''))] : [];
+  return idList(conversation.users);
 }
 
 /** A user's unread count; a user missing from the map (or a map that is missing) has 0. */

@@ -1,5 +1,5 @@
 /** Who may call the REST API: the `ALLOWED_IPS` allowlist (403), then an `x-api-key` (401). */
-import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { onRequestHookHandler } from 'fastify';
 import type { KeySet } from '../auth/keys.js';
 import type { IpAllowlist } from '../auth/ip-allowlist.js';
 import { fail } from '../errors.js';
@@ -11,15 +11,19 @@ declare module 'fastify' {
   }
 }
 
-/** The onRequest hook that guards every REST route but the probes. */
-export function accessHook(keys: KeySet, allowed: IpAllowlist): onRequestAsyncHookHandler {
-  return async (request: FastifyRequest) => {
-    if (!allowed(request.ip)) throw fail('FORBIDDEN', `Address ${request.ip} is not in ALLOWED_IPS`);
+/**
+ * The onRequest hook that guards every REST route but the probes. Callback style: it runs on every
+ * call, and an async hook costs a promise and a microtask more for work that never waits.
+ */
+export function accessHook(keys: KeySet, allowed: IpAllowlist): onRequestHookHandler {
+  return (request, _reply, done) => {
+    if (!allowed(request.ip)) return done(fail('FORBIDDEN', `Address ${request.ip} is not in ALLOWED_IPS`));
     const presented = request.headers['x-api-key'];
     const keyId = keys.match(presented);
     if (keyId === undefined) {
-      throw fail('UNAUTHORIZED', presented === undefined || presented === '' ? 'Missing x-api-key header' : 'Invalid API key in x-api-key header');
+      return done(fail('UNAUTHORIZED', presented === undefined || presented === '' ? 'Missing x-api-key header' : 'Invalid API key in x-api-key header'));
     }
     request.apiKeyId = keyId;
+    done();
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Rate limits on the emit routes, as the seed recommends: per API key, or per IP without one.
+ * Rate limits on the emit routes, as the seed recommends: per API key.
  * Uses @fastify/rate-limit. In a cluster the counters live in a store every node shares (Redis, or
  * the primary process of `WORKERS=n`), so N nodes do not allow N times the limit; while that store
  * fails, each node counts in its own memory instead of letting everything through.
@@ -79,7 +79,8 @@ export async function registerRateLimit(
     timeWindow: config.rateLimitWindowMs,
     enableDraftSpec: true,
     // Buckets are named by the key's non-secret id: no API key ever reaches a shared store.
-    keyGenerator: (request) => (request.apiKeyId ? `key:${request.apiKeyId}` : `ip:${request.ip}`),
+    // The access hook runs first, so every request counted here presented a valid key.
+    keyGenerator: (request) => `key:${request.apiKeyId ?? 'none'}`,
     errorResponseBuilder: (_request, context) =>
       fail('RATE_LIMITED', `Too many emit requests: at most ${context.max} per ${context.after}; retry in ${Math.ceil(context.ttl / 1000)} s`),
     ...(shared && { store: withLocalFallback(shared) }),

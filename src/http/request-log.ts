@@ -1,11 +1,16 @@
 /** One structured log line per request, with no headers (so no keys or tokens). */
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 
+/** Levels at which info lines are written. */
+const WRITES_INFO = new Set(['info', 'debug', 'trace']);
+
 /** Replaces Fastify's two lines per request ("incoming", "completed") with one. */
 export class RequestLog extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null, request: FastifyRequest, reply: FastifyReply): void {
+    // Below info (LOG_LEVEL=warn...) only failures are written: skip building a line nobody reads.
+    if (!error && !WRITES_INFO.has(request.log.level)) return;
     const line = {
       method: request.method,
       url: request.url,

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { EmitConversation, EmitMessage } from '../api/conversations.js';
-import { conversationPayloads, messagePayloads, participants, privacyProjection, type RecipientPayload } from '../conversations/payloads.js';
+import { conversationPayloads, idList, messagePayloads, participants, privacyProjection, type RecipientPayload } from '../conversations/payloads.js';
 import { toUsers, type Delivery, type Emitter } from '../emitter.js';
 import { fail } from '../errors.js';
 import { EMIT_LIMITED } from '../http/rate-limit.js';
@@ -53,11 +53,15 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     const message = (await read(store.find('communications', [messageID]))).get(messageID);
     if (message === undefined) throw fail('NOT_FOUND', `No message (communication) with _id "${messageID}"`);
 
-    const conversationIds = [...new Set(message.conversation_id)];
+    const conversationIds = idList(message.conversation_id);
+    if (conversationIds.length === 0) throw fail('NOT_FOUND', `Message "${messageID}" names no conversation (conversation_id is empty); there is nobody to send it to`);
     const [senders, conversations] = await read(
       Promise.all([store.find(message.type === 'INCOMING' ? 'contacts' : 'users', idIn(message.sent_by)), store.find('conversationprospects', conversationIds)]),
     );
     const missing = conversationIds.filter((id) => !conversations.has(id));
+    if (missing.length === conversationIds.length) {
+      throw fail('NOT_FOUND', `None of the conversations of message "${messageID}" exists (conversation_id: ${conversationIds.join(', ')})`);
+    }
     if (missing.length > 0) request.log.warn({ messageID, missing }, 'message names conversations that do not exist; they are skipped');
 
     const payloads = messagePayloads(

@@ -1,5 +1,6 @@
-/** Liveness and readiness probes; they need no API key. */
+/** Liveness and readiness probes; they need no API key (the probes' details do). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Health, Ready } from '../api/health.js';
 
 /** A dependency the gateway needs to be ready (the database, the cluster bus). */
@@ -21,13 +22,20 @@ export async function checkProbes(probes: readonly ReadinessProbe[]): Promise<(r
   );
 }
 
-/** Registers `GET /healthz` and `GET /readyz`; `probes` may grow until the gateway listens. */
-export const healthRoutes: FastifyPluginAsyncTypebox<{ probes: readonly ReadinessProbe[] }> = async (app, { probes }) => {
+/**
+ * Registers `GET /healthz` and `GET /readyz`; `probes` may grow until the gateway listens. The probes'
+ * details (driver messages naming internal hosts) are shown only to callers `showDetails` accepts.
+ */
+export const healthRoutes: FastifyPluginAsyncTypebox<{ probes: readonly ReadinessProbe[]; showDetails: (request: FastifyRequest) => boolean }> = async (
+  app,
+  { probes, showDetails },
+) => {
   app.get('/healthz', { schema: Health }, async () => ({ status: 'ok' }) as const);
 
-  app.get('/readyz', { schema: Ready }, async (_request, reply) => {
+  app.get('/readyz', { schema: Ready }, async (request, reply) => {
     const results = await checkProbes(probes);
-    const checks = Object.fromEntries(results);
+    const details = showDetails(request);
+    const checks = Object.fromEntries(results.map(([name, { ok, detail }]) => [name, details && detail !== undefined ? { ok, detail } : { ok }]));
     const ready = results.every(([, result]) => result.ok);
     return reply.code(ready ? 200 : 503).send({ ready, checks });
   });

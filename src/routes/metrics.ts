@@ -1,5 +1,5 @@
 /** `GET /metrics`: this node's Prometheus metrics. */
-import type { FastifyPluginAsync, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyPluginAsync, onRequestHookHandler } from 'fastify';
 import { metricsSchema } from '../api/metrics.js';
 import type { Metrics } from '../metrics.js';
 
@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics.js';
  * Registers `GET /metrics`. Without `guard` (METRICS_PUBLIC=true) anyone may scrape; with it, the
  * API key may also come as `Authorization: Bearer <key>`, which Prometheus sends natively.
  */
-export const metricsRoutes: FastifyPluginAsync<{ metrics: Metrics; guard?: onRequestAsyncHookHandler }> = async (app, { metrics, guard }) => {
+export const metricsRoutes: FastifyPluginAsync<{ metrics: Metrics; guard?: onRequestHookHandler }> = async (app, { metrics, guard }) => {
   if (guard) {
     app.addHook('onRequest', async (request) => {
       const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];

@@ -57,6 +57,10 @@ export interface PrivateRedis {
   start(): Promise<void>;
   /** Kills the server (SIGKILL: as abrupt as a crash) and waits until it is gone. */
   stop(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered, as in a partition. */
+  pause(): void;
+  /** Thaws a paused server (SIGCONT). */
+  resume(): void;
 }
 
 /** Starts a redis-server on a free port, without persistence, with `password` when given. */
@@ -77,9 +81,12 @@ export async function startPrivateRedis(password?: string): Promise<PrivateRedis
       child = undefined;
       if (!running || running.exitCode !== null) return;
       const exited = new Promise((resolve) => running.once('exit', resolve));
+      running.kill('SIGCONT');
       running.kill('SIGKILL');
       await exited;
     },
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
   };
   await redis.start();
   return redis;

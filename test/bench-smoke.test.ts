@@ -1,0 +1,75 @@
+/**
+ * Keeps the benchmark harness working: `npm run bench -- --quick` runs every workload against every
+ * target with tiny sizes. Nothing is timed here (CI machines vary); what is checked is that every
+ * run completes, that every delivery expected was counted at a client (the harness fails a run on
+ * any lost or duplicated message, non-2xx answer or dropped socket), and that the report holds
+ * a table for each workload.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { postgresAvailable } from './support/postgres.js';
+import { pingRedis } from './support/redis.js';
+import { requireService } from './support/services.js';
+
+const postgresUp = await postgresAvailable();
+const redisUp = await requireService('Redis (127.0.0.1:6379)', () => pingRedis());
+
+/** Runs the harness; resolves with its exit code and the tail of its output. */
+function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/harness.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (chunk: Buffer): void => void (output = (output + chunk.toString()).slice(-6000));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, output }));
+  });
+}
+
+/** The Markdown table rows of one `## title` section. */
+function sectionRows(report: string, title: string): string[][] {
+  const start = report.indexOf(`\n## ${title}\n`);
+  assert.ok(start >= 0, `the report has a "${title}" section`);
+  const end = report.indexOf('\n## ', start + 1);
+  const lines = report.slice(start, end < 0 ? undefined : end).split('\n');
+  return lines
+    .filter((line) => line.startsWith('| ') && !line.startsWith('| ---'))
+    .slice(1)
+    .map((line) => line.slice(2, -2).split(' | '));
+}
+
+describe('benchmark harness (quick smoke run)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs every workload to the end with every delivery counted', { timeout: 240_000 }, async () => {
+    const out = join(dir, 'BENCHMARKS.quick.md');
+    const { code, output } = await runBench(['--quick', '--out', out]);
+    assert.equal(code, 0, `npm run bench -- --quick failed:\n${output}`);
+    const report = readFileSync(out, 'utf8');
+    assert.doesNotMatch(report, /Failed runs/);
+
+    const targets = ['raw-ws', 'fastify-hello', 'seed-style', 'gateway'];
+    assert.deepEqual(sectionRows(report, 'Unicast').map((row) => row[0]), targets);
+    assert.deepEqual(sectionRows(report, 'Fan-out').map((row) => row[0]), ['raw-ws', 'seed-style', 'gateway']);
+    assert.deepEqual(sectionRows(report, 'Idle density').map((row) => row[0]), ['raw-ws', 'seed-style', 'gateway']);
+    const conversation = sectionRows(report, 'Conversation fan-out');
+    assert.equal(conversation.length, postgresUp ? 2 : 1, 'one row per store (SQLite, and PostgreSQL when it runs)');
+    const cluster = sectionRows(report, 'Cluster');
+    assert.equal(cluster.length, redisUp ? 3 : 1, 'single node, and the two-node layouts when Redis runs');
+
+    // Every "delivered / expected" cell: the same number on both sides, and not zero.
+    const cells = [...report.matchAll(/\| ([\d,]+) \/ ([\d,]+) \| (\d+)\/(\d+) \|/g)];
+    assert.ok(cells.length >= 3 + 3 + 3 + conversation.length + cluster.length, `delivery cells found: ${cells.length}`);
+    for (const [cell, delivered, expected, ok, runs] of cells) {
+      assert.equal(delivered, expected, `lost or extra deliveries: ${cell}`);
+      assert.notEqual(expected, '0', `nothing was delivered: ${cell}`);
+      assert.equal(ok, runs, `a run failed: ${cell}`);
+    }
+  });
+});
