@@ -9,7 +9,8 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { REPO_ROOT } from './server-process.js';
 
 const TICKS_PER_SECOND = 100;
-const SERVICES = /^(postgres|redis-server)/;
+/** The services the workloads use; PostgreSQL backends retitle themselves `postgres: 15/main: ...`. */
+const SERVICES = /^(\S*\/)?(postgres|redis-server)\b/;
 
 interface Sample {
   at: number;
@@ -21,7 +22,7 @@ function isOurs(pid: number): boolean {
     const cwd = readlinkSync(`/proc/${pid}/cwd`);
     if (cwd === REPO_ROOT.replace(/\/$/, '') || cwd.startsWith(REPO_ROOT)) return true;
     const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
-    return SERVICES.test(command.split('/').pop() ?? '');
+    return SERVICES.test(command);
   } catch {
     // Gone, or not ours to read (a kernel thread): either way no one else's CPU we can see.
     return true;
