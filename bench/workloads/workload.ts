@@ -169,7 +169,7 @@ const ATTEMPTS = 3;
  * delivery, HTTP error, dropped socket) or throws is left out of the medians. Each run starts once
  * other processes on the machine have been quiet for a few seconds (at most 3 minutes' wait); a run
  * during which they used more than QUIET_PCT % of a core anyway is measured again (up to ATTEMPTS
- * times); one still disturbed is kept and named in `disturbances`.
+ * times); one still disturbed is kept and named in `disturbances`. `--quick` does neither.
  */
 export async function measureRuns<S extends { name: string }, F extends Figures>(
   ctx: WorkloadContext,
@@ -184,8 +184,11 @@ export async function measureRuns<S extends { name: string }, F extends Figures>
   for (let run = 1; run <= runs; run++) {
     for (const subject of subjects) {
       for (let attempt = 1; ; attempt++) {
-        const waited = await waitForQuiet(QUIET_PCT);
-        if (waited > 4) ctx.log(`${workload}: waited ${waited.toFixed(0)} s for other processes to quiet down`);
+        // A quick run times nothing (CI runs it beside other tests): no waiting, no repeating.
+        if (!ctx.options.quick) {
+          const waited = await waitForQuiet(QUIET_PCT);
+          if (waited > 4) ctx.log(`${workload}: waited ${waited.toFixed(0)} s for other processes to quiet down`);
+        }
         ctx.log(`${workload}: ${subject.name} run ${run}/${runs}${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
         const attemptFailures: string[] = [];
         const watch = watchInterference();
@@ -196,7 +199,7 @@ export async function measureRuns<S extends { name: string }, F extends Figures>
           attemptFailures.push(`${subject.name}: ${error instanceof Error ? error.message : String(error)}`);
         }
         const other = watch.stop();
-        const disturbed = other.averagePct > QUIET_PCT;
+        const disturbed = !ctx.options.quick && other.averagePct > QUIET_PCT;
         if (disturbed) ctx.log(`${workload}: ${subject.name} run ${run}: other processes used ${other.averagePct.toFixed(0)}% of a core (${other.who.join('; ')})`);
         if (disturbed && attempt < ATTEMPTS) continue;
         if (disturbed) disturbances.push(`${subject.name} run ${run} was measured while other processes used ${other.averagePct.toFixed(0)}% of a core on average (after ${ATTEMPTS} attempts).`);
