@@ -87,6 +87,12 @@ describe('CLI against a real gateway', () => {
     assert.deepEqual(await arrival, task);
   });
 
+  it('takes a socket id that begins with "-" (Socket.IO ids may) as the id, not as an option', async () => {
+    const run = await cli(['emit', 'scraper', '-c2Wxyz_AAAB', 'scrape_task', '--data', '{}', '--url', gw.url, '--api-key', API_KEY], {});
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /No scraper socket "-c2Wxyz_AAAB" is connected/);
+  });
+
   it("prints the gateway's message and exits 1 when it refuses: gone worker, wrong key", async () => {
     const gone = await cli(['emit', 'scraper', 'no-such-socket', 'scrape_task', '--data', '{}'], env);
     assert.equal(gone.code, 1);

@@ -7,6 +7,8 @@ const USAGE = `Usage:
   general-socket emit users <userId,userId,...> <event> [--data JSON | --data-file F | stdin] [options]
   general-socket emit scraper <socketId> <event> [--data JSON | --data-file F | stdin] [options]`;
 
+const TARGETS = ['user', 'users', 'scraper'];
+
 export const emit: Command = {
   summary: 'Emit an event to a user, to several users, or to a lead-finder worker socket',
   help: `${USAGE}
@@ -23,10 +25,15 @@ Examples:
   echo '{"task_id":"001","keyword":"plumber"}' | general-socket emit scraper xyz123abc scrape_task
 `,
   async run(args, env) {
-    const { values, positionals } = parse({ args, options: { ...connectionOptions, ...payloadOptions }, allowPositionals: true, strict: true });
-    const [target, id, event, ...extra] = positionals;
+    const options = { ...connectionOptions, ...payloadOptions };
+    // Socket.IO socket ids are base64url and may begin with "-": the word after the target is the id
+    // as it stands, unless it is one of the options.
+    const [first, second, ...others] = args;
+    const idFirst = first !== undefined && TARGETS.includes(first) && second !== undefined && !Object.hasOwn(options, second.replace(/^--?/, '').split('=')[0]!);
+    const { values, positionals } = parse({ args: idFirst ? others : args, options, allowPositionals: true, strict: true });
+    const [target, id, event, ...extra] = idFirst ? [first, second, ...positionals] : positionals;
     if (target === undefined) throw new UsageError('say whom to emit to: user, users or scraper');
-    if (!['user', 'users', 'scraper'].includes(target)) throw new UsageError(`unknown target "${target}": use user, users or scraper`);
+    if (!TARGETS.includes(target)) throw new UsageError(`unknown target "${target}": use user, users or scraper`);
     if (id === undefined || event === undefined) throw new UsageError(`emit ${target} needs ${target === 'scraper' ? 'a socket id' : target === 'users' ? 'user ids' : 'a user id'} and an event name`);
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}": the payload goes in --data, --data-file or stdin`);
     const connection = connect(values, env);
