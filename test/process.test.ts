@@ -6,12 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { io as connect, type Socket } from 'socket.io-client';
-import { nextEvent } from './support/gateway.js';
+import { nextEvent, postDuringSignal } from './support/gateway.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -88,22 +87,7 @@ describe('npm start with nothing configured', () => {
     const { apiKey } = JSON.parse(readFileSync(join(dataDir, 'dev-secrets.json'), 'utf8')) as { apiKey: string };
     const disconnected = new Promise<string>((resolve) => socket!.once('disconnect', resolve));
     // A request whose body is still arriving when the signal comes.
-    const inFlight = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(
-        { host: '127.0.0.1', port, method: 'POST', path: '/emit/newcomer/late', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' } },
-        (res) => {
-          let body = '';
-          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-          res.on('end', () => resolve({ status: res.statusCode!, body }));
-        },
-      );
-      req.on('error', reject);
-      req.write('{"part":');
-      setTimeout(() => {
-        child.kill('SIGTERM');
-        setTimeout(() => req.end('1}'), 300);
-      }, 100);
-    });
+    const inFlight = postDuringSignal(port, '/emit/newcomer/late', apiKey, () => child.kill('SIGTERM'));
     const reply = await inFlight;
     assert.equal(reply.status, 200, reply.body);
     assert.equal(await disconnected, 'io server disconnect');

@@ -7,10 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
-import { API_KEY, JWT_SECRET, SCRAPER_KEY, collect, eventually, gatewayEnv, nextEvent } from './support/gateway.js';
+import { API_KEY, JWT_SECRET, SCRAPER_KEY, collect, eventually, gatewayEnv, nextEvent, postDuringSignal } from './support/gateway.js';
 
 interface LogLine {
   msg: string;
@@ -162,22 +161,7 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
     const exited = new Promise<number | null>((resolve) => primary.once('exit', (code) => resolve(code)));
     const { port } = new URL(url);
     // A request whose body is still arriving when the signal comes: a worker must wait for it.
-    const inFlight = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpRequest(
-        { host: '127.0.0.1', port, method: 'POST', path: '/emit/poller/late', headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' } },
-        (res) => {
-          let body = '';
-          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-          res.on('end', () => resolve({ status: res.statusCode!, body }));
-        },
-      );
-      req.on('error', reject);
-      req.write('{"part":');
-      setTimeout(() => {
-        primary.kill('SIGTERM');
-        setTimeout(() => req.end('1}'), 300);
-      }, 100);
-    });
+    const inFlight = postDuringSignal(Number(port), '/emit/poller/late', API_KEY, () => primary.kill('SIGTERM'));
     const reply = await inFlight;
     assert.equal(reply.status, 200, reply.body);
     assert.equal(await exited, 0);

@@ -1,5 +1,6 @@
 /** Starts real gateways on port 0 and real Socket.IO clients against them. */
 import { mkdtempSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io as connect, type Socket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
@@ -135,4 +136,24 @@ export async function eventually(condition: () => boolean | Promise<boolean>, ti
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Sends a POST whose body is still arriving when `signal()` is called (100 ms after it starts; the
+ * body ends 300 ms later), as a process under test gets SIGTERM with a request in flight.
+ */
+export function postDuringSignal(port: number, path: string, apiKey: string, signal: () => void): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path, headers: { 'x-api-key': apiKey, 'content-type': 'application/json' } }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.write('{"part":');
+    setTimeout(() => {
+      signal();
+      setTimeout(() => req.end('1}'), 300);
+    }, 100);
+  });
 }
