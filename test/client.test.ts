@@ -75,8 +75,31 @@ describe('SDK against a real gateway', () => {
     assert.match(error.message, /No scraper socket/);
   });
 
+  it('emitMessage and emitConversation fan stored documents out to the participants', async () => {
+    await gw.gateway.store.importDocuments({
+      users: [{ _id: 'sdk-u1', name: 'Ann' }, { _id: 'sdk-u2', name: 'Ben' }],
+      contacts: [{ _id: 'sdk-c1', name: 'John Doe', phone: '+1 212 555 0101' }],
+      conversationprospects: [{ _id: 'sdk-cv1', contact_id: 'sdk-c1', users: ['sdk-u1', 'sdk-u2'], unread_count: { 'sdk-u2': 2 } }],
+      communications: [{ _id: 'sdk-m1', type: 'INCOMING', data: 'Hello', sent_by: 'sdk-c1', conversation_id: ['sdk-cv1'], createdAt: '2025-10-13T10:30:00.000Z' }],
+    });
+    const [ann, ben] = await Promise.all([gw.connectUser('sdk-u1'), gw.connectUser('sdk-u2')]);
+
+    const messages = Promise.all([nextEvent(ann, 'prospect_message'), nextEvent(ben, 'prospect_message')]);
+    assert.deepEqual(await client.emitMessage('prospect', 'sdk-m1'), { success: true, message: 'SUCCESS', sockets: 2 });
+    for (const payload of (await messages) as Record<string, unknown>[]) {
+      assert.equal(payload.data, 'Hello');
+      assert.equal(payload.is_sender, false, 'an incoming message was sent by the contact');
+      assert.equal((payload.sent_by as Record<string, unknown>).name, 'John Doe');
+    }
+
+    const conversations = Promise.all([nextEvent(ann, 'prospect_add_conversation'), nextEvent(ben, 'prospect_add_conversation')]);
+    assert.deepEqual(await client.emitConversation('prospect', 'sdk-cv1', 'new'), { success: true, message: 'SUCCESS', sockets: 2 });
+    const [forAnn, forBen] = (await conversations) as Record<string, unknown>[];
+    assert.deepEqual([forAnn!.unread_count, forBen!.unread_count], [0, 2]);
+    assert.deepEqual([forAnn!.title, forAnn!.isNew], ['John Doe', true]);
+  });
+
   it('emitMessage and emitConversation fail with NOT_FOUND for a document the gateway cannot find', async () => {
-    // Without the conversation routes (this branch) the path is unknown; with them, the document is: 404 either way.
     await rejection(client.emitMessage('prospect', '64abc123def456789'), { code: 'NOT_FOUND', status: 404, errno: 404 });
     await rejection(client.emitConversation('prospect', '64conv123', true), { code: 'NOT_FOUND', status: 404, errno: 404 });
   });
