@@ -80,3 +80,12 @@ export async function mintToken(
   if (audience) jwt = jwt.setAudience(audience);
   return jwt.sign(new TextEncoder().encode(secret));
 }
+
+/** Mints an HS256 token for a user with the gateway's own secret, issuer and audience (console and CLI). */
+export function mintUserToken(config: Pick<Config, 'jwtSecret' | 'jwtIssuer' | 'jwtAudience'>, userId: string, ttlSeconds: number): Promise<string> {
+  return mintToken(config.jwtSecret, userId, {
+    ttlSeconds,
+    ...(config.jwtIssuer !== '' && { issuer: config.jwtIssuer }),
+    ...(config.jwtAudience !== '' && { audience: config.jwtAudience }),
+  });
+}

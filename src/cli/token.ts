@@ -1,6 +1,6 @@
 /** `general-socket token --user <id> [--ttl <seconds>]`: mints a user JWT the gateway accepts. */
 import { loadConfig } from '../config.js';
-import { mintToken } from '../auth/tokens.js';
+import { mintUserToken } from '../auth/tokens.js';
 import { UsageError, parse, type Command } from './command.js';
 
 export const token: Command = {
@@ -24,11 +24,7 @@ Options:
     if (config.jwtSecret === '') {
       throw new Error('the gateway verifies tokens with JWT_PUBLIC_KEY; mint tokens with the matching private key instead');
     }
-    const jwt = await mintToken(config.jwtSecret, values.user, {
-      ttlSeconds,
-      ...(config.jwtIssuer && { issuer: config.jwtIssuer }),
-      ...(config.jwtAudience && { audience: config.jwtAudience }),
-    });
+    const jwt = await mintUserToken(config, values.user, ttlSeconds);
     process.stdout.write(`${jwt}\n`);
     return 0;
   },

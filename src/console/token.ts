@@ -1,7 +1,7 @@
 /** `POST /console/token`: lets the console listen as a user outside production. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ConsoleToken } from '../api/console.js';
-import { mintToken } from '../auth/tokens.js';
+import { mintUserToken } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import { NOT_RATE_LIMITED } from '../http/rate-limit.js';
 import { fail } from '../errors.js';
@@ -17,11 +17,7 @@ export const consoleTokenRoute: FastifyPluginAsyncTypebox<{ config: Config }> = 
       throw fail('FORBIDDEN', 'This gateway verifies user tokens with JWT_PUBLIC_KEY, so it has no key to sign one');
     }
     const ttlSeconds = request.body.ttlSeconds ?? DEFAULT_TTL_SECONDS;
-    const token = await mintToken(config.jwtSecret, request.body.userId, {
-      ttlSeconds,
-      ...(config.jwtIssuer !== '' && { issuer: config.jwtIssuer }),
-      ...(config.jwtAudience !== '' && { audience: config.jwtAudience }),
-    });
+    const token = await mintUserToken(config, request.body.userId, ttlSeconds);
     const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
     return { success: true, message: 'SUCCESS', token, expiresAt } as const;
   });
