@@ -4,7 +4,10 @@
  * into the seed's shape `{ success: false, errno, message }` plus `code`.
  */
 
-/** Every error code the REST API can answer with, its HTTP status and default message. */
+/**
+ * Every error code the REST API can answer with, its HTTP status and default message. The first code
+ * of a status also names the errors of that status that Fastify and its plugins raise themselves.
+ */
 export const errorRegistry = {
   VALIDATION_ERROR: { status: 400, message: 'The request is invalid' },
   INVALID_JSON: { status: 400, message: 'The request body is not valid JSON' },

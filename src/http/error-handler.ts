@@ -3,19 +3,12 @@
  * `{ success: false, errno, message, code }` (see errors.ts for the codes).
  */
 import type { FastifyError, FastifyInstance, FastifySchemaValidationError } from 'fastify';
-import { GatewayError, fail, type ErrorCode } from '../errors.js';
+import { GatewayError, errorRegistry, fail, type ErrorCode } from '../errors.js';
 
-const codeByStatus: Record<number, ErrorCode> = {
-  400: 'VALIDATION_ERROR',
-  401: 'UNAUTHORIZED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  429: 'RATE_LIMITED',
-  503: 'SERVICE_UNAVAILABLE',
-};
+/** The registry's first code for an HTTP status, for errors Fastify and its plugins raise themselves. */
+function codeForStatus(status: number): ErrorCode | undefined {
+  return (Object.keys(errorRegistry) as ErrorCode[]).find((code) => errorRegistry[code].status === status);
+}
 
 /** Turns anything thrown while serving a request into a GatewayError. */
 export function toGatewayError(error: unknown, bodyLimit: number): GatewayError {
@@ -29,7 +22,7 @@ export function toGatewayError(error: unknown, bodyLimit: number): GatewayError 
       return fail('UNSUPPORTED_MEDIA_TYPE', 'The request body must be JSON: send Content-Type: application/json');
   }
   const status = fastifyError.statusCode ?? 500;
-  const code = codeByStatus[status];
+  const code = codeForStatus(status);
   if (status < 500 && code) return fail(code, fastifyError.message);
   return fail('INTERNAL_SERVER_ERROR');
 }
