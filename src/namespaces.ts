@@ -37,16 +37,27 @@ function refusal(code: string, message: string): Error & { data: { code: string 
 
 /**
  * A refused handshake must leave nothing behind: once the refusal packet is written, the transport
- * is closed unless the same connection carries another namespace.
+ * is closed unless the same connection carries another namespace. Connections are counted as their
+ * sockets join and leave, so a refusal costs O(1) however many sockets are connected.
  */
-function closeIfAlone(socket: Socket): void {
-  setImmediate(() => {
-    const others = socket.nsp.server._nsps;
-    for (const nsp of others.values()) {
-      for (const other of nsp.sockets.values()) if (other.conn === socket.conn) return;
-    }
-    socket.conn.close();
-  });
+function transportGuard(io: Server): { closeIfAlone(socket: Socket): void } {
+  const accepted = new WeakMap<Socket['conn'], number>();
+  const count = (nsp: Namespace): void => {
+    nsp.on('connection', (socket) => {
+      accepted.set(socket.conn, (accepted.get(socket.conn) ?? 0) + 1);
+      socket.once('disconnect', () => accepted.set(socket.conn, (accepted.get(socket.conn) ?? 1) - 1));
+    });
+  };
+  // Every namespace counts, those created later too (the admin UI's, for one).
+  for (const nsp of io._nsps.values()) count(nsp);
+  io.on('new_namespace', count);
+  return {
+    closeIfAlone(socket) {
+      setImmediate(() => {
+        if ((accepted.get(socket.conn) ?? 0) === 0) socket.conn.close();
+      });
+    },
+  };
 }
 
 /** Sets up both namespaces on `io`. */
@@ -54,6 +65,7 @@ export function setupNamespaces(
   io: Server,
   deps: { verifyToken: TokenVerifier; workerKeys: KeySet; log: FastifyBaseLogger; onRefused?: (namespace: string, reason: string) => void },
 ): void {
+  const { closeIfAlone } = transportGuard(io);
   // The main namespace carries only messages between gateway nodes; a client there would hold a
   // connection without any credentials.
   io.of('/').use((socket, next) => {
