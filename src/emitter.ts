@@ -3,9 +3,9 @@
  * the emitter sends them. Delivery reports, acknowledgements, idempotency and cluster routing grow
  * here, behind this small interface.
  */
-import type { Server } from 'socket.io';
-import { askOthers, embeddedBus, type ClusterBus } from './cluster/bus.js';
+import { DeliverMessage, type ClusterMessages, type WireDelivery } from './cluster/messages.js';
 import { USERS_NAMESPACE, WORKERS_NAMESPACE, userRoom } from './namespaces.js';
+import type { GatewayServer } from './socket-server.js';
 
 /** Who a delivery goes to: every socket of some users, or one worker socket. */
 export type Audience =
@@ -45,62 +45,55 @@ export interface Emitter {
   send(deliveries: readonly Delivery[]): Promise<DeliveryReport>;
 }
 
-/** Server-side event by which one node asks the others to deliver to their own sockets. */
-const DELIVER = 'general-socket:deliver';
-
-/** A delivery as it crosses to other nodes: [kind, rooms or socket id, event, data]. */
-type WireDelivery = ['users', string[], string, unknown] | ['worker', string, string, unknown];
-
 /**
  * An emitter over a Socket.IO server. With a distributed bus, each node delivers only to its own
- * sockets: this node to its local ones, and one request per `send` asks every other node to do the
- * same and answer how many sockets it reached. A socket lives on exactly one node, so each gets
- * the event once, and the report counts sockets on every node, at the cost of one round trip
- * bounded by the bus's timeout. A worker socket found locally costs no round trip at all.
+ * sockets: this node to its local ones, and one `DeliverMessage` per `send` asks every other node
+ * to do the same and answer how many sockets it reached. A socket lives on exactly one node, so
+ * each gets the event once, and the report counts sockets on every node, at the cost of one round
+ * trip bounded by the bus's timeout. A worker socket found locally costs no round trip at all.
  */
-export function createEmitter(io: Server, bus: ClusterBus = embeddedBus()): Emitter {
+export function createEmitter(io: GatewayServer, cluster: ClusterMessages): Emitter {
   const users = io.of(USERS_NAMESPACE);
   const workers = io.of(WORKERS_NAMESPACE);
-  const control = io.of('/');
 
-  const deliverHere = ([kind, target, event, data]: WireDelivery): number => {
-    if (kind === 'worker') {
-      if (!workers.sockets.has(target)) return 0;
-      workers.local.to(target).emit(event, data);
+  const deliverHere = (delivery: WireDelivery): number => {
+    if (delivery.to === 'worker') {
+      if (!workers.sockets.has(delivery.socketId)) return 0;
+      workers.local.to(delivery.socketId).emit(delivery.event, delivery.data);
       return 1;
     }
+    const rooms = delivery.userIds.map(userRoom);
     // A socket belongs to exactly one user, so the room sizes add up without double counting.
     let sockets = 0;
-    for (const room of target) sockets += users.adapter.rooms.get(room)?.size ?? 0;
+    for (const room of rooms) sockets += users.adapter.rooms.get(room)?.size ?? 0;
     // One emit to all rooms: Socket.IO encodes the packet once and sends it once per socket.
-    if (sockets > 0) users.local.to(target).emit(event, data);
+    if (sockets > 0) users.local.to(rooms).emit(delivery.event, delivery.data);
     return sockets;
   };
 
-  if (bus.distributed) {
-    control.on(DELIVER, (batch: WireDelivery[], answer: (sockets: number) => void) => {
-      let sockets = 0;
-      for (const delivery of batch) sockets += deliverHere(delivery);
-      answer(sockets);
-    });
-  }
+  cluster.handle(DeliverMessage, (batch) => {
+    let sockets = 0;
+    for (const delivery of batch) sockets += deliverHere(delivery);
+    return sockets;
+  });
 
   return {
     async send(deliveries) {
       let sockets = 0;
       const elsewhere: WireDelivery[] = [];
       for (const { audience, event, data } of deliveries) {
-        const wire: WireDelivery = audience.kind === 'worker' ? ['worker', audience.socketId, event, data] : ['users', audience.userIds.map(userRoom), event, data];
+        const wire: WireDelivery =
+          audience.kind === 'worker' ? { to: 'worker', socketId: audience.socketId, event, data } : { to: 'users', userIds: audience.userIds, event, data };
         const here = deliverHere(wire);
         sockets += here;
         // Any node may hold sockets of a user; a worker socket found here is nowhere else.
-        if (bus.distributed && (wire[0] === 'users' || here === 0)) elsewhere.push(wire);
+        if (cluster.distributed && (wire.to === 'users' || here === 0)) elsewhere.push(wire);
       }
       if (elsewhere.length === 0) return { sockets };
-      const answers = await askOthers(control, bus, DELIVER, elsewhere);
-      for (const answer of answers.responses) sockets += typeof answer === 'number' ? answer : 0;
+      const answers = await cluster.ask(DeliverMessage, elsewhere);
+      for (const answer of answers.answers) sockets += answer;
       if (answers.complete) return { sockets };
-      return answers.published ? { sockets, partial: true, unconfirmed: true } : { sockets, partial: true };
+      return answers.unconfirmed ? { sockets, partial: true, unconfirmed: true } : { sockets, partial: true };
     },
   };
 }

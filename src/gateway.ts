@@ -13,6 +13,7 @@ import { createIpAllowlist } from './auth/ip-allowlist.js';
 import { createKeySet } from './auth/keys.js';
 import { createTokenVerifier } from './auth/tokens.js';
 import { createBus, type ClusterBus } from './cluster/bus.js';
+import { createClusterMessages } from './cluster/messages.js';
 import { consolePages } from './console/pages.js';
 import { consoleTokenRoute } from './console/token.js';
 import { createEmitter, type Emitter } from './emitter.js';
@@ -23,14 +24,17 @@ import { parseJsonBodies } from './http/json-body.js';
 import { answerWrongMethods } from './http/method-not-allowed.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { RequestLog } from './http/request-log.js';
+import { namespacesOf } from './internals/socket-io.js';
 import { createMetrics } from './metrics.js';
 import { setupNamespaces } from './namespaces.js';
 import { registerOpenApi } from './openapi.js';
 import { emitRoutes } from './routes/emit.js';
-import { healthRoutes, type ReadinessProbe } from './routes/health.js';
+import { healthRoutes } from './routes/health.js';
+import type { ReadinessProbe } from './readiness.js';
 import { leadFinderRoutes } from './routes/lead-finder.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { statsRoutes } from './routes/stats.js';
+import type { GatewayServer } from './socket-server.js';
 import { createFigures } from './stats.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { openStore } from './store/open.js';
@@ -40,7 +44,7 @@ import type { Store } from './store/store.js';
 export interface Gateway {
   readonly config: Config;
   readonly app: FastifyInstance;
-  readonly io: Server;
+  readonly io: GatewayServer;
   readonly server: HttpServer;
   readonly emitter: Emitter;
   /** Where the conversation documents live (closed with the gateway). */
@@ -76,7 +80,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
   parseJsonBodies(app);
 
   const bus = options.bus ?? (await createBus(config, app.log));
-  const io = new Server(app.server, {
+  const io: GatewayServer = new Server(app.server, {
     serveClient: false,
     ...(bus.adapter && { adapter: bus.adapter }),
     cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins] },
@@ -85,11 +89,11 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
   app.addHook('preClose', async () => {
     closing = true;
     // Sockets go first: open websockets would otherwise keep the HTTP server from closing.
-    for (const nsp of io._nsps.values()) nsp.local.disconnectSockets(true);
+    for (const nsp of namespacesOf(io)) nsp.local.disconnectSockets(true);
     io.engine.close();
   });
   app.addHook('onClose', async () => {
-    for (const nsp of io._nsps.values()) await nsp.adapter.close();
+    for (const nsp of namespacesOf(io)) await nsp.adapter.close();
     await bus.close();
   });
   // Requests that arrive on open connections while the gateway drains get the usual error shape.
@@ -107,7 +111,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
 }
 
 /** The rest of createGateway, once the server, Socket.IO and the bus exist. */
-async function build(app: FastifyInstance, config: Config, io: Server, bus: ClusterBus): Promise<Gateway> {
+async function build(app: FastifyInstance, config: Config, io: GatewayServer, bus: ClusterBus): Promise<Gateway> {
   const apiKeys = createKeySet(config.internalApiKeys);
   const probes: ReadinessProbe[] = [{ name: 'bus', check: () => bus.check() }];
   const metrics = createMetrics(io, probes);
@@ -117,7 +121,9 @@ async function build(app: FastifyInstance, config: Config, io: Server, bus: Clus
     log: app.log,
     onRefused: metrics.refused,
   });
-  const emitter = metrics.observe(createEmitter(io, bus));
+  const cluster = createClusterMessages(io.of('/'), bus, app.log);
+  metrics.observeCluster(cluster);
+  const emitter = metrics.observe(createEmitter(io, cluster));
   const access = accessHook(apiKeys, createIpAllowlist(config.allowedIps));
 
   const store = await openStore(config, app.log);
@@ -140,7 +146,7 @@ async function build(app: FastifyInstance, config: Config, io: Server, bus: Clus
     await registerRateLimit(api, config, bus.rateLimitStore);
     await api.register(emitRoutes, { emitter, maxUserIds: config.maxUserIds });
     await api.register(leadFinderRoutes, { emitter });
-    await api.register(statsRoutes, { figures: createFigures(io, bus) });
+    await api.register(statsRoutes, { figures: createFigures(io, cluster) });
     await api.register(conversationRoutes, { emitter, store, channels: config.channels, privateFields: config.privateFields });
     await api.register(consoleTokenRoute, { config });
   });

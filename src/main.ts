@@ -14,7 +14,7 @@ async function main(): Promise<void> {
     process.stderr.write(`general-socket: ${error.message}\n`);
     process.exit(1);
   }
-  if (cluster.isWorker || config.workers !== 1) return runCluster(config);
+  if (cluster.isWorker || config.workers !== 1) return runCluster(config, (bus) => createGateway(config, bus ? { bus } : {}));
   const gateway = await createGateway(config);
   const log = gateway.app.log;
   if (config.generatedSecrets.length > 0) {

@@ -6,10 +6,13 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Namespace, Server } from 'socket.io';
+import type { ClusterMessages } from './cluster/messages.js';
 import type { Emitter } from './emitter.js';
 import { toGatewayError } from './http/error-handler.js';
-import { checkProbes, type ReadinessProbe } from './routes/health.js';
+import { namespacesOf } from './internals/socket-io.js';
+import { checkProbes, type ReadinessProbe } from './readiness.js';
+import { socketLifecycle } from './socket-lifecycle.js';
+import type { GatewayServer } from './socket-server.js';
 import { countUsersHere } from './stats.js';
 
 const PREFIX = 'general_socket_';
@@ -25,6 +28,8 @@ export interface Metrics {
   refused(namespace: string, reason: string): void;
   /** Wraps an emitter so that its deliveries and the sockets they reached are counted. */
   observe(emitter: Emitter): Emitter;
+  /** Counts the messages from other gateway nodes that this node refused. */
+  observeCluster(cluster: ClusterMessages): void;
   /** Adds the HTTP hooks (latency of every route, outcome of every emit route); call before routes. */
   instrument(app: FastifyInstance): void;
 }
@@ -73,7 +78,7 @@ function isEmitRoute(request: FastifyRequest): boolean {
 }
 
 /** Builds the metrics of one gateway: `io` for the socket gauges, `probes` for dependency state. */
-export function createMetrics(io: Server, probes: readonly ReadinessProbe[]): Metrics {
+export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe[]): Metrics {
   const registry = new Registry();
   const registers = [registry];
 
@@ -83,7 +88,7 @@ export function createMetrics(io: Server, probes: readonly ReadinessProbe[]): Me
     labelNames: ['namespace'],
     registers,
     collect() {
-      for (const nsp of io._nsps.values()) this.set({ namespace: nsp.name }, nsp.sockets.size);
+      for (const nsp of namespacesOf(io)) this.set({ namespace: nsp.name }, nsp.sockets.size);
     },
   });
   new Gauge({
@@ -156,14 +161,16 @@ export function createMetrics(io: Server, probes: readonly ReadinessProbe[]): Me
     registers,
   });
 
-  const watch = (nsp: Namespace): void => {
-    nsp.on('connection', (socket) => {
-      connections.inc({ namespace: nsp.name });
-      socket.once('disconnect', (reason) => disconnections.inc({ namespace: nsp.name, reason }));
-    });
-  };
-  for (const nsp of io._nsps.values()) watch(nsp);
-  io.on('new_namespace', watch);
+  const clusterRefusals = new Counter({
+    name: `${PREFIX}cluster_messages_refused_total`,
+    help: 'Messages from other gateway nodes this node did not act on, per message type and reason (unknown-type, newer-version...): a sign of nodes running different versions.',
+    labelNames: ['type', 'reason'],
+    registers,
+  });
+
+  const lifecycle = socketLifecycle(io);
+  lifecycle.onConnect((socket) => connections.inc({ namespace: socket.nsp.name }));
+  lifecycle.onDisconnect((socket, reason) => disconnections.inc({ namespace: socket.nsp.name, reason }));
 
   return {
     registry: Registry.merge([processMetrics(), registry]),
@@ -182,6 +189,9 @@ export function createMetrics(io: Server, probes: readonly ReadinessProbe[]): Me
           return report;
         },
       };
+    },
+    observeCluster(cluster) {
+      cluster.onRefused(({ type, reason }) => clusterRefusals.inc({ type, reason }));
     },
     instrument(app) {
       const outcomes = new WeakMap<FastifyRequest, string>();

@@ -6,10 +6,11 @@
  *   `@socket.io/redis-emitter` reaches a user with `.of('/v1/shared').to('user:<id>')`.
  * - `/v1/lead-finder`: scraper workers, authenticated by a shared key (`auth: { token: <key> }`).
  */
-import type { Namespace, Server, Socket } from 'socket.io';
 import type { FastifyBaseLogger } from 'fastify';
 import type { KeySet } from './auth/keys.js';
 import { TokenError, type TokenVerifier } from './auth/tokens.js';
+import { socketLifecycle } from './socket-lifecycle.js';
+import type { GatewayNamespace, GatewayServer, GatewaySocket } from './socket-server.js';
 
 /** Namespace of user sockets. */
 export const USERS_NAMESPACE = '/v1/shared';
@@ -24,12 +25,6 @@ export function userRoom(userId: string): string {
   return USER_ROOM_PREFIX + userId;
 }
 
-/** What a namespace's middleware learned about a socket. */
-interface SocketData {
-  userId?: string;
-  workerKeyId?: string;
-}
-
 /** An error a refused client receives as `connect_error`, with `err.data.code`. */
 function refusal(code: string, message: string): Error & { data: { code: string } } {
   return Object.assign(new Error(message), { data: { code } });
@@ -40,17 +35,12 @@ function refusal(code: string, message: string): Error & { data: { code: string 
  * is closed unless the same connection carries another namespace. Connections are counted as their
  * sockets join and leave, so a refusal costs O(1) however many sockets are connected.
  */
-function transportGuard(io: Server): { closeIfAlone(socket: Socket): void } {
-  const accepted = new WeakMap<Socket['conn'], number>();
-  const count = (nsp: Namespace): void => {
-    nsp.on('connection', (socket) => {
-      accepted.set(socket.conn, (accepted.get(socket.conn) ?? 0) + 1);
-      socket.once('disconnect', () => accepted.set(socket.conn, (accepted.get(socket.conn) ?? 1) - 1));
-    });
-  };
+function transportGuard(io: GatewayServer): { closeIfAlone(socket: GatewaySocket): void } {
+  const accepted = new WeakMap<GatewaySocket['conn'], number>();
   // Every namespace counts, those created later too (the admin UI's, for one).
-  for (const nsp of io._nsps.values()) count(nsp);
-  io.on('new_namespace', count);
+  const lifecycle = socketLifecycle(io);
+  lifecycle.onConnect((socket) => accepted.set(socket.conn, (accepted.get(socket.conn) ?? 0) + 1));
+  lifecycle.onDisconnect((socket) => accepted.set(socket.conn, (accepted.get(socket.conn) ?? 1) - 1));
   return {
     closeIfAlone(socket) {
       setImmediate(() => {
@@ -62,7 +52,7 @@ function transportGuard(io: Server): { closeIfAlone(socket: Socket): void } {
 
 /** Sets up both namespaces on `io`. */
 export function setupNamespaces(
-  io: Server,
+  io: GatewayServer,
   deps: { verifyToken: TokenVerifier; workerKeys: KeySet; log: FastifyBaseLogger; onRefused?: (namespace: string, reason: string) => void },
 ): void {
   const { closeIfAlone } = transportGuard(io);
@@ -74,11 +64,11 @@ export function setupNamespaces(
     closeIfAlone(socket);
   });
 
-  const users: Namespace = io.of(USERS_NAMESPACE);
+  const users: GatewayNamespace = io.of(USERS_NAMESPACE);
   users.use((socket, next) => {
     deps.verifyToken(socket.handshake.auth?.token).then(
       (userId) => {
-        (socket.data as SocketData).userId = userId;
+        socket.data.userId = userId;
         next();
       },
       (error: unknown) => {
@@ -91,12 +81,12 @@ export function setupNamespaces(
     );
   });
   users.on('connection', (socket) => {
-    const { userId } = socket.data as SocketData;
+    const { userId } = socket.data;
     if (userId === undefined) return void socket.disconnect(true);
     void socket.join(userRoom(userId));
   });
 
-  const workers: Namespace = io.of(WORKERS_NAMESPACE);
+  const workers: GatewayNamespace = io.of(WORKERS_NAMESPACE);
   workers.use((socket, next) => {
     const presented: unknown = socket.handshake.auth?.token;
     const keyId = deps.workerKeys.match(presented);
@@ -112,7 +102,7 @@ export function setupNamespaces(
       closeIfAlone(socket);
       return;
     }
-    (socket.data as SocketData).workerKeyId = keyId;
+    socket.data.workerKeyId = keyId;
     next();
   });
 }

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 import { io as connect } from 'socket.io-client';
 import { createMetrics } from '../src/metrics.js';
-import type { ReadinessProbe } from '../src/routes/health.js';
+import type { ReadinessProbe } from '../src/readiness.js';
 import { API_KEY, eventually, startGateway, type TestGateway } from './support/gateway.js';
 import { statusOf } from './support/http.js';
 

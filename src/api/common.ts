@@ -7,6 +7,7 @@
  */
 import { Type, type Static, type TSchema } from 'typebox';
 import { Memory } from 'typebox/system';
+import { ID_PATTERN, MAX_ID_LENGTH } from '../ids.js';
 
 /**
  * A copy of `schema` carrying `examples` (JSON Schema's keyword, which OpenAPI 3.1 keeps): the
@@ -25,11 +26,7 @@ export const RESERVED_EVENTS = ['connect', 'connect_error', 'disconnect', 'disco
 /** Longest accepted event name. */
 export const MAX_EVENT_LENGTH = 100;
 
-/** Longest accepted id (user id, socket id, document id). */
-export const MAX_ID_LENGTH = 128;
-
-/** What an id may hold: anything but whitespace and control characters (JSON Schema `pattern`). */
-export const ID_PATTERN = '^[^\\s\\u0000-\\u001F\\u007F]+$';
+export { ID_PATTERN, MAX_ID_LENGTH } from '../ids.js';
 
 /** A Socket.IO event name a client can listen for. */
 export const EventName = Type.String({

@@ -1,7 +1,8 @@
 /**
  * The cluster bus: what joins gateway processes into one gateway. It supplies the Socket.IO adapter
  * that carries broadcasts between nodes, says whether the other nodes can be reached, and offers a
- * rate-limit store every node shares. Three implementations sit behind this interface:
+ * rate-limit store every node shares. The messages nodes send each other travel on it (messages.ts).
+ * Three implementations sit behind this interface:
  *
  * - embedded (this file): one process is the whole gateway; Socket.IO's in-memory adapter.
  * - redis (redis.ts): any number of processes on any number of machines, joined through Redis.
@@ -10,15 +11,10 @@
  * test/bus.test.ts runs one conformance suite against every implementation it can start in-process.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { Namespace, ServerOptions } from 'socket.io';
+import type { ServerOptions } from 'socket.io';
 import type { Config } from '../config.js';
-import type { SharedStoreFactory } from '../http/rate-limit.js';
-
-/** What the readiness probe reports. */
-export interface BusHealth {
-  readonly ok: boolean;
-  readonly detail?: string;
-}
+import type { StoreFactory } from '../internals/rate-limit.js';
+import type { ProbeResult } from '../readiness.js';
 
 /** Joins this gateway process to its peers (or stands alone). */
 export interface ClusterBus {
@@ -27,14 +23,17 @@ export interface ClusterBus {
   readonly adapter: ServerOptions['adapter'] | undefined;
   /** Whether other gateway nodes may hold sockets, so deliveries must ask them. */
   readonly distributed: boolean;
-  /** How long a call waits for the other nodes' answers. */
+  /**
+   * How long a request waits for the other nodes' answers: the bus's adapter then calls back with
+   * the answers it got. Each bus knows its adapter (the WORKERS one has a fixed timeout of its own).
+   */
   readonly timeoutMs: number;
   /** Whether the other nodes can be reached right now (cheap: no round trip). */
   reachable(): boolean;
   /** Readiness: can the other nodes be reached? */
-  check(): Promise<BusHealth>;
+  check(): Promise<ProbeResult>;
   /** The rate-limit store every node shares; undefined keeps a per-process store. */
-  readonly rateLimitStore: SharedStoreFactory | undefined;
+  readonly rateLimitStore: StoreFactory | undefined;
   /** Releases connections; the adapters must be closed first. */
   close(): Promise<void>;
 }
@@ -59,50 +58,4 @@ export async function createBus(config: Pick<Config, 'redisUrl' | 'redisPrefix' 
   // Loaded only when used, so a standalone gateway never loads a Redis client.
   const { createRedisBus } = await import('./redis.js');
   return createRedisBus({ url: config.redisUrl, prefix: config.redisPrefix, timeoutMs: config.clusterTimeoutMs, log });
-}
-
-/** What the other nodes answered to one request. */
-export interface Answers {
-  readonly responses: readonly unknown[];
-  /** False when some node could not be asked or did not answer in time. */
-  readonly complete: boolean;
-  /**
-   * Whether the request went out. When it did but answers are missing, the other nodes may have
-   * acted on it all the same: a caller must not assume that nothing happened.
-   */
-  readonly published: boolean;
-}
-
-/** @socket.io/cluster-adapter (the WORKERS bus) answers server-side requests after a fixed 5 s. */
-const CLUSTER_ADAPTER_TIMEOUT_MS = 5000;
-
-/**
- * Sends `event` with `args` to the same namespace on every other node and collects their answers,
- * within the bus's timeout. Never rejects and never waits longer than that: an unreachable bus
- * answers at once with no responses.
- */
-export function askOthers(nsp: Namespace, bus: ClusterBus, event: string, ...args: unknown[]): Promise<Answers> {
-  if (!bus.distributed) return Promise.resolve({ responses: [], complete: true, published: false });
-  if (!bus.reachable()) return Promise.resolve({ responses: [], complete: false, published: false });
-  return new Promise((resolve) => {
-    let settled = false;
-    const settle = (answers: Answers): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(answers);
-    };
-    // The adapters time out by themselves, with the answers they got; this guard only covers an
-    // adapter that drops the request without calling back, as the Redis adapter does when Redis
-    // fails, so it must not fire before the adapter's own timeout (which would discard answers).
-    const adapterTimeoutMs = bus.kind === 'workers' ? Math.max(bus.timeoutMs, CLUSTER_ADAPTER_TIMEOUT_MS) : bus.timeoutMs;
-    const timer = setTimeout(() => settle({ responses: [], complete: false, published: true }), adapterTimeoutMs + 250);
-    try {
-      nsp.serverSideEmit(event, ...args, (error: Error | null, responses: unknown[]) =>
-        settle({ responses: responses ?? [], complete: error === null || error === undefined, published: true }),
-      );
-    } catch {
-      settle({ responses: [], complete: false, published: false });
-    }
-  });
 }

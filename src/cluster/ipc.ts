@@ -5,9 +5,9 @@
  */
 import cluster from 'node:cluster';
 import { createAdapter, setupPrimary } from '@socket.io/cluster-adapter';
-import { MessageType } from 'socket.io-adapter';
 import type { FastifyRateLimitStore } from '@fastify/rate-limit';
-import { LocalStore, type StoreRules } from '../http/rate-limit.js';
+import { ADAPTER_ANSWER_TIMEOUT_MS, adapterClosed, adapterOf } from '../internals/cluster-adapter.js';
+import { LocalStore, routeOf, type StoreRules } from '../internals/rate-limit.js';
 import type { ClusterBus } from './bus.js';
 
 /** A rate-limit question from a worker to the primary, and its answer. */
@@ -26,9 +26,6 @@ interface RateLimitAnswer {
   readonly ttl: number;
 }
 
-/** Marks the cluster adapter's messages on the IPC channel. */
-const ADAPTER_SOURCE = '_sio_adapter';
-
 /**
  * Tells the surviving workers at once that a worker is gone, in the adapter's own words (the
  * message a closing adapter sends), so they stop waiting for its answers without waiting for its
@@ -36,11 +33,12 @@ const ADAPTER_SOURCE = '_sio_adapter';
  */
 function announceDeaths(): void {
   const adapters = new Map<number, Map<string, string>>(); // worker id => adapter uid => namespace
-  cluster.on('message', (worker, message: { source?: string; uid?: string; nsp?: string }) => {
-    if (message?.source !== ADAPTER_SOURCE || !message.uid || message.nsp === undefined) return;
+  cluster.on('message', (worker, message: unknown) => {
+    const adapter = adapterOf(message);
+    if (!adapter) return;
     let known = adapters.get(worker.id);
     if (!known) adapters.set(worker.id, (known = new Map()));
-    known.set(message.uid, message.nsp);
+    known.set(adapter.uid, adapter.nsp);
   });
   cluster.on('exit', (dead) => {
     const known = adapters.get(dead.id);
@@ -48,7 +46,7 @@ function announceDeaths(): void {
     if (!known) return;
     for (const worker of Object.values(cluster.workers ?? {})) {
       if (!worker?.isConnected()) continue;
-      for (const [uid, nsp] of known) worker.send({ source: ADAPTER_SOURCE, type: MessageType.ADAPTER_CLOSE, uid, nsp }, () => undefined);
+      for (const [uid, nsp] of known) worker.send(adapterClosed(uid, nsp), () => undefined);
     }
   });
 }
@@ -122,10 +120,9 @@ class PrimaryStore implements FastifyRateLimitStore {
   }
 
   child(routeOptions: Parameters<FastifyRateLimitStore['child']>[0]): FastifyRateLimitStore {
-    const route = routeOptions as unknown as StoreRules & { routeInfo: { method: string; url: string } };
     // Only the counting rules cross to the primary (the route options hold functions).
-    const rules = { continueExceeding: route.continueExceeding, exponentialBackoff: route.exponentialBackoff };
-    return new PrimaryStore(rules, this.timeoutMs, `${route.routeInfo.method}${route.routeInfo.url}-`);
+    const { rules, prefix } = routeOf(routeOptions);
+    return new PrimaryStore(rules, this.timeoutMs, prefix);
   }
 }
 
@@ -139,7 +136,8 @@ export function createWorkersBus(timeoutMs: number): ClusterBus {
     // `partial`. Dead workers need no heartbeat: announceDeaths tells the others at once.
     adapter: createAdapter(),
     distributed: true,
-    timeoutMs,
+    // The adapter waits for answers for a fixed time of its own, whatever CLUSTER_TIMEOUT_MS says.
+    timeoutMs: Math.max(timeoutMs, ADAPTER_ANSWER_TIMEOUT_MS),
     reachable: () => process.connected,
     check: async () => (process.connected ? { ok: true, detail: 'worker process (WORKERS)' } : { ok: false, detail: 'lost the primary process' }),
     rateLimitStore: (rules) => new PrimaryStore(rules, timeoutMs),

@@ -11,7 +11,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { Redis, type RedisOptions } from 'ioredis';
 import { createAdapter } from '@socket.io/redis-adapter';
-import { RedisStore } from '../http/rate-limit.js';
+import { RedisStore } from '../internals/rate-limit.js';
 import { redactUrl } from '../secrets.js';
 import type { ClusterBus } from './bus.js';
 

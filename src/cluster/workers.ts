@@ -8,11 +8,27 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { availableParallelism } from 'node:os';
+import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
+import type { Server as SocketServer } from 'socket.io';
 import { setupMaster, setupWorker } from '@socket.io/sticky';
 import type { Config } from '../config.js';
-import { createGateway } from '../gateway.js';
+import type { ClusterBus } from './bus.js';
 import { createWorkersBus, servePrimary } from './ipc.js';
+
+/** What a worker needs of the gateway it runs (gateway.ts's `Gateway` is one). */
+export interface WorkerGateway {
+  readonly app: FastifyInstance;
+  readonly io: SocketServer<any, any, any, any>;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the gateway of one worker, joined to its siblings by `bus` (undefined: the configured one,
+ * Redis). Passed in by main.ts, so that this module stays below the gateway it runs.
+ */
+export type GatewayFactory = (bus: ClusterBus | undefined) => Promise<WorkerGateway>;
 
 /** Messages between the primary and its workers (besides the adapter's and sticky's own). */
 type Control = { readonly gs: 'ready' } | { readonly gs: 'shutdown' };
@@ -23,8 +39,8 @@ export function workerCount(config: Pick<Config, 'workers'>): number {
 }
 
 /** Runs this process's part of a `WORKERS=n` gateway: the primary, or one worker. */
-export function runCluster(config: Config): Promise<void> {
-  return cluster.isWorker ? runWorker(config) : runPrimary(config);
+export function runCluster(config: Config, createGateway: GatewayFactory): Promise<void> {
+  return cluster.isWorker ? runWorker(config, createGateway) : runPrimary(config);
 }
 
 /** sticky's least-connection balancing reads this count: a worker not yet ready gets no connection. */
@@ -107,7 +123,7 @@ async function runPrimary(config: Config): Promise<void> {
   log.info({ address: address.address, port: address.port, workers: count, env: config.nodeEnv }, `general-socket listening on ${address.address}:${address.port} with ${count} workers`);
 }
 
-async function runWorker(config: Config): Promise<void> {
+async function runWorker(config: Config, createGateway: GatewayFactory): Promise<void> {
   // Listen for the primary's shutdown before building: a SIGTERM during start-up must not be lost.
   let stopReason: string | undefined;
   let stopNow: ((reason: string) => void) | undefined;
@@ -123,7 +139,7 @@ async function runWorker(config: Config): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
-  const gateway = await createGateway(config, config.redisUrl === '' ? { bus: createWorkersBus(config.clusterTimeoutMs) } : {});
+  const gateway = await createGateway(config.redisUrl === '' ? createWorkersBus(config.clusterTimeoutMs) : undefined);
   // The worker never listens: the primary hands it connections.
   setupWorker(gateway.io);
   // A server that never listened closes at once, in-flight requests or not; so wait for them here,

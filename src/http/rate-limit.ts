@@ -4,11 +4,11 @@
  * the primary process of `WORKERS=n`), so N nodes do not allow N times the limit; while that store
  * fails, each node counts in its own memory instead of letting everything through.
  */
-import { createRequire } from 'node:module';
 import rateLimit, { type FastifyRateLimitOptions, type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { fail } from '../errors.js';
+import { LocalStore, rulesOf, type StoreFactory } from '../internals/rate-limit.js';
 
 /**
  * Route `config` of every emit route: counted in the emit metrics. Every route of the scope the
@@ -20,24 +20,8 @@ export const EMIT_LIMITED = { emit: true } as const;
 /** Route `config` of a route in the limited scope that is not an emit (it must not use the budget). */
 export const NOT_RATE_LIMITED = { rateLimit: false } as const;
 
-/** The counting rules the plugin hands to a store's constructor. */
-export interface StoreRules {
-  readonly continueExceeding?: boolean;
-  readonly exponentialBackoff?: boolean;
-}
-
-/** Builds the store shared by every node, following the plugin's counting rules. */
-export type SharedStoreFactory = (rules: StoreRules) => FastifyRateLimitStore;
-
 type StoreCallback = Parameters<FastifyRateLimitStore['incr']>[1];
 type RouteOptions = Parameters<FastifyRateLimitStore['child']>[0];
-
-// The plugin's own stores (not exported by name): the same counting rules whichever store answers.
-const require = createRequire(import.meta.url);
-/** @fastify/rate-limit's in-memory store: `new LocalStore(continueExceeding, exponentialBackoff)`. */
-export const LocalStore = require('@fastify/rate-limit/store/LocalStore.js') as new (continueExceeding?: boolean, exponentialBackoff?: boolean) => FastifyRateLimitStore;
-/** @fastify/rate-limit's Redis store: `new RedisStore(continueExceeding, exponentialBackoff, ioredis, prefix)`. */
-export const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as new (continueExceeding: boolean | undefined, exponentialBackoff: boolean | undefined, redis: unknown, prefix: string) => FastifyRateLimitStore;
 
 /** Counts in the shared store; when it fails, in this process's memory. */
 class FallbackStore implements FastifyRateLimitStore {
@@ -56,11 +40,10 @@ class FallbackStore implements FastifyRateLimitStore {
 }
 
 /** The plugin's `store` option for a shared store with an in-memory fallback. */
-function withLocalFallback(shared: SharedStoreFactory): FastifyRateLimitStoreCtor {
+function withLocalFallback(shared: StoreFactory): FastifyRateLimitStoreCtor {
   return class extends FallbackStore {
     constructor(options: FastifyRateLimitOptions) {
-      // The plugin passes its resolved settings, counting rules included, though its types omit them.
-      const rules = options as StoreRules;
+      const rules = rulesOf(options);
       super(shared(rules), new LocalStore(rules.continueExceeding, rules.exponentialBackoff));
     }
   };
@@ -70,7 +53,7 @@ function withLocalFallback(shared: SharedStoreFactory): FastifyRateLimitStoreCto
 export async function registerRateLimit(
   app: FastifyInstance,
   config: Pick<Config, 'rateLimitMax' | 'rateLimitWindowMs'>,
-  shared?: SharedStoreFactory,
+  shared?: StoreFactory,
 ): Promise<void> {
   if (config.rateLimitMax === 0 || config.rateLimitWindowMs === 0) return;
   await app.register(rateLimit, {

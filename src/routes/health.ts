@@ -2,25 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Health, Ready } from '../api/health.js';
-
-/** A dependency the gateway needs to be ready (the database, the cluster bus). */
-export interface ReadinessProbe {
-  readonly name: string;
-  check(): Promise<{ ok: boolean; detail?: string }>;
-}
-
-/** Runs every probe at once; a probe that throws counts as not ok (/readyz and the metrics share this). */
-export async function checkProbes(probes: readonly ReadinessProbe[]): Promise<(readonly [string, { ok: boolean; detail?: string }])[]> {
-  return Promise.all(
-    probes.map(async (probe) => {
-      try {
-        return [probe.name, await probe.check()] as const;
-      } catch (error) {
-        return [probe.name, { ok: false, detail: (error as Error).message }] as const;
-      }
-    }),
-  );
-}
+import { checkProbes, type ReadinessProbe } from '../readiness.js';
 
 /**
  * Registers `GET /healthz` and `GET /readyz`; `probes` may grow until the gateway listens. The probes'

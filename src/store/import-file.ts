@@ -4,7 +4,7 @@
  * Every document is converted from Extended JSON and checked before anything is written, and a
  * problem is reported with its position: `communications[2]` or `line 3`.
  */
-import { ID_PATTERN, MAX_ID_LENGTH } from '../api/common.js';
+import { ID_PATTERN, MAX_ID_LENGTH } from '../ids.js';
 import { fromExtendedJson } from './extended-json.js';
 import { COLLECTIONS, type Collection, type ImportBatch, type StoredDocument } from './store.js';
 
