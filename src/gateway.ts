@@ -1,6 +1,7 @@
 /**
  * Builds a gateway: Fastify (REST API), Socket.IO (namespaces) and the emitter between them, on one
  * HTTP server. Building is separate from listening, so tests start real gateways on port 0.
+ * This is the one module that sees every layer below the entry points (README, "Layers").
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
