@@ -3,7 +3,8 @@
  * the emitter sends them. Delivery reports, acknowledgements, idempotency and cluster routing grow
  * here, behind this small interface.
  */
-import { DeliverMessage, type ClusterMessages, type WireDelivery } from './cluster/messages.js';
+import type { ClusterChannel } from './cluster/channel.js';
+import { DeliverMessage, type WireDelivery } from './cluster/messages.js';
 import { USERS_NAMESPACE, WORKERS_NAMESPACE, userRoom } from './namespaces.js';
 import type { GatewayServer } from './socket-server.js';
 
@@ -52,7 +53,7 @@ export interface Emitter {
  * each gets the event once, and the report counts sockets on every node, at the cost of one round
  * trip bounded by the bus's timeout. A worker socket found locally costs no round trip at all.
  */
-export function createEmitter(io: GatewayServer, cluster: ClusterMessages): Emitter {
+export function createEmitter(io: GatewayServer, cluster: ClusterChannel): Emitter {
   const users = io.of(USERS_NAMESPACE);
   const workers = io.of(WORKERS_NAMESPACE);
 

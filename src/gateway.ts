@@ -14,7 +14,7 @@ import { createIpAllowlist } from './auth/ip-allowlist.js';
 import { createKeySet } from './auth/keys.js';
 import { createTokenVerifier } from './auth/tokens.js';
 import { createBus, type ClusterBus } from './cluster/bus.js';
-import { createClusterMessages } from './cluster/messages.js';
+import { createClusterChannel } from './cluster/channel.js';
 import { consolePages } from './console/pages.js';
 import { consoleTokenRoute } from './console/token.js';
 import { createEmitter, type Emitter } from './emitter.js';
@@ -122,7 +122,7 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
     log: app.log,
     onRefused: metrics.refused,
   });
-  const cluster = createClusterMessages(io.of('/'), bus, app.log);
+  const cluster = createClusterChannel(io.of('/'), bus, app.log);
   metrics.observeCluster(cluster);
   const emitter = metrics.observe(createEmitter(io, cluster));
   const access = accessHook(apiKeys, createIpAllowlist(config.allowedIps));

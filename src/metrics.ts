@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ClusterMessages } from './cluster/messages.js';
+import type { ClusterChannel } from './cluster/channel.js';
 import type { Emitter } from './emitter.js';
 import { toGatewayError } from './http/error-handler.js';
 import { namespacesOf } from './internals/socket-io.js';
@@ -29,7 +29,7 @@ export interface Metrics {
   /** Wraps an emitter so that its deliveries and the sockets they reached are counted. */
   observe(emitter: Emitter): Emitter;
   /** Counts the messages from other gateway nodes that this node refused. */
-  observeCluster(cluster: ClusterMessages): void;
+  observeCluster(cluster: ClusterChannel): void;
   /** Adds the HTTP hooks (latency of every route, outcome of every emit route); call before routes. */
   instrument(app: FastifyInstance): void;
 }

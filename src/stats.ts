@@ -1,6 +1,7 @@
 /** Live figures: connected users and sockets per namespace, on this node or the whole cluster. */
 import type { Figures } from './api/stats.js';
-import { FiguresMessage, type ClusterMessages, type NodeFigures } from './cluster/messages.js';
+import type { ClusterChannel } from './cluster/channel.js';
+import { FiguresMessage, type NodeFigures } from './cluster/messages.js';
 import { USER_ROOM_PREFIX, USERS_NAMESPACE, WORKERS_NAMESPACE } from './namespaces.js';
 import type { GatewayServer } from './socket-server.js';
 
@@ -23,7 +24,7 @@ function countHere(io: GatewayServer): NodeFigures {
  * Returns a function that gathers the figures of every node that answers within the bus's timeout.
  * A user connected to two nodes counts on both: deduplicating would mean shipping every user id.
  */
-export function createFigures(io: GatewayServer, cluster: ClusterMessages): () => Promise<Figures> {
+export function createFigures(io: GatewayServer, cluster: ClusterChannel): () => Promise<Figures> {
   cluster.handle(FiguresMessage, () => countHere(io));
   return async () => {
     const here = countHere(io);

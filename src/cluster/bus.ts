@@ -1,7 +1,7 @@
 /**
  * The cluster bus: what joins gateway processes into one gateway. It supplies the Socket.IO adapter
  * that carries broadcasts between nodes, says whether the other nodes can be reached, and offers a
- * rate-limit store every node shares. The messages nodes send each other travel on it (messages.ts).
+ * rate-limit store every node shares. The messages nodes send each other travel on it (channel.ts).
  * Three implementations sit behind this interface:
  *
  * - embedded (this file): one process is the whole gateway; Socket.IO's in-memory adapter.
