@@ -28,6 +28,7 @@ import { RequestLog } from './http/request-log.js';
 import { namespacesOf } from './internals/socket-io.js';
 import { createMetrics } from './metrics.js';
 import { setupNamespaces } from './namespaces.js';
+import { createSocketLimits, type SocketLimits } from './socket-limits.js';
 import { registerOpenApi } from './openapi.js';
 import { emitRoutes } from './routes/emit.js';
 import { healthRoutes } from './routes/health.js';
@@ -81,8 +82,10 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
   parseJsonBodies(app);
 
   const bus = options.bus ?? (await createBus(config, app.log));
+  const socketLimits = createSocketLimits(config);
   const io: GatewayServer = new Server(app.server, {
     serveClient: false,
+    ...socketLimits.serverOptions,
     ...(bus.adapter && { adapter: bus.adapter }),
     cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins] },
   });
@@ -103,7 +106,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
   );
 
   try {
-    return await build(app, config, io, bus);
+    return await build(app, config, io, bus, socketLimits);
   } catch (error) {
     // Whatever was opened so far (the bus, the store) is released with the app.
     await app.close().catch(() => undefined);
@@ -112,10 +115,12 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
 }
 
 /** The rest of createGateway, once the server, Socket.IO and the bus exist. */
-async function build(app: FastifyInstance, config: Config, io: GatewayServer, bus: ClusterBus): Promise<Gateway> {
+async function build(app: FastifyInstance, config: Config, io: GatewayServer, bus: ClusterBus, socketLimits: SocketLimits): Promise<Gateway> {
   const apiKeys = createKeySet(config.internalApiKeys);
   const probes: ReadinessProbe[] = [{ name: 'bus', check: () => bus.check() }];
   const metrics = createMetrics(io, probes);
+  // Before any namespace's own middleware: its checks come first on every namespace.
+  socketLimits.attach(io, { log: app.log, onRefused: metrics.refused });
   setupNamespaces(io, {
     verifyToken: createTokenVerifier(config),
     workerKeys: createKeySet(config.scraperApiKeys),

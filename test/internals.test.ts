@@ -16,7 +16,7 @@ import { io as connect } from 'socket.io-client';
 import { servePrimary } from '../src/cluster/ipc.js';
 import { adapterOf } from '../src/internals/cluster-adapter.js';
 import { LocalStore, RedisStore, routeOf, rulesOf } from '../src/internals/rate-limit.js';
-import { namespacesOf } from '../src/internals/socket-io.js';
+import { guardedParser, isConnecting, namespacesOf } from '../src/internals/socket-io.js';
 import { eventually } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
 import { requireService } from './support/services.js';
@@ -38,6 +38,67 @@ describe('socket.io internals', () => {
       assert.equal([...namespacesOf(io)].find((nsp) => nsp.name === '/room-7')?.sockets.size, 1, 'the namespaces are the live ones');
     } finally {
       socket.disconnect();
+      await io.close();
+    }
+  });
+});
+
+describe('socket.io internals: pending sockets and the parser', () => {
+  it('isConnecting tells a socket in its middlewares from one connected or refused', async () => {
+    const server = createServer();
+    const io = new Server(server);
+    const seen: Record<string, boolean[]> = {};
+    io.of('/checked').use((socket, next) => {
+      const name = String(socket.handshake.auth.name);
+      seen[name] = [isConnecting(socket)];
+      // Looked at again once Socket.IO acted on the decision (it does so on the next tick).
+      setImmediate(() => seen[name]!.push(isConnecting(socket)));
+      next(name === 'refused' ? new Error('no') : undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/checked`;
+    const sockets = ['accepted', 'refused'].map((name) => connect(url, { auth: { name }, forceNew: true, reconnection: false, transports: ['websocket'] }));
+    try {
+      await Promise.all(sockets.map((socket) => new Promise((resolve) => socket.once('connect', () => resolve(undefined)).once('connect_error', resolve))));
+      await eventually(() => seen.accepted?.length === 2 && seen.refused?.length === 2, 3000, 'second looks');
+      assert.deepEqual(seen, { accepted: [true, false], refused: [true, false] });
+    } finally {
+      for (const socket of sockets) socket.disconnect();
+      await io.close();
+    }
+  });
+
+  it('guardedParser shows each raw message and the JSON text of each packet before parsing, and a throw closes that connection', async () => {
+    const server = createServer();
+    const raw: unknown[] = [];
+    const texts: string[] = [];
+    const parser = guardedParser({
+      data: (data) => void raw.push(data),
+      json(text) {
+        texts.push(text);
+        if (text.includes('refuse-me')) throw new Error('refused');
+      },
+    });
+    const io = new Server(server, { parser });
+    const received: unknown[] = [];
+    io.of('/p').on('connection', (socket) => socket.onAny((...args) => received.push(args)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/p`;
+    const client = connect(url, { auth: { a: 1 }, forceNew: true, reconnection: false, transports: ['websocket'] });
+    try {
+      await new Promise((resolve) => client.once('connect', () => resolve(undefined)));
+      client.emit('ok', { n: 1 });
+      await eventually(() => received.length === 1, 3000, 'the accepted event');
+      assert.deepEqual(received, [['ok', { n: 1 }]]);
+      assert.ok(texts.includes('{"a":1}'), 'the CONNECT payload');
+      assert.ok(texts.includes('["ok",{"n":1}]'), "the event's JSON, exactly");
+      assert.ok(raw.includes('2/p,["ok",{"n":1}]'), 'the raw message');
+      const closed = new Promise((resolve) => client.once('disconnect', resolve));
+      client.emit('refuse-me');
+      assert.equal(await closed, 'transport close');
+      assert.equal(received.length, 1, 'the refused packet reached no listener');
+    } finally {
+      client.disconnect();
       await io.close();
     }
   });

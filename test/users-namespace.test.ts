@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { io as connect } from 'socket.io-client';
 import { JWT_SECRET, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
@@ -154,3 +154,104 @@ for (const [alg, options] of [
     });
   });
 }
+
+/** An HS256 JWT over a payload written as raw JSON text (for numbers JSON.stringify cannot write). */
+function rawHs256(header: string, payload: string, key: string | Uint8Array = JWT_SECRET): string {
+  const signingInput = `${Buffer.from(header).toString('base64url')}.${Buffer.from(payload).toString('base64url')}`;
+  return `${signingInput}.${createHmac('sha256', key).update(signingInput).digest('base64url')}`;
+}
+
+/** Connects to /v1/shared with `token`; resolves true once connected, false on connect_error. */
+function accepted(url: string, token: string): Promise<boolean> {
+  const socket = connect(`${url}/v1/shared`, { auth: { token }, forceNew: true, reconnection: false, transports: ['websocket'] });
+  return new Promise((resolve) => {
+    socket.once('connect', () => {
+      socket.disconnect();
+      resolve(true);
+    });
+    socket.once('connect_error', () => {
+      socket.disconnect();
+      resolve(false);
+    });
+  });
+}
+
+describe('/v1/shared token claims the REST API relies on', () => {
+  let gw: TestGateway;
+  before(async () => {
+    // Room for a 20,000-character sub in the CONNECT packet.
+    gw = await startGateway({ SOCKET_MAX_MESSAGE_BYTES: '65536' });
+  });
+  after(() => gw.close());
+
+  it('refuses a sub that is not an id the REST API can address', async () => {
+    for (const sub of ['two words', 'nul\u0000byte', 'tab\there', 'x'.repeat(129), 'y'.repeat(20_000)]) {
+      const error = await refusal(gw.url, { token: await sign({ sub, exp: inOneHour() }, secret) });
+      assert.equal(error.data?.code, 'TOKEN_INVALID', JSON.stringify(sub.slice(0, 20)));
+      assert.match(error.message, /the "sub" claim must be a user id of 1 to 128 characters without whitespace or control characters/);
+    }
+  });
+
+  it('accepts a sub of 128 characters, counted as the REST API counts them', async () => {
+    assert.equal(await accepted(gw.url, await sign({ sub: 'a'.repeat(128), exp: inOneHour() }, secret)), true);
+    // 128 characters of 2 UTF-16 units each.
+    assert.equal(await accepted(gw.url, await sign({ sub: '😀'.repeat(128), exp: inOneHour() }, secret)), true);
+  });
+
+  it('refuses an exp that is no date (a token that would never expire)', async () => {
+    for (const exp of ['1e308', '1e400', '253402300800']) {
+      const error = await refusal(gw.url, { token: rawHs256('{"alg":"HS256"}', `{"sub":"alice","exp":${exp}}`) });
+      assert.equal(error.data?.code, 'TOKEN_INVALID', exp);
+      assert.match(error.message, /the "exp" claim must be a date/);
+    }
+  });
+
+  it('refuses an iat in the future, within a small clock tolerance', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const error = await refusal(gw.url, { token: await sign({ sub: 'alice', exp: now + 7200, iat: now + 3600 }, secret) });
+    assert.equal(error.data?.code, 'TOKEN_INVALID');
+    assert.match(error.message, /the "iat" claim is in the future/);
+    assert.equal(await accepted(gw.url, await sign({ sub: 'alice', exp: now + 7200, iat: now + 30 }, secret)), true, 'a clock 30 s ahead is tolerated');
+  });
+
+  it('refuses tokens signed with another HMAC algorithm, or with their signature removed', async () => {
+    const hs512 = await sign({ sub: 'alice', exp: inOneHour() }, secret, 'HS512');
+    assert.match((await refusal(gw.url, { token: hs512 })).message, /algorithm this gateway does not accept/);
+    const [header, payload] = (await sign({ sub: 'alice', exp: inOneHour() }, secret)).split('.');
+    assert.equal((await refusal(gw.url, { token: `${header}.${payload}.` })).data?.code, 'TOKEN_INVALID');
+    assert.equal((await refusal(gw.url, { token: `${header}.${payload}` })).data?.code, 'TOKEN_INVALID');
+  });
+
+  it('refuses alg none in any spelling, and an RS256 token where HS256 is configured', async () => {
+    const body = Buffer.from(JSON.stringify({ sub: 'alice', exp: inOneHour() })).toString('base64url');
+    for (const alg of ['none', 'None', 'NONE', 'nOnE']) {
+      const header = Buffer.from(JSON.stringify({ alg, typ: 'JWT' })).toString('base64url');
+      assert.equal((await refusal(gw.url, { token: `${header}.${body}.` })).data?.code, 'TOKEN_INVALID', alg);
+    }
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const rs256 = await sign({ sub: 'alice', exp: inOneHour() }, privateKey, 'RS256');
+    assert.match((await refusal(gw.url, { token: rs256 })).message, /algorithm this gateway does not accept/);
+  });
+});
+
+describe('/v1/shared with RS256 tokens: forged and expired', () => {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway({ JWT_SECRET: '', JWT_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+  });
+  after(() => gw.close());
+
+  it('refuses a token signed with another private key', async () => {
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const error = await refusal(gw.url, { token: await sign({ sub: 'dana', exp: inOneHour() }, other, 'RS256') });
+    assert.match(error.message, /bad signature/);
+  });
+
+  it('refuses an expired token, and an alg none token', async () => {
+    assert.equal((await refusal(gw.url, { token: await sign({ sub: 'dana', exp: Math.floor(Date.now() / 1000) - 10 }, privateKey, 'RS256') })).data?.code, 'TOKEN_EXPIRED');
+    const header = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
+    const body = Buffer.from(JSON.stringify({ sub: 'dana', exp: inOneHour() })).toString('base64url');
+    assert.equal((await refusal(gw.url, { token: `${header}.${body}.` })).data?.code, 'TOKEN_INVALID');
+  });
+});

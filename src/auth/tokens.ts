@@ -1,10 +1,20 @@
 /**
  * User tokens: JWTs verified with jose. HS256 with a shared secret, or RS256/ES256 with a public
- * key; `exp` is always enforced, `iss` and `aud` when configured. The user id is `sub`.
+ * key; `exp` is always enforced, `iss` and `aud` when configured. The user id is `sub`, which must
+ * be an id the REST API can address.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { SignJWT, errors, jwtVerify } from 'jose';
+import { SignJWT, errors, jwtVerify, type JWTPayload } from 'jose';
+import { ID_PATTERN, MAX_ID_LENGTH } from '../ids.js';
 import type { Config } from '../config.js';
+
+/** How far ahead of this gateway's clock a token's issuer's clock may run (`iat`). */
+export const CLOCK_TOLERANCE_SECONDS = 60;
+
+/** 9999-12-31T23:59:59Z: an `exp` past it is no date (1e308 would make a token that never expires). */
+const LATEST_EXP = 253_402_300_799;
+
+const ID = new RegExp(ID_PATTERN, 'u');
 
 /** Why a token was refused, as a stable code and a sentence for the client. */
 export class TokenError extends Error {
@@ -48,14 +58,27 @@ export function createTokenVerifier(config: Pick<Config, 'jwtSecret' | 'jwtPubli
     }
     try {
       const { payload } = await jwtVerify(token, key, options);
-      if (typeof payload.sub !== 'string' || payload.sub === '') {
-        throw new TokenError('TOKEN_INVALID', 'Invalid token: the "sub" claim must name the user');
-      }
-      return payload.sub;
+      return checkClaims(payload);
     } catch (error) {
       throw asTokenError(error);
     }
   };
+}
+
+/** What jose leaves to us: the user id's rule, an `exp` that is a date, an `iat` that is not ahead. */
+function checkClaims(payload: JWTPayload): string {
+  const { sub, exp, iat } = payload;
+  // Counted in characters (code points), as the REST API's schemas count an id.
+  if (typeof sub !== 'string' || sub === '' || [...sub].length > MAX_ID_LENGTH || !ID.test(sub)) {
+    throw new TokenError('TOKEN_INVALID', `Invalid token: the "sub" claim must be a user id of 1 to ${MAX_ID_LENGTH} characters without whitespace or control characters`);
+  }
+  if (typeof exp !== 'number' || !(exp <= LATEST_EXP)) {
+    throw new TokenError('TOKEN_INVALID', 'Invalid token: the "exp" claim must be a date in seconds since 1970 before the year 10000');
+  }
+  if (iat !== undefined && !(iat <= Date.now() / 1000 + CLOCK_TOLERANCE_SECONDS)) {
+    throw new TokenError('TOKEN_INVALID', `Invalid token: the "iat" claim is in the future (more than ${CLOCK_TOLERANCE_SECONDS} s ahead of the gateway's clock)`);
+  }
+  return sub;
 }
 
 function asTokenError(error: unknown): TokenError {

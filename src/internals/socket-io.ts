@@ -1,9 +1,12 @@
 /**
  * The one place that reads Socket.IO's private state. Socket.IO has no public way to list a
  * server's namespaces, those created on the fly by a dynamic namespace included; its `_nsps` map
- * is that list. test/internals.test.ts fails if an upgrade changes it.
+ * is that list. Nor to tell a socket still in its namespace's middlewares (`_preConnectSockets`),
+ * nor to look at a packet's JSON before its parser parses it (the Decoder's `tryParse`).
+ * test/internals.test.ts fails if an upgrade changes any of them.
  */
-import type { Server } from 'socket.io';
+import { createRequire } from 'node:module';
+import type { Server, Socket } from 'socket.io';
 
 /** The namespace type of a typed server. */
 type NamespaceOf<S> = S extends { _nsps: Map<string, infer N> } ? N : never;
@@ -14,4 +17,48 @@ export function namespacesOf<S extends Server<any, any, any, any>>(io: S): Itera
   // Loud rather than an empty list: a gateway that sees no namespace would stop counting and closing sockets.
   if (!(namespaces instanceof Map)) throw new Error('socket.io changed: Server._nsps is no longer a Map of namespaces (see src/internals/socket-io.ts)');
   return (namespaces as Map<string, NamespaceOf<S>>).values();
+}
+
+/**
+ * Whether `socket` is still in its namespace's middlewares: neither refused nor connected yet.
+ * (Not loud when the map is gone: this runs inside a middleware, where a throw would end the process.)
+ */
+export function isConnecting(socket: Socket<any, any, any, any>): boolean {
+  const pending: unknown = (socket.nsp as unknown as { _preConnectSockets?: unknown })._preConnectSockets;
+  return pending instanceof Map && pending.get(socket.id) === socket;
+}
+
+/** A Socket.IO parser: what `new Server(..., { parser })` takes. */
+export interface SocketIoParser {
+  readonly Encoder: new () => unknown;
+  readonly Decoder: new () => { add(data: unknown): void };
+}
+
+// The parser socket.io itself loads (its own dependency), so that the guard wraps exactly the version in use.
+const parser = createRequire(createRequire(import.meta.url).resolve('socket.io'))('socket.io-parser') as SocketIoParser;
+
+/**
+ * Socket.IO's parser, with checks before it decodes: `data` sees each raw message, `json` the JSON
+ * text of each packet before JSON.parse. What they throw, Socket.IO catches (Client.ondata) and
+ * closes that connection; nothing reaches a listener.
+ */
+export function guardedParser(checks: { data(data: unknown): void; json(text: string): void }): SocketIoParser {
+  const base = parser.Decoder.prototype as unknown as { tryParse?: (text: string) => unknown };
+  const { tryParse } = base;
+  // Loud at start-up rather than a guard that silently checks nothing.
+  if (typeof tryParse !== 'function') throw new Error('socket.io-parser changed: Decoder.prototype.tryParse is gone (see src/internals/socket-io.ts)');
+  class GuardedDecoder extends parser.Decoder {
+    override add(data: unknown): void {
+      checks.data(data);
+      super.add(data);
+    }
+  }
+  // tryParse is private in the typings, so it is replaced on the prototype rather than overridden.
+  Object.defineProperty(GuardedDecoder.prototype, 'tryParse', {
+    value(this: unknown, text: string): unknown {
+      checks.json(text);
+      return tryParse.call(this, text);
+    },
+  });
+  return { Encoder: parser.Encoder, Decoder: GuardedDecoder };
 }

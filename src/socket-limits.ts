@@ -1,0 +1,173 @@
+/**
+ * What a Socket.IO client may send, and what happens when it sends more.
+ *
+ * Clients of this gateway only ever send a namespace CONNECT (with their token); the admin UI sends
+ * a few small commands. So the gateway accepts small messages (`SOCKET_MAX_MESSAGE_BYTES`), parses
+ * no packet nested deeper than `CLIENT_PACKET_MAX_DEPTH`, accepts no acknowledgement (it never asks
+ * a client for one), allows one socket per namespace per connection, limits handshakes per address
+ * (`SOCKET_HANDSHAKES_PER_MINUTE`), and closes a connection that keeps sending what it refuses.
+ */
+import type { ServerOptions } from 'socket.io';
+import type { FastifyBaseLogger } from 'fastify';
+import { AddressWindow, clientAddressOf } from './auth/address-limit.js';
+import type { Config } from './config.js';
+import { guardedParser, isConnecting, namespacesOf } from './internals/socket-io.js';
+import { socketLifecycle } from './socket-lifecycle.js';
+import type { GatewayNamespace, GatewayServer, GatewaySocket } from './socket-server.js';
+
+/**
+ * Deepest nesting of arrays and objects a client packet may have (the event's own array counts).
+ * Past it nothing parses or relays the packet: Socket.IO's encoder and the cluster adapter's
+ * serialisation recurse, and the admin UI relays every client event through them.
+ */
+export const CLIENT_PACKET_MAX_DEPTH = 32;
+
+/** Refused packets (CONNECTs answered with an error, events nobody listens to) a connection may send before it is closed. */
+export const MAX_REFUSED_PER_CONNECTION = 10;
+
+/** The event a socket receives just before the gateway disconnects it for what it sent. */
+export const DISCONNECT_REASON_EVENT = 'disconnect_reason';
+
+/** Codes of the refusals and disconnections decided here (`err.data.code`, or the reason event's `code`). */
+export type SocketLimitCode = 'HANDSHAKE_RATE_LIMITED' | 'NAMESPACE_ALREADY_JOINED' | 'TOO_MANY_REFUSED';
+
+type Connection = GatewaySocket['conn'];
+
+/** Whether JSON text nests arrays and objects deeper than `max`; linear, and parses nothing. */
+export function nestsDeeperThan(json: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * The checks in front of Socket.IO's parser. A decoder error is caught by Socket.IO, which closes
+ * the connection; an error thrown later, from an event listener, would end the process.
+ */
+const packetChecks = {
+  data(data: unknown): void {
+    // ACK (3) and BINARY_ACK (6): answers to acknowledgements the gateway never asks for.
+    if (typeof data === 'string' && (data.startsWith('3') || data.startsWith('6'))) throw new Error('Client sent an acknowledgement the gateway never asked for');
+  },
+  json(text: string): void {
+    if (nestsDeeperThan(text, CLIENT_PACKET_MAX_DEPTH)) throw new Error(`Client packet nested deeper than ${CLIENT_PACKET_MAX_DEPTH} levels`);
+  },
+};
+
+/** An error a refused client receives as `connect_error`, with `err.data.code`. */
+function refusal(code: SocketLimitCode, message: string): Error & { data: { code: string } } {
+  return Object.assign(new Error(message), { data: { code } });
+}
+
+/** What the gateway keeps about one Engine.IO connection. */
+interface ConnectionState {
+  refused: number;
+  closing: boolean;
+  /** The socket each namespace was last joined (or is being joined) with. */
+  readonly joins: Map<string, GatewaySocket>;
+  readonly connected: Set<GatewaySocket>;
+}
+
+/** The limits of one gateway: options for its Socket.IO server, and the rules to attach once it exists. */
+export interface SocketLimits {
+  /** Spread into `new Server(...)`. */
+  readonly serverOptions: Partial<ServerOptions>;
+  /** Applies the per-connection rules to every namespace, present and future; call before any namespace middleware. */
+  attach(io: GatewayServer, hooks: { log: FastifyBaseLogger; onRefused?: (namespace: string, reason: string) => void }): void;
+}
+
+export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' | 'socketHandshakesPerMinute' | 'trustProxy'>): SocketLimits {
+  const handshakes = new AddressWindow(60_000);
+  const addressOf = clientAddressOf(config.trustProxy);
+  const perMinute = config.socketHandshakesPerMinute;
+  /** Handshakes over the limit: accepted, so that their CONNECT can be refused with a code a client can read. */
+  const overLimit = new WeakSet<object>();
+
+  const serverOptions: Partial<ServerOptions> = {
+    maxHttpBufferSize: config.socketMaxMessageBytes,
+    parser: guardedParser(packetChecks),
+    ...(perMinute > 0 && {
+      allowRequest(request, callback) {
+        const count = handshakes.hit(addressOf(request));
+        // Far past the limit, refuse before any session exists: a flood costs nothing more.
+        if (count > 2 * perMinute) return callback(`Too many connections from this address: retry in ${handshakes.secondsLeft()} s`, false);
+        if (count > perMinute) overLimit.add(request);
+        callback(null, true);
+      },
+    }),
+  };
+
+  function attach(io: GatewayServer, hooks: Parameters<SocketLimits['attach']>[1]): void {
+    const connections = new WeakMap<Connection, ConnectionState>();
+
+    // Synchronous: Engine.IO drops every packet that arrives on a closing connection, including
+    // those already read in the same chunk as the one that crossed the bound.
+    const close = (conn: Connection, state: ConnectionState, reason: string): void => {
+      if (state.closing) return;
+      state.closing = true;
+      hooks.log.info({ refused: state.refused, reason }, 'socket connection closed: it kept sending what the gateway refuses');
+      const [first] = state.connected;
+      if (!first) return void conn.close();
+      const message = `Disconnected: this connection sent more than ${MAX_REFUSED_PER_CONNECTION} packets the gateway refuses (${reason})`;
+      for (const socket of state.connected) socket.emit(DISCONNECT_REASON_EVENT, { code: 'TOO_MANY_REFUSED', message });
+      first.disconnect(true);
+    };
+    const strike = (conn: Connection, reason: string): void => {
+      const state = connections.get(conn);
+      if (state && ++state.refused > MAX_REFUSED_PER_CONNECTION) close(conn, state, reason);
+    };
+
+    io.engine.on('connection', (conn: Connection) => {
+      connections.set(conn, { refused: 0, closing: false, joins: new Map(), connected: new Set() });
+      // Every CONNECT_ERROR (Socket.IO packet type 4) the gateway sends: an unknown namespace, bad
+      // credentials, a duplicate or rate-limited CONNECT, whichever middleware refused it.
+      conn.on('packetCreate', (packet: { type: string; data?: unknown }) => {
+        if (packet.type === 'message' && typeof packet.data === 'string' && packet.data.startsWith('4')) strike(conn, 'refused CONNECTs');
+      });
+    });
+
+    const guard = (nsp: GatewayNamespace): void => {
+      nsp.use((socket, next) => {
+        const state = connections.get(socket.conn);
+        if (overLimit.has(socket.request)) {
+          hooks.onRefused?.(nsp.name, 'HANDSHAKE_RATE_LIMITED');
+          next(refusal('HANDSHAKE_RATE_LIMITED', `Too many connections from your address: at most ${perMinute} per minute; retry in ${handshakes.secondsLeft()} s`));
+          // Every CONNECT of this connection would be refused: nothing keeps it open.
+          setImmediate(() => socket.conn.close());
+          return;
+        }
+        const earlier = state?.joins.get(nsp.name);
+        if (earlier && earlier !== socket && (earlier.connected || isConnecting(earlier))) {
+          hooks.onRefused?.(nsp.name, 'NAMESPACE_ALREADY_JOINED');
+          return next(refusal('NAMESPACE_ALREADY_JOINED', `This connection already has a socket on ${nsp.name} (or is opening one): one per namespace`));
+        }
+        state?.joins.set(nsp.name, socket);
+        next();
+      });
+    };
+    for (const nsp of namespacesOf(io)) guard(nsp);
+    io.on('new_namespace', guard);
+
+    const lifecycle = socketLifecycle(io);
+    lifecycle.onConnect((socket) => {
+      connections.get(socket.conn)?.connected.add(socket);
+      // Clients send the gateway nothing it listens to but the admin UI's commands.
+      socket.onAny((event: string) => {
+        if (socket.listenerCount(event as never) === 0) strike(socket.conn, 'events nobody listens to');
+      });
+    });
+    lifecycle.onDisconnect((socket) => connections.get(socket.conn)?.connected.delete(socket));
+  }
+
+  return { serverOptions, attach };
+}
