@@ -46,6 +46,17 @@ describe('what a Socket.IO client may send', () => {
     assert.ok(refusals.length >= MAX_REFUSED_PER_CONNECTION && refusals.length <= MAX_REFUSED_PER_CONNECTION + 1, `refused up to the bound, then closed (${refusals.length} answers)`);
   });
 
+  it('tells the sockets of such a connection why it is closed', async () => {
+    const raw = await openRaw(gw.url);
+    raw.send(`0/v1/shared,${JSON.stringify({ token: await gw.token('prober') })}`);
+    await raw.received((packet) => packet.startsWith('0/v1/shared,'));
+    for (let i = 0; i < MAX_REFUSED_PER_CONNECTION + 1; i++) raw.send(`0/unknown-${i},{}`);
+    const [reason] = await raw.received((packet) => packet.startsWith('2/v1/shared,["disconnect_reason"'));
+    assert.match(reason!, /TOO_MANY_REFUSED.*refused CONNECTs/);
+    await raw.received((packet) => packet === '1/v1/shared,');
+    await raw.closed;
+  });
+
   it('disconnects a user who keeps sending events nobody listens to, saying why', async () => {
     const socket = await gw.connectUser('chatty');
     const reason = nextEvent(socket, 'disconnect_reason');
@@ -169,7 +180,12 @@ describe('SOCKET_HANDSHAKES_PER_MINUTE', () => {
       const again = await attempt(gw.url, '/v1/shared', { token }, { 'x-forwarded-for': '203.0.113.1' });
       assert.ok(!isError(first) && !isError(other), 'two clients, one connection each');
       assert.ok(isError(again) && again.data?.code === 'HANDSHAKE_RATE_LIMITED');
-      for (const socket of [first, other]) (socket as Socket).disconnect();
+      // One host usually holds a whole IPv6 /64: its addresses share one budget.
+      const v6 = await attempt(gw.url, '/v1/shared', { token }, { 'x-forwarded-for': '2001:db8:0:1::1' });
+      const sameNetwork = await attempt(gw.url, '/v1/shared', { token }, { 'x-forwarded-for': '2001:db8:0:1:ffff::2' });
+      assert.ok(!isError(v6));
+      assert.ok(isError(sameNetwork) && sameNetwork.data?.code === 'HANDSHAKE_RATE_LIMITED');
+      for (const socket of [first, other, v6]) (socket as Socket).disconnect();
     } finally {
       await gw.close();
     }
