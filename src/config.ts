@@ -88,6 +88,21 @@ const ipList: Parser<readonly string[]> = (raw, name) => {
   return entries;
 };
 
+/** Browsers send an origin as scheme://host[:port], nothing more: an entry with a path or a slash would never match. */
+const originList: Parser<readonly string[]> = (raw, name) => {
+  const entries = list(raw, name);
+  const bad = entries.find((entry) => {
+    if (entry === '*') return false;
+    try {
+      return new URL(entry).origin !== entry;
+    } catch {
+      return true;
+    }
+  });
+  if (bad !== undefined) throw new Error(`${name} entry "${bad}" is not an origin such as https://app.example.com (scheme, host and port only), nor *`);
+  return entries;
+};
+
 /** Fastify's `trustProxy`: a boolean, or the proxies' addresses (validated like ALLOWED_IPS). */
 const proxyTrust: Parser<boolean | string> = (raw, name) =>
   /^(1|true|yes|on|0|false|no|off)$/i.test(raw) ? boolean(raw, name) : ipList(raw, name).join(',');
@@ -141,7 +156,11 @@ const options = {
   bodyLimitBytes: option('BODY_LIMIT_BYTES', 'Largest accepted request body, in bytes; larger bodies get 413.', integer(1, 100 * 1024 * 1024), 1024 * 1024),
   rateLimitMax: option('RATE_LIMIT_MAX', 'Emit requests allowed per window for each API key, across all emit routes; 0 disables rate limiting.', integer(0, 10_000_000), 100),
   rateLimitWindowMs: option('RATE_LIMIT_WINDOW_MS', 'Length of the rate-limit window in milliseconds; 0 disables rate limiting.', integer(0, 24 * 3600 * 1000), 60_000),
-  corsOrigins: option('CORS_ORIGINS', 'Comma-separated origins that browsers may connect from over HTTP long-polling; `*` allows any origin.', list, ['*']),
+  corsOrigins: option('CORS_ORIGINS', 'Comma-separated origins (`https://app.example.com`) that browsers may connect from over HTTP long-polling; `*` allows any origin.', originList, ['*']),
+  corsCredentials: option('CORS_CREDENTIALS', 'Let browsers on the `CORS_ORIGINS` origins send cookies with long-polling requests (`withCredentials: true`), such as a load balancer\'s stickiness cookie; needs `CORS_ORIGINS` to list origins, never `*`.', boolean, false),
+  requestTimeoutMs: option('REQUEST_TIMEOUT_MS', 'Longest time a client may take to send a whole HTTP request, headers and body; past it the gateway answers 408 and closes the connection. Long-polling and websocket connections are not cut (their requests arrive at once).', integer(100, 3_600_000), 30_000),
+  headersTimeoutMs: option('HEADERS_TIMEOUT_MS', 'Longest time a client may take to send the headers of an HTTP request, counted from its connection or its first byte; at most `REQUEST_TIMEOUT_MS`.', integer(100, 3_600_000), 10_000),
+  keepAliveTimeoutMs: option('KEEP_ALIVE_TIMEOUT_MS', 'How long an idle kept-alive HTTP connection waits for its next request before the gateway closes it; keep it above the idle timeout of a load balancer in front (60 s on AWS ALB).', integer(100, 3_600_000), 72_000),
   shutdownTimeoutMs: option('SHUTDOWN_TIMEOUT_MS', 'How long a SIGTERM/SIGINT waits for in-flight requests before the process exits anyway.', integer(0, 600_000), 10_000),
   databaseUrl: option('DATABASE_URL', 'PostgreSQL URL (`postgres://user:password@host:5432/db`; `?options=-c%20search_path%3Dmyschema` picks a schema) holding the conversation documents; unset means an embedded SQLite file in `DATA_DIR`. Its password is never logged.', databaseUrl, '', '(embedded SQLite)'),
   databaseTimeoutMs: option('DATABASE_TIMEOUT_MS', 'Longest wait for a PostgreSQL connection or query, in milliseconds; past it the conversation routes answer 503.', integer(100, 600_000), 2000),
@@ -204,6 +223,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     }
   }
   if (values.adminUi === true && values.adminUiPassword === '') problems.push('ADMIN_UI=true needs ADMIN_UI_PASSWORD: the admin UI can disconnect any socket');
+  if (typeof values.headersTimeoutMs === 'number' && typeof values.requestTimeoutMs === 'number' && values.headersTimeoutMs > values.requestTimeoutMs) {
+    problems.push(`HEADERS_TIMEOUT_MS (${values.headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${values.requestTimeoutMs}): headers are part of the request`);
+  }
+  if (values.corsCredentials === true && Array.isArray(values.corsOrigins) && values.corsOrigins.includes('*')) {
+    problems.push('CORS_CREDENTIALS=true needs CORS_ORIGINS to list the origins allowed (https://app.example.com,...): with `*` any site could make browsers send their cookies');
+  }
   if (values.jwtSecret && values.jwtPublicKey) {
     problems.push('Set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both: tokens are verified with one key');
   }

@@ -20,6 +20,7 @@ import { consoleTokenRoute } from './console/token.js';
 import { createEmitter, type Emitter } from './emitter.js';
 import { fail } from './errors.js';
 import { accessHook } from './http/access.js';
+import { fastifyTimeouts } from './http/connection-timeouts.js';
 import { formatValidationErrors, installErrorHandling } from './http/error-handler.js';
 import { parseJsonBodies } from './http/json-body.js';
 import { answerWrongMethods } from './http/method-not-allowed.js';
@@ -68,6 +69,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
     logger: { level: config.logLevel, redact: REDACTED_PATHS },
     logController: new RequestLog(),
     bodyLimit: config.bodyLimitBytes,
+    ...fastifyTimeouts(config),
     trustProxy: config.trustProxy,
     // Off: Fastify's own 503 would not have the error shape; the onRequest hook below answers instead.
     return503OnClosing: false,
@@ -87,7 +89,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
     serveClient: false,
     ...socketLimits.serverOptions,
     ...(bus.adapter && { adapter: bus.adapter }),
-    cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins] },
+    cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins], credentials: config.corsCredentials },
   });
   let closing = false;
   app.addHook('preClose', async () => {

@@ -4,6 +4,7 @@ import { runCluster } from './cluster/workers.js';
 import { ConfigError, loadConfig } from './config.js';
 import { devSecretsPath } from './dev-secrets.js';
 import { createGateway } from './gateway.js';
+import { primaryServerTimeouts } from './http/connection-timeouts.js';
 
 async function main(): Promise<void> {
   let config;
@@ -14,7 +15,7 @@ async function main(): Promise<void> {
     process.stderr.write(`general-socket: ${error.message}\n`);
     process.exit(1);
   }
-  if (cluster.isWorker || config.workers !== 1) return runCluster(config, (bus) => createGateway(config, bus ? { bus } : {}));
+  if (cluster.isWorker || config.workers !== 1) return runCluster(config, (bus) => createGateway(config, bus ? { bus } : {}), primaryServerTimeouts(config));
   const gateway = await createGateway(config);
   const log = gateway.app.log;
   if (config.generatedSecrets.length > 0) {

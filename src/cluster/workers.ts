@@ -6,10 +6,11 @@
  * every worker and the primary exits 0.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
+import type { Duplex } from 'node:stream';
 import type { Server as SocketServer } from 'socket.io';
 import { setupMaster, setupWorker } from '@socket.io/sticky';
 import type { Config } from '../config.js';
@@ -38,15 +39,24 @@ export function workerCount(config: Pick<Config, 'workers'>): number {
   return config.workers === 0 ? availableParallelism() : config.workers;
 }
 
+/**
+ * How the primary's HTTP server bounds slow clients and answers their errors (http/connection-timeouts.ts,
+ * passed in by main.ts like the gateway factory).
+ */
+export interface PrimaryHttp {
+  readonly options: ServerOptions;
+  readonly onClientError: (error: Error, socket: Duplex) => void;
+}
+
 /** Runs this process's part of a `WORKERS=n` gateway: the primary, or one worker. */
-export function runCluster(config: Config, createGateway: GatewayFactory): Promise<void> {
-  return cluster.isWorker ? runWorker(config, createGateway) : runPrimary(config);
+export function runCluster(config: Config, createGateway: GatewayFactory, primaryHttp: PrimaryHttp): Promise<void> {
+  return cluster.isWorker ? runWorker(config, createGateway) : runPrimary(config, primaryHttp);
 }
 
 /** sticky's least-connection balancing reads this count: a worker not yet ready gets no connection. */
 type CountedWorker = Worker & { clientsCount?: number };
 
-async function runPrimary(config: Config): Promise<void> {
+async function runPrimary(config: Config, primaryHttp: PrimaryHttp): Promise<void> {
   const log = pino({ level: config.logLevel, base: { pid: process.pid, role: 'primary' } });
   const count = workerCount(config);
   if (config.generatedSecrets.length > 0) {
@@ -55,7 +65,8 @@ async function runPrimary(config: Config): Promise<void> {
   // sticky passes the first bytes of each connection as a Buffer, which needs advanced serialization.
   cluster.setupPrimary({ serialization: 'advanced' });
   if (config.redisUrl === '') servePrimary();
-  const server = createServer();
+  const server = createServer(primaryHttp.options);
+  server.on('clientError', primaryHttp.onClientError);
   setupMaster(server, { loadBalancingMethod: 'least-connection' });
 
   let stopping = false;
@@ -142,6 +153,8 @@ async function runWorker(config: Config, createGateway: GatewayFactory): Promise
   const gateway = await createGateway(config.redisUrl === '' ? createWorkersBus(config.clusterTimeoutMs) : undefined);
   // The worker never listens: the primary hands it connections.
   setupWorker(gateway.io);
+  // Node starts checking request and headers timeouts when a server listens; this one never does.
+  gateway.server.emit('listening');
   // A server that never listened closes at once, in-flight requests or not; so wait for them here,
   // after the gateway's own preClose has closed the sockets (and with them the long-polling requests).
   const requests = countRequests(gateway.server);
