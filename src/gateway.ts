@@ -19,7 +19,7 @@ import { consolePages } from './console/pages.js';
 import { consoleTokenRoute } from './console/token.js';
 import { createEmitter, type Emitter } from './emitter.js';
 import { fail } from './errors.js';
-import { accessHook } from './http/access.js';
+import { accessHook, refuseCredentialsInQuery } from './http/access.js';
 import { fastifyTimeouts } from './http/connection-timeouts.js';
 import { formatValidationErrors, installErrorHandling } from './http/error-handler.js';
 import { parseJsonBodies } from './http/json-body.js';
@@ -81,6 +81,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app, config.bodyLimitBytes);
+  app.addHook('onRequest', refuseCredentialsInQuery);
   parseJsonBodies(app);
 
   const bus = options.bus ?? (await createBus(config, app.log));

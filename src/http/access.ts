@@ -11,6 +11,25 @@ declare module 'fastify' {
   }
 }
 
+/** Query parameter names (lower case, without `-` and `_`) under which callers paste keys and tokens. */
+const CREDENTIAL_NAMES = new Set(['key', 'apikey', 'xapikey', 'apitoken', 'token', 'accesstoken', 'authtoken', 'jwt', 'auth', 'authorization', 'bearer', 'secret', 'password']);
+
+/**
+ * The onRequest hook, on every route, that refuses a key or token in the query string: URLs end up
+ * in logs, proxies and browser history, so a key sent there is as good as published.
+ */
+export const refuseCredentialsInQuery: onRequestHookHandler = (request, _reply, done) => {
+  const query = request.query as Record<string, unknown>;
+  for (const name in query) {
+    if (CREDENTIAL_NAMES.has(name.toLowerCase().replace(/[-_]/g, ''))) {
+      return done(
+        fail('VALIDATION_ERROR', `query.${name}: keys and tokens are refused in the query string, where logs and proxies keep them; send the API key in the x-api-key header`),
+      );
+    }
+  }
+  done();
+};
+
 /**
  * The onRequest hook that guards every REST route but the probes. Callback style: it runs on every
  * call, and an async hook costs a promise and a microtask more for work that never waits.
