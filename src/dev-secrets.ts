@@ -4,7 +4,7 @@
  * the CLI (`token`, `emit`) can use the same keys without anyone copying them around.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The secrets a development gateway uses when none are configured. */
@@ -29,7 +29,7 @@ export function loadDevSecrets(dataDir: string): DevSecrets {
     jwtSecret: randomBytes(32).toString('base64url'),
     scraperKey: `scraper_${randomBytes(24).toString('base64url')}`,
   };
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   try {
     // 'wx' so that two processes starting at once agree on the first file written.
     writeFileSync(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
@@ -38,6 +38,22 @@ export function loadDevSecrets(dataDir: string): DevSecrets {
     return readExisting(path) ?? secrets;
   }
   return secrets;
+}
+
+/**
+ * A warning when other users of the machine can read (or change) the development secrets file, as a
+ * copy or an editor may leave it; undefined when it is the owner's only, or absent.
+ */
+export function devSecretsExposure(dataDir: string): string | undefined {
+  const path = devSecretsPath(dataDir);
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o077) === 0) return undefined;
+  return `${path} can be read by other users of this machine (mode ${mode.toString(8)}), and it holds the API key and the JWT secret: run "chmod 600 ${path}"`;
 }
 
 /** Reads the development secrets of `dataDir` without creating them; undefined when there are none yet. */

@@ -17,9 +17,10 @@ import { createBus, type ClusterBus } from './cluster/bus.js';
 import { createClusterChannel } from './cluster/channel.js';
 import { consolePages } from './console/pages.js';
 import { consoleTokenRoute } from './console/token.js';
+import { devSecretsExposure } from './dev-secrets.js';
 import { createEmitter, type Emitter } from './emitter.js';
 import { fail } from './errors.js';
-import { accessHook, refuseCredentialsInQuery } from './http/access.js';
+import { accessGranted, accessHook, refuseCredentialsInQuery } from './http/access.js';
 import { fastifyTimeouts } from './http/connection-timeouts.js';
 import { formatValidationErrors, installErrorHandling } from './http/error-handler.js';
 import { parseJsonBodies } from './http/json-body.js';
@@ -133,8 +134,11 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
   const cluster = createClusterChannel(io.of('/'), bus, app.log);
   metrics.observeCluster(cluster);
   const emitter = metrics.observe(createEmitter(io, cluster));
-  const access = accessHook(apiKeys, createIpAllowlist(config.allowedIps));
+  const allowlist = createIpAllowlist(config.allowedIps);
+  const access = accessHook(apiKeys, allowlist);
 
+  const exposure = config.generatedSecrets.length > 0 ? devSecretsExposure(config.dataDir) : undefined;
+  if (exposure !== undefined) app.log.warn(exposure);
   const store = await openStore(config, app.log);
   app.log.info({ store: store.description }, `conversation documents in ${store.description}`);
   app.addHook('onClose', () => store.close());
@@ -147,7 +151,7 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
   // Before the 405 recorder: Swagger UI's own routes overlap in ways it cannot complete.
   await registerOpenApi(app);
   const wrongMethods = answerWrongMethods(app);
-  await app.register(healthRoutes, { probes, showDetails: (request) => apiKeys.match(request.headers['x-api-key']) !== undefined });
+  await app.register(healthRoutes, { probes, showDetails: accessGranted(apiKeys, allowlist) });
   await app.register(metricsRoutes, { metrics, ...(!config.metricsPublic && { guard: access }) });
   await app.register(consolePages, { listen: config.nodeEnv !== 'production' });
   await app.register(async (api) => {

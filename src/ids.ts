@@ -7,5 +7,5 @@
 /** Longest accepted id, in characters (code points). */
 export const MAX_ID_LENGTH = 128;
 
-/** What an id may hold: anything but whitespace and control characters (JSON Schema `pattern`). */
-export const ID_PATTERN = '^[^\\s\\u0000-\\u001F\\u007F]+$';
+/** What an id may hold: anything but whitespace and control characters, C1 included (JSON Schema `pattern`). */
+export const ID_PATTERN = '^[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$';

@@ -32,7 +32,7 @@ export { ID_PATTERN, MAX_ID_LENGTH } from '../ids.js';
 export const EventName = Type.String({
   minLength: 1,
   maxLength: MAX_EVENT_LENGTH,
-  pattern: '^[^\\u0000-\\u001F\\u007F]+$',
+  pattern: '^[^\\u0000-\\u001F\\u007F-\\u009F]+$',
   not: Type.Enum([...RESERVED_EVENTS]),
   description: `Socket.IO event name: 1 to ${MAX_EVENT_LENGTH} characters, no control characters, not one Socket.IO reserves (${RESERVED_EVENTS.join(', ')}).`,
   'x-error': `must be an event name of 1 to ${MAX_EVENT_LENGTH} characters without control characters, and not one Socket.IO reserves (${RESERVED_EVENTS.join(', ')})`,

@@ -1,5 +1,5 @@
 /** Who may call the REST API: the `ALLOWED_IPS` allowlist (403), then an `x-api-key` (401). */
-import type { onRequestHookHandler } from 'fastify';
+import type { FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { KeySet } from '../auth/keys.js';
 import type { IpAllowlist } from '../auth/ip-allowlist.js';
 import { fail } from '../errors.js';
@@ -45,4 +45,13 @@ export function accessHook(keys: KeySet, allowed: IpAllowlist): onRequestHookHan
     request.apiKeyId = keyId;
     done();
   };
+}
+
+/**
+ * Whether a caller passes the hook's rule (an allowed address and a valid key), for public routes
+ * that show more to such callers (the probes' details): one rule, so /readyz cannot tell an outside
+ * address what /stats refuses it.
+ */
+export function accessGranted(keys: KeySet, allowed: IpAllowlist): (request: FastifyRequest) => boolean {
+  return (request) => allowed(request.ip) && keys.match(request.headers['x-api-key']) !== undefined;
 }

@@ -4,7 +4,7 @@
  * primary-key lookups); they are wrapped in promises to fit the Store interface.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SCHEMA_MIGRATIONS_DDL, pendingMigrations } from './migrations.js';
 import {
@@ -25,7 +25,8 @@ export function sqlitePath(dataDir: string): string {
 
 /** Opens (creating and migrating when needed) the SQLite store at `path`. */
 export function openSqliteStore(path: string): Store {
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  createOwnerOnly(path);
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   // Another process (the import CLI) may hold the write lock for a moment.
@@ -75,6 +76,24 @@ export function openSqliteStore(path: string): Store {
     ping: async () => void guard(() => db.prepare('SELECT 1').get()),
     close: async () => void db.close(),
   };
+}
+
+/**
+ * The database holds user documents: it is created 0600, and SQLite gives its -wal, -shm and
+ * -journal files the database file's mode. Files an older version left readable by others are
+ * tightened; a file of another owner (which cannot be) is left as it is.
+ */
+function createOwnerOnly(path: string): void {
+  closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    try {
+      const { mode } = statSync(file);
+      if ((mode & 0o077) !== 0) chmodSync(file, mode & 0o700);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EPERM') throw error;
+    }
+  }
 }
 
 /** Applies pending migrations in one write transaction. */
