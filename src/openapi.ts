@@ -48,6 +48,9 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     staticCSP: true,
+    // The plugin's policy asks browsers to fetch every asset over HTTPS, which leaves the page blank
+    // when a gateway is reached over plain HTTP by a name that is not local (inside a private network).
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
     uiConfig: { deepLinking: true, displayOperationId: true, tryItOutEnabled: false },
     transformSpecification: (document, request) => withServer(document, request),
   });
