@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as tcpConnect, createServer as createTcpServer, type AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import rateLimit, { type FastifyRateLimitOptions, type FastifyRateLimitStore } from '@fastify/rate-limit';
 import { Redis } from 'ioredis';
@@ -16,6 +16,7 @@ import { io as connect } from 'socket.io-client';
 import { servePrimary } from '../src/cluster/ipc.js';
 import { adapterOf } from '../src/internals/cluster-adapter.js';
 import { LocalStore, RedisStore, routeOf, rulesOf } from '../src/internals/rate-limit.js';
+import { responseStarted, startRequestTimeouts } from '../src/internals/node-http.js';
 import { guardedParser, isConnecting, namespacesOf } from '../src/internals/socket-io.js';
 import { eventually } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
@@ -202,5 +203,48 @@ describe('@socket.io/cluster-adapter internals', { timeout: 60_000 }, () => {
     await exited;
     // Without the announcement the survivor would count the dead worker until its heartbeats time out (10 s).
     assert.equal(await servers(survivor), 1);
+  });
+});
+
+describe("Node's HTTP server internals", () => {
+  it('startRequestTimeouts makes a server that is handed connections, without listening, time out slow headers', async () => {
+    const server = createServer({ headersTimeout: 200, requestTimeout: 400, connectionsCheckingInterval: 50 });
+    startRequestTimeouts(server);
+    const errors: string[] = [];
+    server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      errors.push(error.code ?? '');
+      socket.destroy();
+    });
+    // As @socket.io/sticky does in a worker: another server accepts, this one is handed the socket.
+    const acceptor = createTcpServer((socket) => server.emit('connection', socket));
+    await new Promise<void>((resolve) => acceptor.listen(0, '127.0.0.1', resolve));
+    const client = tcpConnect((acceptor.address() as AddressInfo).port, '127.0.0.1');
+    client.on('error', () => undefined);
+    try {
+      client.write('GET / HTTP/1.1\r\nHost: x\r\n');
+      await eventually(() => errors.includes('ERR_HTTP_REQUEST_TIMEOUT'), 10_000, 'the headers timeout');
+    } finally {
+      client.destroy();
+      await new Promise((resolve) => acceptor.close(resolve));
+      server.close();
+    }
+  });
+
+  it('responseStarted sees a response in progress on its connection', async () => {
+    const seen: boolean[] = [];
+    const server = createServer((request, response) => {
+      seen.push(responseStarted(request.socket));
+      response.writeHead(200);
+      seen.push(responseStarted(request.socket));
+      response.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      await (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)).arrayBuffer();
+      assert.deepEqual(seen, [false, true]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

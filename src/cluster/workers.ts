@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import type { Server as SocketServer } from 'socket.io';
 import { setupMaster, setupWorker } from '@socket.io/sticky';
 import type { Config } from '../config.js';
+import { startRequestTimeouts } from '../internals/node-http.js';
 import type { ClusterBus } from './bus.js';
 import { createWorkersBus, servePrimary } from './ipc.js';
 
@@ -153,8 +154,8 @@ async function runWorker(config: Config, createGateway: GatewayFactory): Promise
   const gateway = await createGateway(config.redisUrl === '' ? createWorkersBus(config.clusterTimeoutMs) : undefined);
   // The worker never listens: the primary hands it connections.
   setupWorker(gateway.io);
-  // Node starts checking request and headers timeouts when a server listens; this one never does.
-  gateway.server.emit('listening');
+  // The primary hands it connections, so it never listens: start the timeouts that listening starts.
+  startRequestTimeouts(gateway.server);
   // A server that never listened closes at once, in-flight requests or not; so wait for them here,
   // after the gateway's own preClose has closed the sockets (and with them the long-polling requests).
   const requests = countRequests(gateway.server);

@@ -8,6 +8,7 @@ import { STATUS_CODES, type ServerOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
 import { fail, type GatewayError } from '../errors.js';
+import { responseStarted } from '../internals/node-http.js';
 
 export type TimeoutConfig = Pick<Config, 'requestTimeoutMs' | 'headersTimeoutMs' | 'keepAliveTimeoutMs'>;
 
@@ -56,8 +57,7 @@ export function answerClientErrors(config: TimeoutConfig): (error: Error, socket
     if (code === 'ECONNRESET' || socket.destroyed) return;
     const answer = clientError(code, config);
     // Writing after a response started would corrupt it; then the connection is only closed.
-    const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (socket.writable && !inFlight?.headersSent) {
+    if (socket.writable && !responseStarted(socket)) {
       const body = JSON.stringify(answer.toBody());
       socket.write(
         `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
