@@ -6,6 +6,7 @@
 import { createPublicKey } from 'node:crypto';
 import { createIpAllowlist } from './auth/ip-allowlist.js';
 import { loadDevSecrets } from './dev-secrets.js';
+import { DEFAULT_JSON_MAX_DEPTH, JSON_DEPTH_CEILING } from './json-limits.js';
 
 type Parser<T> = (raw: string, name: string) => T;
 
@@ -136,6 +137,9 @@ const redisUrl: Parser<string> = (raw, name) => {
   return raw;
 };
 
+/** `*` (every field), or the names of the fields that may be sent. */
+const fieldList: Parser<'*' | readonly string[]> = (raw, name) => (raw === '*' ? '*' : nameList(raw, name));
+
 /** `auto` (or 0) means one worker per core. */
 const workerCount: Parser<number> = (raw, name) => (raw.toLowerCase() === 'auto' ? 0 : integer(0, 256)(raw, name));
 
@@ -154,6 +158,9 @@ const options = {
   scraperApiKeys: option('SCRAPER_API_KEY', 'Comma-separated keys that lead-finder workers present as `auth.token` on `/v1/lead-finder`. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`; in production an unset value refuses every worker.', list, [], '(generated outside production)'),
   maxUserIds: option('EMIT_MAX_USER_IDS', 'Most user ids one `POST /emit/:emitTo` call may name.', integer(1, 1_000_000), 10_000),
   bodyLimitBytes: option('BODY_LIMIT_BYTES', 'Largest accepted request body, in bytes; larger bodies get 413.', integer(1, 100 * 1024 * 1024), 1024 * 1024),
+  jsonMaxDepth: option('JSON_MAX_DEPTH', `Deepest nesting of objects and arrays accepted in a request body, a stored document or an imported one (at most ${JSON_DEPTH_CEILING}); deeper values are refused with a message naming the limit.`, integer(1, JSON_DEPTH_CEILING), DEFAULT_JSON_MAX_DEPTH),
+  emitMaxBytes: option('EMIT_MAX_BYTES', 'Most bytes of payload one request may send, counting each recipient\'s payload once (a conversation event to N users counts N payloads); past it 413 `EMIT_TOO_LARGE`. It also bounds each message between gateway nodes: keep it below Redis\'s `client-output-buffer-limit pubsub` (8 MB soft limit by default).', integer(1024, 64 * 1024 * 1024), 4 * 1024 * 1024),
+  conversationMaxUsers: option('CONVERSATION_MAX_USERS', 'Most users a conversation may have for `GET .../emit/conversation/...` to send it (each user receives every user\'s document); past it 413 `EMIT_TOO_LARGE`.', integer(1, 100_000), 200),
   rateLimitMax: option('RATE_LIMIT_MAX', 'Emit requests allowed per window for each API key, across all emit routes; 0 disables rate limiting.', integer(0, 10_000_000), 100),
   rateLimitWindowMs: option('RATE_LIMIT_WINDOW_MS', 'Length of the rate-limit window in milliseconds; 0 disables rate limiting.', integer(0, 24 * 3600 * 1000), 60_000),
   corsOrigins: option('CORS_ORIGINS', 'Comma-separated origins (`https://app.example.com`) that browsers may connect from over HTTP long-polling; `*` allows any origin.', originList, ['*']),
@@ -166,7 +173,14 @@ const options = {
   databaseTimeoutMs: option('DATABASE_TIMEOUT_MS', 'Longest wait for a PostgreSQL connection or query, in milliseconds; past it the conversation routes answer 503.', integer(100, 600_000), 2000),
   databasePoolSize: option('DATABASE_POOL_SIZE', 'Most PostgreSQL connections the gateway holds open.', integer(1, 1000), 10),
   channels: option('CHANNELS', 'Comma-separated conversation channels served at `/conversations/:channel/...`; events are named `<channel>_message` and `<channel>_add_conversation`.', nameList, ['prospect']),
-  privateFields: option('PRIVATE_FIELDS', 'Comma-separated field names removed, at any depth, from every document sent to clients; a name also matches, ignoring case, `_` and `-`, any field ending with it (`passwordHash`, `reset_token`).', nameList, ['password', 'passwd', 'hash', 'salt', 'token', 'tokens', 'secret', 'secrets', 'apikey', 'privatekey', 'otp', 'credentials']),
+  privateFields: option('PRIVATE_FIELDS', 'Comma-separated field names removed, at any depth, from every document sent to clients; a name also matches, ignoring case, `_` and `-`, any field ending with it (`passwordHash`, `reset_token`).', nameList, [
+    'password', 'passwd', 'pass', 'pwd', 'passphrase', 'hash', 'salt', 'token', 'tokens', 'jwt', 'secret', 'secrets', 'apikey', 'apikeys', 'privatekey', 'privatekeys',
+    'credential', 'credentials', 'otp', 'otpcode', 'recoverycode', 'recoverycodes', 'backupcodes', 'sessionid', 'cookie', 'cookies',
+  ]),
+  sendFieldsUsers: option('SEND_FIELDS_USERS', 'Allow-list mode for `users` documents: the only fields of theirs sent to clients (`_id` always is), still without `PRIVATE_FIELDS`; `*` sends every field but the private ones.', fieldList, '*'),
+  sendFieldsContacts: option('SEND_FIELDS_CONTACTS', 'Allow-list mode for `contacts` documents, as `SEND_FIELDS_USERS`.', fieldList, '*'),
+  sendFieldsCommunications: option('SEND_FIELDS_COMMUNICATIONS', 'Allow-list mode for `communications` (messages), as `SEND_FIELDS_USERS`; the fields an event computes (`sent_by`, `conversation_id`, `is_sender`, `createdAt`) are always sent.', fieldList, '*'),
+  sendFieldsConversationprospects: option('SEND_FIELDS_CONVERSATIONPROSPECTS', 'Allow-list mode for `conversationprospects`, as `SEND_FIELDS_USERS`; the fields an event computes (`title`, `image`, `users`, `contact_id`, `last_activity`, `unread_count`, `isNew`) are always sent.', fieldList, '*'),
   redisUrl: option('REDIS_URL', 'Redis that joins gateway processes, on one machine or many, into one gateway (`redis://[:password@]host:6379[/db]`, `rediss://` for TLS): events, worker look-ups and rate limits span every node. Empty runs a standalone gateway.', redisUrl, '', '(none: standalone)'),
   redisPrefix: option('REDIS_PREFIX', 'Prefix of the Redis channels and keys the gateway uses: gateways sharing a Redis and a prefix form one cluster; a `@socket.io/redis-emitter` must be created with the same `key`.', text, 'socket.io'),
   workers: option('WORKERS', 'Worker processes that share `PORT` on this machine, with sticky sessions so long-polling works; `0` or `auto` starts one per CPU core, `1` runs everything in one process.', workerCount, 1),

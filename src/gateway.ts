@@ -41,6 +41,7 @@ import { statsRoutes } from './routes/stats.js';
 import type { GatewayServer } from './socket-server.js';
 import { createFigures } from './stats.js';
 import { conversationRoutes } from './routes/conversations.js';
+import { configuredPrivacy } from './conversations/privacy.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
 
@@ -83,7 +84,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
 
   installErrorHandling(app, config.bodyLimitBytes);
   app.addHook('onRequest', refuseCredentialsInQuery);
-  parseJsonBodies(app);
+  parseJsonBodies(app, { maxDepth: config.jsonMaxDepth, maxBytes: config.emitMaxBytes });
 
   const bus = options.bus ?? (await createBus(config, app.log));
   const socketLimits = createSocketLimits(config);
@@ -160,7 +161,14 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
     await api.register(emitRoutes, { emitter, maxUserIds: config.maxUserIds });
     await api.register(leadFinderRoutes, { emitter });
     await api.register(statsRoutes, { figures: createFigures(io, cluster) });
-    await api.register(conversationRoutes, { emitter, store, channels: config.channels, privateFields: config.privateFields });
+    await api.register(conversationRoutes, {
+      emitter,
+      store,
+      channels: config.channels,
+      privacy: configuredPrivacy(config),
+      maxUsers: config.conversationMaxUsers,
+      maxBytes: config.emitMaxBytes,
+    });
     await api.register(consoleTokenRoute, { config });
   });
   await app.register(wrongMethods);

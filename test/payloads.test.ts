@@ -3,17 +3,26 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../src/config.js';
 import {
-  conversationPayloads,
   deriveImage,
   deriveTitle,
-  messagePayloads,
-  privacyProjection,
+  messagePayloads as messageFanout,
+  conversationPayloads as conversationFanout,
+  payloadOf,
   toIsoDate,
   unreadCountOf,
+  type Fanout,
 } from '../src/conversations/payloads.js';
+import { privacy, privacyProjection } from '../src/conversations/privacy.js';
 import type { CommunicationDocument, ContactDocument, ConversationDocument, UserDocument } from '../src/store/store.js';
 
-const project = privacyProjection(loadConfig({ INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w' }).privateFields);
+const defaults = loadConfig({ INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w' });
+const project = privacyProjection(defaults.privateFields);
+const rules = privacy(defaults.privateFields);
+
+/** Every recipient's whole payload, as clients receive it. */
+const expand = (fanout: Fanout) => fanout.recipients.map((recipient) => ({ userId: recipient.userId, payload: payloadOf(fanout, recipient) }));
+const messagePayloads = (...args: Parameters<typeof messageFanout>) => expand(messageFanout(...args));
+const conversationPayloads = (...args: Parameters<typeof conversationFanout>) => expand(conversationFanout(...args));
 
 const alice: UserDocument = { _id: 'u1', name: 'Alice', email: 'a@example.com', password: 'bcrypt$1', salt: 's', tokens: ['t'], profile: { apiSecret: 'x', bio: 'hi' } };
 const bob: UserDocument = { _id: 'u2', name: 'Bob', passwordHash: 'bcrypt$2', reset_token: 'r' };
@@ -85,7 +94,7 @@ describe('messagePayloads', () => {
   const conv2 = conversation({ _id: 'conv2', users: ['u1', 'u3', 'u3'] });
 
   it('gives each participant of each conversation its own payload, with that conversation id', () => {
-    const payloads = messagePayloads({ message: outgoing, sender: alice, conversations: [conversation(), conv2] }, project);
+    const payloads = messagePayloads({ message: outgoing, sender: alice, conversations: [conversation(), conv2] }, rules);
     assert.deepEqual(
       payloads.map(({ userId, payload }) => [userId, payload.conversation_id, payload.is_sender]),
       [
@@ -105,14 +114,14 @@ describe('messagePayloads', () => {
 
   it('an INCOMING message is sent by a contact: nobody is the sender, even a user with the same id', () => {
     const incoming: CommunicationDocument = { ...outgoing, type: 'INCOMING', sent_by: 'u2', conversation_id: ['conv1'] };
-    const payloads = messagePayloads({ message: incoming, sender: contact, conversations: [conversation()] }, project);
+    const payloads = messagePayloads({ message: incoming, sender: contact, conversations: [conversation()] }, rules);
     assert.deepEqual(payloads.map((p) => p.payload.is_sender), [false, false]);
     assert.equal((payloads[0]!.payload.sent_by as ContactDocument).name, 'John Doe');
     assert.equal('token' in (payloads[0]!.payload.sent_by as object), false);
   });
 
   it('a sender that does not exist is null, as populate leaves it', () => {
-    const [first] = messagePayloads({ message: outgoing, sender: undefined, conversations: [conversation()] }, project);
+    const [first] = messagePayloads({ message: outgoing, sender: undefined, conversations: [conversation()] }, rules);
     assert.equal(first!.payload.sent_by, null);
   });
 });
@@ -132,7 +141,7 @@ describe('conversationPayloads', () => {
         lastActivity,
         isNew: true,
       },
-      project,
+      rules,
     );
     assert.deepEqual(payloads.map((p) => [p.userId, p.payload.unread_count]), [
       ['u1', 4],
@@ -160,7 +169,7 @@ describe('conversationPayloads', () => {
         lastActivity: undefined,
         isNew: false,
       },
-      project,
+      rules,
     );
     assert.equal(only!.payload.title, 'VIP');
     assert.deepEqual(only!.payload.image, ['https://img/vip.png']);

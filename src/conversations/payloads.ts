@@ -1,39 +1,41 @@
 /**
  * The per-recipient payloads of the conversation events, built by pure functions from documents
- * already loaded (routes/conversations.ts does the I/O). Each participant gets their own copy with
- * the fields computed for them (`is_sender`, `unread_count`, ...), and nothing private in it.
+ * already loaded (routes/conversations.ts does the I/O). Each participant gets the fields computed for
+ * them (`is_sender`, `unread_count`, ...) beside what all get, and nothing private (privacy.ts).
  */
 import type { CommunicationDocument, ContactDocument, ConversationDocument, StoredDocument, UserDocument } from '../store/store.js';
-
-/** One recipient's event payload. */
-export interface RecipientPayload {
-  readonly userId: string;
-  readonly payload: Record<string, unknown>;
-}
-
-/** Returns a deep copy of a JSON value without private fields, at any depth. */
-export type Projection = <T>(value: T) => T;
-
-const normalize = (name: string): string => name.toLowerCase().replace(/[_-]/g, '');
+import type { Privacy } from './privacy.js';
 
 /**
- * The privacy projection: a field is dropped when its name, ignoring case, `_` and `-`, equals or
- * ends with one of `privateFields` (with the defaults, `hash` drops `passwordHash` and `token` drops
- * `reset_token` and `accessToken`).
+ * An event for many recipients: what every recipient gets (`common`), and beside it the few fields
+ * computed for each. A recipient's payload is `{ ...common, ...fields }`; keeping the two apart lets
+ * the size of a fan-out be known without building N payloads, and the common part cross the bus once.
  */
-export function privacyProjection(privateFields: readonly string[]): Projection {
-  const names = privateFields.map(normalize).filter((name) => name !== '');
-  const isPrivate = (key: string): boolean => {
-    const candidate = normalize(key);
-    return names.some((name) => candidate.endsWith(name));
-  };
-  const project = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(project);
-    if (value === null || typeof value !== 'object') return value;
-    // fromEntries defines own properties, so a "__proto__" key stays data and sets no prototype.
-    return Object.fromEntries(Object.entries(value).flatMap(([key, field]) => (isPrivate(key) ? [] : [[key, project(field)]])));
-  };
-  return project as Projection;
+export interface Fanout {
+  readonly common: Readonly<Record<string, unknown>>;
+  readonly recipients: readonly Recipient[];
+}
+
+/** One recipient of a fan-out and the fields computed for them. */
+export interface Recipient {
+  readonly userId: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** One recipient's whole payload. */
+export function payloadOf(fanout: Fanout, recipient: Recipient): Record<string, unknown> {
+  return { ...fanout.common, ...recipient.fields };
+}
+
+/**
+ * The bytes a fan-out sends, every recipient's payload counted once: the common part's JSON is
+ * measured once, not built N times.
+ */
+export function fanoutBytes(fanout: Fanout): number {
+  const common = Buffer.byteLength(JSON.stringify(fanout.common));
+  let total = 0;
+  for (const { fields } of fanout.recipients) total += common + Buffer.byteLength(JSON.stringify(fields));
+  return total;
 }
 
 /** A date as an ISO string; values that are not dates are left as they are. */
@@ -88,9 +90,14 @@ export function deriveImage(conversation: ConversationDocument, contact: Contact
  * Replaces a reference by its document, as Mongoose's populate does: an absent field stays absent,
  * a reference to a missing document becomes null.
  */
-function populate(reference: unknown, found: StoredDocument | undefined): unknown {
+function populate(reference: unknown, found: object | undefined): unknown {
   if (reference === undefined || reference === null) return reference;
   return found ?? null;
+}
+
+/** Where the sender of a message lives: a contact wrote an INCOMING one, a user an OUTGOING one. */
+export function senderCollection(message: CommunicationDocument): 'contacts' | 'users' {
+  return message.type === 'INCOMING' ? 'contacts' : 'users';
 }
 
 /** What `messagePayloads` needs, already loaded. */
@@ -107,19 +114,22 @@ export interface MessageInput {
  * two, each with that conversation's id. `is_sender` is true only for the user who sent an OUTGOING
  * message (an INCOMING one is sent by a contact).
  */
-export function messagePayloads({ message, sender, conversations }: MessageInput, project: Projection): RecipientPayload[] {
-  const base = project({
-    ...message,
-    sent_by: populate(message.sent_by, sender),
+export function messagePayloads({ message, sender, conversations }: MessageInput, privacy: Privacy): Fanout {
+  const common = privacy.withoutPrivate({
+    ...privacy.document('communications', message),
+    sent_by: populate(message.sent_by, sender && privacy.document(senderCollection(message), sender)),
+    // Filled in for each recipient; here it keeps its place among the fields.
+    conversation_id: undefined,
     ...(message.createdAt !== undefined && { createdAt: toIsoDate(message.createdAt) }),
   });
   const senderUserId = message.type === 'OUTGOING' ? message.sent_by : undefined;
-  return conversations.flatMap((conversation) =>
+  const recipients = conversations.flatMap((conversation) =>
     participants(conversation).map((userId) => ({
       userId,
-      payload: { ...base, conversation_id: conversation._id, is_sender: userId === senderUserId },
+      fields: privacy.withoutPrivate({ conversation_id: conversation._id, is_sender: userId === senderUserId }),
     })),
   );
+  return { common, recipients };
 }
 
 /** What `conversationPayloads` needs, already loaded. */
@@ -136,18 +146,28 @@ export interface ConversationInput {
 /**
  * One payload per user of the conversation, with `users`, `contact_id` and `last_activity`
  * populated, `title` and `image` derived from the contact when unset, that user's own
- * `unread_count`, and `isNew`.
+ * `unread_count`, and `isNew`. The derivations read the contact as clients may see it, so that a
+ * field kept from them does not reach them as a title.
  */
-export function conversationPayloads({ conversation, users, contact, lastActivity, isNew }: ConversationInput, project: Projection): RecipientPayload[] {
-  const recipients = participants(conversation);
-  const base = project({
-    ...conversation,
-    title: deriveTitle(conversation, contact),
-    image: deriveImage(conversation, contact),
-    users: recipients.flatMap((id) => users.get(id) ?? []),
-    ...(conversation.contact_id !== undefined && { contact_id: populate(conversation.contact_id, contact) }),
-    ...(conversation.last_activity !== undefined && { last_activity: populate(conversation.last_activity, lastActivity) }),
+export function conversationPayloads({ conversation, users, contact, lastActivity, isNew }: ConversationInput, privacy: Privacy): Fanout {
+  const userIds = participants(conversation);
+  const shownContact = contact && (privacy.document('contacts', contact) as ContactDocument);
+  const common = privacy.withoutPrivate({
+    ...privacy.document('conversationprospects', conversation),
+    title: deriveTitle(conversation, shownContact),
+    image: deriveImage(conversation, shownContact),
+    users: userIds.flatMap((id) => {
+      const user = users.get(id);
+      return user === undefined ? [] : [privacy.document('users', user)];
+    }),
+    ...(conversation.contact_id !== undefined && { contact_id: populate(conversation.contact_id, shownContact) }),
+    ...(conversation.last_activity !== undefined && {
+      last_activity: populate(conversation.last_activity, lastActivity && privacy.document('communications', lastActivity)),
+    }),
+    // Filled in for each recipient; here it keeps its place among the fields.
+    unread_count: undefined,
     isNew,
   });
-  return recipients.map((userId) => ({ userId, payload: { ...base, unread_count: unreadCountOf(conversation, userId) } }));
+  const recipients = userIds.map((userId) => ({ userId, fields: privacy.withoutPrivate({ unread_count: unreadCountOf(conversation, userId) }) }));
+  return { common, recipients };
 }

@@ -5,11 +5,12 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { EmitConversation, EmitMessage } from '../api/conversations.js';
-import { conversationPayloads, idList, messagePayloads, participants, privacyProjection, type RecipientPayload } from '../conversations/payloads.js';
+import { conversationPayloads, fanoutBytes, idList, messagePayloads, participants, payloadOf, senderCollection, type Fanout } from '../conversations/payloads.js';
+import type { Privacy } from '../conversations/privacy.js';
 import { toUsers, type Delivery, type Emitter } from '../emitter.js';
 import { fail } from '../errors.js';
 import { EMIT_LIMITED } from '../http/rate-limit.js';
-import { StoreUnavailableError, type Store } from '../store/store.js';
+import { StoreUnavailableError, UnsendableDocumentError, type Store } from '../store/store.js';
 
 /** What the conversation routes are built from. */
 export interface ConversationRoutesOptions {
@@ -17,15 +18,23 @@ export interface ConversationRoutesOptions {
   readonly store: Store;
   /** Channels served (CHANNELS); events are `${channel}_message` and `${channel}_add_conversation`. */
   readonly channels: readonly string[];
-  /** Field names never sent to clients (PRIVATE_FIELDS). */
-  readonly privateFields: readonly string[];
+  /** What of a document may reach clients (PRIVATE_FIELDS, SEND_FIELDS_*). */
+  readonly privacy: Privacy;
+  /** Most users a conversation may have to be sent (CONVERSATION_MAX_USERS). */
+  readonly maxUsers: number;
+  /** Most payload bytes one request may send, all recipients together (EMIT_MAX_BYTES). */
+  readonly maxBytes: number;
 }
 
-/** Store reads, with "the database is away" turned into 503 instead of 500 (the error handler logs it). */
+/**
+ * Store reads, with "the database is away" turned into 503 instead of 500 (the error handler logs
+ * it), and a document that cannot be sent as it is into 422 naming it.
+ */
 async function read<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (error) {
+    if (error instanceof UnsendableDocumentError) throw fail('DOCUMENT_UNSENDABLE', error.message);
     if (!(error instanceof StoreUnavailableError)) throw error;
     throw fail('SERVICE_UNAVAILABLE', `The database is unavailable; retry later (${error.message})`, { 'retry-after': '1' });
   }
@@ -35,14 +44,21 @@ async function read<T>(work: Promise<T>): Promise<T> {
 const idIn = (value: unknown): string[] => (typeof value === 'string' && value !== '' ? [value] : []);
 
 /** Registers `GET /conversations/:channel/emit/message/:messageID` and `.../conversation/:convoID/:isNew`. */
-export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOptions> = async (app, { emitter, store, channels, privateFields }) => {
-  const project = privacyProjection(privateFields);
+export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOptions> = async (app, { emitter, store, channels, privacy, maxUsers, maxBytes }) => {
   const known = new Set(channels);
   const requireChannel = (channel: string): void => {
     if (!known.has(channel)) throw fail('NOT_FOUND', `Unknown channel "${channel}"; configured channels (CHANNELS): ${channels.join(', ')}`);
   };
-  const send = async (event: string, payloads: readonly RecipientPayload[]) => {
-    const deliveries: Delivery[] = payloads.map(({ userId, payload }) => ({ audience: toUsers([userId]), event, data: payload }));
+  const send = async (event: string, fanout: Fanout, what: string) => {
+    // Measured before anything is built or sent: the same request is refused whoever is online.
+    const bytes = fanoutBytes(fanout);
+    if (bytes > maxBytes) {
+      throw fail(
+        'EMIT_TOO_LARGE',
+        `${what} would send ${bytes} bytes (${fanout.recipients.length} payloads); one request may send at most ${maxBytes} bytes (EMIT_MAX_BYTES)`,
+      );
+    }
+    const deliveries: Delivery[] = fanout.recipients.map((recipient) => ({ audience: toUsers([recipient.userId]), event, data: payloadOf(fanout, recipient) }));
     const report = await emitter.send(deliveries);
     return { success: true, message: 'SUCCESS', ...report } as const;
   };
@@ -56,7 +72,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     const conversationIds = idList(message.conversation_id);
     if (conversationIds.length === 0) throw fail('NOT_FOUND', `Message "${messageID}" names no conversation (conversation_id is empty); there is nobody to send it to`);
     const [senders, conversations] = await read(
-      Promise.all([store.find(message.type === 'INCOMING' ? 'contacts' : 'users', idIn(message.sent_by)), store.find('conversationprospects', conversationIds)]),
+      Promise.all([store.find(senderCollection(message), idIn(message.sent_by)), store.find('conversationprospects', conversationIds)]),
     );
     const missing = conversationIds.filter((id) => !conversations.has(id));
     if (missing.length === conversationIds.length) {
@@ -64,11 +80,11 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     }
     if (missing.length > 0) request.log.warn({ messageID, missing }, 'message names conversations that do not exist; they are skipped');
 
-    const payloads = messagePayloads(
+    const fanout = messagePayloads(
       { message, sender: senders.get(message.sent_by), conversations: conversationIds.flatMap((id) => conversations.get(id) ?? []) },
-      project,
+      privacy,
     );
-    return send(`${channel}_message`, payloads);
+    return send(`${channel}_message`, fanout, `Message "${messageID}"`);
   });
 
   app.get('/conversations/:channel/emit/conversation/:convoID/:isNew', { schema: EmitConversation, config: EMIT_LIMITED, exposeHeadRoute: false }, async (request) => {
@@ -76,13 +92,18 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     requireChannel(channel);
     const conversation = (await read(store.find('conversationprospects', [convoID]))).get(convoID);
     if (conversation === undefined) throw fail('NOT_FOUND', `No conversation (conversationprospect) with _id "${convoID}"`);
+    // Every user receives every user's document: the cost grows with the square of their number.
+    const userIds = participants(conversation);
+    if (userIds.length > maxUsers) {
+      throw fail('EMIT_TOO_LARGE', `Conversation "${convoID}" has ${userIds.length} users; a conversation is sent to at most ${maxUsers} (CONVERSATION_MAX_USERS)`);
+    }
 
     const contactIds = idIn(conversation.contact_id);
     const activityIds = idIn(conversation.last_activity);
     const [users, contacts, activities] = await read(
-      Promise.all([store.find('users', participants(conversation)), store.find('contacts', contactIds), store.find('communications', activityIds)]),
+      Promise.all([store.find('users', userIds), store.find('contacts', contactIds), store.find('communications', activityIds)]),
     );
-    const payloads = conversationPayloads(
+    const fanout = conversationPayloads(
       {
         conversation,
         users,
@@ -90,8 +111,8 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
         lastActivity: activityIds[0] === undefined ? undefined : activities.get(activityIds[0]),
         isNew: isNew === 'new',
       },
-      project,
+      privacy,
     );
-    return send(`${channel}_add_conversation`, payloads);
+    return send(`${channel}_add_conversation`, fanout, `Conversation "${convoID}"`);
   });
 };

@@ -8,12 +8,15 @@
  * down at start does not stop the gateway: the schema is migrated on first use instead.
  */
 import pg from 'pg';
+import { DEFAULT_JSON_MAX_DEPTH } from '../json-limits.js';
 import { redactUrl } from '../secrets.js';
 import { SCHEMA_MIGRATIONS_DDL, pendingMigrations } from './migrations.js';
 import {
   COLLECTIONS,
   StoreUnavailableError,
   planUpserts,
+  readDocument,
+  readForImport,
   type Collection,
   type DocumentOf,
   type ImportCounts,
@@ -33,6 +36,8 @@ export interface PostgresOptions {
   readonly timeoutMs: number;
   readonly poolSize: number;
   readonly log: StoreLog;
+  /** Documents nested deeper are refused when read (JSON_MAX_DEPTH). */
+  readonly maxDepth?: number;
 }
 
 /** Migrations may take longer than a lookup. */
@@ -72,14 +77,17 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     options.log.warn({ err: error.message }, 'PostgreSQL is unavailable at start; conversation routes answer 503 until it is back');
   }
 
+  const maxDepth = options.maxDepth ?? DEFAULT_JSON_MAX_DEPTH;
+  // Documents come as text (doc::text), not parsed by pg: the depth and numbers are checked on the
+  // text (readDocument), and jsonb's exact numbers are not rounded before they are.
   const find = async <C extends Collection>(collection: C, ids: readonly string[]): Promise<Map<string, DocumentOf[C]>> => {
     const found = new Map<string, DocumentOf[C]>();
     if (ids.length === 0) return found;
     await ensureSchema();
     const result = await pool
-      .query<{ id: string; doc: DocumentOf[C] }>(`SELECT id, doc FROM ${collection} WHERE id = ANY($1::text[])`, [[...new Set(ids)]])
+      .query<{ id: string; doc: string }>(`SELECT id, doc::text AS doc FROM ${collection} WHERE id = ANY($1::text[])`, [[...new Set(ids)]])
       .catch((error: unknown) => Promise.reject(translate(error)));
-    for (const row of result.rows) found.set(row.id, row.doc);
+    for (const row of result.rows) found.set(row.id, readDocument(collection, row.id, row.doc, maxDepth));
     return found;
   };
 
@@ -94,11 +102,11 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
           const documents = batch[collection] as readonly StoredDocument[] | undefined;
           if (documents === undefined) continue;
           const ids = documents.map((d) => d._id);
-          const existing = await client.query<{ id: string; doc: StoredDocument }>(
-            `SELECT id, doc FROM ${collection} WHERE id = ANY($1::text[]) FOR UPDATE`,
+          const existing = await client.query<{ id: string; doc: string }>(
+            `SELECT id, doc::text AS doc FROM ${collection} WHERE id = ANY($1::text[]) FOR UPDATE`,
             [ids],
           );
-          const { writes, count } = planUpserts(documents, new Map(existing.rows.map((r) => [r.id, r.doc])));
+          const { writes, count } = planUpserts(documents, new Map(existing.rows.map((r) => [r.id, readForImport(r.doc, maxDepth)])));
           if (writes.length > 0) {
             await client.query(
               `INSERT INTO ${collection} (id, doc) SELECT * FROM unnest($1::text[], $2::jsonb[])

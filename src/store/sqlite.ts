@@ -6,11 +6,14 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { DEFAULT_JSON_MAX_DEPTH } from '../json-limits.js';
 import { SCHEMA_MIGRATIONS_DDL, pendingMigrations } from './migrations.js';
 import {
   COLLECTIONS,
   StoreUnavailableError,
   planUpserts,
+  readDocument,
+  readForImport,
   type Collection,
   type DocumentOf,
   type ImportCounts,
@@ -23,8 +26,8 @@ export function sqlitePath(dataDir: string): string {
   return join(dataDir, 'general-socket.sqlite');
 }
 
-/** Opens (creating and migrating when needed) the SQLite store at `path`. */
-export function openSqliteStore(path: string): Store {
+/** Opens (creating and migrating when needed) the SQLite store at `path`; documents nested deeper than `maxDepth` are refused when read. */
+export function openSqliteStore(path: string, { maxDepth = DEFAULT_JSON_MAX_DEPTH }: { maxDepth?: number } = {}): Store {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   createOwnerOnly(path);
   const db = new Database(path);
@@ -51,7 +54,12 @@ export function openSqliteStore(path: string): Store {
   const findSync = <C extends Collection>(collection: C, ids: readonly string[]): Map<string, DocumentOf[C]> => {
     const found = new Map<string, DocumentOf[C]>();
     if (ids.length === 0) return found;
-    for (const row of select[collection].all(JSON.stringify([...new Set(ids)]))) found.set(row.id, JSON.parse(row.doc) as DocumentOf[C]);
+    for (const row of select[collection].all(JSON.stringify([...new Set(ids)]))) found.set(row.id, readDocument(collection, row.id, row.doc, maxDepth));
+    return found;
+  };
+  const storedSync = (collection: Collection, ids: readonly string[]): Map<string, StoredDocument | null> => {
+    const found = new Map<string, StoredDocument | null>();
+    for (const row of select[collection].all(JSON.stringify([...new Set(ids)]))) found.set(row.id, readForImport(row.doc, maxDepth));
     return found;
   };
 
@@ -61,7 +69,7 @@ export function openSqliteStore(path: string): Store {
     for (const collection of COLLECTIONS) {
       const documents = batch[collection] as readonly StoredDocument[] | undefined;
       if (documents === undefined) continue;
-      const { writes, count } = planUpserts(documents, findSync(collection, documents.map((d) => d._id)));
+      const { writes, count } = planUpserts(documents, storedSync(collection, documents.map((d) => d._id)));
       for (const document of writes) upsert[collection].run(document._id, JSON.stringify(document), now);
       counts[collection] = count;
     }

@@ -7,6 +7,7 @@
  * `unread_count`, ...) and every extra field; they are stored whole as JSON next to an indexed id.
  */
 import { isDeepStrictEqual } from 'node:util';
+import { findJsonProblem, shortPath, type JsonProblem } from '../json-limits.js';
 
 /** The collections the store holds, named as in MongoDB. */
 export const COLLECTIONS = ['users', 'contacts', 'conversationprospects', 'communications'] as const;
@@ -83,13 +84,48 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * A stored document that cannot reach clients as it is: nested deeper than JSON_MAX_DEPTH, or holding
+ * a number JSON would change (written by something other than the importer, which refuses both).
+ */
+export class UnsendableDocumentError extends Error {
+  constructor(
+    readonly collection: Collection,
+    readonly id: string,
+    readonly problem: JsonProblem,
+  ) {
+    const where = problem.path === '' ? 'the document' : `field ${shortPath(problem.path)}`;
+    super(`Stored document ${collection} "${id}" cannot be sent as it is: ${where} ${problem.reason}; correct it in the database`);
+    this.name = 'UnsendableDocumentError';
+  }
+}
+
+/** Parses a stored document's JSON text; throws UnsendableDocumentError rather than return what could not be sent as it is. */
+export function readDocument<C extends Collection>(collection: C, id: string, text: string, maxDepth: number): DocumentOf[C] {
+  // JSON.parse does not recurse; what would (the payload builders, the encoders) runs after the check.
+  const document = JSON.parse(text) as DocumentOf[C];
+  const problem = findJsonProblem(text, maxDepth, '');
+  if (problem !== undefined) throw new UnsendableDocumentError(collection, id, problem);
+  return document;
+}
+
+/**
+ * A stored document as an import compares it: null when it could not be sent as it is, so that
+ * importing a correct version replaces it.
+ */
+export function readForImport(text: string, maxDepth: number): StoredDocument | null {
+  const document = JSON.parse(text) as StoredDocument;
+  return findJsonProblem(text, maxDepth, '') === undefined ? document : null;
+}
+
 /** Where documents live. */
 export interface Store {
   /** `sqlite` or `postgres`, and where (with any password masked), for logs and the CLI. */
   readonly description: string;
   /**
    * The documents of one collection with these ids, fetched in ONE query; ids not found are absent
-   * from the map. Rejects with StoreUnavailableError when the database is unreachable.
+   * from the map. Rejects with StoreUnavailableError when the database is unreachable, and with
+   * UnsendableDocumentError when a document found cannot be sent as it is (readDocument).
    */
   find<C extends Collection>(collection: C, ids: readonly string[]): Promise<Map<string, DocumentOf[C]>>;
   /** Upserts every document by `_id` in one transaction: all or nothing. */
@@ -102,10 +138,11 @@ export interface Store {
 
 /**
  * Splits one collection's incoming documents into those to write and a count, against the
- * documents already stored: an import that changes nothing writes nothing. A document repeated in
+ * documents already stored: an import that changes nothing writes nothing. The incoming documents
+ * are checked (JSON_MAX_DEPTH), so the comparison's recursion is bounded however deep a stored one is. A document repeated in
  * the batch counts once, its last version winning (as `mongoimport --mode=upsert` does).
  */
-export function planUpserts<D extends StoredDocument>(incoming: readonly D[], existing: ReadonlyMap<string, StoredDocument>): { writes: D[]; count: ImportCount } {
+export function planUpserts<D extends StoredDocument>(incoming: readonly D[], existing: ReadonlyMap<string, StoredDocument | null>): { writes: D[]; count: ImportCount } {
   const latest = new Map<string, D>();
   for (const document of incoming) {
     latest.delete(document._id);
@@ -117,7 +154,8 @@ export function planUpserts<D extends StoredDocument>(incoming: readonly D[], ex
   for (const document of latest.values()) {
     const stored = existing.get(document._id);
     if (stored === undefined) inserted++;
-    else if (!isDeepStrictEqual(stored, document)) updated++;
+    // A stored document the routes refuse (null) is replaced, whatever it holds.
+    else if (stored === null || !isDeepStrictEqual(stored, document)) updated++;
     else continue;
     writes.push(document);
   }
