@@ -62,8 +62,10 @@ const isNumberChar = (code: number): boolean => (code >= 0x30 && code <= 0x39) |
 /**
  * The first problem in a JSON text, or undefined. Meant for text JSON.parse accepts; on other text it
  * still ends, in one pass, and what it reports is true of the text. `root` starts every path.
+ * `outerLevels` are levels of the text that hold the values to check without counting against their
+ * depth (an import file's `{ "users": [ ... ] }` holds documents two levels down).
  */
-export function findJsonProblem(text: string, maxDepth: number, root: string): JsonProblem | undefined {
+export function findJsonProblem(text: string, maxDepth: number, root: string, outerLevels = 0): JsonProblem | undefined {
   const stack: Frame[] = [];
   const length = text.length;
   let i = 0;
@@ -80,7 +82,7 @@ export function findJsonProblem(text: string, maxDepth: number, root: string): J
       }
       i = end;
     } else if (code === 0x7b /* { */ || code === 0x5b /* [ */) {
-      if (stack.length >= maxDepth) return { path: pathOf(stack, root), reason: `nests objects and arrays deeper than ${maxDepth} levels (JSON_MAX_DEPTH)` };
+      if (stack.length >= maxDepth + outerLevels) return { path: pathOf(stack, root), reason: `nests objects and arrays deeper than ${maxDepth} levels (JSON_MAX_DEPTH)` };
       stack.push({ array: code === 0x5b, index: 0, key: '', expectingKey: code === 0x7b });
       i++;
     } else if (code === 0x7d /* } */ || code === 0x5d /* ] */) {

@@ -277,6 +277,106 @@ describe('PRIVATE_FIELDS', () => {
   });
 });
 
+describe('the default PRIVATE_FIELDS', () => {
+  let gw: TestGateway;
+  /** The names attackers found delivered to every participant, each with a value that must not leave. */
+  const leaked = ['apiKeys', 'api_keys', 'privateKeys', 'credential', 'pwd', 'pass', 'passphrase', 'otp_code', 'recoveryCodes', 'sessionId', 'jwt'];
+  before(async () => {
+    gw = await startGateway();
+    const secrets = Object.fromEntries(leaked.map((name) => [name, `leak-${name}`]));
+    await gw.gateway.store.importDocuments({
+      users: [{ _id: 'd1', name: 'Dana', ...secrets, profile: { ...secrets, city: 'Oslo' }, sessions: [{ userSessionId: 'leak-nested', device: 'phone' }] }],
+      contacts: [{ _id: 'dc', name: 'Eve', adminPass: 'leak-contact' }],
+      conversationprospects: [{ _id: 'dconv', users: ['d1'], contact_id: 'dc', webhookCredential: 'leak-conversation' }],
+    });
+  });
+  after(() => gw.close());
+
+  it('drops the common names of secrets at any depth from what participants receive', async () => {
+    const socket = await gw.connectUser('d1');
+    const arrival = nextEvent(socket, 'prospect_add_conversation');
+    assert.equal((await gw.request('GET', '/conversations/prospect/emit/conversation/dconv/new')).status, 200);
+    const payload = (await arrival) as { users: unknown[]; contact_id: unknown; webhookCredential?: unknown };
+    assert.deepEqual(payload.users, [{ _id: 'd1', name: 'Dana', profile: { city: 'Oslo' }, sessions: [{ device: 'phone' }] }]);
+    assert.deepEqual(payload.contact_id, { _id: 'dc', name: 'Eve' });
+    assert.doesNotMatch(JSON.stringify(payload), /leak/);
+  });
+});
+
+describe('SEND_FIELDS_* (allow-list mode)', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway({
+      SEND_FIELDS_USERS: 'name,avatar',
+      SEND_FIELDS_CONTACTS: 'name',
+      SEND_FIELDS_COMMUNICATIONS: 'type,data',
+      SEND_FIELDS_CONVERSATIONPROSPECTS: 'stage',
+    });
+    await gw.gateway.store.importDocuments({
+      users: [
+        { _id: 'a1', name: 'Ann', avatar: { url: 'https://img/a.png', password: 'still-private' }, email: 'ann@example.com', internalNotes: 'vip' },
+        { _id: 'a2', name: 'Ben', phone: '+1 555' },
+      ],
+      contacts: [{ _id: 'ac', name: 'Zed', phone: '+1 999', email: 'zed@example.org', image: 'https://img/z.png', crmScore: 7 }],
+      conversationprospects: [
+        { _id: 'aconv', users: ['a1', 'a2'], contact_id: 'ac', stage: 'lead', unread_count: { a1: 2, a2: 5 }, margin: 0.4, last_activity: 'amsg' },
+        { _id: 'anon', users: ['a1'], contact_id: 'ac-phone-only' },
+      ],
+      communications: [{ _id: 'amsg', type: 'OUTGOING', data: 'Hi', sent_by: 'a1', conversation_id: ['aconv'], createdAt: '2025-10-13T10:30:00.000Z', ip: '10.0.0.9' }],
+    });
+    await gw.gateway.store.importDocuments({ contacts: [{ _id: 'ac-phone-only', phone: '+1 646 555 0199' }] });
+  });
+  after(() => gw.close());
+
+  it('sends only the listed fields of each collection, with the fields the event computes, and still no private field', async () => {
+    const ann = await gw.connectUser('a1');
+    const arrivals = Promise.all([nextEvent(ann, 'prospect_add_conversation'), nextEvent(ann, 'prospect_message')]);
+    assert.equal((await gw.request('GET', '/conversations/prospect/emit/conversation/aconv/new')).status, 200);
+    assert.equal((await gw.request('GET', '/conversations/prospect/emit/message/amsg')).status, 200);
+    const [conversation, message] = await arrivals;
+    const lastActivity = { _id: 'amsg', type: 'OUTGOING', data: 'Hi' };
+    assert.deepEqual(conversation, {
+      _id: 'aconv',
+      users: [
+        { _id: 'a1', name: 'Ann', avatar: { url: 'https://img/a.png' } },
+        { _id: 'a2', name: 'Ben' },
+      ],
+      contact_id: { _id: 'ac', name: 'Zed' },
+      stage: 'lead',
+      unread_count: 2,
+      last_activity: lastActivity,
+      title: 'Zed',
+      image: [],
+      isNew: true,
+    });
+    assert.deepEqual(message, {
+      _id: 'amsg',
+      type: 'OUTGOING',
+      data: 'Hi',
+      sent_by: { _id: 'a1', name: 'Ann', avatar: { url: 'https://img/a.png' } },
+      conversation_id: 'aconv',
+      createdAt: '2025-10-13T10:30:00.000Z',
+      is_sender: true,
+    });
+  });
+
+  it('derives a title only from contact fields that may be sent', async () => {
+    const ann = await gw.connectUser('a1');
+    const arrival = nextEvent(ann, 'prospect_add_conversation');
+    await gw.request('GET', '/conversations/prospect/emit/conversation/anon/existing');
+    const payload = (await arrival) as { title: unknown; contact_id: unknown };
+    assert.equal(payload.title, '');
+    assert.deepEqual(payload.contact_id, { _id: 'ac-phone-only' });
+  });
+
+  it('accepts * or field names, and refuses anything else naming the option', () => {
+    const base = { INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w' };
+    assert.equal(loadConfig(base).sendFieldsUsers, '*');
+    assert.deepEqual(loadConfig({ ...base, SEND_FIELDS_USERS: 'name, email' }).sendFieldsUsers, ['name', 'email']);
+    assert.throws(() => loadConfig({ ...base, SEND_FIELDS_CONTACTS: 'name,e mail' }), /SEND_FIELDS_CONTACTS entry "e mail"/);
+  });
+});
+
 describe('conversation configuration', () => {
   const base = { INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w' };
 

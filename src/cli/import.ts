@@ -1,6 +1,6 @@
 /** `general-socket import FILE [--collection NAME]`: loads documents into the configured store. */
 import { readFileSync } from 'node:fs';
-import { loadConfig } from '../config.js';
+import { loadConfig, readOption } from '../config.js';
 import { ImportError, isCollection, parseImportFile } from '../store/import-file.js';
 import { openStore } from '../store/open.js';
 import { COLLECTIONS, type ImportBatch } from '../store/store.js';
@@ -41,7 +41,7 @@ Options:
     }
     let batch: ImportBatch;
     try {
-      batch = parseImportFile(text, collection);
+      batch = parseImportFile(text, collection, readOption('jsonMaxDepth', env));
     } catch (error) {
       if (error instanceof ImportError) throw new Error(`${file}: ${error.message}; nothing was imported`);
       throw error;

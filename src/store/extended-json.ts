@@ -2,7 +2,9 @@
  * MongoDB Extended JSON (as `mongoexport` writes it, relaxed or canonical) turned into plain JSON:
  * `{"$oid": "…"}` becomes the id string, `{"$date": …}` an ISO date string, `{"$numberInt": "5"}`
  * and friends numbers. Other `$` wrappers (binary data, timestamps, ...) are kept as they are.
+ * A number that JSON cannot carry as it is (a `$numberLong` past 2^53, `-0.0`) is refused, not rounded.
  */
+import { numberProblem } from '../json-limits.js';
 
 /** Thrown with a message naming the value that could not be read. */
 export class ExtendedJsonError extends Error {}
@@ -24,26 +26,39 @@ function dateOf(content: unknown): string {
   return date.toISOString();
 }
 
-/** Returns `value` with every Extended JSON wrapper it understands replaced by plain JSON. */
-export function fromExtendedJson(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(fromExtendedJson);
+/** `path` as the start of a message: `field a.b: ` (nothing for the document itself). */
+const at = (path: string): string => (path === '' ? '' : `field ${path}: `);
+const child = (path: string, key: string): string => (path === '' ? key : `${path}.${key}`);
+
+/**
+ * Returns `value` with every Extended JSON wrapper it understands replaced by plain JSON; `path` names
+ * the value in messages. Recursive: callers bound the depth first (JSON_MAX_DEPTH).
+ */
+export function fromExtendedJson(value: unknown, path = ''): unknown {
+  if (Array.isArray(value)) return value.map((item, index) => fromExtendedJson(item, `${path}[${index}]`));
   if (value === null || typeof value !== 'object') return value;
   const wrapper = single(value as Record<string, unknown>);
   if (wrapper !== undefined) {
     const [key, content] = wrapper;
     switch (key) {
       case '$oid':
-        if (typeof content !== 'string') throw new ExtendedJsonError(`{"$oid": ...} must hold a string, got ${JSON.stringify(content)}`);
+        if (typeof content !== 'string') throw new ExtendedJsonError(`${at(path)}{"$oid": ...} must hold a string, got ${JSON.stringify(content)}`);
         return content;
       case '$date':
-        return dateOf(content);
+        try {
+          return dateOf(content);
+        } catch (error) {
+          throw new ExtendedJsonError(`${at(path)}${(error as Error).message}`);
+        }
       case '$numberInt':
       case '$numberLong':
       case '$numberDouble': {
         const number = Number(content);
         if (typeof content !== 'string' || (Number.isNaN(number) && content !== 'NaN')) {
-          throw new ExtendedJsonError(`{"${key}": ${JSON.stringify(content)}} is not a number`);
+          throw new ExtendedJsonError(`${at(path)}{"${key}": ${JSON.stringify(content)}} is not a number`);
         }
+        const problem = numberProblem(content);
+        if (problem !== undefined) throw new ExtendedJsonError(`${at(path)}{"${key}": ${JSON.stringify(content)}} ${problem}; import it as {"$numberDecimal": ...} to keep it as a string`);
         // JSON has no Infinity or NaN; keep them as the strings MongoDB wrote.
         return Number.isFinite(number) ? number : content;
       }
@@ -53,5 +68,5 @@ export function fromExtendedJson(value: unknown): unknown {
     }
   }
   // fromEntries defines own properties, so a "__proto__" key stays data and sets no prototype.
-  return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, fromExtendedJson(field)]));
+  return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, fromExtendedJson(field, child(path, key))]));
 }

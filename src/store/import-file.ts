@@ -2,9 +2,11 @@
  * Import files: a JSON object `{ users, contacts, conversationprospects, communications }` of
  * arrays, or `mongoexport` output for one collection (NDJSON, or a JSON array with `--jsonArray`).
  * Every document is converted from Extended JSON and checked before anything is written, and a
- * problem is reported with its position: `communications[2]` or `line 3`.
+ * problem is reported with its position: `communications[2]` or `line 3`. What the routes would refuse
+ * to send (a document nested deeper than JSON_MAX_DEPTH, a number JSON would change) is refused here.
  */
 import { ID_PATTERN, MAX_ID_LENGTH } from '../ids.js';
+import { DEFAULT_JSON_MAX_DEPTH, findJsonProblem, shortPath } from '../json-limits.js';
 import { fromExtendedJson } from './extended-json.js';
 import { COLLECTIONS, type Collection, type ImportBatch, type StoredDocument } from './store.js';
 
@@ -84,20 +86,36 @@ function checkAt(collection: Collection, raw: unknown, position: string): Stored
   }
 }
 
-/** Reads an import file's text. `collection` means mongoexport output for that one collection. */
-export function parseImportFile(text: string, collection?: Collection): ImportBatch {
+/**
+ * Refuses a text (already parsed) holding something the routes could not send as it is. `outerLevels`:
+ * how deep in the text the documents sit (the whole-file object 2, a JSON array 1, a line 0).
+ */
+function checkLimits(text: string, maxDepth: number, root: string, outerLevels: number, where = ''): void {
+  const problem = findJsonProblem(text, maxDepth, root, outerLevels);
+  if (problem !== undefined) throw new ImportError(`${where}${problem.path === '' ? 'the document' : shortPath(problem.path)} ${problem.reason}`);
+}
+
+/**
+ * Reads an import file's text. `collection` means mongoexport output for that one collection.
+ * `maxDepth` is JSON_MAX_DEPTH: how deeply a document may nest objects and arrays.
+ */
+export function parseImportFile(text: string, collection?: Collection, maxDepth = DEFAULT_JSON_MAX_DEPTH): ImportBatch {
   const trimmed = text.trim();
   if (trimmed === '') throw new ImportError('the file is empty');
   if (collection !== undefined) {
     if (trimmed.startsWith('[')) {
       const array = parseJson(trimmed, 'the file');
       if (!Array.isArray(array)) throw new ImportError('the file is not a JSON array');
+      checkLimits(trimmed, maxDepth, collection, 1);
       return { [collection]: array.map((raw, index) => checkAt(collection, raw, `${collection}[${index}]`)) };
     }
     const documents: StoredDocument[] = [];
     text.split('\n').forEach((line, index) => {
       if (line.trim() === '') return;
-      documents.push(checkAt(collection, parseJson(line, `line ${index + 1}`), `line ${index + 1} (${collection})`));
+      const where = `line ${index + 1} (${collection})`;
+      const raw = parseJson(line, `line ${index + 1}`);
+      checkLimits(line, maxDepth, '', 0, `${where}: `);
+      documents.push(checkAt(collection, raw, where));
     });
     return { [collection]: documents };
   }
@@ -117,6 +135,7 @@ export function parseImportFile(text: string, collection?: Collection): ImportBa
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ImportError(`the file must be a JSON object { ${COLLECTIONS.map((c) => `"${c}": [...]`).join(', ')} }; for a mongoexport array use --collection NAME`);
   }
+  checkLimits(trimmed, maxDepth, '', 2);
   const batch: Record<string, StoredDocument[]> = {};
   for (const [name, documents] of Object.entries(parsed)) {
     if (!isCollection(name)) throw new ImportError(`unknown collection "${name}"; the file may hold ${COLLECTIONS.join(', ')}`);
