@@ -15,8 +15,12 @@
 /** JSON_MAX_DEPTH's default: far deeper than any document or event a person designs. */
 export const DEFAULT_JSON_MAX_DEPTH = 64;
 
-/** The deepest nesting JSON_MAX_DEPTH may allow: every encoder on the way has at least twice this stack. */
-export const JSON_DEPTH_CEILING = 1000;
+/**
+ * The deepest nesting JSON_MAX_DEPTH may allow. Every encoder on the way must hold it with room to
+ * spare: the shallowest, Node's IPC deserialiser in the WORKERS primary, overflows near 1,950 levels
+ * of objects on Node 20; events add a few levels around a payload.
+ */
+export const JSON_DEPTH_CEILING = 512;
 
 /** Where a JSON text breaks a rule, and which rule. */
 export interface JsonProblem {

@@ -47,8 +47,10 @@ export const Id = Type.String({
   'x-error': `must be a string of 1 to ${MAX_ID_LENGTH} characters without whitespace`,
 });
 
-/** Any JSON value, passed to clients as it is. */
-export const AnyJson = Type.Unknown({ description: 'Any JSON value; clients receive it as it is.' });
+/** Any JSON value, passed to clients as it is (http/json-body.ts holds it to json-limits.ts). */
+export const AnyJson = Type.Unknown({
+  description: 'Any JSON value nested at most JSON_MAX_DEPTH levels, whose numbers a 64-bit float holds as written; clients receive it as it is.',
+});
 
 /** The body of every successful REST call: the seed's two fields plus what we measured. */
 export const SuccessReply = Type.Object(
