@@ -183,3 +183,20 @@ export function numberProblem(literal: string): string | undefined {
   if (printed !== undefined && printed.digits === written.digits && printed.exponent === written.exponent) return undefined;
   return `is ${shown(literal)}, which a JSON number (a 64-bit float, exact to about 15 digits and to integers up to 2^53) cannot hold: clients would receive ${String(value)}`;
 }
+
+/**
+ * Whether a value (already built, not text) nests objects and arrays deeper than `limit`; walks it
+ * without recursion and stops at the first level past the limit.
+ */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [item, depth] = pending.pop()!;
+    if (item === null || typeof item !== 'object') continue;
+    if (depth + 1 > limit) return true;
+    // Buffers and typed arrays (sticky's connection data) hold bytes, not nested values.
+    if (ArrayBuffer.isView(item)) continue;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) if (child !== null && typeof child === 'object') pending.push([child, depth + 1]);
+  }
+  return false;
+}

@@ -9,6 +9,7 @@ import type { FastifyRateLimitStore } from '@fastify/rate-limit';
 import { ADAPTER_ANSWER_TIMEOUT_MS, adapterClosed, adapterOf } from '../internals/cluster-adapter.js';
 import { LocalStore, routeOf, type StoreRules } from '../internals/rate-limit.js';
 import type { ClusterBus } from './bus.js';
+import { guardPrimaryChannel } from './ipc-guard.js';
 
 /** A rate-limit question from a worker to the primary, and its answer. */
 interface RateLimitAsk {
@@ -128,6 +129,7 @@ class PrimaryStore implements FastifyRateLimitStore {
 
 /** In a worker: the bus to its sibling workers, through the primary. */
 export function createWorkersBus(timeoutMs: number): ClusterBus {
+  guardPrimaryChannel();
   return {
     kind: 'workers',
     // The adapter's default heartbeats (every 5 s, a node silent for 10 s counts as gone). A shorter

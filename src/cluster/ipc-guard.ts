@@ -1,0 +1,29 @@
+/**
+ * The last guard of the WORKERS primary. It reads every worker message with Node's IPC deserialiser,
+ * which recurses and, past about 1,950 levels of nested objects (Node 20), throws where nothing can
+ * catch it: the primary exits and every worker with it. What enters the gateway is bounded long
+ * before (JSON_MAX_DEPTH, at most 512); this guard is for any path that forgets: a worker never
+ * sends its primary a message nested deeper than MAX_IPC_DEPTH. Such a message is dropped (its sender
+ * hears an error, as for a closed channel) and a process warning says so.
+ */
+import { nestsDeeperThan } from '../json-limits.js';
+
+/** Twice the deepest value inputs may hold, with room for the messages' own levels; half the overflow. */
+export const MAX_IPC_DEPTH = 1024;
+
+let guarded = false;
+
+/** In a worker: refuses, before serialising, messages to the primary nested deeper than MAX_IPC_DEPTH. */
+export function guardPrimaryChannel(): void {
+  if (guarded || process.send === undefined) return;
+  guarded = true;
+  const send = process.send.bind(process);
+  process.send = ((message: unknown, ...rest: unknown[]) => {
+    if (!nestsDeeperThan(message, MAX_IPC_DEPTH)) return (send as (...args: unknown[]) => boolean)(message, ...rest);
+    const error = new RangeError(`a message to the primary process nests deeper than ${MAX_IPC_DEPTH} levels; it was not sent`);
+    process.emitWarning(error.message, { code: 'GENERAL_SOCKET_IPC_DEPTH' });
+    const callback = rest.find((arg): arg is (error: Error) => void => typeof arg === 'function');
+    if (callback) process.nextTick(callback, error);
+    return false;
+  }) as typeof process.send;
+}
