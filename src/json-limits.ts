@@ -164,8 +164,18 @@ const shown = (literal: string): string => (literal.length <= 40 ? literal : `${
 
 /** Why a number literal would not reach clients as written, or undefined when it would. */
 export function numberProblem(literal: string): string | undefined {
-  // The common case: a short integer is always exact.
-  if (literal.length <= SAFE_DIGITS && /^(0|[1-9]\d*)$/.test(literal)) return undefined;
+  // The common case, without a regular expression: up to 15 characters and no exponent means at most
+  // 15 significant digits of a normal double, always exact; only a negative zero is a problem there.
+  if (literal.length <= SAFE_DIGITS) {
+    let exponent = false;
+    let nonZero = false;
+    for (let k = 0; k < literal.length; k++) {
+      const code = literal.charCodeAt(k);
+      if (code === 0x65 || code === 0x45) exponent = true;
+      else if (code >= 0x31 && code <= 0x39) nonZero = true;
+    }
+    if (!exponent && (nonZero || literal.charCodeAt(0) !== 0x2d)) return undefined;
+  }
   const match = NUMBER.exec(literal);
   // Not a JSON number: JSON.parse refuses the text, so this is not the problem to report.
   if (match === null) return undefined;
