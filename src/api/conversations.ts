@@ -11,7 +11,7 @@ const Channel = Type.String({
   examples: ['prospect'],
 });
 
-const errorReplies = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 429: ErrorReply, 503: ErrorReply };
+const errorReplies = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 413: ErrorReply, 422: ErrorReply, 429: ErrorReply, 503: ErrorReply };
 
 /** `GET /conversations/:channel/emit/message/:messageID`. */
 export const EmitMessage = {
