@@ -177,7 +177,7 @@ const options = {
     'password', 'passwd', 'pass', 'pwd', 'passphrase', 'hash', 'salt', 'token', 'tokens', 'jwt', 'secret', 'secrets', 'apikey', 'apikeys', 'privatekey', 'privatekeys',
     'credential', 'credentials', 'otp', 'otpcode', 'recoverycode', 'recoverycodes', 'backupcodes', 'sessionid', 'cookie', 'cookies',
   ]),
-  sendFieldsUsers: option('SEND_FIELDS_USERS', 'Allow-list mode for `users` documents: the only fields of theirs sent to clients (`_id` always is), still without `PRIVATE_FIELDS`; `*` sends every field but the private ones.', fieldList, '*'),
+  sendFieldsUsers: option('SEND_FIELDS_USERS', 'Comma-separated fields of `users` documents that may be sent to clients, wherever such a document appears (allow-list mode: `_id` always is, and `PRIVATE_FIELDS` still applies); `*` sends every field but the private ones.', fieldList, '*'),
   sendFieldsContacts: option('SEND_FIELDS_CONTACTS', 'Allow-list mode for `contacts` documents, as `SEND_FIELDS_USERS`.', fieldList, '*'),
   sendFieldsCommunications: option('SEND_FIELDS_COMMUNICATIONS', 'Allow-list mode for `communications` (messages), as `SEND_FIELDS_USERS`; the fields an event computes (`sent_by`, `conversation_id`, `is_sender`, `createdAt`) are always sent.', fieldList, '*'),
   sendFieldsConversationprospects: option('SEND_FIELDS_CONVERSATIONPROSPECTS', 'Allow-list mode for `conversationprospects`, as `SEND_FIELDS_USERS`; the fields an event computes (`title`, `image`, `users`, `contact_id`, `last_activity`, `unread_count`, `isNew`) are always sent.', fieldList, '*'),
