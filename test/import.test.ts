@@ -123,11 +123,11 @@ describe('general-socket import (embedded SQLite)', () => {
     const env = { DATA_DIR: dir };
     const cases: [string, string[], RegExp][] = [
       [NDJSON, [], /one JSON document per line .*--collection NAME/],
-      ['{"users": [{"_id": {"$oid": 5}}]}', [], /users\[0\]: \{"\$oid": \.\.\.\} must hold a string/],
+      ['{"users": [{"_id": {"$oid": 5}}]}', [], /users\[0\]: field _id: \{"\$oid": \.\.\.\} must hold a string/],
       ['{"people": []}', [], /unknown collection "people"/],
       ['{"users": [{"name": "no id"}]}', [], /users\[0\]: _id is missing/],
       ['{"users": [{"_id": "has space"}]}', [], /users\[0\]: _id must be an id/],
-      ['{"communications": [{"_id": "m", "type": "INCOMING", "sent_by": "c", "conversation_id": ["k"], "createdAt": {"$date": "yesterday"}}]}', [], /communications\[0\]: \{"\$date": "yesterday"\} is not a valid date/],
+      ['{"communications": [{"_id": "m", "type": "INCOMING", "sent_by": "c", "conversation_id": ["k"], "createdAt": {"$date": "yesterday"}}]}', [], /communications\[0\]: field createdAt: \{"\$date": "yesterday"\} is not a valid date/],
       ['{"users": [', [], /not valid JSON/],
       ['{"_id": "a"}\n{oops}\n', ['--collection', 'users'], /line 2: not valid JSON/],
     ];
