@@ -61,7 +61,8 @@ interface Frame {
 }
 
 const isSpace = (code: number): boolean => code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
-const isNumberChar = (code: number): boolean => (code >= 0x30 && code <= 0x39) || code === 0x2d || code === 0x2b || code === 0x2e || code === 0x65 || code === 0x45;
+const isNumberChar = (code: number): boolean =>
+  (code >= 0x30 && code <= 0x39) || code === 0x2d || code === 0x2b || code === 0x2e || code === 0x65 || code === 0x45;
 
 /**
  * The first problem in a JSON text, or undefined. Meant for text JSON.parse accepts; on other text it
@@ -86,7 +87,8 @@ export function findJsonProblem(text: string, maxDepth: number, root: string, ou
       }
       i = end;
     } else if (code === 0x7b /* { */ || code === 0x5b /* [ */) {
-      if (stack.length >= maxDepth + outerLevels) return { path: pathOf(stack, root), reason: `nests objects and arrays deeper than ${maxDepth} levels (JSON_MAX_DEPTH)` };
+      if (stack.length >= maxDepth + outerLevels)
+        return { path: pathOf(stack, root), reason: `nests objects and arrays deeper than ${maxDepth} levels (JSON_MAX_DEPTH)` };
       stack.push({ array: code === 0x5b, index: 0, key: '', expectingKey: code === 0x7b });
       i++;
     } else if (code === 0x7d /* } */ || code === 0x5d /* ] */) {
@@ -198,7 +200,7 @@ export function numberProblem(literal: string): string | undefined {
  * Whether a value (already built, not text) nests objects and arrays deeper than `limit`; walks it
  * without recursion and stops at the first level past the limit.
  */
-export function nestsDeeperThan(value: unknown, limit: number): boolean {
+export function valueNestsDeeperThan(value: unknown, limit: number): boolean {
   const pending: [unknown, number][] = [[value, 0]];
   while (pending.length > 0) {
     const [item, depth] = pending.pop()!;

@@ -49,7 +49,10 @@ describe('a conversation too large to send', () => {
     const heavy = await gw.request('GET', '/conversations/prospect/emit/conversation/heavy/new');
     assert.equal(heavy.status, 413);
     assert.equal(heavy.body.code, 'EMIT_TOO_LARGE');
-    assert.match(heavy.body.message, /^Conversation "heavy" would send \d{6} bytes \(50 payloads\); one request may send at most 65536 bytes \(EMIT_MAX_BYTES\)$/);
+    assert.match(
+      heavy.body.message,
+      /^Conversation "heavy" would send \d{6} bytes \(50 payloads\); one request may send at most 65536 bytes \(EMIT_MAX_BYTES\)$/,
+    );
 
     // A message costs one small payload per participant; a long one, 50 times 2 KB.
     assert.equal((await gw.request('GET', '/conversations/prospect/emit/message/short')).status, 200);
@@ -64,7 +67,10 @@ describe('a conversation too large to send', () => {
     await gw.request('POST', '/emit/marker', { userIds: ['u0', 'u1'], data: {} });
     await markers;
     // Only the conversation that fits and the short message arrived.
-    assert.deepEqual(got.map((events) => events.map((payload) => (payload as { _id: string })._id)), [['fits'], ['fits'], ['short']]);
+    assert.deepEqual(
+      got.map((events) => events.map((payload) => (payload as { _id: string })._id)),
+      [['fits'], ['fits'], ['short']],
+    );
   });
 });
 
@@ -90,7 +96,10 @@ describe('a large conversation on a Redis cluster', { skip: !redisUp && 'Redis i
     const reply = await a.request('GET', '/conversations/prospect/emit/conversation/all-hands/new');
     assert.equal(reply.status, 413, JSON.stringify(reply.body));
     assert.equal(reply.body.code, 'EMIT_TOO_LARGE');
-    assert.match(reply.body.message, /^Conversation "all-hands" would send \d{8} bytes \(500 payloads\); one request may send at most 4194304 bytes \(EMIT_MAX_BYTES\)$/);
+    assert.match(
+      reply.body.message,
+      /^Conversation "all-hands" would send \d{8} bytes \(500 payloads\); one request may send at most 4194304 bytes \(EMIT_MAX_BYTES\)$/,
+    );
     const marker = nextEvent(remote, 'marker');
     assert.deepEqual((await a.request('POST', '/emit/u1/marker', {})).body, { success: true, message: 'SUCCESS', sockets: 1 });
     await marker;

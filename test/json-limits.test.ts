@@ -127,7 +127,10 @@ describe('EMIT_MAX_BYTES on request bodies', () => {
     const reply = await gw.request('POST', '/emit/someone/notification', body);
     assert.equal(reply.status, 413);
     assert.equal(reply.body.code, 'EMIT_TOO_LARGE');
-    assert.equal(reply.body.message, `The request body is ${Buffer.byteLength(JSON.stringify(body))} bytes; one request may send at most 2048 bytes (EMIT_MAX_BYTES)`);
+    assert.equal(
+      reply.body.message,
+      `The request body is ${Buffer.byteLength(JSON.stringify(body))} bytes; one request may send at most 2048 bytes (EMIT_MAX_BYTES)`,
+    );
     assert.equal((await gw.request('POST', '/emit/someone/notification', { text: 'x'.repeat(1000) })).status, 200);
   });
 });
@@ -163,7 +166,10 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
               }
             };
       await gw.gateway.store.importDocuments({
-        users: [{ _id: 'u1', name: 'Alice' }, { _id: 'u2', name: 'Bob' }],
+        users: [
+          { _id: 'u1', name: 'Alice' },
+          { _id: 'u2', name: 'Bob' },
+        ],
         conversationprospects: [{ _id: 'conv-ok', users: ['u1', 'u2'] }],
       });
       // SQLite's own JSON functions refuse documents nested past 1,000 levels; PostgreSQL stores them.
@@ -171,7 +177,11 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
       await write('conversationprospects', 'conv-deep', `{"_id":"conv-deep","users":["u1","u2"],"notes":${nested(levels)}}`);
       await write('users', 'u-deep', `{"_id":"u-deep","name":"Deep","profile":${nested(levels)}}`);
       await write('conversationprospects', 'conv-deep-user', '{"_id":"conv-deep-user","users":["u1","u-deep"]}');
-      await write('communications', 'msg-big-number', '{"_id":"msg-big-number","type":"OUTGOING","sent_by":"u1","conversation_id":["conv-ok"],"order":{"ref":9007199254740993}}');
+      await write(
+        'communications',
+        'msg-big-number',
+        '{"_id":"msg-big-number","type":"OUTGOING","sent_by":"u1","conversation_id":["conv-ok"],"order":{"ref":9007199254740993}}',
+      );
       await write('conversationprospects', 'conv-deep-ok', `{"_id":"conv-deep-ok","users":["u1"],"notes":${nested(63)}}`);
     });
     after(async () => {
@@ -186,7 +196,10 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
         const reply = await gw.request('GET', '/conversations/prospect/emit/conversation/conv-deep/new');
         assert.equal(reply.status, 422, JSON.stringify(reply.body));
         assert.equal(reply.body.code, 'DOCUMENT_UNSENDABLE');
-        assert.match(reply.body.message, /^Stored document conversationprospects "conv-deep" cannot be sent as it is: field notes\.a\.a.* nests objects and arrays deeper than 64 levels \(JSON_MAX_DEPTH\)/);
+        assert.match(
+          reply.body.message,
+          /^Stored document conversationprospects "conv-deep" cannot be sent as it is: field notes\.a\.a.* nests objects and arrays deeper than 64 levels \(JSON_MAX_DEPTH\)/,
+        );
       }
       // A populated user too deep is named as well.
       const viaUser = await gw.request('GET', '/conversations/prospect/emit/conversation/conv-deep-user/new');
@@ -203,7 +216,10 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
     it('answers 422 naming a stored number that clients would receive changed', async () => {
       const reply = await gw.request('GET', '/conversations/prospect/emit/message/msg-big-number');
       assert.equal(reply.status, 422, JSON.stringify(reply.body));
-      assert.match(reply.body.message, /^Stored document communications "msg-big-number" cannot be sent as it is: field order\.ref is 9007199254740993, .*clients would receive 9007199254740992/);
+      assert.match(
+        reply.body.message,
+        /^Stored document communications "msg-big-number" cannot be sent as it is: field order\.ref is 9007199254740993, .*clients would receive 9007199254740992/,
+      );
     });
 
     it('lets an import replace a document the routes refuse', async () => {
@@ -222,7 +238,9 @@ async function eventuallyLength(list: unknown[], length: number): Promise<void> 
 describe('imported documents', () => {
   it('refuses a document nested deeper than JSON_MAX_DEPTH, naming its position, in every file format', () => {
     const doc = `{"_id":"u1","profile":${nested(64)}}`;
-    assert.throws(() => parseImportFile(`{"users":[{"_id":"u0"},${doc}]}`), { message: /^users\[1\]\.profile\.a\.a.* nests objects and arrays deeper than 64 levels \(JSON_MAX_DEPTH\)$/ });
+    assert.throws(() => parseImportFile(`{"users":[{"_id":"u0"},${doc}]}`), {
+      message: /^users\[1\]\.profile\.a\.a.* nests objects and arrays deeper than 64 levels \(JSON_MAX_DEPTH\)$/,
+    });
     assert.throws(() => parseImportFile(`[${doc}]`, 'users'), { message: /^users\[0\]\.profile\.a.* deeper than 64 levels/ });
     assert.throws(() => parseImportFile(`{"_id":"u0"}\n${doc}\n`, 'users'), { message: /^line 2 \(users\): profile\.a.* deeper than 64 levels/ });
     // The limit is the configured one, and a document at it is imported.
@@ -233,15 +251,22 @@ describe('imported documents', () => {
 
   it('refuses a $numberLong past 2^53, or a plain number, that would be stored rounded, naming the field', () => {
     assert.throws(() => parseImportFile('{"_id":"u1","stats":{"views":{"$numberLong":"9007199254740993"}}}', 'users'), {
-      message: /^line 1 \(users\): field stats\.views: \{"\$numberLong": "9007199254740993"\} is 9007199254740993, .*would receive 9007199254740992; import it as \{"\$numberDecimal": \.\.\.\} to keep it as a string$/,
+      message:
+        /^line 1 \(users\): field stats\.views: \{"\$numberLong": "9007199254740993"\} is 9007199254740993, .*would receive 9007199254740992; import it as \{"\$numberDecimal": \.\.\.\} to keep it as a string$/,
     });
     assert.throws(() => parseImportFile('{"users":[{"_id":"u1","stats":[{"views":12345678901234567890}]}]}'), {
       message: /^users\[0\]\.stats\[0\]\.views is 12345678901234567890, .*would receive 12345678901234567000$/,
     });
     assert.throws(() => parseImportFile('{"_id":"u1","balance":{"$numberDouble":"-0.0"}}', 'users'), { message: /field balance: .* negative zero/ });
     // What fits is kept exact.
-    assert.deepEqual(parseImportFile('{"_id":"u1","views":{"$numberLong":"9007199254740991"},"ratio":{"$numberDouble":"0.1"},"cost":{"$numberDecimal":"90071992547409930.5"}}', 'users'), {
-      users: [{ _id: 'u1', views: 9007199254740991, ratio: 0.1, cost: '90071992547409930.5' }],
-    });
+    assert.deepEqual(
+      parseImportFile(
+        '{"_id":"u1","views":{"$numberLong":"9007199254740991"},"ratio":{"$numberDouble":"0.1"},"cost":{"$numberDecimal":"90071992547409930.5"}}',
+        'users',
+      ),
+      {
+        users: [{ _id: 'u1', views: 9007199254740991, ratio: 0.1, cost: '90071992547409930.5' }],
+      },
+    );
   });
 });

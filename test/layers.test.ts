@@ -22,7 +22,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['api/', 'client/'],
   ['cluster/', 'store/', 'conversations/'],
   ['config.ts', 'dev-secrets.ts', 'auth/'],
-  ['errors.ts', 'ids.ts', 'secrets.ts', 'readiness.ts', 'internals/'],
+  ['errors.ts', 'ids.ts', 'secrets.ts', 'json-limits.ts', 'readiness.ts', 'internals/'],
 ];
 
 /** Modules that may import less than their layer allows, and what they may import. */

@@ -69,7 +69,12 @@ describe(`WORKERS=2 with JSON_MAX_DEPTH=${JSON_DEPTH_CEILING}`, { timeout: 90_00
   it('delivers a body nested exactly at the ceiling, across the primary, to every socket of the user', async () => {
     // One after the other: sticky balances on connection counts, which the workers report as they come.
     for (let n = 0; n < 4; n++) {
-      const socket = connect(`${url}/v1/shared`, { auth: { token: await mintToken(JWT_SECRET, 'deep') }, forceNew: true, reconnection: false, transports: ['polling'] });
+      const socket = connect(`${url}/v1/shared`, {
+        auth: { token: await mintToken(JWT_SECRET, 'deep') },
+        forceNew: true,
+        reconnection: false,
+        transports: ['polling'],
+      });
       sockets.push(socket);
       await new Promise((resolve, reject) => {
         socket.once('connect', () => resolve(undefined));

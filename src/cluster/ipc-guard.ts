@@ -6,7 +6,7 @@
  * sends its primary a message nested deeper than MAX_IPC_DEPTH. Such a message is dropped (its sender
  * hears an error, as for a closed channel) and a process warning says so.
  */
-import { nestsDeeperThan } from '../json-limits.js';
+import { valueNestsDeeperThan } from '../json-limits.js';
 
 /** Twice the deepest value inputs may hold, with room for the messages' own levels; half the overflow. */
 export const MAX_IPC_DEPTH = 1024;
@@ -19,7 +19,7 @@ export function guardPrimaryChannel(): void {
   guarded = true;
   const send = process.send.bind(process);
   process.send = ((message: unknown, ...rest: unknown[]) => {
-    if (!nestsDeeperThan(message, MAX_IPC_DEPTH)) return (send as (...args: unknown[]) => boolean)(message, ...rest);
+    if (!valueNestsDeeperThan(message, MAX_IPC_DEPTH)) return (send as (...args: unknown[]) => boolean)(message, ...rest);
     const error = new RangeError(`a message to the primary process nests deeper than ${MAX_IPC_DEPTH} levels; it was not sent`);
     process.emitWarning(error.message, { code: 'GENERAL_SOCKET_IPC_DEPTH' });
     const callback = rest.find((arg): arg is (error: Error) => void => typeof arg === 'function');

@@ -57,7 +57,9 @@ export interface Privacy {
 export function privacy(privateFields: readonly string[], sendFields: SendFields = {}): Privacy {
   const project = privacyProjection(privateFields);
   const isPrivate = privateName(privateFields);
-  const allowed = new Map(Object.entries(sendFields).flatMap(([collection, fields]) => (fields === '*' || fields === undefined ? [] : [[collection, new Set(['_id', ...fields])]])));
+  const allowed = new Map(
+    Object.entries(sendFields).flatMap(([collection, fields]) => (fields === '*' || fields === undefined ? [] : [[collection, new Set(['_id', ...fields])]])),
+  );
   return {
     document(collection, document) {
       const only = allowed.get(collection);
