@@ -3,17 +3,21 @@
  * the emitter sends them. Delivery reports, acknowledgements, idempotency and cluster routing grow
  * here, behind this small interface.
  */
-import type { ClusterChannel } from './cluster/channel.js';
-import { DeliverMessage, type WireDelivery } from './cluster/messages.js';
+import type { Answers, ClusterChannel } from './cluster/channel.js';
+import { DeliverEachMessage, DeliverMessage, type FanoutRecipient, type WireDelivery, type WireFanout } from './cluster/messages.js';
 import { USERS_NAMESPACE, WORKERS_NAMESPACE, userRoom } from './namespaces.js';
 import type { GatewayServer } from './socket-server.js';
 
-/** Who a delivery goes to: every socket of some users, or one worker socket. */
+/**
+ * Who a delivery goes to: every socket of some users, one worker socket, or every socket of each of
+ * some users with fields of their own (see `toEach`).
+ */
 export type Audience =
   | { readonly kind: 'users'; readonly userIds: readonly string[] }
-  | { readonly kind: 'worker'; readonly socketId: string };
+  | { readonly kind: 'worker'; readonly socketId: string }
+  | { readonly kind: 'each'; readonly recipients: readonly FanoutRecipient[] };
 
-/** One event, one payload, one audience. */
+/** One event, one payload, one audience (with `toEach`, the payload is what every recipient's has in common). */
 export interface Delivery {
   readonly audience: Audience;
   readonly event: string;
@@ -40,6 +44,15 @@ export function toWorker(socketId: string): Audience {
   return { kind: 'worker', socketId };
 }
 
+/**
+ * Audience: every socket of each recipient, who receives `{ ...data, ...fields }` (so `data` must be
+ * an object). A user listed twice gets two events. Across the cluster `data` travels once, not once
+ * per recipient.
+ */
+export function toEach(recipients: readonly FanoutRecipient[]): Audience {
+  return { kind: 'each', recipients };
+}
+
 /** Sends deliveries to sockets. */
 export interface Emitter {
   /** Sends each delivery; the report adds up the sockets reached. */
@@ -48,10 +61,11 @@ export interface Emitter {
 
 /**
  * An emitter over a Socket.IO server. With a distributed bus, each node delivers only to its own
- * sockets: this node to its local ones, and one `DeliverMessage` per `send` asks every other node
- * to do the same and answer how many sockets it reached. A socket lives on exactly one node, so
- * each gets the event once, and the report counts sockets on every node, at the cost of one round
- * trip bounded by the bus's timeout. A worker socket found locally costs no round trip at all.
+ * sockets: this node to its local ones, and one `DeliverMessage` per `send` (with one
+ * `DeliverEachMessage` beside it for fan-outs) asks every other node to do the same and answer how
+ * many sockets it reached. A socket lives on exactly one node, so each gets the event once, and the
+ * report counts sockets on every node, at the cost of one round trip bounded by the bus's timeout.
+ * A worker socket found locally costs no round trip at all.
  */
 export function createEmitter(io: GatewayServer, cluster: ClusterChannel): Emitter {
   const users = io.of(USERS_NAMESPACE);
@@ -72,17 +86,43 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel): Emitt
     return sockets;
   };
 
+  const deliverEachHere = ({ event, common, recipients }: WireFanout): number => {
+    let sockets = 0;
+    for (const { userId, fields } of recipients) {
+      const room = userRoom(userId);
+      const here = users.adapter.rooms.get(room)?.size ?? 0;
+      if (here === 0) continue;
+      users.local.to(room).emit(event, { ...common, ...fields });
+      sockets += here;
+    }
+    return sockets;
+  };
+
   cluster.handle(DeliverMessage, (batch) => {
     let sockets = 0;
     for (const delivery of batch) sockets += deliverHere(delivery);
     return sockets;
   });
+  cluster.handle(DeliverEachMessage, (fanouts) => {
+    let sockets = 0;
+    for (const fanout of fanouts) sockets += deliverEachHere(fanout);
+    return sockets;
+  });
+
+  const none: Answers<number> = { answers: [], complete: true, unconfirmed: false };
 
   return {
     async send(deliveries) {
       let sockets = 0;
       const elsewhere: WireDelivery[] = [];
+      const fanouts: WireFanout[] = [];
       for (const { audience, event, data } of deliveries) {
+        if (audience.kind === 'each') {
+          const fanout: WireFanout = { event, common: data as WireFanout['common'], recipients: audience.recipients };
+          sockets += deliverEachHere(fanout);
+          if (cluster.distributed) fanouts.push(fanout);
+          continue;
+        }
         const wire: WireDelivery =
           audience.kind === 'worker' ? { to: 'worker', socketId: audience.socketId, event, data } : { to: 'users', userIds: audience.userIds, event, data };
         const here = deliverHere(wire);
@@ -90,11 +130,14 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel): Emitt
         // Any node may hold sockets of a user; a worker socket found here is nowhere else.
         if (cluster.distributed && (wire.to === 'users' || here === 0)) elsewhere.push(wire);
       }
-      if (elsewhere.length === 0) return { sockets };
-      const answers = await cluster.ask(DeliverMessage, elsewhere);
-      for (const answer of answers.answers) sockets += answer;
-      if (answers.complete) return { sockets };
-      return answers.unconfirmed ? { sockets, partial: true, unconfirmed: true } : { sockets, partial: true };
+      if (elsewhere.length === 0 && fanouts.length === 0) return { sockets };
+      const replies = await Promise.all([
+        elsewhere.length === 0 ? none : cluster.ask(DeliverMessage, elsewhere),
+        fanouts.length === 0 ? none : cluster.ask(DeliverEachMessage, fanouts),
+      ]);
+      for (const reply of replies) for (const answer of reply.answers) sockets += answer;
+      if (replies.every((reply) => reply.complete)) return { sockets };
+      return replies.some((reply) => !reply.complete && reply.unconfirmed) ? { sockets, partial: true, unconfirmed: true } : { sockets, partial: true };
     },
   };
 }

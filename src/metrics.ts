@@ -181,9 +181,11 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
         ...emitter,
         async send(batch) {
           const report = await emitter.send(batch);
-          for (const delivery of batch) {
-            const audience = delivery.audience.kind;
-            deliveries.add(audience, () => ({ audience }));
+          for (const { audience: to } of batch) {
+            // A fan-out is one event per recipient, each to every socket of a user, as it was before it
+            // was sent as one.
+            const [audience, events] = to.kind === 'each' ? ['users', to.recipients.length] : [to.kind, 1];
+            deliveries.add(audience, () => ({ audience }), events);
           }
           reached.add('', noLabels, report.sockets);
           return report;

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
 import type { ImportBatch, UserDocument } from '../src/store/store.js';
 import { collect, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
@@ -84,7 +85,14 @@ describe('a large conversation on a Redis cluster', { skip: !redisUp && 'Redis i
     // The users bound raised, so that the bytes bound is what stands between Redis and 40 MB.
     const env = { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix, CONVERSATION_MAX_USERS: '1000' };
     [a, b] = await Promise.all([startGateway(env), startGateway(env)]);
-    await a.gateway.store.importDocuments({ users: users(500), conversationprospects: [{ _id: 'all-hands', users: ids(500) }] });
+    await a.gateway.store.importDocuments({
+      users: users(500),
+      conversationprospects: [
+        { _id: 'all-hands', users: ids(500) },
+        // u10 to u59: nobody another test connects; u<n> has n unread messages.
+        { _id: 'team', users: ids(60).slice(10), unread_count: Object.fromEntries(ids(60).map((id, n) => [id, n])) },
+      ],
+    });
   });
   after(async () => {
     await Promise.all([a?.close(), b?.close()]);
@@ -106,5 +114,35 @@ describe('a large conversation on a Redis cluster', { skip: !redisUp && 'Redis i
     assert.deepEqual(got, []);
     assert.equal((await a.request('GET', '/readyz')).status, 200);
     assert.equal((await b.request('GET', '/readyz')).status, 200);
+  });
+  it('sends what all recipients share across Redis once, beside each one\'s own fields', async () => {
+    // 50 users, each receiving the 50 users' documents (about 8 KB) and their own unread count.
+    const remote = await Promise.all([b.connectUser('u14'), b.connectUser('u15')]);
+    const local = await a.connectUser('u16');
+    const arrivals = Promise.all([...remote, local].map((socket) => nextEvent(socket, 'prospect_add_conversation')));
+    const listener = new Redis(SHARED_REDIS_URL);
+    let published = 0;
+    listener.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => {
+      published += message.length;
+    });
+    try {
+      await listener.psubscribe(`${prefix}*`);
+      const reply = await a.request('GET', '/conversations/prospect/emit/conversation/team/existing');
+      assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 3 });
+      const received = (await arrivals) as { _id: string; users: unknown[]; unread_count: number }[];
+      assert.deepEqual(
+        received.map((payload) => [payload._id, payload.users.length, payload.unread_count]),
+        [
+          ['team', 50, 14],
+          ['team', 50, 15],
+          ['team', 50, 16],
+        ],
+      );
+      const common = Buffer.byteLength(JSON.stringify(received[0]!.users));
+      // 50 payloads would be 50 times that; once, plus 50 ids and counts, is well under twice.
+      assert.ok(published > common && published < 2 * common, `published ${published} bytes for ${common} bytes of users`);
+    } finally {
+      listener.disconnect();
+    }
   });
 });

@@ -7,7 +7,6 @@ import {
   deriveTitle,
   messagePayloads as messageFanout,
   conversationPayloads as conversationFanout,
-  payloadOf,
   toIsoDate,
   unreadCountOf,
   type Fanout,
@@ -19,8 +18,8 @@ const defaults = loadConfig({ INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_AP
 const project = privacyProjection(defaults.privateFields);
 const rules = privacy(defaults.privateFields);
 
-/** Every recipient's whole payload, as clients receive it. */
-const expand = (fanout: Fanout) => fanout.recipients.map((recipient) => ({ userId: recipient.userId, payload: payloadOf(fanout, recipient) }));
+/** Every recipient's whole payload, as clients receive it (the emitter's toEach). */
+const expand = (fanout: Fanout) => fanout.recipients.map(({ userId, fields }) => ({ userId, payload: { ...fanout.common, ...fields } }));
 const messagePayloads = (...args: Parameters<typeof messageFanout>) => expand(messageFanout(...args));
 const conversationPayloads = (...args: Parameters<typeof conversationFanout>) => expand(conversationFanout(...args));
 

@@ -93,6 +93,44 @@ export const DeliverMessage = message<readonly WireDelivery[], number>({
   readAnswer: (answer) => (isCount(answer) ? answer : undefined),
 });
 
+/** One recipient of a fan-out: a user, and the fields computed for them. */
+export interface FanoutRecipient {
+  readonly userId: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * One event to each of several users, each with their own payload `{ ...common, ...fields }`. What
+ * all of them get crosses once, beside each one's few fields: a conversation of N users crossing as
+ * N payloads would carry N copies of N users' documents.
+ */
+export interface WireFanout {
+  readonly event: string;
+  readonly common: Readonly<Record<string, unknown>>;
+  readonly recipients: readonly FanoutRecipient[];
+}
+
+const isFields = (value: unknown): value is Readonly<Record<string, unknown>> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function isWireFanout(value: unknown): value is WireFanout {
+  if (typeof value !== 'object' || value === null) return false;
+  const { event, common, recipients } = value as Record<string, unknown>;
+  return (
+    isString(event) &&
+    isFields(common) &&
+    Array.isArray(recipients) &&
+    recipients.every((recipient: unknown) => isFields(recipient) && isString(recipient.userId) && isFields(recipient.fields))
+  );
+}
+
+/** Deliver each of these fan-outs to your own sockets of its recipients; answers how many sockets were reached. */
+export const DeliverEachMessage = message<readonly WireFanout[], number>({
+  type: 'deliver-each',
+  version: 1,
+  readBody: (body) => (Array.isArray(body) && body.every(isWireFanout) ? body : undefined),
+  readAnswer: (answer) => (isCount(answer) ? answer : undefined),
+});
+
 /** What one node counts: users with a socket there, and sockets per namespace. */
 export interface NodeFigures {
   readonly users: number;

@@ -8,8 +8,9 @@ import type { Privacy } from './privacy.js';
 
 /**
  * An event for many recipients: what every recipient gets (`common`), and beside it the few fields
- * computed for each. A recipient's payload is `{ ...common, ...fields }`; keeping the two apart lets
- * the size of a fan-out be known without building N payloads, and the common part cross the bus once.
+ * computed for each. A recipient's payload is `{ ...common, ...fields }` (the emitter's `toEach`);
+ * keeping the two apart lets the size of a fan-out be known without building N payloads, and the
+ * common part cross the bus once.
  */
 export interface Fanout {
   readonly common: Readonly<Record<string, unknown>>;
@@ -20,11 +21,6 @@ export interface Fanout {
 export interface Recipient {
   readonly userId: string;
   readonly fields: Readonly<Record<string, unknown>>;
-}
-
-/** One recipient's whole payload. */
-export function payloadOf(fanout: Fanout, recipient: Recipient): Record<string, unknown> {
-  return { ...fanout.common, ...recipient.fields };
 }
 
 /**

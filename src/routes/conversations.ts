@@ -5,9 +5,9 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { EmitConversation, EmitMessage } from '../api/conversations.js';
-import { conversationPayloads, fanoutBytes, idList, messagePayloads, participants, payloadOf, senderCollection, type Fanout } from '../conversations/payloads.js';
+import { conversationPayloads, fanoutBytes, idList, messagePayloads, participants, senderCollection, type Fanout } from '../conversations/payloads.js';
 import type { Privacy } from '../conversations/privacy.js';
-import { toUsers, type Delivery, type Emitter } from '../emitter.js';
+import { toEach, type Emitter } from '../emitter.js';
 import { fail } from '../errors.js';
 import { EMIT_LIMITED } from '../http/rate-limit.js';
 import { StoreUnavailableError, UnsendableDocumentError, type Store } from '../store/store.js';
@@ -58,8 +58,8 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
         `${what} would send ${bytes} bytes (${fanout.recipients.length} payloads); one request may send at most ${maxBytes} bytes (EMIT_MAX_BYTES)`,
       );
     }
-    const deliveries: Delivery[] = fanout.recipients.map((recipient) => ({ audience: toUsers([recipient.userId]), event, data: payloadOf(fanout, recipient) }));
-    const report = await emitter.send(deliveries);
+    // One delivery: what all recipients share crosses to the other nodes once, beside each one's fields.
+    const report = await emitter.send([{ audience: toEach(fanout.recipients), event, data: fanout.common }]);
     return { success: true, message: 'SUCCESS', ...report } as const;
   };
 
