@@ -12,6 +12,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { AddressWindow, clientAddressOf } from './auth/address-limit.js';
 import type { Config } from './config.js';
 import { guardedParser, isConnecting, namespacesOf } from './internals/socket-io.js';
+import { nestsDeeperThan } from './json-limits.js';
 import { socketLifecycle } from './socket-lifecycle.js';
 import type { GatewayNamespace, GatewayServer, GatewaySocket } from './socket-server.js';
 
@@ -32,23 +33,6 @@ export const DISCONNECT_REASON_EVENT = 'disconnect_reason';
 export type SocketLimitCode = 'HANDSHAKE_RATE_LIMITED' | 'NAMESPACE_ALREADY_JOINED' | 'TOO_MANY_REFUSED';
 
 type Connection = GatewaySocket['conn'];
-
-/** Whether JSON text nests arrays and objects deeper than `max`; linear, and parses nothing. */
-export function nestsDeeperThan(json: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < json.length; i++) {
-    const c = json.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return false;
-}
 
 /**
  * The checks in front of Socket.IO's parser. A decoder error is caught by Socket.IO, which closes
