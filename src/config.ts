@@ -140,6 +140,21 @@ const redisUrl: Parser<string> = (raw, name) => {
 /** `*` (every field), or the names of the fields that may be sent. */
 const fieldList: Parser<'*' | readonly string[]> = (raw, name) => (raw === '*' ? '*' : nameList(raw, name));
 
+/** An http(s) base URL, kept without a trailing slash (a path prefix behind a proxy is kept). */
+const publicUrl: Parser<string> = (raw, name) => {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`${name} must be an http:// or https:// URL such as https://socket.example.com, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${name} must start with http:// or https://, got "${raw}"`);
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new Error(`${name} must be a base URL without query, fragment or credentials, got "${raw}"`);
+  }
+  return url.href.replace(/\/+$/, '');
+};
+
 /** `auto` (or 0) means one worker per core. */
 const workerCount: Parser<number> = (raw, name) => (raw.toLowerCase() === 'auto' ? 0 : integer(0, 256)(raw, name));
 
@@ -147,6 +162,7 @@ const options = {
   nodeEnv: option('NODE_ENV', 'Runtime mode. `production` refuses to start without `INTERNAL_API_KEY` and a JWT key.', oneOf(['development', 'production', 'test'] as const), 'development'),
   port: option('PORT', 'TCP port that serves both the REST API and Socket.IO (0 picks a free port).', integer(0, 65535), 4000),
   host: option('HOST', 'Address to listen on.', text, '0.0.0.0'),
+  publicUrl: option('PUBLIC_URL', 'The URL clients reach the gateway at (`https://socket.example.com`; a path prefix is kept), named as the server in `/openapi.json` and `/docs`. Unset, the document names the relative server `/`, never the Host header a caller sent.', publicUrl, '', '(relative: `/`)'),
   logLevel: option('LOG_LEVEL', 'pino log level: fatal, error, warn, info, debug, trace or silent.', oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'info'),
   internalApiKeys: option('INTERNAL_API_KEY', 'Comma-separated API keys accepted in the `x-api-key` header of REST calls; several keys allow rotation. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`.', list, [], '(generated outside production)'),
   allowedIps: option('ALLOWED_IPS', 'Comma-separated IPs and CIDRs (IPv4 and IPv6) allowed to call the REST API; empty allows every address.', ipList, [], '(any)'),

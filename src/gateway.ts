@@ -16,13 +16,12 @@ import { createTokenVerifier } from './auth/tokens.js';
 import { createBus, type ClusterBus } from './cluster/bus.js';
 import { createClusterChannel } from './cluster/channel.js';
 import { consolePages } from './console/pages.js';
-import { consoleTokenRoute } from './console/token.js';
 import { devSecretsExposure } from './dev-secrets.js';
 import { createEmitter, type Emitter } from './emitter.js';
 import { fail } from './errors.js';
 import { accessGranted, accessHook, refuseCredentialsInQuery } from './http/access.js';
 import { fastifyTimeouts } from './http/connection-timeouts.js';
-import { formatValidationErrors, installErrorHandling } from './http/error-handler.js';
+import { answerFrameworkError, formatValidationErrors, installErrorHandling } from './http/error-handler.js';
 import { parseJsonBodies } from './http/json-body.js';
 import { answerWrongMethods } from './http/method-not-allowed.js';
 import { registerRateLimit } from './http/rate-limit.js';
@@ -32,15 +31,18 @@ import { createMetrics } from './metrics.js';
 import { setupNamespaces } from './namespaces.js';
 import { createSocketLimits, type SocketLimits } from './socket-limits.js';
 import { registerOpenApi } from './openapi.js';
-import { emitRoutes } from './routes/emit.js';
-import { healthRoutes } from './routes/health.js';
+import { MAX_PATH_PARAM_LENGTH } from './api/common.js';
 import type { ReadinessProbe } from './readiness.js';
-import { leadFinderRoutes } from './routes/lead-finder.js';
-import { metricsRoutes } from './routes/metrics.js';
-import { statsRoutes } from './routes/stats.js';
+import { consoleHandlers } from './routes/console.js';
+import { conversationHandlers } from './routes/conversations.js';
+import { emitHandlers } from './routes/emit.js';
+import { healthHandlers } from './routes/health.js';
+import { leadFinderHandlers } from './routes/lead-finder.js';
+import { metricsHandlers } from './routes/metrics.js';
+import { registerRoutes } from './routes/register.js';
+import { statsHandlers } from './routes/stats.js';
 import type { GatewayServer } from './socket-server.js';
 import { createFigures } from './stats.js';
-import { conversationRoutes } from './routes/conversations.js';
 import { configuredPrivacy } from './conversations/privacy.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
@@ -75,8 +77,11 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
     trustProxy: config.trustProxy,
     // Off: Fastify's own 503 would not have the error shape; the onRequest hook below answers instead.
     return503OnClosing: false,
-    // Fastify's default (100) would answer 414 before the schemas see a 101-128 character id.
-    routerOptions: { maxParamLength: 1024 },
+    // Fastify's default (100) would refuse a 101-128 character id before its schema can name it.
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    // Malformed URLs and over-long parameters, refused before any route is chosen, in the error shape
+    // (what the HTTP parser refuses is answered by fastifyTimeouts' clientErrorHandler).
+    frameworkErrors: answerFrameworkError,
     // Bodies are validated as sent: an id of 5 is not the id "5".
     ajv: { customOptions: { coerceTypes: false, verbose: true, keywords: ['x-error'] } },
     schemaErrorFormatter: formatValidationErrors,
@@ -150,27 +155,30 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
 
   metrics.instrument(app);
   // Before the 405 recorder: Swagger UI's own routes overlap in ways it cannot complete.
-  await registerOpenApi(app);
+  await registerOpenApi(app, config);
   const wrongMethods = answerWrongMethods(app);
-  await app.register(healthRoutes, { probes, showDetails: accessGranted(apiKeys, allowlist) });
-  await app.register(metricsRoutes, { metrics, ...(!config.metricsPublic && { guard: access }) });
   await app.register(consolePages, { listen: config.nodeEnv !== 'production' });
-  await app.register(async (api) => {
-    api.addHook('onRequest', access);
-    await registerRateLimit(api, config, bus.rateLimitStore);
-    await api.register(emitRoutes, { emitter, maxUserIds: config.maxUserIds });
-    await api.register(leadFinderRoutes, { emitter });
-    await api.register(statsRoutes, { figures: createFigures(io, cluster) });
-    await api.register(conversationRoutes, {
-      emitter,
-      store,
-      channels: config.channels,
-      privacy: configuredPrivacy(config),
-      maxUsers: config.conversationMaxUsers,
-      maxBytes: config.emitMaxBytes,
-    });
-    await api.register(consoleTokenRoute, { config });
-  });
+  // Every operation of the route table (src/api), each with its handler.
+  await registerRoutes(
+    app,
+    {
+      ...healthHandlers({ probes, showDetails: accessGranted(apiKeys, allowlist) }),
+      ...metricsHandlers({ metrics }),
+      ...emitHandlers({ emitter, maxUserIds: config.maxUserIds }),
+      ...leadFinderHandlers({ emitter }),
+      ...statsHandlers({ figures: createFigures(io, cluster) }),
+      ...conversationHandlers({
+        emitter,
+        store,
+        channels: config.channels,
+        privacy: configuredPrivacy(config),
+        maxUsers: config.conversationMaxUsers,
+        maxBytes: config.emitMaxBytes,
+      }),
+      ...consoleHandlers({ config }),
+    },
+    { access, rateLimit: (scope) => registerRateLimit(scope, config, bus.rateLimitStore), open: config.metricsPublic ? ['metrics'] : [] },
+  );
   await app.register(wrongMethods);
   await registerAdminUi(app, io, config);
 

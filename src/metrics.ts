@@ -72,7 +72,7 @@ class Tally {
   }
 }
 
-/** A route config flag that marks emit routes (see http/rate-limit.ts `EMIT_LIMITED`). */
+/** A route config flag that marks emit routes (the route table's `emit`, see src/api/routes.ts). */
 function isEmitRoute(request: FastifyRequest): boolean {
   return (request.routeOptions.config as { emit?: boolean } | undefined)?.emit === true;
 }

@@ -9,6 +9,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { KeySet } from './auth/keys.js';
 import { TokenError, type TokenVerifier } from './auth/tokens.js';
+import { socketErrorRegistry, socketRefusal as refusal } from './errors.js';
 import { socketLifecycle } from './socket-lifecycle.js';
 import type { GatewayNamespace, GatewayServer, GatewaySocket } from './socket-server.js';
 
@@ -23,11 +24,6 @@ export const USER_ROOM_PREFIX = 'user:';
 /** The room every socket of a user joins. */
 export function userRoom(userId: string): string {
   return USER_ROOM_PREFIX + userId;
-}
-
-/** An error a refused client receives as `connect_error`, with `err.data.code`. */
-function refusal(code: string, message: string): Error & { data: { code: string } } {
-  return Object.assign(new Error(message), { data: { code } });
 }
 
 /**
@@ -60,7 +56,7 @@ export function setupNamespaces(
   // connection without any credentials.
   io.of('/').use((socket, next) => {
     deps.onRefused?.('/', 'NAMESPACE_FORBIDDEN');
-    next(refusal('NAMESPACE_FORBIDDEN', `Connect to ${USERS_NAMESPACE} (users) or ${WORKERS_NAMESPACE} (workers)`));
+    next(refusal('NAMESPACE_FORBIDDEN', `${socketErrorRegistry.NAMESPACE_FORBIDDEN.message}. Connect to ${USERS_NAMESPACE} (users) or ${WORKERS_NAMESPACE} (workers)`));
     closeIfAlone(socket);
   });
 
@@ -72,7 +68,7 @@ export function setupNamespaces(
         next();
       },
       (error: unknown) => {
-        const refused = error instanceof TokenError ? refusal(error.code, error.message) : refusal('TOKEN_INVALID', 'Invalid token');
+        const refused = error instanceof TokenError ? refusal(error.code, error.message) : refusal('TOKEN_INVALID');
         deps.log.info({ namespace: USERS_NAMESPACE, reason: refused.data.code }, 'socket refused');
         deps.onRefused?.(USERS_NAMESPACE, refused.data.code);
         next(refused);
@@ -94,11 +90,7 @@ export function setupNamespaces(
       const missing = presented === undefined || presented === '';
       deps.log.info({ namespace: WORKERS_NAMESPACE, reason: missing ? 'KEY_MISSING' : 'KEY_INVALID' }, 'socket refused');
       deps.onRefused?.(WORKERS_NAMESPACE, missing ? 'KEY_MISSING' : 'KEY_INVALID');
-      next(
-        missing
-          ? refusal('KEY_MISSING', 'Authentication required: connect with auth: { token: "<scraper key>" }')
-          : refusal('KEY_INVALID', 'Invalid scraper key'),
-      );
+      next(refusal(missing ? 'KEY_MISSING' : 'KEY_INVALID'));
       closeIfAlone(socket);
       return;
     }

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -14,16 +15,23 @@ const DESCRIPTION = `Backend services call this API to push Socket.IO events to 
 
 Every call needs an API key in the \`x-api-key\` header, except the probes. Errors answer \`{ success: false, errno, message, code }\`.`;
 
-/** The document names the gateway that served it, so a client importing the URL (Postman) gets a working base URL. */
-function withServer<T extends object>(document: T, request: FastifyRequest): T {
-  return { ...document, servers: [{ url: `${request.protocol}://${request.host}`, description: 'This gateway' }] };
+/**
+ * The document's server: PUBLIC_URL when set, so a client importing the document (Postman) gets a
+ * working base URL; otherwise `/`, relative to wherever the document was fetched. Never the request's
+ * Host header, which any caller can forge to put another host into the document.
+ */
+function servers(publicUrl: string): { url: string; description: string }[] {
+  return publicUrl === ''
+    ? [{ url: '/', description: 'The gateway that serves this document' }]
+    : [{ url: publicUrl, description: 'This gateway (PUBLIC_URL)' }];
 }
 
 /** Registers the OpenAPI generator, `GET /openapi.json` and `GET /docs`. */
-export async function registerOpenApi(app: FastifyInstance): Promise<void> {
+export async function registerOpenApi(app: FastifyInstance, config: Pick<Config, 'publicUrl'>): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
+      servers: servers(config.publicUrl),
       info: { title: 'General Socket REST API', version, description: DESCRIPTION, license: { name: 'MIT', identifier: 'MIT' } },
       components: {
         securitySchemes: {
@@ -52,7 +60,6 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     // when a gateway is reached over plain HTTP by a name that is not local (inside a private network).
     transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
     uiConfig: { deepLinking: true, displayOperationId: true, tryItOutEnabled: false },
-    transformSpecification: (document, request) => withServer(document, request),
   });
-  app.get('/openapi.json', { schema: { hide: true } }, async (request) => withServer(app.swagger(), request));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

@@ -11,6 +11,7 @@ import type { ServerOptions } from 'socket.io';
 import type { FastifyBaseLogger } from 'fastify';
 import { AddressWindow, clientAddressOf } from './auth/address-limit.js';
 import type { Config } from './config.js';
+import { socketErrorRegistry, socketRefusal as refusal, type SocketErrorCode } from './errors.js';
 import { guardedParser, isConnecting, namespacesOf } from './internals/socket-io.js';
 import { nestsDeeperThan } from './json-limits.js';
 import { socketLifecycle } from './socket-lifecycle.js';
@@ -30,7 +31,7 @@ export const MAX_REFUSED_PER_CONNECTION = 10;
 export const DISCONNECT_REASON_EVENT = 'disconnect_reason';
 
 /** Codes of the refusals and disconnections decided here (`err.data.code`, or the reason event's `code`). */
-export type SocketLimitCode = 'HANDSHAKE_RATE_LIMITED' | 'NAMESPACE_ALREADY_JOINED' | 'TOO_MANY_REFUSED';
+export type SocketLimitCode = Extract<SocketErrorCode, 'HANDSHAKE_RATE_LIMITED' | 'NAMESPACE_ALREADY_JOINED' | 'TOO_MANY_REFUSED'>;
 
 type Connection = GatewaySocket['conn'];
 
@@ -47,11 +48,6 @@ const packetChecks = {
     if (nestsDeeperThan(text, CLIENT_PACKET_MAX_DEPTH)) throw new Error(`Client packet nested deeper than ${CLIENT_PACKET_MAX_DEPTH} levels`);
   },
 };
-
-/** An error a refused client receives as `connect_error`, with `err.data.code`. */
-function refusal(code: SocketLimitCode, message: string): Error & { data: { code: string } } {
-  return Object.assign(new Error(message), { data: { code } });
-}
 
 /** What the gateway keeps about one Engine.IO connection. */
 interface ConnectionState {
@@ -102,8 +98,9 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
       hooks.log.info({ refused: state.refused, reason }, 'socket connection closed: it kept sending what the gateway refuses');
       const [first] = state.connected;
       if (!first) return void conn.close();
-      const message = `Disconnected: this connection sent more than ${MAX_REFUSED_PER_CONNECTION} packets the gateway refuses (${reason})`;
-      for (const socket of state.connected) socket.emit(DISCONNECT_REASON_EVENT, { code: 'TOO_MANY_REFUSED', message });
+      const code: SocketLimitCode = 'TOO_MANY_REFUSED';
+      const message = `${socketErrorRegistry[code].message}: more than ${MAX_REFUSED_PER_CONNECTION} (${reason})`;
+      for (const socket of state.connected) socket.emit(DISCONNECT_REASON_EVENT, { code, message });
       first.disconnect(true);
     };
     const strike = (conn: Connection, reason: string): void => {
@@ -125,7 +122,7 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
         const state = connections.get(socket.conn);
         if (overLimit.has(socket.request)) {
           hooks.onRefused?.(nsp.name, 'HANDSHAKE_RATE_LIMITED');
-          next(refusal('HANDSHAKE_RATE_LIMITED', `Too many connections from your address: at most ${perMinute} per minute; retry in ${handshakes.secondsLeft()} s`));
+          next(refusal('HANDSHAKE_RATE_LIMITED', `${socketErrorRegistry.HANDSHAKE_RATE_LIMITED.message}: at most ${perMinute} per minute; retry in ${handshakes.secondsLeft()} s`));
           // Every CONNECT of this connection would be refused: nothing keeps it open.
           setImmediate(() => socket.conn.close());
           return;
@@ -133,7 +130,7 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
         const earlier = state?.joins.get(nsp.name);
         if (earlier && earlier !== socket && (earlier.connected || isConnecting(earlier))) {
           hooks.onRefused?.(nsp.name, 'NAMESPACE_ALREADY_JOINED');
-          return next(refusal('NAMESPACE_ALREADY_JOINED', `This connection already has a socket on ${nsp.name} (or is opening one): one per namespace`));
+          return next(refusal('NAMESPACE_ALREADY_JOINED', `${socketErrorRegistry.NAMESPACE_ALREADY_JOINED.message}: this connection already has a socket on ${nsp.name} (or is opening one)`));
         }
         state?.joins.set(nsp.name, socket);
         next();

@@ -3,8 +3,14 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket as NetSocket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createClient, GeneralSocketError, type GeneralSocketClient, type RetryInfo } from '../src/client/index.js';
+import { Redis } from 'ioredis';
+import { ROUTES } from '../src/api/routes.js';
+import { createClient, GeneralSocketError, type ClientOptions, type GeneralSocketClient, type RetryInfo } from '../src/client/index.js';
 import { API_KEY, collect, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
+import { requireService } from './support/services.js';
+
+const redisUp = await requireService('Redis (127.0.0.1:6379)', () => pingRedis());
 
 /** Asserts that `promise` rejects with a GeneralSocketError matching `expected`, and returns it. */
 async function rejection(promise: Promise<unknown>, expected: Partial<Pick<GeneralSocketError, 'code' | 'status' | 'errno' | 'attempts'>>): Promise<GeneralSocketError> {
@@ -141,10 +147,34 @@ describe('SDK against a real gateway', () => {
     }
   });
 
-  it('checks its options when it is created', () => {
-    assert.throws(() => createClient({ baseUrl: 'localhost:4000' }), /baseUrl must be an http/);
-    assert.throws(() => createClient({ baseUrl: 'http://x', timeoutMs: 0 }), /timeoutMs/);
-    assert.throws(() => createClient({ baseUrl: 'http://x', retry: { retries: -1 } }), /retry\.retries/);
+  it('checks its options when it is created, and reports every mistake as a GeneralSocketError', () => {
+    const mistakes: [unknown, RegExp][] = [
+      [{}, /baseUrl must be an http/],
+      [undefined, /needs an options object/],
+      [null, /needs an options object/],
+      [{ baseUrl: 'localhost:4000' }, /baseUrl must be an http/],
+      [{ baseUrl: 'http://x', timeoutMs: 0 }, /timeoutMs/],
+      [{ baseUrl: 'http://x', timeoutMs: '5000' }, /timeoutMs/],
+      [{ baseUrl: 'http://x', retry: { retries: -1 } }, /retry\.retries/],
+      [{ baseUrl: 'http://x', retry: 3 }, /retry must be an object/],
+      [{ baseUrl: 'http://x', retry: { onRetry: 'log' } }, /retry\.onRetry must be a function/],
+      [{ baseUrl: 'http://x', apiKey: 42 }, /apiKey must be a string/],
+      [{ baseUrl: 'http://x', fetch: 'fetch' }, /fetch option/],
+    ];
+    for (const [options, message] of mistakes) {
+      assert.throws(
+        () => createClient(options as ClientOptions),
+        (error: unknown) => error instanceof GeneralSocketError && error.code === 'INVALID_ARGUMENT' && error.status === 0 && message.test(error.message),
+        JSON.stringify(options) ?? String(options),
+      );
+    }
+  });
+
+  it('offers a method, named after its operationId, for every operation of the route table but those marked sdk: false', () => {
+    const offered = Object.entries(ROUTES).filter(([, route]) => !('sdk' in route && route.sdk === false)).map(([id]) => id);
+    assert.ok(offered.length >= 8, `the route table offers ${offered.length} operations to the SDK`);
+    for (const id of offered) assert.equal(typeof (client as unknown as Record<string, unknown>)[id], 'function', `the SDK has no method ${id}`);
+    assert.deepEqual(Object.keys(client).sort(), offered.sort(), 'and no method that calls no operation');
   });
 });
 
@@ -244,6 +274,21 @@ describe('SDK timeouts, aborts and retries', () => {
     }
   });
 
+  it('readiness resolves with the checks when not ready, and rejects while the gateway shuts down', async () => {
+    const server = await scriptedServer((_request, response, index) =>
+      index === 0
+        ? reply(response, 503, { ready: false, checks: { bus: { ok: false } } })
+        : reply(response, 503, { success: false, errno: 503, message: 'The gateway is shutting down; retry', code: 'SERVICE_UNAVAILABLE' }, { 'retry-after': '1' }),
+    );
+    try {
+      const client = createClient({ baseUrl: server.url, retry: fast });
+      assert.deepEqual(await client.readiness(), { ready: false, checks: { bus: { ok: false } } });
+      await rejection(client.readiness(), { code: 'SERVICE_UNAVAILABLE', status: 503, attempts: 1 });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('reports the last failure once the retries are used up; a proxy page becomes HTTP_ERROR', async () => {
     const server = await scriptedServer((_request, response) => reply(response, 502, '<html><body>502 Bad Gateway</body></html>'));
     try {
@@ -322,5 +367,30 @@ describe('SDK timeouts, aborts and retries', () => {
     const error = await rejection(client.health(), { code: 'NETWORK_ERROR', status: 0, attempts: 3 });
     assert.match(error.message, new RegExp(`Cannot reach ${gone.url}: .*ECONNREFUSED`));
     assert.equal(retries.length, 2);
+  });
+});
+
+describe('SDK against a cluster node that does not answer', { skip: !redisUp && 'Redis is not running' }, () => {
+  it('says unconfirmed when other nodes were asked but did not all answer: they may have delivered', async () => {
+    const prefix = uniquePrefix();
+    const gw = await startGateway({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix, CLUSTER_TIMEOUT_MS: '500' });
+    // Subscribed to the nodes' request channel, it counts as a node and never answers: a frozen peer.
+    const frozenPeer = new Redis(SHARED_REDIS_URL);
+    try {
+      const client = createClient({ baseUrl: gw.url, apiKey: API_KEY });
+      const socket = await gw.connectUser('alice');
+      const arrival = nextEvent(socket, 'notification');
+      assert.deepEqual(await client.emitToUser('alice', 'notification', { n: 1 }), { success: true, message: 'SUCCESS', sockets: 1 });
+      await arrival;
+      await frozenPeer.subscribe(`${prefix}-request#/#`);
+      const result = await client.emitToUser('alice', 'notification', { n: 2 });
+      assert.deepEqual(result, { success: true, message: 'SUCCESS', sockets: 1, partial: true, unconfirmed: true });
+      // The type says so too: a caller can tell "asked, may have delivered" from "could not ask".
+      const unconfirmed: true | undefined = result.unconfirmed;
+      assert.equal(unconfirmed, true);
+    } finally {
+      frozenPeer.disconnect();
+      await gw.close();
+    }
   });
 });

@@ -13,7 +13,7 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 
 /** Top to bottom; an entry ending in `/` is a folder. Keep in step with README's "Project layout". */
 const LAYERS: readonly (readonly string[])[] = [
-  ['main.ts', 'cli/'],
+  ['main.ts', 'index.ts', 'cli/'],
   ['gateway.ts'],
   ['routes/', 'console/'],
   ['metrics.ts', 'openapi.ts', 'admin-ui.ts'],

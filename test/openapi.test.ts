@@ -1,21 +1,123 @@
+/**
+ * The API description against the route table (src/api) and against what the gateway really does:
+ * every operation of the table is documented and served, and the error statuses each documents are
+ * exactly those the gateway answers when each of them is provoked.
+ */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import Fastify from 'fastify';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { EmitConversation, EmitMessage } from '../src/api/conversations.js';
-import { fail } from '../src/errors.js';
-import { registerOpenApi } from '../src/openapi.js';
-import { startGateway, type TestGateway } from './support/gateway.js';
+import type { InjectOptions } from 'fastify';
+import { Redis } from 'ioredis';
+import { operations, type Operation } from '../src/api/operations.js';
+import { ROUTES } from '../src/api/routes.js';
+import { loadConfig } from '../src/config.js';
+import { errorRegistry, type ErrorCode } from '../src/errors.js';
+import { createGateway, type Gateway } from '../src/gateway.js';
+import { API_KEY, gatewayEnv, startGateway, type TestGateway } from './support/gateway.js';
 import { statusOf } from './support/http.js';
+import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
+import { requireService } from './support/services.js';
 
 type Doc = { openapi: string; paths: Record<string, Record<string, any>>; servers: { url: string }[]; security: unknown };
 
+const redisUp = await requireService('Redis (127.0.0.1:6379)', () => pingRedis());
+
 async function validate(document: unknown): Promise<void> {
-  const result = await new Validator().validate(document as Parameters<Validator["validate"]>[0]);
+  const result = await new Validator().validate(document as Parameters<Validator['validate']>[0]);
   assert.equal(result.valid, true, `not a valid OpenAPI document: ${JSON.stringify(result.errors, null, 2)}`);
 }
 
-const operations = (doc: Doc) => Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
+const OPERATIONS = Object.values(operations) as Operation[];
+const openApiPath = (url: string) => url.replace(/:(\w+)/g, '{$1}');
+const documented = (doc: Doc) =>
+  Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
+const documentedErrors = (doc: Doc, op: Operation) =>
+  Object.keys(doc.paths[openApiPath(op.url)]![op.method.toLowerCase()].responses)
+    .map(Number)
+    .filter((status) => status !== 200)
+    .sort((a, b) => a - b);
+
+/** Builds a gateway (not listening) with the test keys; `env` adds or overrides variables. */
+const build = (env: Record<string, string> = {}): Promise<Gateway> => createGateway(loadConfig(gatewayEnv(env)));
+
+/** A request, as Fastify's `inject()` takes it. */
+interface Call {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  readonly payload?: string;
+  readonly remoteAddress?: string;
+}
+
+/** The operation's example request: parameters and body from the examples its schema shows (`segments` replaces parameters). */
+function example(op: Operation, segment?: (name: string) => string): Call {
+  const params = (op.schema.params as { properties?: Record<string, { examples: string[] }> } | undefined)?.properties ?? {};
+  const url = op.url.replace(/:(\w+)/g, (_, name: string) => segment?.(name) ?? encodeURIComponent(params[name]!.examples[0]!));
+  const body = op.schema.body === undefined ? undefined : JSON.stringify((op.schema.body as { examples: unknown[] }).examples[0]);
+  return {
+    method: op.method,
+    url,
+    headers: { 'x-api-key': API_KEY, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    ...(body !== undefined && { payload: body }),
+  };
+}
+
+/** What a provocation got: the status, and the body when it is JSON. */
+interface Answer {
+  readonly status: number;
+  readonly body: any;
+}
+
+async function inject(gateway: Gateway, call: Call): Promise<Answer> {
+  const response = await gateway.app.inject(call as InjectOptions);
+  const json = response.headers['content-type']?.toString().startsWith('application/json');
+  return { status: response.statusCode, body: json ? response.json() : response.body };
+}
+
+/** Ways to get an error out of any route; each applies to every operation it can be written for. */
+const PROVOCATIONS: { readonly what: string; call(op: Operation): Call | undefined }[] = [
+  // 200, or 404 from the operations that look something up (nothing is connected or stored).
+  { what: 'the example request', call: (op) => example(op) },
+  { what: 'no API key', call: (op) => ({ ...example(op), headers: { ...example(op).headers, 'x-api-key': '' } }) },
+  { what: 'an address outside ALLOWED_IPS', call: (op) => ({ ...example(op), remoteAddress: '192.0.2.1' }) },
+  { what: 'an API key in the query string', call: (op) => ({ ...example(op), url: `${example(op).url}?apiKey=${API_KEY}` }) },
+  { what: 'parameters their schemas refuse', call: (op) => (op.url.includes(':') ? example(op, () => 'a%01b') : undefined) },
+  { what: 'a malformed escape in the URL', call: (op) => (op.url.includes(':') ? example(op, () => 'a%ZZ') : undefined) },
+  { what: 'a parameter over 1024 characters', call: (op) => (op.url.includes(':') ? example(op, () => 'x'.repeat(1025)) : undefined) },
+  {
+    what: 'a body that is not JSON',
+    call: (op) => ({ ...example(op), headers: { ...example(op).headers, 'content-type': 'application/json' }, payload: '{"a": ' }),
+  },
+  {
+    what: 'a body over BODY_LIMIT_BYTES',
+    call: (op) => ({
+      ...example(op),
+      headers: { ...example(op).headers, 'content-type': 'application/json' },
+      payload: JSON.stringify({ blob: 'x'.repeat(2000) }),
+    }),
+  },
+  {
+    what: 'a body that is not application/json',
+    call: (op) => ({ ...example(op), headers: { ...example(op).headers, 'content-type': 'text/plain' }, payload: 'hello' }),
+  },
+];
+
+/** Error statuses each operation answered, and what provoked each. */
+class Provoked {
+  readonly statuses = new Map<string, Map<number, string>>(OPERATIONS.map((op) => [op.operationId, new Map()]));
+
+  record(op: Operation, what: string, answer: Answer): void {
+    if (answer.status < 400) return;
+    const context = `${op.operationId} (${op.method} ${op.url}) answered ${answer.status} to ${what}: ${JSON.stringify(answer.body)}`;
+    // A status documented with a body of the operation's own besides the error shape (/readyz's 503 when a dependency does not answer).
+    const ownBody = (op.schema.response as Record<number, { anyOf?: unknown[] }>)[answer.status]?.anyOf !== undefined && answer.body?.success !== false;
+    if (ownBody) return void this.statuses.get(op.operationId)!.set(answer.status, what);
+    assert.equal(answer.body?.success, false, context);
+    assert.equal(answer.body.errno, answer.status, context);
+    assert.equal(errorRegistry[answer.body.code as ErrorCode]?.status, answer.status, `${context}: the code must be a registry code of that status`);
+    this.statuses.get(op.operationId)!.set(answer.status, what);
+  }
+}
 
 describe('GET /openapi.json', () => {
   let gw: TestGateway;
@@ -28,33 +130,17 @@ describe('GET /openapi.json', () => {
   });
   after(() => gw.close());
 
-  it('is a valid OpenAPI 3.1 document, and names the gateway that served it', async () => {
+  it('is a valid OpenAPI 3.1 document', async () => {
     assert.equal(doc.openapi, '3.1.0');
     await validate(doc);
-    assert.deepEqual(doc.servers.map((s) => s.url), [gw.url]);
   });
 
-  it('covers every route, each under its own method only (no 405 helpers)', () => {
-    const expected = [
-      'GET /healthz',
-      'GET /readyz',
-      'GET /metrics',
-      'POST /emit/{userId}/{emitTo}',
-      'POST /emit/{emitTo}',
-      'POST /lead-finder/{event}',
-      'GET /stats',
-      'POST /console/token',
-    ];
-    // The conversation routes arrive with the store; once registered they must be documented too.
-    const app = gw.gateway.app;
-    if (app.hasRoute({ method: 'GET', url: '/conversations/:channel/emit/message/:messageID' })) expected.push('GET /conversations/{channel}/emit/message/{messageID}');
-    if (app.hasRoute({ method: 'GET', url: '/conversations/:channel/emit/conversation/:convoID/:isNew' })) {
-      expected.push('GET /conversations/{channel}/emit/conversation/{convoID}/{isNew}');
-    }
-    assert.deepEqual(operations(doc).sort(), expected.sort());
+  it('documents exactly the operations of the route table, each served under its own method only (no 405 helpers)', () => {
+    const table = Object.values(ROUTES).map(({ method, url }) => `${method} ${openApiPath(url)}`);
+    assert.deepEqual(documented(doc).sort(), table.sort());
     const ids = Object.values(doc.paths).flatMap((methods) => Object.values(methods).map((op) => op.operationId));
-    assert.equal(new Set(ids).size, ids.length, 'operationIds are unique');
-    assert.ok(ids.every((id) => typeof id === 'string'), 'every operation has an operationId (SDK method names)');
+    assert.deepEqual(ids.sort(), Object.keys(ROUTES).sort(), 'operationIds are the names of the route table (and the SDK methods)');
+    for (const { method, url } of Object.values(ROUTES)) assert.ok(gw.gateway.app.hasRoute({ method, url }), `${method} ${url} is served`);
   });
 
   it('asks for the API key everywhere but the probes', () => {
@@ -70,42 +156,217 @@ describe('GET /openapi.json', () => {
     assert.equal(toUser.requestBody.content['application/json'].example.title, 'New Lead');
     assert.deepEqual(
       toUser.parameters.map((p: any) => [p.name, p.example]),
-      [['userId', '64user123abc'], ['emitTo', 'notification']],
+      [
+        ['userId', '64user123abc'],
+        ['emitTo', 'notification'],
+      ],
     );
     const toUsers = doc.paths['/emit/{emitTo}']!.post.requestBody.content['application/json'];
     assert.deepEqual(toUsers.example.userIds, ['64user1', '64user2', '64user3']);
     const scraper = doc.paths['/lead-finder/{event}']!.post.requestBody.content['application/json'];
     assert.equal(scraper.example.payload.keyword, 'plumber near me');
     assert.deepEqual(doc.paths['/emit/{emitTo}']!.post.responses['200'].content['application/json'].example, { success: true, message: 'SUCCESS', sockets: 2 });
+    const message = doc.paths['/conversations/{channel}/emit/message/{messageID}']!.get;
+    assert.deepEqual(
+      message.parameters.map((p: any) => [p.name, p.example]),
+      [
+        ['channel', 'prospect'],
+        ['messageID', '64abc123def456789'],
+      ],
+    );
+    const convo = doc.paths['/conversations/{channel}/emit/conversation/{convoID}/{isNew}']!.get;
+    assert.deepEqual(
+      convo.parameters.map((p: any) => p.example),
+      ['prospect', '64conv123', 'new'],
+    );
   });
 
   it('keeps the validation sentences (x-error) as schema extensions', () => {
     const param = doc.paths['/emit/{userId}/{emitTo}']!.post.parameters.find((p: any) => p.name === 'userId');
     assert.match(param.schema['x-error'], /without whitespace/);
   });
+
+  it('documents `unconfirmed` beside `partial` in the emit answers', () => {
+    const reply = doc.paths['/emit/{userId}/{emitTo}']!.post.responses['200'].content['application/json'].schema;
+    assert.match(reply.properties.unconfirmed.description, /may have delivered/);
+  });
 });
 
-describe('OpenAPI of the conversation routes', () => {
-  it('documents their schemas validly, with the seed examples', async () => {
-    // The routes themselves come with the store; their schemas already define the API.
-    const app = Fastify({ ajv: { customOptions: { keywords: ['x-error'] } } });
-    await registerOpenApi(app);
-    const unavailable = async () => {
-      throw fail('SERVICE_UNAVAILABLE');
-    };
-    app.get('/conversations/:channel/emit/message/:messageID', { schema: EmitMessage }, unavailable);
-    app.get('/conversations/:channel/emit/conversation/:convoID/:isNew', { schema: EmitConversation }, unavailable);
-    await app.ready();
-    const doc = app.swagger() as unknown as Doc;
-    await validate(doc);
-    const message = doc.paths['/conversations/{channel}/emit/message/{messageID}']!.get;
-    assert.deepEqual(
-      message.parameters.map((p: any) => [p.name, p.example]),
-      [['channel', 'prospect'], ['messageID', '64abc123def456789']],
+describe('the servers the document names', () => {
+  it('never takes them from the Host header: a relative server by default, PUBLIC_URL when set', async () => {
+    const relative = await build();
+    const configured = await build({ PUBLIC_URL: 'https://socket.example.com/base/' });
+    try {
+      for (const path of ['/openapi.json', '/docs/json']) {
+        const forged = await inject(relative, { method: 'GET', url: path, headers: { host: 'evil.example:666' } });
+        assert.equal(forged.status, 200);
+        assert.deepEqual(
+          forged.body.servers.map((s: { url: string }) => s.url),
+          ['/'],
+          `${path} ignores a forged Host`,
+        );
+        assert.ok(!JSON.stringify(forged.body).includes('evil.example'), `${path} holds nothing of the forged Host`);
+        const named = await inject(configured, { method: 'GET', url: path, headers: { host: 'evil.example:666' } });
+        assert.deepEqual(
+          named.body.servers.map((s: { url: string }) => s.url),
+          ['https://socket.example.com/base'],
+          `${path} names PUBLIC_URL`,
+        );
+      }
+    } finally {
+      await Promise.all([relative.close(), configured.close()]);
+    }
+    for (const bad of ['socket.example.com', 'ftp://socket.example.com', 'https://socket.example.com/?x=1']) {
+      assert.throws(() => loadConfig(gatewayEnv({ PUBLIC_URL: bad })), /PUBLIC_URL must/, bad);
+    }
+  });
+});
+
+describe('documented error statuses', { timeout: 120_000 }, () => {
+  let doc: Doc;
+  const provoked = new Provoked();
+  before(async () => {
+    const gateway = await build();
+    try {
+      doc = (await inject(gateway, { method: 'GET', url: '/openapi.json', headers: {} })).body;
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('are derived from the route table: the document lists each operation’s statuses', () => {
+    for (const op of OPERATIONS) assert.deepEqual(documentedErrors(doc, op), op.errors, op.operationId);
+    // The two that were missing: a body that is not JSON is 415, and every route answers 503 while the gateway shuts down.
+    assert.ok(operations.emitToUser.errors.includes(415), 'a body that is not JSON is documented as 415');
+    assert.ok(
+      OPERATIONS.every((op) => op.errors.includes(503)),
+      'every operation documents 503 (shutdown)',
     );
-    const convo = doc.paths['/conversations/{channel}/emit/conversation/{convoID}/{isNew}']!.get;
-    assert.deepEqual(convo.parameters.map((p: any) => p.example), ['prospect', '64conv123', 'new']);
-    await app.close();
+    // And what came since: every route refuses a key in the query string with 400.
+    assert.ok(
+      OPERATIONS.every((op) => op.errors.includes(400)),
+      'every operation documents 400 (a key in the query string)',
+    );
+  });
+
+  it('provoke: bad requests, missing keys, foreign addresses', async () => {
+    const gateway = await build({ ALLOWED_IPS: '127.0.0.1', BODY_LIMIT_BYTES: '1024' });
+    try {
+      for (const op of OPERATIONS) {
+        for (const { what, call } of PROVOCATIONS) {
+          const request = call(op);
+          if (request !== undefined) provoked.record(op, what, await inject(gateway, request));
+        }
+      }
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('provoke: the rate limit', async () => {
+    const keys = OPERATIONS.map((op) => `limit-key-${op.operationId}-0123456789`);
+    const gateway = await build({ RATE_LIMIT_MAX: '1', RATE_LIMIT_WINDOW_MS: '3600000', INTERNAL_API_KEY: keys.join(',') });
+    try {
+      // One key per operation, so each operation meets its own exhausted budget.
+      for (const [index, op] of OPERATIONS.entries()) {
+        const call = { ...example(op), headers: { ...example(op).headers, 'x-api-key': keys[index]! } };
+        await inject(gateway, call);
+        provoked.record(op, 'a second call within RATE_LIMIT_MAX=1', await inject(gateway, call));
+      }
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('provoke: a request that arrives while the gateway shuts down', async () => {
+    const gateway = await build();
+    let draining!: () => void;
+    let release!: () => void;
+    const drain = new Promise<void>((resolve) => (draining = resolve));
+    // Holds the shutdown open after the gateway's own preClose, as a slow in-flight request would.
+    gateway.app.addHook('preClose', () => {
+      draining();
+      return new Promise<void>((resolve) => (release = resolve));
+    });
+    const { port } = await gateway.listen();
+    const closed = gateway.close();
+    try {
+      await drain;
+      for (const op of OPERATIONS) {
+        const { method, url, headers, payload } = example(op);
+        const response = await fetch(`http://127.0.0.1:${port}${url}`, { method, headers, ...(payload !== undefined && { body: payload }) });
+        const text = await response.text();
+        assert.equal(response.headers.get('retry-after'), '1', op.operationId);
+        provoked.record(op, 'a request during shutdown', { status: response.status, body: JSON.parse(text) });
+      }
+    } finally {
+      release();
+      await closed;
+    }
+  });
+
+  it('provoke: stored documents too large or too deep to send', async () => {
+    // The example ids name documents the conversation routes refuse to send.
+    const tooLarge = await build({ CONVERSATION_MAX_USERS: '1', EMIT_MAX_BYTES: '1024' });
+    const tooDeep = await build({ JSON_MAX_DEPTH: '2' });
+    try {
+      await tooLarge.store.importDocuments({
+        users: [{ _id: 'u1' }, { _id: 'u2' }],
+        conversationprospects: [
+          { _id: '64conv123', users: ['u1', 'u2'] },
+          { _id: 'one-user', users: ['u1'] },
+        ],
+        communications: [{ _id: '64abc123def456789', type: 'OUTGOING', sent_by: 'u1', conversation_id: ['one-user'], data: 'x'.repeat(2000) }],
+      });
+      await tooDeep.store.importDocuments({
+        users: [{ _id: 'u1' }],
+        conversationprospects: [{ _id: '64conv123', users: ['u1'], notes: { a: { b: { c: 1 } } } }],
+        communications: [{ _id: '64abc123def456789', type: 'OUTGOING', sent_by: 'u1', conversation_id: ['64conv123'], data: { a: { b: { c: 1 } } } }],
+      });
+      for (const op of [operations.emitMessage, operations.emitConversation] as Operation[]) {
+        provoked.record(op, 'documents over EMIT_MAX_BYTES or CONVERSATION_MAX_USERS', await inject(tooLarge, example(op)));
+        provoked.record(op, 'a document deeper than JSON_MAX_DEPTH', await inject(tooDeep, example(op)));
+      }
+    } finally {
+      await Promise.all([tooLarge.close(), tooDeep.close()]);
+    }
+  });
+
+  it('provoke: a cluster node that does not answer in time', { skip: !redisUp && 'Redis is not running' }, async () => {
+    const prefix = uniquePrefix();
+    const gateway = await build({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix, CLUSTER_TIMEOUT_MS: '500' });
+    // Subscribed to the nodes' request channel, it counts as a node, and never answers: a frozen peer.
+    const frozenPeer = new Redis(SHARED_REDIS_URL);
+    try {
+      await frozenPeer.subscribe(`${prefix}-request#/#`);
+      for (const op of OPERATIONS) provoked.record(op, 'a cluster node that does not answer', await inject(gateway, example(op)));
+    } finally {
+      frozenPeer.disconnect();
+      await gateway.close();
+    }
+  });
+
+  it('are exactly the statuses the gateway answered', { skip: !redisUp && 'Redis is not running (504 cannot be provoked)' }, () => {
+    for (const op of OPERATIONS) {
+      const answered = provoked.statuses.get(op.operationId)!;
+      const missing = op.errors.filter((status) => !answered.has(status));
+      const extra = [...answered.keys()].filter((status) => !op.errors.includes(status)).map((status) => `${status} (to ${answered.get(status)})`);
+      assert.deepEqual({ missing, extra }, { missing: [], extra: [] }, `${op.operationId}: documented ${op.errors.join(', ')}`);
+    }
+  });
+});
+
+describe('METRICS_PUBLIC=true', () => {
+  it('documents and serves GET /metrics without the key', async () => {
+    const gateway = await build({ METRICS_PUBLIC: 'true' });
+    try {
+      const doc: Doc = (await inject(gateway, { method: 'GET', url: '/openapi.json', headers: {} })).body;
+      assert.deepEqual(doc.paths['/metrics']!.get.security, []);
+      assert.deepEqual(Object.keys(doc.paths['/metrics']!.get.responses).sort(), ['200', '400', '503']);
+      assert.equal((await inject(gateway, { method: 'GET', url: '/metrics', headers: {} })).status, 200);
+    } finally {
+      await gateway.close();
+    }
   });
 });
 

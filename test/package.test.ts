@@ -3,9 +3,33 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as root from '../src/index.js';
+import type { Config, ErrorBody, ErrorCode, Gateway, SocketErrorCode } from '../src/index.js';
 import { API_KEY, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+
+/** What `import ... from 'general-socket'` offers at run time; its types are pinned by the import above. */
+const ROOT_EXPORTS = ['ConfigError', 'GatewayError', 'createGateway', 'errorRegistry', 'loadConfig', 'socketErrorRegistry'];
+export type RootTypes = [Config, Gateway, ErrorBody, ErrorCode, SocketErrorCode];
+
+/** The files a module reaches through its imports, following relative specifiers; throws on any other. */
+function importClosure(entry: string): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const source = readFileSync(file, 'utf8');
+    const specifiers = [...source.matchAll(/(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]/gm)].map((m) => m[1] ?? m[2]);
+    for (const specifier of specifiers) {
+      assert.match(specifier!, /^\.\.?\/[\w./-]+\.js$/, `${file} imports ${specifier}: the SDK may import only its own files`);
+      visit(join(dirname(file), specifier!));
+    }
+    assert.doesNotMatch(source, /\brequire\(/, `${file} uses require`);
+  };
+  visit(entry);
+  return [...seen];
+}
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -49,7 +73,7 @@ try {
 } catch (error) {
   refused = { isTyped: error instanceof GeneralSocketError, code: error.code, status: error.status };
 }
-console.log(JSON.stringify({ sent, refused, health: await client.health(), rootExports: typeof root.createGateway }));
+console.log(JSON.stringify({ sent, refused, health: await client.health(), rootExports: Object.keys(root).sort(), createGateway: typeof root.createGateway }));
 `;
 
 /** Typed use of the SDK; every @ts-expect-error fails the check if the types were \`any\`. */
@@ -104,6 +128,22 @@ const TSCONFIG = {
   files: ['consumer.ts'],
 };
 
+describe('the package root', () => {
+  it("offers createGateway, loadConfig and the error registry, and nothing else", () => {
+    assert.deepEqual(Object.keys(root).sort(), ROOT_EXPORTS);
+    assert.equal(typeof root.createGateway, 'function');
+    assert.equal(typeof root.loadConfig, 'function');
+    assert.equal(root.errorRegistry.NOT_FOUND.status, 404);
+    assert.equal(typeof root.socketErrorRegistry.TOKEN_EXPIRED.message, 'string');
+  });
+
+  it('is what package.json names for "general-socket"', () => {
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { main: string; types: string; exports: Record<string, { types: string; default: string }> };
+    assert.deepEqual([manifest.main, manifest.types], ['dist/index.js', 'dist/index.d.ts']);
+    assert.deepEqual(manifest.exports['.'], { types: './dist/index.d.ts', default: './dist/index.js' });
+  });
+});
+
 describe('the npm package', () => {
   let gw: TestGateway;
   let work: string;
@@ -141,14 +181,10 @@ describe('the npm package', () => {
     const shipped = readdirSync(installed);
     assert.deepEqual(shipped.filter((name) => ['src', 'test', 'bench'].includes(name)), [], 'sources and tests are not shipped');
 
-    // The SDK's JavaScript imports only its own files: no dependency, no Node builtin.
-    const clientDir = join(installed, 'dist', 'client');
-    for (const file of readdirSync(clientDir).filter((name) => name.endsWith('.js'))) {
-      const source = readFileSync(join(clientDir, file), 'utf8');
-      const specifiers = [...source.matchAll(/(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]/gm)].map((m) => m[1] ?? m[2]);
-      for (const specifier of specifiers) assert.match(specifier!, /^\.\/[\w-]+\.js$/, `dist/client/${file} imports ${specifier}`);
-      assert.doesNotMatch(source, /\brequire\(/, `dist/client/${file} uses require`);
-    }
+    // The SDK's JavaScript imports only its own files and the route table, which imports nothing:
+    // no dependency, no Node builtin.
+    const reached = importClosure(join(installed, 'dist', 'client', 'index.js')).map((file) => relative(installed, file));
+    assert.deepEqual(reached.filter((file) => !file.startsWith(join('dist', 'client'))), [join('dist', 'api', 'routes.js')]);
 
     const socket = await gw.connectUser('pkg-user');
     const arrival = nextEvent(socket, 'notification');
@@ -159,7 +195,8 @@ describe('the npm package', () => {
       sent: { success: true, message: 'SUCCESS', sockets: 1 },
       refused: { isTyped: true, code: 'UNAUTHORIZED', status: 401 },
       health: { status: 'ok' },
-      rootExports: 'function',
+      rootExports: ROOT_EXPORTS,
+      createGateway: 'function',
     });
     assert.deepEqual(await arrival, { title: 'from the installed package' });
 

@@ -1,12 +1,14 @@
 /**
- * Schemas shared by every route. Route schemas are the single definition of the API: they validate
- * input, type handlers, and (later) generate the OpenAPI document and the SDK's types.
+ * Schemas shared by every route. With the route table (routes.ts), route schemas are the single
+ * definition of the API: they validate input, type handlers, generate the OpenAPI document and the
+ * SDK's types.
  *
  * `x-error` is our own annotation: the sentence a validation failure of that value reports, so that
  * callers read "params.emitTo is a name Socket.IO reserves" instead of "must NOT be valid".
  */
 import { Type, type Static, type TSchema } from 'typebox';
 import { Memory } from 'typebox/system';
+import { errorRegistry } from '../errors.js';
 import { ID_PATTERN, MAX_ID_LENGTH } from '../ids.js';
 
 /**
@@ -17,14 +19,17 @@ export function withExamples<T extends TSchema>(schema: T, ...examples: unknown[
   return Memory.Update(schema, {}, { examples }) as T;
 }
 
-/** No API key needed: routes with this `security` override the document's default (`x-api-key`). */
-export const PUBLIC: { [scheme: string]: string[] }[] = [];
-
 /** Event names Socket.IO uses for itself; emitting them would confuse every client. */
 export const RESERVED_EVENTS = ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'] as const;
 
 /** Longest accepted event name. */
 export const MAX_EVENT_LENGTH = 100;
+
+/**
+ * Longest path parameter the router reads. Far above every id and event name, so that a too-long one
+ * is refused by its schema, which names it; a longer one is refused before any route is chosen.
+ */
+export const MAX_PATH_PARAM_LENGTH = 1024;
 
 export { ID_PATTERN, MAX_ID_LENGTH } from '../ids.js';
 
@@ -58,20 +63,42 @@ export const SuccessReply = Type.Object(
     success: Type.Literal(true),
     message: Type.Literal('SUCCESS'),
     sockets: Type.Integer({ minimum: 0, description: 'How many sockets the event was sent to, on every gateway node that answered.' }),
-    partial: Type.Optional(Type.Literal(true, { description: 'Present when some gateway node could not be asked or did not answer in time: sockets counts only those that did.' })),
+    partial: Type.Optional(
+      Type.Literal(true, { description: 'Present when some gateway node could not be asked or did not answer in time: sockets counts only those that did.' }),
+    ),
+    unconfirmed: Type.Optional(
+      Type.Literal(true, {
+        description:
+          'Present with `partial` when the other nodes were asked but not all answered in time: they may have delivered the event without saying so. ' +
+          '`partial` without `unconfirmed` means the other nodes could not be asked at all: only the sockets counted got it.',
+      }),
+    ),
   },
-  { description: 'Sent; `sockets` counts the sockets reached (0 when nobody is connected, which is not an error).', examples: [{ success: true, message: 'SUCCESS', sockets: 2 }] },
+  {
+    description: 'Sent; `sockets` counts the sockets reached (0 when nobody is connected, which is not an error).',
+    examples: [{ success: true, message: 'SUCCESS', sockets: 2 }],
+  },
 );
 export type SuccessReply = Static<typeof SuccessReply>;
 
 /** The body of every failed REST call. */
-export const ErrorReply = Type.Object(
+const ErrorReply = Type.Object(
   {
     success: Type.Literal(false),
     errno: Type.Integer({ description: 'The HTTP status code.' }),
     message: Type.String({ description: 'What went wrong, for a person to read.' }),
     code: Type.String({ description: 'A stable error code, such as VALIDATION_ERROR or NOT_FOUND.' }),
   },
-  { description: 'Refused or failed: `code` is stable, `message` names what was wrong.', examples: [{ success: false, errno: 400, message: 'params.emitTo must be an event name of 1 to 100 characters ...', code: 'VALIDATION_ERROR' }] },
+  {
+    description: 'Refused or failed: `code` is stable, `message` names what was wrong.',
+    examples: [{ success: false, errno: 400, message: 'params.emitTo must be an event name of 1 to 100 characters ...', code: 'VALIDATION_ERROR' }],
+  },
 );
 export type ErrorReply = Static<typeof ErrorReply>;
+
+/** The body of a failed call with HTTP `status`; the description lists the codes it may carry. */
+export function errorReplyFor(status: number): typeof ErrorReply {
+  const codes = Object.entries(errorRegistry).filter(([, entry]) => entry.status === status);
+  const description = codes.map(([code, entry]) => `\`${code}\`: ${entry.when}`).join(' ');
+  return codes.length === 0 ? ErrorReply : (Memory.Update(ErrorReply, {}, { description }) as typeof ErrorReply);
+}

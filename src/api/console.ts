@@ -1,6 +1,6 @@
 /** Schema of the console's token route. */
 import { Type, type Static } from 'typebox';
-import { ErrorReply, Id, withExamples } from './common.js';
+import { Id, withExamples } from './common.js';
 
 /** Longest life of a console token: it is for watching events, not for real clients. */
 export const MAX_CONSOLE_TOKEN_SECONDS = 3600;
@@ -11,7 +11,6 @@ export const ConsoleToken = {
   description:
     'Signs a token for `userId` with JWT_SECRET so that the console can connect to `/v1/shared` as that user. ' +
     'Refused (403) with NODE_ENV=production, and when tokens are verified with JWT_PUBLIC_KEY (the gateway has no signing key).',
-  operationId: 'consoleToken',
   tags: ['Operations'],
   body: Type.Object(
     {
@@ -34,9 +33,6 @@ export const ConsoleToken = {
       token: Type.String({ description: 'A JWT whose `sub` is the user id.' }),
       expiresAt: Type.String({ description: 'When the token expires (ISO 8601).' }),
     }),
-    400: ErrorReply,
-    401: ErrorReply,
-    403: ErrorReply,
   },
 };
 export type ConsoleTokenBody = Static<typeof ConsoleToken.body>;

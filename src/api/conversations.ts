@@ -1,6 +1,6 @@
 /** Schemas of the conversation routes: a message, or a conversation, fanned out to its participants. */
 import { Type, type Static } from 'typebox';
-import { ErrorReply, Id, SuccessReply, withExamples } from './common.js';
+import { Id, SuccessReply, withExamples } from './common.js';
 
 const Channel = Type.String({
   minLength: 1,
@@ -11,22 +11,18 @@ const Channel = Type.String({
   examples: ['prospect'],
 });
 
-const errorReplies = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 413: ErrorReply, 422: ErrorReply, 429: ErrorReply, 503: ErrorReply };
-
 /** `GET /conversations/:channel/emit/message/:messageID`. */
 export const EmitMessage = {
   summary: 'Emit a message to every participant of each of its conversations',
-  operationId: 'emitMessage',
   tags: ['Conversations'],
   params: Type.Object({ channel: Channel, messageID: withExamples(Id, '64abc123def456789') }),
-  response: { 200: SuccessReply, ...errorReplies },
+  response: { 200: SuccessReply },
 };
 export type EmitMessageParams = Static<typeof EmitMessage.params>;
 
 /** `GET /conversations/:channel/emit/conversation/:convoID/:isNew`. */
 export const EmitConversation = {
   summary: 'Emit a new or updated conversation to each of its users, with their own unread count',
-  operationId: 'emitConversation',
   tags: ['Conversations'],
   params: Type.Object({
     channel: Channel,
@@ -37,6 +33,6 @@ export const EmitConversation = {
       examples: ['new'],
     }),
   }),
-  response: { 200: SuccessReply, ...errorReplies },
+  response: { 200: SuccessReply },
 };
 export type EmitConversationParams = Static<typeof EmitConversation.params>;

@@ -1,14 +1,11 @@
 /** Schemas of the generic emit routes: to one user, and to many users. */
 import { Type, type Static } from 'typebox';
-import { AnyJson, EventName, ErrorReply, Id, SuccessReply, withExamples } from './common.js';
-
-const errorReplies = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 413: ErrorReply, 429: ErrorReply };
+import { AnyJson, EventName, Id, SuccessReply, withExamples } from './common.js';
 
 /** `POST /emit/:userId/:emitTo`: the body is the payload. */
 export const EmitToUser = {
   summary: 'Emit an event to every socket of one user',
   description: 'Sends the request body, any JSON value, as the payload of event `emitTo` to every socket of the user in `/v1/shared`.',
-  operationId: 'emitToUser',
   tags: ['Emit'],
   params: Type.Object({ userId: withExamples(Id, '64user123abc'), emitTo: withExamples(EventName, 'notification') }),
   body: withExamples(AnyJson, {
@@ -18,7 +15,7 @@ export const EmitToUser = {
     data: { lead_id: '64lead...', lead_name: 'John Doe' },
     timestamp: '2025-10-13T10:30:00.000Z',
   }),
-  response: { 200: SuccessReply, ...errorReplies },
+  response: { 200: SuccessReply },
 };
 export type EmitToUserParams = Static<typeof EmitToUser.params>;
 
@@ -26,7 +23,6 @@ export type EmitToUserParams = Static<typeof EmitToUser.params>;
 export const EmitToUsers = {
   summary: 'Emit an event to every socket of several users',
   description: 'Sends `data` as the payload of event `emitTo` to every socket of every listed user; a user listed twice gets it once.',
-  operationId: 'emitToUsers',
   tags: ['Emit'],
   params: Type.Object({ emitTo: withExamples(EventName, 'system_announcement') }),
   body: Type.Object(
@@ -46,6 +42,6 @@ export const EmitToUsers = {
       ],
     },
   ),
-  response: { 200: SuccessReply, ...errorReplies },
+  response: { 200: SuccessReply },
 };
 export type EmitToUsersBody = Static<typeof EmitToUsers.body>;

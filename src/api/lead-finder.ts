@@ -1,12 +1,11 @@
 /** Schema of the lead-finder route: an event to one worker socket. */
 import { Type, type Static } from 'typebox';
-import { AnyJson, ErrorReply, EventName, Id, SuccessReply, withExamples } from './common.js';
+import { AnyJson, EventName, Id, SuccessReply, withExamples } from './common.js';
 
 /** `POST /lead-finder/:event`: `{ socketId, payload }`. */
 export const EmitToScraper = {
   summary: 'Emit an event to one lead-finder worker socket',
   description: 'Sends `payload` as event `event` to the worker socket `socketId` in `/v1/lead-finder`; 404 when that socket is not connected.',
-  operationId: 'emitToScraper',
   tags: ['Lead finder'],
   params: Type.Object({ event: withExamples(EventName, 'scrape_task', 'health_check') }),
   body: Type.Object(
@@ -23,6 +22,6 @@ export const EmitToScraper = {
       ],
     },
   ),
-  response: { 200: SuccessReply, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 413: ErrorReply, 429: ErrorReply, 503: ErrorReply, 504: ErrorReply },
+  response: { 200: SuccessReply },
 };
 export type EmitToScraperBody = Static<typeof EmitToScraper.body>;

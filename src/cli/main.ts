@@ -6,13 +6,14 @@
 import { config } from './config.js';
 import { conversation, message } from './conversations.js';
 import { emit } from './emit.js';
+import { errors } from './errors.js';
 import { importCommand } from './import.js';
 import { serve } from './serve.js';
 import { status } from './status.js';
 import { token } from './token.js';
 import { UsageError, type Command } from './command.js';
 
-const commands: Record<string, Command> = { serve, token, config, emit, message, conversation, status, import: importCommand };
+const commands: Record<string, Command> = { serve, token, config, errors, emit, message, conversation, status, import: importCommand };
 
 function help(): string {
   const lines = Object.entries(commands).map(([name, command]) => `  ${name.padEnd(14)}${command.summary}`);

@@ -55,3 +55,8 @@ export class GeneralSocketError extends Error {
     this.retryAfterSeconds = init.retryAfterSeconds;
   }
 }
+
+/** An argument or option that cannot be used: nothing was sent. */
+export function invalidArgument(message: string): GeneralSocketError {
+  return new GeneralSocketError({ code: 'INVALID_ARGUMENT', message });
+}

@@ -8,7 +8,8 @@
  * await gs.emitToUser('64user123', 'notification', { title: 'New Lead Assigned' });
  * ```
  */
-import { GeneralSocketError } from './errors.js';
+import { ROUTES, pathOf, type PathParams, type SdkOperationId } from '../api/routes.js';
+import { invalidArgument } from './errors.js';
 import { retryPolicy, type RetryOptions } from './retry.js';
 import { send, type CallOptions, type Transport } from './transport.js';
 import type {
@@ -64,7 +65,10 @@ export interface ClientOptions {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-/** A client of one gateway. Every method rejects with a `GeneralSocketError`. */
+/**
+ * A client of one gateway. Every method rejects with a `GeneralSocketError`. Each method is named
+ * after the operationId of the route it calls (src/api/routes.ts).
+ */
 export interface GeneralSocketClient {
   /** `POST /emit/:userId/:event`: `payload` to every socket of one user. */
   emitToUser(userId: UserId, event: EventName, payload: Payload, options?: CallOptions): Promise<EmitResult>;
@@ -84,37 +88,70 @@ export interface GeneralSocketClient {
   stats(options?: CallOptions): Promise<StatsResult>;
 }
 
+/**
+ * Compiles only while every operation of the route table has a method above, named after its
+ * operationId (unless its row says `sdk: false`); the error names the operations missing.
+ */
+type MissingOperations = Exclude<SdkOperationId, keyof GeneralSocketClient>;
+type NoneMissing<Missing extends never> = Missing;
+// biome-ignore lint/correctness/noUnusedVariables: a check the compiler makes; nothing uses it
+type EveryOperationHasAMethod = NoneMissing<MissingOperations>;
+
 /** Creates a client; checks the options at once, so a typo fails at start-up rather than at the first emit. */
 export function createClient(options: ClientOptions): GeneralSocketClient {
   const transport = transportFrom(options);
-  const call = <T>(method: 'GET' | 'POST', path: string, body?: string, callOptions?: CallOptions, extra: { answers?: number[]; retryable?: boolean } = {}): Promise<T> =>
-    send<T>(transport, { method, path, ...(body !== undefined && { body }), ...extra }, callOptions);
+  /** Calls operation `id` at its route (the route table's row), its path parameters filled with encoded `segments`. */
+  const call = <T, Id extends SdkOperationId = SdkOperationId>(
+    id: Id,
+    segments: Record<PathParams<(typeof ROUTES)[Id]['url']>, string>,
+    body?: string,
+    callOptions?: CallOptions,
+    extra: { answers?: number[]; retryable?: boolean } = {},
+  ): Promise<T> => send<T>(transport, { method: ROUTES[id].method, path: pathOf(id, segments), ...(body !== undefined && { body }), ...extra }, callOptions);
 
   return {
     emitToUser: async (userId, event, payload, callOptions) =>
-      call('POST', `/emit/${segment('userId', userId)}/${segment('event', event)}`, json('payload', payload), callOptions),
+      call('emitToUser', { userId: segment('userId', userId), emitTo: segment('event', event) }, json('payload', payload), callOptions),
     emitToUsers: async (userIds, event, data, callOptions) =>
-      call('POST', `/emit/${segment('event', event)}`, json('data', { userIds: userIdList(userIds), data: data ?? null }), callOptions),
+      call('emitToUsers', { emitTo: segment('event', event) }, json('data', { userIds: userIdList(userIds), data: data ?? null }), callOptions),
     emitToScraper: async (socketId, event, payload, callOptions) =>
-      call('POST', `/lead-finder/${segment('event', event)}`, json('payload', { socketId: text('socketId', socketId), payload: payload ?? null }), callOptions),
+      call(
+        'emitToScraper',
+        { event: segment('event', event) },
+        json('payload', { socketId: text('socketId', socketId), payload: payload ?? null }),
+        callOptions,
+      ),
     emitMessage: async (channel, messageId, callOptions) =>
-      call('GET', `/conversations/${segment('channel', channel)}/emit/message/${segment('messageId', messageId)}`, undefined, callOptions),
+      call('emitMessage', { channel: segment('channel', channel), messageID: segment('messageId', messageId) }, undefined, callOptions),
     emitConversation: async (channel, conversationId, isNew, callOptions) =>
-      call('GET', `/conversations/${segment('channel', channel)}/emit/conversation/${segment('conversationId', conversationId)}/${newness(isNew)}`, undefined, callOptions),
-    health: async (callOptions) => call('GET', '/healthz', undefined, callOptions),
-    readiness: async (callOptions) => call('GET', '/readyz', undefined, callOptions, { answers: [200, 503], retryable: false }),
-    stats: async (callOptions) => call('GET', '/stats', undefined, callOptions),
+      call(
+        'emitConversation',
+        { channel: segment('channel', channel), convoID: segment('conversationId', conversationId), isNew: newness(isNew) },
+        undefined,
+        callOptions,
+      ),
+    health: async (callOptions) => call('health', {}, undefined, callOptions),
+    readiness: async (callOptions) => call('readiness', {}, undefined, callOptions, { answers: [200, 503], retryable: false }),
+    stats: async (callOptions) => call('stats', {}, undefined, callOptions),
   };
 }
 
 function transportFrom(options: ClientOptions): Transport {
-  if (typeof options?.baseUrl !== 'string' || !/^https?:\/\/[^/]/i.test(options.baseUrl)) {
-    throw new TypeError(`baseUrl must be an http:// or https:// URL such as http://localhost:4000, got ${JSON.stringify(options?.baseUrl)}`);
+  if (typeof options !== 'object' || options === null)
+    throw invalidArgument(
+      `createClient needs an options object such as { baseUrl: 'http://localhost:4000', apiKey }, got ${options === null ? 'null' : typeof options}`,
+    );
+  if (typeof options.baseUrl !== 'string' || !/^https?:\/\/[^/]/i.test(options.baseUrl)) {
+    throw invalidArgument(`baseUrl must be an http:// or https:// URL such as http://localhost:4000, got ${JSON.stringify(options.baseUrl)}`);
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw invalidArgument(`timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);
+  if (options.apiKey !== undefined && typeof options.apiKey !== 'string') throw invalidArgument(`apiKey must be a string, got ${typeof options.apiKey}`);
+  if (options.headers !== undefined && (typeof options.headers !== 'object' || options.headers === null))
+    throw invalidArgument('headers must be an object of header names and values');
   const fetchImpl = options.fetch ?? globalThis.fetch;
-  if (typeof fetchImpl !== 'function') throw new TypeError('No global fetch in this runtime: pass one as the fetch option');
+  if (typeof fetchImpl !== 'function') throw invalidArgument('No global fetch in this runtime: pass one as the fetch option');
   return {
     baseUrl: options.baseUrl.replace(/\/+$/, ''),
     apiKey: options.apiKey === undefined || options.apiKey === '' ? undefined : options.apiKey,
@@ -126,33 +163,30 @@ function transportFrom(options: ClientOptions): Transport {
   };
 }
 
-function invalid(message: string): GeneralSocketError {
-  return new GeneralSocketError({ code: 'INVALID_ARGUMENT', message });
-}
-
 function text(name: string, value: unknown): string {
   if (typeof value === 'string' && value !== '') return value;
-  const got = value === '' ? 'an empty string' : value === null ? 'null' : typeof value === 'object' ? 'an object (convert a document id with String(id))' : typeof value;
-  throw invalid(`${name} must be a non-empty string, got ${got}`);
+  const got =
+    value === '' ? 'an empty string' : value === null ? 'null' : typeof value === 'object' ? 'an object (convert a document id with String(id))' : typeof value;
+  throw invalidArgument(`${name} must be a non-empty string, got ${got}`);
 }
 
 /** One encoded path segment. "." and ".." would be resolved away by URL parsing, even encoded. */
 function segment(name: string, value: unknown): string {
   const raw = text(name, value);
-  if (raw === '.' || raw === '..') throw invalid(`${name} cannot be "${raw}": URLs resolve it as a relative path`);
+  if (raw === '.' || raw === '..') throw invalidArgument(`${name} cannot be "${raw}": URLs resolve it as a relative path`);
   return encodeURIComponent(raw);
 }
 
 function userIdList(userIds: UserIds): string | string[] {
   if (typeof userIds === 'string') return text('userIds', userIds);
-  if (!Array.isArray(userIds) || userIds.length === 0) throw invalid('userIds must be a user id or a non-empty array of user ids');
+  if (!Array.isArray(userIds) || userIds.length === 0) throw invalidArgument('userIds must be a user id or a non-empty array of user ids');
   return userIds.map((id, index) => text(`userIds[${index}]`, id));
 }
 
 function newness(isNew: IsNew): 'new' | 'existing' {
   if (isNew === true || isNew === 'new') return 'new';
   if (isNew === false || isNew === 'existing') return 'existing';
-  throw invalid(`isNew must be "new", "existing" or a boolean, got ${JSON.stringify(isNew)}`);
+  throw invalidArgument(`isNew must be "new", "existing" or a boolean, got ${JSON.stringify(isNew)}`);
 }
 
 /** JSON text of a payload; `undefined` becomes `null`, the one JSON value for "nothing". */
@@ -161,8 +195,8 @@ function json(name: string, value: unknown): string {
   try {
     serialized = JSON.stringify(value ?? null);
   } catch (error) {
-    throw invalid(`${name} cannot be sent as JSON: ${(error as Error).message}`);
+    throw invalidArgument(`${name} cannot be sent as JSON: ${(error as Error).message}`);
   }
-  if (serialized === undefined) throw invalid(`${name} cannot be sent as JSON (a function or a symbol)`);
+  if (serialized === undefined) throw invalidArgument(`${name} cannot be sent as JSON (a function or a symbol)`);
   return serialized;
 }

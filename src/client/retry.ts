@@ -3,6 +3,7 @@
  * plausibly never handled the call are retried: the network (refused, reset) and 502/503/504.
  * A timeout is not retried: the gateway may still be emitting, and the caller asked for a bound.
  */
+import { invalidArgument } from './errors.js';
 
 /** Retry settings of a client; `false` turns retries off. */
 export interface RetryOptions {
@@ -40,11 +41,19 @@ export const RETRYABLE_STATUSES: readonly number[] = [502, 503, 504];
 /** Fills in the defaults and checks the numbers. */
 export function retryPolicy(options: RetryOptions | false | undefined): RetryPolicy {
   if (options === false) return { retries: 0, minDelayMs: 0, maxDelayMs: 0, onRetry: undefined };
+  if (options !== undefined && (typeof options !== 'object' || options === null))
+    throw invalidArgument(`retry must be an object such as { retries: 2 } or false, got ${JSON.stringify(options)}`);
+  if (options?.onRetry !== undefined && typeof options.onRetry !== 'function') throw invalidArgument('retry.onRetry must be a function');
   const retries = options?.retries ?? 2;
   const minDelayMs = options?.minDelayMs ?? 100;
   const maxDelayMs = options?.maxDelayMs ?? 2000;
-  for (const [name, value] of [['retry.retries', retries], ['retry.minDelayMs', minDelayMs], ['retry.maxDelayMs', maxDelayMs]] as const) {
-    if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a number of at least 0, got ${value}`);
+  for (const [name, value] of [
+    ['retry.retries', retries],
+    ['retry.minDelayMs', minDelayMs],
+    ['retry.maxDelayMs', maxDelayMs],
+  ] as const) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+      throw invalidArgument(`${name} must be a number of at least 0, got ${String(value)}`);
   }
   return { retries: Math.floor(retries), minDelayMs, maxDelayMs: Math.max(minDelayMs, maxDelayMs), onRetry: options?.onRetry };
 }

@@ -96,7 +96,10 @@ async function attemptOnce(transport: Transport, call: Call, timeoutMs: number, 
 
 function interpret(response: Response, text: string, call: Call, attempt: number): Outcome {
   const body = parseJson(text);
-  if ((call.answers ?? [200]).includes(response.status)) {
+  // A body in the gateway's error shape is never an answer, even with a status that can carry one
+  // (/readyz answers 503 with its checks, but 503 SERVICE_UNAVAILABLE while the gateway shuts down).
+  const refused = (body as { success?: unknown } | undefined)?.success === false;
+  if ((call.answers ?? [200]).includes(response.status) && !refused) {
     if (body === undefined) {
       const message = `${call.method} ${call.path} answered ${response.status} with a body that is not JSON: ${excerpt(text)}`;
       return { ok: false, error: new GeneralSocketError({ code: 'INVALID_RESPONSE', message, status: response.status, attempts: attempt }), retryable: false };

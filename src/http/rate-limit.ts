@@ -1,5 +1,8 @@
 /**
- * Rate limits on the emit routes, as the seed recommends: per API key.
+ * Rate limits on the emit routes, as the seed recommends: per API key. Every route of the scope the
+ * limiter is registered in shares one budget per key (a per-route `rateLimit` object would give each
+ * route a budget of its own, which is not what "100 emits per minute" means); the routes that are not
+ * emits opt out (routes/register.ts, from the route table's `emit`).
  * Uses @fastify/rate-limit. In a cluster the counters live in a store every node shares (Redis, or
  * the primary process of `WORKERS=n`), so N nodes do not allow N times the limit; while that store
  * fails, each node counts in its own memory instead of letting everything through.
@@ -10,15 +13,6 @@ import type { Config } from '../config.js';
 import { fail } from '../errors.js';
 import { LocalStore, rulesOf, type StoreFactory } from '../internals/rate-limit.js';
 
-/**
- * Route `config` of every emit route: counted in the emit metrics. Every route of the scope the
- * limiter is registered in shares one budget per key (a per-route `rateLimit` object would give
- * each route a budget of its own, which is not what "100 emits per minute" means).
- */
-export const EMIT_LIMITED = { emit: true } as const;
-
-/** Route `config` of a route in the limited scope that is not an emit (it must not use the budget). */
-export const NOT_RATE_LIMITED = { rateLimit: false } as const;
 
 type StoreCallback = Parameters<FastifyRateLimitStore['incr']>[1];
 type RouteOptions = Parameters<FastifyRateLimitStore['child']>[0];
@@ -49,6 +43,12 @@ function withLocalFallback(shared: StoreFactory): FastifyRateLimitStoreCtor {
   };
 }
 
+/** "1 minute", "90 seconds", "1500 ms": a window as its configuration reads. */
+export function describeWindow(ms: number): string {
+  const [amount, unit] = ms % 3_600_000 === 0 ? [ms / 3_600_000, 'hour'] : ms % 60_000 === 0 ? [ms / 60_000, 'minute'] : ms % 1000 === 0 ? [ms / 1000, 'second'] : [ms, 'ms'];
+  return unit === 'ms' ? `${amount} ms` : `${amount} ${unit}${amount === 1 ? '' : 's'}`;
+}
+
 /** Registers the limiter for every route of `app`'s scope; nothing when `RATE_LIMIT_MAX` or the window is 0. */
 export async function registerRateLimit(
   app: FastifyInstance,
@@ -64,8 +64,9 @@ export async function registerRateLimit(
     // Buckets are named by the key's non-secret id: no API key ever reaches a shared store.
     // The access hook runs first, so every request counted here presented a valid key.
     keyGenerator: (request) => `key:${request.apiKeyId ?? 'none'}`,
+    // `context.after` is the time left in the window, not the window: name each for what it is.
     errorResponseBuilder: (_request, context) =>
-      fail('RATE_LIMITED', `Too many emit requests: at most ${context.max} per ${context.after}; retry in ${Math.ceil(context.ttl / 1000)} s`),
+      fail('RATE_LIMITED', `Too many emit requests: at most ${context.max} per ${describeWindow(config.rateLimitWindowMs)} for this API key; retry in ${Math.ceil(context.ttl / 1000)} s`),
     ...(shared && { store: withLocalFallback(shared) }),
   });
 }

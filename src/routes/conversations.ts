@@ -3,14 +3,12 @@
  * fields computed for each (see conversations/payloads.ts). All reads happen first, in a fixed
  * small number of batched queries; then one `emitter.send` delivers every payload.
  */
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { EmitConversation, EmitMessage } from '../api/conversations.js';
 import { conversationPayloads, fanoutBytes, idList, messagePayloads, participants, senderCollection, type Fanout } from '../conversations/payloads.js';
 import type { Privacy } from '../conversations/privacy.js';
 import { toEach, type Emitter } from '../emitter.js';
 import { fail } from '../errors.js';
-import { EMIT_LIMITED } from '../http/rate-limit.js';
 import { StoreUnavailableError, UnsendableDocumentError, type Store } from '../store/store.js';
+import type { Handlers } from './register.js';
 
 /** What the conversation routes are built from. */
 export interface ConversationRoutesOptions {
@@ -43,8 +41,8 @@ async function read<T>(work: Promise<T>): Promise<T> {
 /** A reference field's id, when it holds one. */
 const idIn = (value: unknown): string[] => (typeof value === 'string' && value !== '' ? [value] : []);
 
-/** Registers `GET /conversations/:channel/emit/message/:messageID` and `.../conversation/:convoID/:isNew`. */
-export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOptions> = async (app, { emitter, store, channels, privacy, maxUsers, maxBytes }) => {
+/** Handlers of `GET /conversations/:channel/emit/message/:messageID` and `.../conversation/:convoID/:isNew`. */
+export function conversationHandlers({ emitter, store, channels, privacy, maxUsers, maxBytes }: ConversationRoutesOptions): Pick<Handlers, 'emitMessage' | 'emitConversation'> {
   const known = new Set(channels);
   const requireChannel = (channel: string): void => {
     if (!known.has(channel)) throw fail('NOT_FOUND', `Unknown channel "${channel}"; configured channels (CHANNELS): ${channels.join(', ')}`);
@@ -63,7 +61,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     return { success: true, message: 'SUCCESS', ...report } as const;
   };
 
-  app.get('/conversations/:channel/emit/message/:messageID', { schema: EmitMessage, config: EMIT_LIMITED, exposeHeadRoute: false }, async (request) => {
+  const emitMessage: Handlers['emitMessage'] = async (request) => {
     const { channel, messageID } = request.params;
     requireChannel(channel);
     const message = (await read(store.find('communications', [messageID]))).get(messageID);
@@ -85,9 +83,9 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
       privacy,
     );
     return send(`${channel}_message`, fanout, `Message "${messageID}"`);
-  });
+  };
 
-  app.get('/conversations/:channel/emit/conversation/:convoID/:isNew', { schema: EmitConversation, config: EMIT_LIMITED, exposeHeadRoute: false }, async (request) => {
+  const emitConversation: Handlers['emitConversation'] = async (request) => {
     const { channel, convoID, isNew } = request.params;
     requireChannel(channel);
     const conversation = (await read(store.find('conversationprospects', [convoID]))).get(convoID);
@@ -114,5 +112,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
       privacy,
     );
     return send(`${channel}_add_conversation`, fanout, `Conversation "${convoID}"`);
-  });
-};
+  };
+
+  return { emitMessage, emitConversation };
+}

@@ -1,26 +1,33 @@
 /** The lead-finder route: an event to one worker socket, or 404 when that worker is gone. */
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { EmitToScraper } from '../api/lead-finder.js';
 import { toWorker, type Emitter } from '../emitter.js';
 import { fail } from '../errors.js';
-import { EMIT_LIMITED } from '../http/rate-limit.js';
 import { WORKERS_NAMESPACE } from '../namespaces.js';
+import type { Handlers } from './register.js';
 
-/** Registers `POST /lead-finder/:event`. */
-export const leadFinderRoutes: FastifyPluginAsyncTypebox<{ emitter: Emitter }> = async (app, { emitter }) => {
-  app.post('/lead-finder/:event', { schema: EmitToScraper, config: EMIT_LIMITED }, async (request) => {
-    const { socketId, payload } = request.body;
-    const report = await emitter.send([{ audience: toWorker(socketId), event: request.params.event, data: payload }]);
-    if (report.sockets === 0 && report.unconfirmed) {
-      // A retry could deliver the task twice: the node holding the socket may have sent it.
-      throw fail('DELIVERY_UNCONFIRMED', `Scraper socket "${socketId}" is not connected to this gateway node, and not every other node answered in time: the task may or may not have been delivered`);
-    }
-    if (report.sockets === 0 && report.partial) {
-      throw fail('SERVICE_UNAVAILABLE', `Scraper socket "${socketId}" is not connected to this gateway node, and the other nodes could not be asked (cluster bus down); nothing was sent, retry`, { 'retry-after': '1' });
-    }
-    if (report.sockets === 0) {
-      throw fail('NOT_FOUND', `No scraper socket "${socketId}" is connected to ${WORKERS_NAMESPACE}; it may have disconnected`);
-    }
-    return { success: true, message: 'SUCCESS', ...report } as const;
-  });
-};
+/** Handler of `POST /lead-finder/:event`. */
+export function leadFinderHandlers({ emitter }: { emitter: Emitter }): Pick<Handlers, 'emitToScraper'> {
+  return {
+    emitToScraper: async (request) => {
+      const { socketId, payload } = request.body;
+      const report = await emitter.send([{ audience: toWorker(socketId), event: request.params.event, data: payload }]);
+      if (report.sockets === 0 && report.unconfirmed) {
+        // A retry could deliver the task twice: the node holding the socket may have sent it.
+        throw fail(
+          'DELIVERY_UNCONFIRMED',
+          `Scraper socket "${socketId}" is not connected to this gateway node, and not every other node answered in time: the task may or may not have been delivered`,
+        );
+      }
+      if (report.sockets === 0 && report.partial) {
+        throw fail(
+          'SERVICE_UNAVAILABLE',
+          `Scraper socket "${socketId}" is not connected to this gateway node, and the other nodes could not be asked (cluster bus down); nothing was sent, retry`,
+          { 'retry-after': '1' },
+        );
+      }
+      if (report.sockets === 0) {
+        throw fail('NOT_FOUND', `No scraper socket "${socketId}" is connected to ${WORKERS_NAMESPACE}; it may have disconnected`);
+      }
+      return { success: true, message: 'SUCCESS', ...report } as const;
+    },
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * Every operation of the REST API, complete: its row of the route table (routes.ts) joined with its
+ * schemas. The server registers its routes from this list (routes/register.ts), and @fastify/swagger
+ * generates the OpenAPI document from the schemas built here.
+ *
+ * The error answers an operation documents are derived from what it is, so that they cannot drift
+ * from what the gateway does (test/openapi.test.ts provokes each of them):
+ * - a path parameter or a body: 400 (the schema refuses it; a body may also not be JSON);
+ * - a body: 413 (larger than BODY_LIMIT_BYTES) and 415 (not application/json);
+ * - a key: 401 (missing or wrong) and 403 (address outside ALLOWED_IPS);
+ * - an emit: 429 (the rate limit);
+ * - every operation: 400 for a key or token in the query string (http/access.ts), and 503 while the
+ *   gateway shuts down;
+ * - plus the statuses its row names (`errors`), which only its handler answers.
+ */
+import { Type, type TSchema } from 'typebox';
+import { errorReplyFor } from './common.js';
+import { ConsoleToken } from './console.js';
+import { EmitConversation, EmitMessage } from './conversations.js';
+import { EmitToUser, EmitToUsers } from './emit.js';
+import { Health, Ready } from './health.js';
+import { EmitToScraper } from './lead-finder.js';
+import { Metrics } from './metrics.js';
+import { ROUTES, type OperationId, type RouteEntry } from './routes.js';
+import { Stats } from './stats.js';
+
+/** What an operation's schema file defines: its documentation, its inputs and its successful answer. */
+export interface OperationDefinition {
+  readonly summary: string;
+  readonly description?: string;
+  readonly tags: readonly string[];
+  readonly params?: TSchema;
+  readonly body?: TSchema;
+  readonly response: { readonly 200: unknown; readonly [status: number]: unknown };
+}
+
+/** Who may call an operation. */
+export type Access = RouteEntry['access'];
+
+/** An operation as the server registers it and the OpenAPI document shows it. */
+export interface Operation<Id extends OperationId = OperationId, D extends OperationDefinition = OperationDefinition> {
+  readonly operationId: Id;
+  readonly method: RouteEntry['method'];
+  readonly url: string;
+  readonly access: Access;
+  readonly emit: boolean;
+  /** Every error status it can answer, ascending (derived; see the top of this file). */
+  readonly errors: readonly number[];
+  /** Fastify's route schema: the definition plus operationId, security and every error answer. */
+  readonly schema: D & {
+    readonly operationId: Id;
+    readonly security?: readonly { readonly [scheme: string]: readonly string[] }[];
+    readonly response: D['response'] & { readonly [status: number]: unknown };
+  };
+}
+
+/** The error statuses an operation can answer (see the top of this file). */
+function errorStatuses(definition: OperationDefinition, access: Access, emit: boolean, own: readonly number[]): number[] {
+  const statuses = new Set<number>([...own, 400, 503]);
+  if (definition.body !== undefined) for (const status of [413, 415]) statuses.add(status);
+  if (access !== 'public') for (const status of [401, 403]) statuses.add(status);
+  if (emit) statuses.add(429);
+  return [...statuses].sort((a, b) => a - b);
+}
+
+/** OpenAPI `security` of an operation; absent means the document's default (the `x-api-key` header). */
+function security(access: Access): { security?: { [scheme: string]: string[] }[] } {
+  if (access === 'public') return { security: [] };
+  if (access === 'key-or-bearer') return { security: [{ apiKey: [] }, { bearer: [] }] };
+  return {};
+}
+
+/** Builds an operation from its row and its definition; `access` overrides the row's (METRICS_PUBLIC). */
+function operation<Id extends OperationId, D extends OperationDefinition>(id: Id, definition: D, access: Access = ROUTES[id].access): Operation<Id, D> {
+  const { method, url, emit, errors: own } = ROUTES[id];
+  const errors = errorStatuses(definition, access, emit, own);
+  const response: Record<number, unknown> = { ...definition.response };
+  for (const status of errors) {
+    const body = definition.response[status];
+    // A status the operation answers with a body of its own (/readyz's 503) may also be an error.
+    response[status] = body === undefined ? errorReplyFor(status) : Type.Union([body as TSchema, errorReplyFor(status)]);
+  }
+  const schema = { ...definition, operationId: id, ...security(access), response } as Operation<Id, D>['schema'];
+  return { operationId: id, method, url, access, emit, errors, schema };
+}
+
+/** The schemas of each operation. */
+const definitions = {
+  emitToUser: EmitToUser,
+  emitToUsers: EmitToUsers,
+  emitToScraper: EmitToScraper,
+  emitMessage: EmitMessage,
+  emitConversation: EmitConversation,
+  health: Health,
+  readiness: Ready,
+  stats: Stats,
+  metrics: Metrics,
+  consoleToken: ConsoleToken,
+} as const satisfies { readonly [Id in OperationId]: OperationDefinition };
+
+/** The type of every operation, by operationId, with its own schemas (handlers are typed from them). */
+export type Operations = { readonly [Id in OperationId]: Operation<Id, (typeof definitions)[Id]> };
+
+/** Every operation, by operationId. */
+export const operations = Object.fromEntries(
+  (Object.keys(definitions) as OperationId[]).map((id) => [id, operation(id, definitions[id])]),
+) as unknown as Operations;
+
+/** An operation with other access than its row's: `GET /metrics` is public with METRICS_PUBLIC=true. */
+export function withAccess<Id extends OperationId>(id: Id, access: Access): Operations[Id] {
+  return operation(id, definitions[id], access) as unknown as Operations[Id];
+}

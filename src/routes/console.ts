@@ -1,0 +1,24 @@
+/** `POST /console/token`: lets the console listen as a user outside production. */
+import { mintUserToken } from '../auth/tokens.js';
+import type { Config } from '../config.js';
+import { fail } from '../errors.js';
+import type { Handlers } from './register.js';
+
+const DEFAULT_TTL_SECONDS = 600;
+
+/** Handler of `POST /console/token`. */
+export function consoleHandlers({ config }: { config: Config }): Pick<Handlers, 'consoleToken'> {
+  return {
+    consoleToken: async (request) => {
+      // Anyone holding an API key could otherwise impersonate any user in production.
+      if (config.nodeEnv === 'production') throw fail('FORBIDDEN', 'The console mints user tokens only outside production (NODE_ENV=production)');
+      if (config.jwtPublicKey !== '') {
+        throw fail('FORBIDDEN', 'This gateway verifies user tokens with JWT_PUBLIC_KEY, so it has no key to sign one');
+      }
+      const ttlSeconds = request.body.ttlSeconds ?? DEFAULT_TTL_SECONDS;
+      const token = await mintUserToken(config, request.body.userId, ttlSeconds);
+      const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+      return { success: true, message: 'SUCCESS', token, expiresAt } as const;
+    },
+  };
+}
