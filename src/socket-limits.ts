@@ -9,6 +9,7 @@
  */
 import type { ServerOptions } from 'socket.io';
 import type { FastifyBaseLogger } from 'fastify';
+import { DISCONNECT_REASON_EVENT } from './api/common.js';
 import { AddressWindow, clientAddressOf } from './auth/address-limit.js';
 import type { Config } from './config.js';
 import { socketErrorRegistry, socketRefusal as refusal, type SocketErrorCode } from './errors.js';
@@ -27,8 +28,6 @@ export const CLIENT_PACKET_MAX_DEPTH = 32;
 /** Refused packets (CONNECTs answered with an error, events nobody listens to) a connection may send before it is closed. */
 export const MAX_REFUSED_PER_CONNECTION = 10;
 
-/** The event a socket receives just before the gateway disconnects it for what it sent. */
-export const DISCONNECT_REASON_EVENT = 'disconnect_reason';
 
 /** Codes of the refusals and disconnections decided here (`err.data.code`, or the reason event's `code`). */
 export type SocketLimitCode = Extract<SocketErrorCode, 'HANDSHAKE_RATE_LIMITED' | 'NAMESPACE_ALREADY_JOINED' | 'TOO_MANY_REFUSED'>;

@@ -57,6 +57,7 @@ describe('errors and bad input', () => {
 
   const badRequests: [string, string, string, unknown, RegExp][] = [
     ['reserved event name', 'POST', '/emit/alice/connect', {}, /params\.emitTo .*reserves/],
+    ["the gateway's own disconnect notice", 'POST', '/emit/alice/disconnect_reason', {}, /params\.emitTo .*reserves/],
     ['reserved event name (disconnect)', 'POST', '/emit/disconnect', { userIds: ['a'], data: 1 }, /params\.emitTo/],
     ['reserved event name (newListener)', 'POST', '/lead-finder/newListener', { socketId: 's', payload: 1 }, /params\.event/],
     ['overlong event name', 'POST', `/emit/alice/${'e'.repeat(101)}`, {}, /params\.emitTo .*1 to 100 characters/],

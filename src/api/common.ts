@@ -19,8 +19,14 @@ export function withExamples<T extends TSchema>(schema: T, ...examples: unknown[
   return Memory.Update(schema, {}, { examples }) as T;
 }
 
-/** Event names Socket.IO uses for itself; emitting them would confuse every client. */
-export const RESERVED_EVENTS = ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'] as const;
+/** The event a socket receives just before the gateway disconnects it for what it sent. */
+export const DISCONNECT_REASON_EVENT = 'disconnect_reason';
+
+/**
+ * Event names Socket.IO or the gateway uses for itself: emitting them would confuse every client, and
+ * a backend must not be able to imitate the gateway's own disconnect notice.
+ */
+export const RESERVED_EVENTS = ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener', DISCONNECT_REASON_EVENT] as const;
 
 /** Longest accepted event name. */
 export const MAX_EVENT_LENGTH = 100;
@@ -39,8 +45,8 @@ export const EventName = Type.String({
   maxLength: MAX_EVENT_LENGTH,
   pattern: '^[^\\u0000-\\u001F\\u007F-\\u009F]+$',
   not: Type.Enum([...RESERVED_EVENTS]),
-  description: `Socket.IO event name: 1 to ${MAX_EVENT_LENGTH} characters, no control characters, not one Socket.IO reserves (${RESERVED_EVENTS.join(', ')}).`,
-  'x-error': `must be an event name of 1 to ${MAX_EVENT_LENGTH} characters without control characters, and not one Socket.IO reserves (${RESERVED_EVENTS.join(', ')})`,
+  description: `Socket.IO event name: 1 to ${MAX_EVENT_LENGTH} characters, no control characters, not one Socket.IO or the gateway reserves (${RESERVED_EVENTS.join(', ')}).`,
+  'x-error': `must be an event name of 1 to ${MAX_EVENT_LENGTH} characters without control characters, and not one Socket.IO or the gateway reserves (${RESERVED_EVENTS.join(', ')})`,
 });
 
 /** An opaque identifier: a user id (a token's `sub`), a socket id or a document id. */
