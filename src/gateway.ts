@@ -60,7 +60,7 @@ export interface Gateway {
   readonly bus: ClusterBus;
   /** Starts listening on `config.host:config.port`; resolves to the bound address. */
   listen(): Promise<AddressInfo>;
-  /** Stops accepting, disconnects sockets, waits for in-flight requests, releases resources. */
+  /** Stops accepting, closes socket connections (clients reconnect), waits for in-flight requests, releases resources. */
   close(): Promise<void>;
 }
 
@@ -102,8 +102,10 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
-    // Sockets go first: open websockets would otherwise keep the HTTP server from closing.
-    for (const nsp of namespacesOf(io)) nsp.local.disconnectSockets(true);
+    // Sockets go first: open websockets would otherwise keep the HTTP server from closing. Only their
+    // transports are closed, as Socket.IO's own io.close() does: a stock client takes the "transport
+    // close" it sees as a reason to reconnect (to the next gateway), whereas disconnectSockets()
+    // would tell it "io server disconnect", after which it never comes back.
     io.engine.close();
   });
   app.addHook('onClose', async () => {

@@ -158,6 +158,11 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
   it('drains every worker on SIGTERM, finishing the request in flight, and exits 0', async () => {
     const pids = workerPids().filter(alive);
     assert.equal(pids.length, 2);
+    // A stock client (reconnection on): the drain must leave it trying to come back, as after a restart.
+    const stock = connect(url + '/v1/shared', { auth: { token: await mintToken(JWT_SECRET, 'stock') }, forceNew: true });
+    sockets.push(stock);
+    await new Promise((resolve) => stock.once('connect', () => resolve(undefined)));
+    const reason = new Promise<string>((resolve) => stock.once('disconnect', resolve));
     const exited = new Promise<number | null>((resolve) => primary.once('exit', (code) => resolve(code)));
     const { port } = new URL(url);
     // A request whose body is still arriving when the signal comes: a worker must wait for it.
@@ -166,6 +171,9 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
     assert.equal(reply.status, 200, reply.body);
     assert.equal(await exited, 0);
     assert.ok(lines.some((line) => line.msg === 'stopped'));
+    // "io server disconnect" would be final for a stock client; "transport close" makes it reconnect.
+    assert.equal(await reason, 'transport close');
+    assert.ok(stock.active, 'the client keeps trying to reconnect');
     await eventually(() => pids.every((pid) => !alive(pid)), 5000, 'every worker to exit');
   });
 });
