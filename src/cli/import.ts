@@ -1,7 +1,7 @@
 /** `general-socket import FILE [--collection NAME]`: loads documents into the configured store. */
 import { readFileSync } from 'node:fs';
 import { loadConfig, readOption } from '../config.js';
-import { ImportError, isCollection, parseImportFile } from '../store/import-file.js';
+import { CollectionNeededError, ImportError, isCollection, parseImportFile } from '../store/import-file.js';
 import { openStore } from '../store/open.js';
 import { COLLECTIONS, type ImportBatch } from '../store/store.js';
 import { UsageError, parse, type Command } from './command.js';
@@ -43,6 +43,8 @@ Options:
     try {
       batch = parseImportFile(text, collection, readOption('jsonMaxDepth', env));
     } catch (error) {
+      // The file is fine but the command line misses what reads it: a usage mistake (exit 2).
+      if (error instanceof CollectionNeededError) throw new UsageError(`${file}: ${error.message}`);
       if (error instanceof ImportError) throw new Error(`${file}: ${error.message}; nothing was imported`);
       throw error;
     }

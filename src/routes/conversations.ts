@@ -79,7 +79,7 @@ export function conversationHandlers({ emitter, store, channels, privacy, maxUse
     if (missing.length > 0) request.log.warn({ messageID, missing }, 'message names conversations that do not exist; they are skipped');
 
     const fanout = messagePayloads(
-      { message, sender: senders.get(message.sent_by), conversations: conversationIds.flatMap((id) => conversations.get(id) ?? []) },
+      { message, sender: senders.get(idIn(message.sent_by)[0] ?? ''), conversations: conversationIds.flatMap((id) => conversations.get(id) ?? []) },
       privacy,
     );
     return send(`${channel}_message`, fanout, `Message "${messageID}"`);

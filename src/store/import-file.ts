@@ -13,6 +13,9 @@ import { COLLECTIONS, type Collection, type ImportBatch, type StoredDocument } f
 /** A file that cannot be imported; the message names the position and the problem. */
 export class ImportError extends Error {}
 
+/** A file that can be read only with `--collection NAME` (mongoexport output names no collection). */
+export class CollectionNeededError extends ImportError {}
+
 /** Whether `name` is a collection the store holds. */
 export function isCollection(name: string): name is Collection {
   return (COLLECTIONS as readonly string[]).includes(name);
@@ -41,7 +44,15 @@ function ids(value: unknown, field: string): string[] {
   return value.map((item, index) => id(item, `${field}[${index}]`));
 }
 
-/** Checks one converted document of `collection`; returns it, with `conversation_id` made an array. */
+/** A date the routes can serve as an ISO string: a date string, epoch milliseconds, or (converted) `{"$date": ...}`. */
+const isDate = (value: unknown): boolean =>
+  (typeof value === 'string' && !Number.isNaN(Date.parse(value))) || (typeof value === 'number' && !Number.isNaN(new Date(value).getTime()));
+
+/**
+ * Checks one converted document of `collection`; returns it, with `conversation_id` made an array.
+ * It takes every document the conversation routes can serve (routes/conversations.ts and
+ * conversations/payloads.ts decide how each field is served) and refuses only what they cannot.
+ */
 function checkDocument(collection: Collection, raw: unknown): StoredDocument {
   const document = fromExtendedJson(raw);
   if (document === null || typeof document !== 'object' || Array.isArray(document)) throw new Error(`is not a JSON object, got ${short(raw)}`);
@@ -49,13 +60,15 @@ function checkDocument(collection: Collection, raw: unknown): StoredDocument {
   if (fields._id === undefined) throw new Error('_id is missing');
   id(fields._id, '_id');
   if (collection === 'communications') {
-    if (fields.type !== 'INCOMING' && fields.type !== 'OUTGOING') throw new Error(`type must be "INCOMING" or "OUTGOING", got ${short(fields.type)}`);
-    id(fields.sent_by, 'sent_by');
+    // INCOMING is sent by a contact; the routes look any other type's sender up among the users.
+    if (fields.type !== undefined && typeof fields.type !== 'string') throw new Error(`type must be a string such as "INCOMING" or "OUTGOING", got ${short(fields.type)}`);
+    // A message without a sender (a system message) is served without one.
+    optionalId(fields.sent_by, 'sent_by');
     // A single id where an array belongs is what an older schema wrote; it means a one-item array.
     const conversations = typeof fields.conversation_id === 'string' ? [fields.conversation_id] : fields.conversation_id;
     ids(conversations, 'conversation_id');
-    if (fields.createdAt !== undefined && (typeof fields.createdAt !== 'string' || Number.isNaN(Date.parse(fields.createdAt)))) {
-      throw new Error(`createdAt must be a date (ISO string or {"$date": ...}), got ${short(fields.createdAt)}`);
+    if (fields.createdAt !== undefined && fields.createdAt !== null && !isDate(fields.createdAt)) {
+      throw new Error(`createdAt must be a date (ISO string, epoch milliseconds or {"$date": ...}), got ${short(fields.createdAt)}`);
     }
     return { ...fields, conversation_id: conversations } as unknown as StoredDocument;
   }
@@ -70,8 +83,9 @@ function checkDocument(collection: Collection, raw: unknown): StoredDocument {
         if (typeof count !== 'number' || !Number.isFinite(count) || count < 0) throw new Error(`unread_count.${user} must be a number of 0 or more, got ${short(count)}`);
       }
     }
-    if (fields.image !== undefined && fields.image !== null && !(Array.isArray(fields.image) && fields.image.every((url) => typeof url === 'string'))) {
-      throw new Error(`image must be an array of URLs, got ${short(fields.image)}`);
+    const image = fields.image;
+    if (image !== undefined && image !== null && typeof image !== 'string' && !(Array.isArray(image) && image.every((url) => typeof url === 'string'))) {
+      throw new Error(`image must be a URL or an array of URLs, got ${short(image)}`);
     }
   }
   return fields as StoredDocument;
@@ -126,14 +140,12 @@ export function parseImportFile(text: string, collection?: Collection, maxDepth 
   } catch (error) {
     const firstLine = trimmed.split('\n', 1)[0] ?? '';
     const looksLikeNdjson = firstLine.length < trimmed.length && isJsonObject(firstLine);
-    throw new ImportError(
-      looksLikeNdjson
-        ? 'the file holds one JSON document per line (mongoexport NDJSON): name its collection with --collection NAME'
-        : `the file is not valid JSON: ${(error as Error).message}`,
-    );
+    if (looksLikeNdjson) throw new CollectionNeededError('the file holds one JSON document per line (mongoexport NDJSON): name its collection with --collection NAME');
+    throw new ImportError(`the file is not valid JSON: ${(error as Error).message}`);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ImportError(`the file must be a JSON object { ${COLLECTIONS.map((c) => `"${c}": [...]`).join(', ')} }; for a mongoexport array use --collection NAME`);
+  if (Array.isArray(parsed)) throw new CollectionNeededError('the file is a JSON array of documents (mongoexport --jsonArray): name its collection with --collection NAME');
+  if (parsed === null || typeof parsed !== 'object') {
+    throw new ImportError(`the file must be a JSON object { ${COLLECTIONS.map((c) => `"${c}": [...]`).join(', ')} }, or mongoexport output with --collection NAME`);
   }
   checkLimits(trimmed, maxDepth, '', 2);
   const batch: Record<string, StoredDocument[]> = {};

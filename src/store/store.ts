@@ -33,13 +33,15 @@ export interface ContactDocument extends StoredDocument {
   readonly image?: string;
 }
 
-/** A message (`communications`); `sent_by` is a contact id (INCOMING) or a user id (OUTGOING). */
+/** A message (`communications`); `sent_by` is a contact id (INCOMING) or a user id (any other type). */
 export interface CommunicationDocument extends StoredDocument {
-  readonly type: 'INCOMING' | 'OUTGOING';
-  readonly sent_by: string;
+  /** INCOMING or OUTGOING, or another type the user's MongoDB holds. */
+  readonly type?: string;
+  /** Missing from a message nobody sent (a system message). */
+  readonly sent_by?: string | null;
   readonly conversation_id: readonly string[];
-  /** An ISO date string once imported. */
-  readonly createdAt?: string;
+  /** A date string, or epoch milliseconds. */
+  readonly createdAt?: string | number | null;
 }
 
 /** A conversation (`conversationprospects`). */
