@@ -83,6 +83,27 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
     assert.equal(ready.body.checks.bus.detail, 'worker process (WORKERS)');
   });
 
+  it('spreads a burst of new connections over both workers, as in a reconnect storm after a restart', async () => {
+    const token = await mintToken(JWT_SECRET, 'storm');
+    // All at once, before any handshake is done: a worker's load must count what it was handed, not only finished handshakes.
+    const storm = Array.from({ length: 20 }, (_, n) =>
+      connect(url + '/v1/shared', { auth: { token }, forceNew: true, reconnection: false, transports: n % 2 === 0 ? ['websocket'] : ['polling'] }),
+    );
+    sockets.push(...storm);
+    await Promise.all(storm.map((socket) => new Promise((resolve, reject) => (socket.once('connect', () => resolve(undefined)), socket.once('connect_error', reject)))));
+    // Each socket's worker tells its own count: sticky routes a request carrying `sid=` to the session's worker.
+    const countOnWorkerOf = async (socket: Socket): Promise<number> => {
+      const response = await fetch(url + '/metrics', { headers: { 'x-api-key': API_KEY, 'x-session': `sid=${socket.io.engine.id}` } });
+      const match = /^general_socket_sockets\{namespace="\/v1\/shared"\} (\d+)$/m.exec(await response.text());
+      return Number(match![1]);
+    };
+    const counts = await Promise.all(storm.map(countOnWorkerOf));
+    // Two workers holding a and b sockets: a socket on the first reports a, one on the second b.
+    assert.ok(Math.max(...counts) <= 12, `one worker holds ${Math.max(...counts)} of the 20 sockets (counts seen: ${counts.join(', ')})`);
+    for (const socket of storm) socket.disconnect();
+    await eventually(async () => (await request('GET', '/stats')).body.sockets['/v1/shared'] === 0, 10_000, 'the storm to leave');
+  });
+
   it('keeps long-polling sessions on their worker and delivers to sockets on both workers exactly once', async () => {
     // One after the other: sticky balances on connection counts, which the workers report as they come.
     for (let n = 0; n < 6; n++) pollers.push(await connectUser('poller'));

@@ -15,6 +15,7 @@ import type { Server as SocketServer } from 'socket.io';
 import { setupMaster, setupWorker } from '@socket.io/sticky';
 import type { Config } from '../config.js';
 import { startRequestTimeouts } from '../internals/node-http.js';
+import { balanceByHandout, reportHandshakes } from './balancing.js';
 import type { ClusterBus } from './bus.js';
 import { createWorkersBus, servePrimary } from './ipc.js';
 
@@ -54,9 +55,6 @@ export function runCluster(config: Config, createGateway: GatewayFactory, primar
   return cluster.isWorker ? runWorker(config, createGateway) : runPrimary(config, primaryHttp);
 }
 
-/** sticky's least-connection balancing reads this count: a worker not yet ready gets no connection. */
-type CountedWorker = Worker & { clientsCount?: number };
-
 async function runPrimary(config: Config, primaryHttp: PrimaryHttp): Promise<void> {
   const log = pino({ level: config.logLevel, base: { pid: process.pid, role: 'primary' } });
   const count = workerCount(config);
@@ -77,13 +75,14 @@ async function runPrimary(config: Config, primaryHttp: PrimaryHttp): Promise<voi
   let ready = 0;
 
   const fork = (): void => {
-    const worker: CountedWorker = cluster.fork();
-    worker.clientsCount = Number.POSITIVE_INFINITY;
+    const worker = cluster.fork();
+    // sticky hands new sessions to the least loaded worker; a worker not yet ready gets none.
+    const load = balanceByHandout(worker);
     worker.on('message', (message: Control) => {
       if (message?.gs !== 'ready') return;
       // A worker still loading its code when the shutdown was sent missed it: ask again.
       if (stopping) return void worker.send({ gs: 'shutdown' } satisfies Control, () => undefined);
-      worker.clientsCount = 0;
+      load.ready();
       log.info({ worker: worker.id, workerPid: worker.process.pid }, 'worker ready');
       if (++ready === count) firstReady();
     });
@@ -156,6 +155,7 @@ async function runWorker(config: Config, createGateway: GatewayFactory): Promise
   setupWorker(gateway.io);
   // The primary hands it connections, so it never listens: start the timeouts that listening starts.
   startRequestTimeouts(gateway.server);
+  reportHandshakes(gateway.io);
   // A server that never listened closes at once, in-flight requests or not; so wait for them here,
   // after the gateway's own preClose has closed the sockets (and with them the long-polling requests).
   const requests = countRequests(gateway.server);
