@@ -155,6 +155,13 @@ const publicUrl: Parser<string> = (raw, name) => {
   return url.href.replace(/\/+$/, '');
 };
 
+/** A Socket.IO namespace name; the users' and the admin UI's are taken. */
+const namespaceName: Parser<string> = (raw, name) => {
+  if (!/^\/[A-Za-z0-9_.\/-]{0,100}$/.test(raw)) throw new Error(`${name} must be a namespace such as /v1/lead-finder or /: a "/" and up to 100 letters, digits, _ . / or -, got "${raw}"`);
+  if (['/v1/shared', '/admin', '/general-socket-control'].includes(raw)) throw new Error(`${name} cannot be ${raw}: that namespace is taken`);
+  return raw;
+};
+
 /** `auto` (or 0) means one worker per core. */
 const workerCount: Parser<number> = (raw, name) => (raw.toLowerCase() === 'auto' ? 0 : integer(0, 256)(raw, name));
 
@@ -171,7 +178,8 @@ const options = {
   jwtPublicKey: option('JWT_PUBLIC_KEY', 'PEM public key (RSA for RS256, P-256 EC for ES256) that verifies user tokens; `\\n` escapes are accepted.', publicKey, '', '(none)'),
   jwtIssuer: option('JWT_ISSUER', 'When set, user tokens must carry this `iss`.', text, '', '(not checked)'),
   jwtAudience: option('JWT_AUDIENCE', 'When set, user tokens must carry this `aud`.', text, '', '(not checked)'),
-  scraperApiKeys: option('SCRAPER_API_KEY', 'Comma-separated keys that lead-finder workers present as `auth.token` on `/v1/lead-finder`. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`; in production an unset value refuses every worker.', list, [], '(generated outside production)'),
+  scraperApiKeys: option('SCRAPER_API_KEY', 'Comma-separated keys that lead-finder workers present as `auth.token` on `LEAD_FINDER_NAMESPACE`. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`; in production an unset value refuses every worker.', list, [], '(generated outside production)'),
+  leadFinderNamespace: option('LEAD_FINDER_NAMESPACE', 'Socket.IO namespace where lead-finder workers connect with `SCRAPER_API_KEY`; `/` serves scrapers written for the seed, which connect without a namespace (the gateway nodes then exchange their own messages on `/general-socket-control`, which refuses every client). Every node of a cluster needs the same value.', namespaceName, '/v1/lead-finder'),
   maxUserIds: option('EMIT_MAX_USER_IDS', 'Most user ids one `POST /emit/:emitTo` call may name.', integer(1, 1_000_000), 10_000),
   bodyLimitBytes: option('BODY_LIMIT_BYTES', 'Largest accepted request body, in bytes; larger bodies get 413.', integer(1, 100 * 1024 * 1024), 1024 * 1024),
   jsonMaxDepth: option('JSON_MAX_DEPTH', `Deepest nesting of objects and arrays accepted in a request body, a stored document or an imported one (at most ${JSON_DEPTH_CEILING}); deeper values are refused with a message naming the limit.`, integer(1, JSON_DEPTH_CEILING), DEFAULT_JSON_MAX_DEPTH),

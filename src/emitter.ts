@@ -5,7 +5,7 @@
  */
 import type { Answers, ClusterChannel } from './cluster/channel.js';
 import { DeliverEachMessage, DeliverMessage, type FanoutRecipient, type WireDelivery, type WireFanout } from './cluster/messages.js';
-import { USERS_NAMESPACE, WORKERS_NAMESPACE, userRoom } from './namespaces.js';
+import { namespaceNames, userRoom, type NamespaceNames } from './namespaces.js';
 import type { GatewayServer } from './socket-server.js';
 
 /**
@@ -67,9 +67,9 @@ export interface Emitter {
  * report counts sockets on every node, at the cost of one round trip bounded by the bus's timeout.
  * A worker socket found locally costs no round trip at all.
  */
-export function createEmitter(io: GatewayServer, cluster: ClusterChannel): Emitter {
-  const users = io.of(USERS_NAMESPACE);
-  const workers = io.of(WORKERS_NAMESPACE);
+export function createEmitter(io: GatewayServer, cluster: ClusterChannel, names: NamespaceNames = namespaceNames()): Emitter {
+  const users = io.of(names.users);
+  const workers = io.of(names.workers);
 
   const deliverHere = (delivery: WireDelivery): number => {
     if (delivery.to === 'worker') {

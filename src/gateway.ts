@@ -28,7 +28,7 @@ import { registerRateLimit } from './http/rate-limit.js';
 import { RequestLog } from './http/request-log.js';
 import { namespacesOf } from './internals/socket-io.js';
 import { createMetrics } from './metrics.js';
-import { setupNamespaces } from './namespaces.js';
+import { namespaceNames, setupNamespaces } from './namespaces.js';
 import { createSocketLimits, type SocketLimits } from './socket-limits.js';
 import { registerOpenApi } from './openapi.js';
 import { MAX_PATH_PARAM_LENGTH } from './api/common.js';
@@ -133,15 +133,17 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
   const metrics = createMetrics(io, probes);
   // Before any namespace's own middleware: its checks come first on every namespace.
   socketLimits.attach(io, { log: app.log, onRefused: metrics.refused });
+  const names = namespaceNames(config.leadFinderNamespace);
   setupNamespaces(io, {
     verifyToken: createTokenVerifier(config),
     workerKeys: createKeySet(config.scraperApiKeys),
     log: app.log,
     onRefused: metrics.refused,
+    names,
   });
-  const cluster = createClusterChannel(io.of('/'), bus, app.log);
+  const cluster = createClusterChannel(io.of(names.control), bus, app.log);
   metrics.observeCluster(cluster);
-  const emitter = metrics.observe(createEmitter(io, cluster));
+  const emitter = metrics.observe(createEmitter(io, cluster, names));
   const allowlist = createIpAllowlist(config.allowedIps);
   const access = accessHook(apiKeys, allowlist);
 
@@ -167,8 +169,8 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
       ...healthHandlers({ probes, showDetails: accessGranted(apiKeys, allowlist) }),
       ...metricsHandlers({ metrics }),
       ...emitHandlers({ emitter, maxUserIds: config.maxUserIds }),
-      ...leadFinderHandlers({ emitter }),
-      ...statsHandlers({ figures: createFigures(io, cluster) }),
+      ...leadFinderHandlers({ emitter, namespace: names.workers }),
+      ...statsHandlers({ figures: createFigures(io, cluster, names) }),
       ...conversationHandlers({
         emitter,
         store,

@@ -1,10 +1,13 @@
 /**
- * The two Socket.IO namespaces and who may join them.
+ * The Socket.IO namespaces and who may join them.
  *
  * - `/v1/shared`: browsers and apps of users, authenticated by a JWT (`auth: { token }`). Every socket
  *   of user X joins room `user:X`. That room name is a public contract: a service using
  *   `@socket.io/redis-emitter` reaches a user with `.of('/v1/shared').to('user:<id>')`.
- * - `/v1/lead-finder`: scraper workers, authenticated by a shared key (`auth: { token: <key> }`).
+ * - `/v1/lead-finder` (LEAD_FINDER_NAMESPACE): scraper workers, authenticated by a shared key
+ *   (`auth: { token: <key> }`).
+ * - the control namespace, `/` unless the lead-finder workers have it: server-side messages between
+ *   gateway nodes only; it refuses every client.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { KeySet } from './auth/keys.js';
@@ -15,8 +18,24 @@ import type { GatewayNamespace, GatewayServer, GatewaySocket } from './socket-se
 
 /** Namespace of user sockets. */
 export const USERS_NAMESPACE = '/v1/shared';
-/** Namespace of lead-finder worker sockets. */
+/** Namespace of lead-finder worker sockets, unless LEAD_FINDER_NAMESPACE says otherwise. */
 export const WORKERS_NAMESPACE = '/v1/lead-finder';
+
+/** Where the gateway's namespaces are. */
+export interface NamespaceNames {
+  readonly users: string;
+  readonly workers: string;
+  /** Carries the gateway nodes' own messages; refuses every client. */
+  readonly control: string;
+}
+
+/**
+ * The namespaces for a lead-finder namespace. Control stays on `/`, where nodes of earlier versions
+ * look for it, unless seed-style scrapers need `/`: then it moves to a namespace of its own.
+ */
+export function namespaceNames(workers: string = WORKERS_NAMESPACE): NamespaceNames {
+  return { users: USERS_NAMESPACE, workers, control: workers === '/' ? '/general-socket-control' : '/' };
+}
 
 /** Prefix of the room every socket of a user joins (public contract, see above). */
 export const USER_ROOM_PREFIX = 'user:';
@@ -46,17 +65,18 @@ function transportGuard(io: GatewayServer): { closeIfAlone(socket: GatewaySocket
   };
 }
 
-/** Sets up both namespaces on `io`. */
+/** Sets up the namespaces on `io`. */
 export function setupNamespaces(
   io: GatewayServer,
-  deps: { verifyToken: TokenVerifier; workerKeys: KeySet; log: FastifyBaseLogger; onRefused?: (namespace: string, reason: string) => void },
+  deps: { verifyToken: TokenVerifier; workerKeys: KeySet; log: FastifyBaseLogger; onRefused?: (namespace: string, reason: string) => void; names?: NamespaceNames },
 ): void {
+  const names = deps.names ?? namespaceNames();
   const { closeIfAlone } = transportGuard(io);
-  // The main namespace carries only messages between gateway nodes; a client there would hold a
+  // The control namespace carries only messages between gateway nodes; a client there would hold a
   // connection without any credentials.
-  io.of('/').use((socket, next) => {
-    deps.onRefused?.('/', 'NAMESPACE_FORBIDDEN');
-    next(refusal('NAMESPACE_FORBIDDEN', `${socketErrorRegistry.NAMESPACE_FORBIDDEN.message}. Connect to ${USERS_NAMESPACE} (users) or ${WORKERS_NAMESPACE} (workers)`));
+  io.of(names.control).use((socket, next) => {
+    deps.onRefused?.(names.control, 'NAMESPACE_FORBIDDEN');
+    next(refusal('NAMESPACE_FORBIDDEN', `${socketErrorRegistry.NAMESPACE_FORBIDDEN.message}. Connect to ${USERS_NAMESPACE} (users) or ${names.workers} (workers)`));
     closeIfAlone(socket);
   });
 
@@ -82,14 +102,14 @@ export function setupNamespaces(
     void socket.join(userRoom(userId));
   });
 
-  const workers: GatewayNamespace = io.of(WORKERS_NAMESPACE);
+  const workers: GatewayNamespace = io.of(names.workers);
   workers.use((socket, next) => {
     const presented: unknown = socket.handshake.auth?.token;
     const keyId = deps.workerKeys.match(presented);
     if (keyId === undefined) {
       const missing = presented === undefined || presented === '';
-      deps.log.info({ namespace: WORKERS_NAMESPACE, reason: missing ? 'KEY_MISSING' : 'KEY_INVALID' }, 'socket refused');
-      deps.onRefused?.(WORKERS_NAMESPACE, missing ? 'KEY_MISSING' : 'KEY_INVALID');
+      deps.log.info({ namespace: names.workers, reason: missing ? 'KEY_MISSING' : 'KEY_INVALID' }, 'socket refused');
+      deps.onRefused?.(names.workers, missing ? 'KEY_MISSING' : 'KEY_INVALID');
       next(refusal(missing ? 'KEY_MISSING' : 'KEY_INVALID'));
       closeIfAlone(socket);
       return;

@@ -2,7 +2,7 @@
 import type { Figures } from './api/stats.js';
 import type { ClusterChannel } from './cluster/channel.js';
 import { FiguresMessage, type NodeFigures } from './cluster/messages.js';
-import { USER_ROOM_PREFIX, USERS_NAMESPACE, WORKERS_NAMESPACE } from './namespaces.js';
+import { USER_ROOM_PREFIX, USERS_NAMESPACE, namespaceNames, type NamespaceNames } from './namespaces.js';
 import type { GatewayServer } from './socket-server.js';
 
 /** Users with at least one socket on this node: a user's room exists exactly while they have one. */
@@ -13,10 +13,10 @@ export function countUsersHere(io: GatewayServer): number {
 }
 
 /** Counts what is connected to this node. */
-function countHere(io: GatewayServer): NodeFigures {
+function countHere(io: GatewayServer, names: NamespaceNames): NodeFigures {
   return {
     users: countUsersHere(io),
-    sockets: { [USERS_NAMESPACE]: io.of(USERS_NAMESPACE).sockets.size, [WORKERS_NAMESPACE]: io.of(WORKERS_NAMESPACE).sockets.size },
+    sockets: { [names.users]: io.of(names.users).sockets.size, [names.workers]: io.of(names.workers).sockets.size },
   };
 }
 
@@ -24,10 +24,10 @@ function countHere(io: GatewayServer): NodeFigures {
  * Returns a function that gathers the figures of every node that answers within the bus's timeout.
  * A user connected to two nodes counts on both: deduplicating would mean shipping every user id.
  */
-export function createFigures(io: GatewayServer, cluster: ClusterChannel): () => Promise<Figures> {
-  cluster.handle(FiguresMessage, () => countHere(io));
+export function createFigures(io: GatewayServer, cluster: ClusterChannel, names: NamespaceNames = namespaceNames()): () => Promise<Figures> {
+  cluster.handle(FiguresMessage, () => countHere(io, names));
   return async () => {
-    const here = countHere(io);
+    const here = countHere(io, names);
     const answers = await cluster.ask(FiguresMessage, null);
     const nodes = [here, ...answers.answers];
     const sockets: Record<string, number> = {};

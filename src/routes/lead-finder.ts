@@ -5,7 +5,8 @@ import { WORKERS_NAMESPACE } from '../namespaces.js';
 import type { Handlers } from './register.js';
 
 /** Handler of `POST /lead-finder/:event`. */
-export function leadFinderHandlers({ emitter }: { emitter: Emitter }): Pick<Handlers, 'emitToScraper'> {
+/** `namespace` is where the workers connect (LEAD_FINDER_NAMESPACE). */
+export function leadFinderHandlers({ emitter, namespace = WORKERS_NAMESPACE }: { emitter: Emitter; namespace?: string }): Pick<Handlers, 'emitToScraper'> {
   return {
     emitToScraper: async (request) => {
       const { socketId, payload } = request.body;
@@ -25,7 +26,7 @@ export function leadFinderHandlers({ emitter }: { emitter: Emitter }): Pick<Hand
         );
       }
       if (report.sockets === 0) {
-        throw fail('NOT_FOUND', `No scraper socket "${socketId}" is connected to ${WORKERS_NAMESPACE}; it may have disconnected`);
+        throw fail('NOT_FOUND', `No scraper socket "${socketId}" is connected to ${namespace}; it may have disconnected`);
       }
       return { success: true, message: 'SUCCESS', ...report } as const;
     },
