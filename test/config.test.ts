@@ -80,7 +80,16 @@ describe('loadConfig', () => {
     assert.equal(config.rateLimitMax, 100);
     assert.equal(config.rateLimitWindowMs, 60_000);
     assert.equal(config.maxUserIds, 10_000);
+    assert.equal(config.leadFinderNamespace, '/v1/lead-finder');
     assert.deepEqual(config.generatedSecrets, []);
+  });
+
+  it('takes a lead-finder namespace, / included, but not one that is not a namespace or is taken', () => {
+    const keys = { INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w' };
+    assert.equal(loadConfig({ ...keys, LEAD_FINDER_NAMESPACE: '/' }).leadFinderNamespace, '/');
+    assert.equal(loadConfig({ ...keys, LEAD_FINDER_NAMESPACE: '/scrapers' }).leadFinderNamespace, '/scrapers');
+    assert.throws(() => loadConfig({ ...keys, LEAD_FINDER_NAMESPACE: 'scrapers' }), /LEAD_FINDER_NAMESPACE must be a namespace such as \/v1\/lead-finder or \//);
+    assert.throws(() => loadConfig({ ...keys, LEAD_FINDER_NAMESPACE: '/v1/shared' }), /LEAD_FINDER_NAMESPACE cannot be \/v1\/shared: that namespace is taken/);
   });
 });
 
