@@ -1,6 +1,7 @@
 /**
- * How the CLI's client commands reach a gateway and talk to the terminal: the gateway URL and API
- * key (flags, then the seed's GENERAL_SOCKET_URL and INTERNAL_API_KEY, then the development key),
+ * How the CLI's client commands reach a gateway and talk to the terminal: the gateway URL (--url,
+ * then the seed's GENERAL_SOCKET_URL, then this machine's gateway on PORT) and API key (--api-key,
+ * then INTERNAL_API_KEY, then the development key),
  * the payload (--data, --data-file, stdin), and printing answers and refusals (text or --json).
  * These are CLI settings, not gateway options, so they are read here from the `env` a command gets.
  */
@@ -24,7 +25,8 @@ export const connectionOptions = {
 
 /** Help text for `connectionOptions`. */
 export const CONNECTION_HELP = `Connection options:
-  --url <url>         gateway base URL (default: GENERAL_SOCKET_URL, else ${DEFAULT_URL})
+  --url <url>         gateway base URL (default: GENERAL_SOCKET_URL, else
+                      http://localhost:$PORT when PORT is set, else ${DEFAULT_URL})
   --api-key <key>     API key (default: INTERNAL_API_KEY, else outside production the
                       development key in DATA_DIR/dev-secrets.json)
   --timeout <ms>      how long one attempt may take (default 10000)
@@ -49,7 +51,7 @@ export interface Connection {
 
 /** Builds a client from flags and environment; without an API key it is a usage error unless `keyOptional`. */
 export function connect(values: ConnectionValues, env: NodeJS.ProcessEnv, { keyOptional = false } = {}): Connection {
-  const url = values.url ?? (env.GENERAL_SOCKET_URL?.trim() || DEFAULT_URL);
+  const url = values.url ?? (env.GENERAL_SOCKET_URL?.trim() || localGateway(env));
   if (!/^https?:\/\/[^/]/i.test(url)) {
     throw new UsageError(`${values.url === undefined ? 'GENERAL_SOCKET_URL' : '--url'} must be an http:// or https:// URL, got "${url}"`);
   }
@@ -64,6 +66,19 @@ export function connect(values: ConnectionValues, env: NodeJS.ProcessEnv, { keyO
     ...(retries !== undefined && { retry: { retries } }),
   });
   return { client, url, json: values.json === true, hasKey: key !== undefined, missingKeyHint: hint };
+}
+
+/** The gateway of this machine: the terminal that sets PORT for `npm start` may run the CLI too. */
+function localGateway(env: NodeJS.ProcessEnv): string {
+  if (env.PORT === undefined || env.PORT.trim() === '') return DEFAULT_URL;
+  let port: number;
+  try {
+    port = readOption('port', env);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (port === 0) throw new UsageError('PORT=0 lets the gateway pick a free port, which the CLI cannot know: set GENERAL_SOCKET_URL or pass --url');
+  return `http://localhost:${port}`;
 }
 
 function apiKey(flag: string | undefined, env: NodeJS.ProcessEnv): { key?: string; hint: string } {
