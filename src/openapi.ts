@@ -42,7 +42,7 @@ export async function registerOpenApi(app: FastifyInstance, config: Pick<Config,
       security: [{ apiKey: [] }],
       tags: [
         { name: 'Emit', description: 'Events to every socket of one or several users (`/v1/shared`).' },
-        { name: 'Lead finder', description: 'Events to one worker socket (`/v1/lead-finder`).' },
+        { name: 'Lead finder', description: 'Events to one worker socket (`/v1/lead-finder`, or `LEAD_FINDER_NAMESPACE`).' },
         { name: 'Conversations', description: 'Messages and conversations fanned out to their participants, with per-recipient fields.' },
         { name: 'Operations', description: 'Probes, figures, metrics and the console.' },
       ],
