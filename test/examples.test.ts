@@ -2,8 +2,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { startGateway, type TestGateway } from './support/gateway.js';
+import { freePort } from './support/redis.js';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -51,12 +51,7 @@ describe('examples/listen.mjs', () => {
 
   it('says so when no gateway answers at the URL, instead of waiting in silence', async () => {
     // A port nobody listens on: taken, then released.
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port: free } = probe.address() as AddressInfo;
-        probe.close(() => resolve(free));
-      });
-    });
+    const port = await freePort();
     const { output } = await listen([await gw.token('listener'), `http://127.0.0.1:${port}`], (text) => text.includes('cannot reach'));
     assert.match(output, new RegExp(`cannot reach a gateway at http://127\\.0\\.0\\.1:${port} .*is it running, on that port\\?`));
   });

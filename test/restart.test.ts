@@ -7,26 +7,14 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
 import { API_KEY, JWT_SECRET, gatewayEnv, nextEvent } from './support/gateway.js';
+import { freePort } from './support/redis.js';
 
 const root = new URL('..', import.meta.url).pathname;
-
-/** A port that was free a moment ago, so that both gateways can be told to use it. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts `src/main.ts` with `env`; resolves once it logs that it listens. */
 function start(env: Record<string, string>): Promise<ChildProcess> {
@@ -56,6 +44,7 @@ describe('a restart (SIGTERM, then a gateway starts again on the same port)', ()
   });
 
   it('stock clients (websocket, long-polling, polling upgraded to websocket) come back by themselves and receive events', async () => {
+    // A port that was free a moment ago, so that both gateways can be told to use it.
     const port = await freePort();
     // One environment for both gateways: the same keys and data folder, as a deploy keeps them.
     const env = gatewayEnv({ PORT: String(port), LOG_LEVEL: 'info', DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-restart-')) });
