@@ -32,7 +32,10 @@ describe('the CLI finds its gateway', () => {
   });
 
   it('a PORT it cannot use is a usage error naming it', () => {
-    assert.throws(() => connect({}, { ...key, PORT: 'eighty' }), (error: unknown) => error instanceof UsageError && /PORT must be a whole number/.test(error.message));
+    assert.throws(
+      () => connect({}, { ...key, PORT: 'eighty' }),
+      (error: unknown) => error instanceof UsageError && /PORT must be a whole number/.test(error.message),
+    );
     assert.throws(
       () => connect({}, { ...key, PORT: '0' }),
       (error: unknown) => error instanceof UsageError && /PORT=0 .*set GENERAL_SOCKET_URL or pass --url/.test(error.message),

@@ -18,7 +18,9 @@ const SHIPPED: Record<number, string> = {
 };
 
 const fingerprint = (migration: (typeof MIGRATIONS)[number]): string =>
-  createHash('sha256').update(JSON.stringify([migration.version, migration.name, migration.sqlite, migration.postgres])).digest('hex');
+  createHash('sha256')
+    .update(JSON.stringify([migration.version, migration.name, migration.sqlite, migration.postgres]))
+    .digest('hex');
 
 describe('schema migrations', () => {
   it('are numbered 1, 2, 3... in order', () => {
@@ -32,7 +34,11 @@ describe('schema migrations', () => {
     for (const migration of MIGRATIONS) {
       const pinned = SHIPPED[migration.version];
       if (pinned === undefined) continue;
-      assert.equal(fingerprint(migration), pinned, `migration ${migration.version} ("${migration.name}") has shipped and must not change: add a new migration instead`);
+      assert.equal(
+        fingerprint(migration),
+        pinned,
+        `migration ${migration.version} ("${migration.name}") has shipped and must not change: add a new migration instead`,
+      );
     }
   });
 
@@ -55,7 +61,10 @@ describe('schema migrations', () => {
     const db = new Database(':memory:');
     try {
       for (const migration of MIGRATIONS) db.exec(migration.sqlite);
-      const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((row) => row.name);
+      const tables = db
+        .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .all()
+        .map((row) => row.name);
       assert.deepEqual(tables, [...COLLECTIONS].sort(), 'a collection without a table needs a new migration that creates it');
     } finally {
       db.close();

@@ -90,10 +90,18 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
       connect(url + '/v1/shared', { auth: { token }, forceNew: true, reconnection: false, transports: n % 2 === 0 ? ['websocket'] : ['polling'] }),
     );
     sockets.push(...storm);
-    await Promise.all(storm.map((socket) => new Promise((resolve, reject) => (socket.once('connect', () => resolve(undefined)), socket.once('connect_error', reject)))));
+    await Promise.all(
+      storm.map(
+        (socket) =>
+          new Promise((resolve, reject) => {
+            socket.once('connect', () => resolve(undefined));
+            socket.once('connect_error', reject);
+          }),
+      ),
+    );
     // Each socket's worker tells its own count: sticky routes a request carrying `sid=` to the session's worker.
     const countOnWorkerOf = async (socket: Socket): Promise<number> => {
-      const response = await fetch(url + '/metrics', { headers: { 'x-api-key': API_KEY, 'x-session': `sid=${socket.io.engine.id}` } });
+      const response = await fetch(`${url}/metrics`, { headers: { 'x-api-key': API_KEY, 'x-session': `sid=${socket.io.engine.id}` } });
       const match = /^general_socket_sockets\{namespace="\/v1\/shared"\} (\d+)$/m.exec(await response.text());
       return Number(match![1]);
     };

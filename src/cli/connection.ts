@@ -98,7 +98,7 @@ function apiKey(flag: string | undefined, env: NodeJS.ProcessEnv): { key?: strin
     throw new UsageError((error as Error).message);
   }
   if (nodeEnv === 'production') return { hint: 'NODE_ENV=production has no development key' };
-  let dev;
+  let dev: ReturnType<typeof readDevSecrets>;
   try {
     dev = readDevSecrets(dataDir);
   } catch (error) {

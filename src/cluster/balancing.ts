@@ -41,7 +41,10 @@ function isHandedOutHandshake(message: unknown): boolean {
   const { type, data } = (message ?? {}) as { type?: unknown; data?: unknown };
   if ((type !== 'sticky:connection' && type !== 'sticky:http-chunk-start') || !Buffer.isBuffer(data)) return false;
   const end = data.indexOf('\r\n');
-  const [method, url] = data.subarray(0, end === -1 ? data.length : end).toString('latin1').split(' ');
+  const [method, url] = data
+    .subarray(0, end === -1 ? data.length : end)
+    .toString('latin1')
+    .split(' ');
   return isHandshake(method, url);
 }
 
