@@ -15,7 +15,7 @@ import type { Server as SocketServer } from 'socket.io';
 import { setupMaster, setupWorker } from '@socket.io/sticky';
 import type { Config } from '../config.js';
 import { startRequestTimeouts } from '../internals/node-http.js';
-import { balanceByHandout, reportHandshakes } from './balancing.js';
+import { createBalancer, reportHandshakes } from './balancing.js';
 import type { ClusterBus } from './bus.js';
 import { createWorkersBus, servePrimary } from './ipc.js';
 
@@ -67,6 +67,7 @@ async function runPrimary(config: Config, primaryHttp: PrimaryHttp): Promise<voi
   const server = createServer(primaryHttp.options);
   server.on('clientError', primaryHttp.onClientError);
   setupMaster(server, { loadBalancingMethod: 'least-connection' });
+  const balancer = createBalancer(server);
 
   let stopping = false;
   const deaths: number[] = [];
@@ -77,7 +78,7 @@ async function runPrimary(config: Config, primaryHttp: PrimaryHttp): Promise<voi
   const fork = (): void => {
     const worker = cluster.fork();
     // sticky hands new sessions to the least loaded worker; a worker not yet ready gets none.
-    const load = balanceByHandout(worker);
+    const load = balancer.track(worker);
     worker.on('message', (message: Control) => {
       if (message?.gs !== 'ready') return;
       // A worker still loading its code when the shutdown was sent missed it: ask again.
@@ -155,7 +156,7 @@ async function runWorker(config: Config, createGateway: GatewayFactory): Promise
   setupWorker(gateway.io);
   // The primary hands it connections, so it never listens: start the timeouts that listening starts.
   startRequestTimeouts(gateway.server);
-  reportHandshakes(gateway.io);
+  reportHandshakes(gateway.io, cluster.worker!.id);
   // A server that never listened closes at once, in-flight requests or not; so wait for them here,
   // after the gateway's own preClose has closed the sockets (and with them the long-polling requests).
   const requests = countRequests(gateway.server);
