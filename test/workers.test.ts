@@ -108,6 +108,15 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
     const counts = await Promise.all(storm.map(countOnWorkerOf));
     // Two workers holding a and b sockets: a socket on the first reports a, one on the second b.
     assert.ok(Math.max(...counts) <= 12, `one worker holds ${Math.max(...counts)} of the 20 sockets (counts seen: ${counts.join(', ')})`);
+    // A session id names its worker (so that sticky can place a request it has not learnt of yet):
+    // the sockets naming one worker are exactly the ones that worker counts.
+    const byWorker = new Map<string, number[]>();
+    storm.forEach((socket, n) => {
+      const tag = socket.io.engine.id.slice(0, 4);
+      byWorker.set(tag, [...(byWorker.get(tag) ?? []), counts[n]!]);
+    });
+    assert.equal(byWorker.size, 2, `session ids name ${[...byWorker.keys()].join(', ')}`);
+    for (const [tag, seen] of byWorker) assert.ok(seen.every((count) => count === seen.length), `worker ${tag}: ${seen.length} sockets name it, it counts ${seen.join(', ')}`);
     for (const socket of storm) socket.disconnect();
     await eventually(async () => (await request('GET', '/stats')).body.sockets['/v1/shared'] === 0, 10_000, 'the storm to leave');
   });
