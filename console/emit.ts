@@ -13,7 +13,7 @@ class FieldError extends Error {
 
 type Field = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
 
-function valueOf(field: Field): unknown {
+function fieldValue(field: Field): unknown {
   if (field.dataset.json !== undefined) {
     try {
       return JSON.parse(field.value);
@@ -35,9 +35,9 @@ function request(form: HTMLFormElement): { method: string; path: string; body?: 
     if (field.dataset.in === 'path') {
       path = path.replace(`{${field.name}}`, encodeURIComponent(field.value.trim()));
     } else if (field.name === '.') {
-      body = valueOf(field);
+      body = fieldValue(field);
     } else {
-      body = { ...(body as object | undefined), [field.name]: valueOf(field) };
+      body = { ...(body as object | undefined), [field.name]: fieldValue(field) };
     }
   }
   return { method: form.dataset.method ?? 'POST', path, ...(body !== undefined && { body }) };

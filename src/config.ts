@@ -157,7 +157,7 @@ const publicUrl: Parser<string> = (raw, name) => {
 
 /** A Socket.IO namespace name; the users' and the admin UI's are taken. */
 const namespaceName: Parser<string> = (raw, name) => {
-  if (!/^\/[A-Za-z0-9_.\/-]{0,100}$/.test(raw)) throw new Error(`${name} must be a namespace such as /v1/lead-finder or /: a "/" and up to 100 letters, digits, _ . / or -, got "${raw}"`);
+  if (!/^\/[A-Za-z0-9_./-]{0,100}$/.test(raw)) throw new Error(`${name} must be a namespace such as /v1/lead-finder or /: a "/" and up to 100 letters, digits, _ . / or -, got "${raw}"`);
   if (['/v1/shared', '/admin', '/general-socket-control'].includes(raw)) throw new Error(`${name} cannot be ${raw}: that namespace is taken`);
   return raw;
 };

@@ -1,13 +1,13 @@
 /** Entry point: load config, build the gateway, listen, and shut down cleanly on SIGTERM/SIGINT. */
 import cluster from 'node:cluster';
 import { runCluster } from './cluster/workers.js';
-import { ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
 import { devSecretsPath } from './dev-secrets.js';
 import { createGateway } from './gateway.js';
 import { primaryServerTimeouts } from './http/connection-timeouts.js';
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig(process.env);
   } catch (error) {

@@ -64,7 +64,10 @@ export function watchInterference(): { stop(): { averagePct: number; peakPct: nu
       const delta = ticks - (last.ticks.get(pid) ?? ticks);
       if (delta <= 0) continue;
       let ours = mine.get(pid);
-      if (ours === undefined) mine.set(pid, (ours = isOurs(pid)));
+      if (ours === undefined) {
+        ours = isOurs(pid);
+        mine.set(pid, ours);
+      }
       if (ours) continue;
       interval += delta;
       try {

@@ -45,6 +45,7 @@ export interface ClusterChannel {
 }
 
 /** The channel of one gateway node: `control` is its main namespace, `bus` joins it to the others. */
+// biome-ignore lint/suspicious/noExplicitAny: a namespace of a server typed with any client events carries the cluster events
 export function createClusterChannel(control: Namespace<any, any, ClusterEvents, any>, bus: ClusterBus, log: FastifyBaseLogger): ClusterChannel {
   const handlers = new Map<string, { kind: MessageKind<unknown, unknown>; handler: (body: unknown) => unknown }>();
   const refusedListeners: ((refusal: Refusal) => void)[] = [];
@@ -147,6 +148,7 @@ interface Sent {
  * Sends `envelope` to the same namespace on every other node and collects the replies, within
  * `timeoutMs`. Never rejects, and never waits much longer than that.
  */
+// biome-ignore lint/suspicious/noExplicitAny: a namespace of a server typed with any client events carries the cluster events
 function sendToOthers(control: Namespace<any, any, ClusterEvents, any>, timeoutMs: number, envelope: Envelope): Promise<Sent> {
   return new Promise((resolve) => {
     let settled = false;

@@ -38,7 +38,10 @@ function announceDeaths(): void {
     const adapter = adapterOf(message);
     if (!adapter) return;
     let known = adapters.get(worker.id);
-    if (!known) adapters.set(worker.id, (known = new Map()));
+    if (!known) {
+      known = new Map();
+      adapters.set(worker.id, known);
+    }
     known.set(adapter.uid, adapter.nsp);
   });
   cluster.on('exit', (dead) => {
@@ -62,7 +65,10 @@ export function servePrimary(): void {
     const { continueExceeding = false, exponentialBackoff = false } = message.rules;
     const rulesKey = `${continueExceeding}/${exponentialBackoff}`;
     let store = stores.get(rulesKey);
-    if (!store) stores.set(rulesKey, (store = new LocalStore(continueExceeding, exponentialBackoff)));
+    if (!store) {
+      store = new LocalStore(continueExceeding, exponentialBackoff);
+      stores.set(rulesKey, store);
+    }
     store.incr(
       message.key,
       (error, result) => {

@@ -22,6 +22,7 @@ import { createWorkersBus, servePrimary } from './ipc.js';
 /** What a worker needs of the gateway it runs (gateway.ts's `Gateway` is one). */
 export interface WorkerGateway {
   readonly app: FastifyInstance;
+  // biome-ignore lint/suspicious/noExplicitAny: sticky needs the server, whatever events it is typed with
   readonly io: SocketServer<any, any, any, any>;
   readonly server: Server;
   close(): Promise<void>;

@@ -12,6 +12,7 @@ import type { Server, Socket } from 'socket.io';
 type NamespaceOf<S> = S extends { _nsps: Map<string, infer N> } ? N : never;
 
 /** Every namespace `io` has created so far (the main one, static and dynamic ones). */
+// biome-ignore lint/suspicious/noExplicitAny: any typed server has the same private map
 export function namespacesOf<S extends Server<any, any, any, any>>(io: S): Iterable<NamespaceOf<S>> {
   const namespaces: unknown = io._nsps;
   // Loud rather than an empty list: a gateway that sees no namespace would stop counting and closing sockets.
@@ -23,6 +24,7 @@ export function namespacesOf<S extends Server<any, any, any, any>>(io: S): Itera
  * Whether `socket` is still in its namespace's middlewares: neither refused nor connected yet.
  * (Not loud when the map is gone: this runs inside a middleware, where a throw would end the process.)
  */
+// biome-ignore lint/suspicious/noExplicitAny: any typed socket has the same private map
 export function isConnecting(socket: Socket<any, any, any, any>): boolean {
   const pending: unknown = (socket.nsp as unknown as { _preConnectSockets?: unknown })._preConnectSockets;
   return pending instanceof Map && pending.get(socket.id) === socket;
