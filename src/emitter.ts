@@ -9,12 +9,12 @@ import { namespaceNames, userRoom, type NamespaceNames } from './namespaces.js';
 import type { GatewayServer } from './socket-server.js';
 
 /**
- * Who a delivery goes to: every socket of some users, one worker socket, or every socket of each of
+ * Who a delivery goes to: every socket of some users, one scraper socket, or every socket of each of
  * some users with fields of their own (see `toEach`).
  */
 export type Audience =
   | { readonly kind: 'users'; readonly userIds: readonly string[] }
-  | { readonly kind: 'worker'; readonly socketId: string }
+  | { readonly kind: 'scraper'; readonly socketId: string }
   | { readonly kind: 'each'; readonly recipients: readonly FanoutRecipient[] };
 
 /** One event, one payload, one audience (with `toEach`, the payload is what every recipient's has in common). */
@@ -40,8 +40,8 @@ export function toUsers(userIds: string | readonly string[]): Audience {
 }
 
 /** Audience: one socket of the lead-finder namespace. */
-export function toWorker(socketId: string): Audience {
-  return { kind: 'worker', socketId };
+export function toScraper(socketId: string): Audience {
+  return { kind: 'scraper', socketId };
 }
 
 /**
@@ -65,16 +65,16 @@ export interface Emitter {
  * `DeliverEachMessage` beside it for fan-outs) asks every other node to do the same and answer how
  * many sockets it reached. A socket lives on exactly one node, so each gets the event once, and the
  * report counts sockets on every node, at the cost of one round trip bounded by the bus's timeout.
- * A worker socket found locally costs no round trip at all.
+ * A scraper socket found locally costs no round trip at all.
  */
 export function createEmitter(io: GatewayServer, cluster: ClusterChannel, names: NamespaceNames = namespaceNames()): Emitter {
   const users = io.of(names.users);
-  const workers = io.of(names.workers);
+  const scrapers = io.of(names.scrapers);
 
   const deliverHere = (delivery: WireDelivery): number => {
-    if (delivery.to === 'worker') {
-      if (!workers.sockets.has(delivery.socketId)) return 0;
-      workers.local.to(delivery.socketId).emit(delivery.event, delivery.data);
+    if (delivery.to === 'scraper') {
+      if (!scrapers.sockets.has(delivery.socketId)) return 0;
+      scrapers.local.to(delivery.socketId).emit(delivery.event, delivery.data);
       return 1;
     }
     const rooms = delivery.userIds.map(userRoom);
@@ -124,10 +124,10 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, names:
           continue;
         }
         const wire: WireDelivery =
-          audience.kind === 'worker' ? { to: 'worker', socketId: audience.socketId, event, data } : { to: 'users', userIds: audience.userIds, event, data };
+          audience.kind === 'scraper' ? { to: 'scraper', socketId: audience.socketId, event, data } : { to: 'users', userIds: audience.userIds, event, data };
         const here = deliverHere(wire);
         sockets += here;
-        // Any node may hold sockets of a user; a worker socket found here is nowhere else.
+        // Any node may hold sockets of a user; a scraper socket found here is nowhere else.
         if (cluster.distributed && (wire.to === 'users' || here === 0)) elsewhere.push(wire);
       }
       if (elsewhere.length === 0 && fanouts.length === 0) return { sockets };

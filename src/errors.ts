@@ -31,7 +31,7 @@ export const errorRegistry = {
     message: 'This address may not call the API',
     when: "The caller's address is not in `ALLOWED_IPS`; or `POST /console/token` in production.",
   },
-  NOT_FOUND: { status: 404, message: 'Not found', when: 'Unknown route, or the worker socket (or document, or channel) does not exist.' },
+  NOT_FOUND: { status: 404, message: 'Not found', when: 'Unknown route, or the scraper socket (or document, or channel) does not exist.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed', when: 'The path exists under another method (see the `Allow` header).' },
   REQUEST_TIMEOUT: {
     status: 408,

@@ -136,7 +136,7 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
   const names = namespaceNames(config.leadFinderNamespace);
   setupNamespaces(io, {
     verifyToken: createTokenVerifier(config),
-    workerKeys: createKeySet(config.scraperApiKeys),
+    scraperKeys: createKeySet(config.scraperApiKeys),
     log: app.log,
     onRefused: metrics.refused,
     names,
@@ -169,7 +169,7 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
       ...healthHandlers({ probes, showDetails: accessGranted(apiKeys, allowlist) }),
       ...metricsHandlers({ metrics }),
       ...emitHandlers({ emitter, maxUserIds: config.maxUserIds }),
-      ...leadFinderHandlers({ emitter, namespace: names.workers }),
+      ...leadFinderHandlers({ emitter, namespace: names.scrapers }),
       ...statsHandlers({ figures: createFigures(io, cluster, names) }),
       ...conversationHandlers({
         emitter,

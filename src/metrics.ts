@@ -136,7 +136,7 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
   const deliveries = new Tally();
   new Counter({
     name: `${PREFIX}deliveries_total`,
-    help: 'Events handed to the emitter, per audience (users or worker).',
+    help: 'Events handed to the emitter, per audience (users or scraper).',
     labelNames: ['audience'],
     registers,
     collect() {

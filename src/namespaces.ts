@@ -4,9 +4,9 @@
  * - `/v1/shared`: browsers and apps of users, authenticated by a JWT (`auth: { token }`). Every socket
  *   of user X joins room `user:X`. That room name is a public contract: a service using
  *   `@socket.io/redis-emitter` reaches a user with `.of('/v1/shared').to('user:<id>')`.
- * - `/v1/lead-finder` (LEAD_FINDER_NAMESPACE): scraper workers, authenticated by a shared key
+ * - `/v1/lead-finder` (LEAD_FINDER_NAMESPACE): lead-finder scrapers, authenticated by a shared key
  *   (`auth: { token: <key> }`).
- * - the control namespace, `/` unless the lead-finder workers have it: server-side messages between
+ * - the control namespace, `/` unless the lead-finder scrapers have it: server-side messages between
  *   gateway nodes only; it refuses every client.
  */
 import type { FastifyBaseLogger } from 'fastify';
@@ -18,13 +18,13 @@ import type { GatewayNamespace, GatewayServer, GatewaySocket } from './socket-se
 
 /** Namespace of user sockets. */
 export const USERS_NAMESPACE = '/v1/shared';
-/** Namespace of lead-finder worker sockets, unless LEAD_FINDER_NAMESPACE says otherwise. */
-export const WORKERS_NAMESPACE = '/v1/lead-finder';
+/** Namespace of lead-finder scraper sockets, unless LEAD_FINDER_NAMESPACE says otherwise. */
+export const SCRAPERS_NAMESPACE = '/v1/lead-finder';
 
 /** Where the gateway's namespaces are. */
 export interface NamespaceNames {
   readonly users: string;
-  readonly workers: string;
+  readonly scrapers: string;
   /** Carries the gateway nodes' own messages; refuses every client. */
   readonly control: string;
 }
@@ -33,8 +33,8 @@ export interface NamespaceNames {
  * The namespaces for a lead-finder namespace. Control stays on `/`, where nodes of earlier versions
  * look for it, unless seed-style scrapers need `/`: then it moves to a namespace of its own.
  */
-export function namespaceNames(workers: string = WORKERS_NAMESPACE): NamespaceNames {
-  return { users: USERS_NAMESPACE, workers, control: workers === '/' ? '/general-socket-control' : '/' };
+export function namespaceNames(scrapers: string = SCRAPERS_NAMESPACE): NamespaceNames {
+  return { users: USERS_NAMESPACE, scrapers, control: scrapers === '/' ? '/general-socket-control' : '/' };
 }
 
 /** Prefix of the room every socket of a user joins (public contract, see above). */
@@ -68,7 +68,7 @@ function transportGuard(io: GatewayServer): { closeIfAlone(socket: GatewaySocket
 /** Sets up the namespaces on `io`. */
 export function setupNamespaces(
   io: GatewayServer,
-  deps: { verifyToken: TokenVerifier; workerKeys: KeySet; log: FastifyBaseLogger; onRefused?: (namespace: string, reason: string) => void; names?: NamespaceNames },
+  deps: { verifyToken: TokenVerifier; scraperKeys: KeySet; log: FastifyBaseLogger; onRefused?: (namespace: string, reason: string) => void; names?: NamespaceNames },
 ): void {
   const names = deps.names ?? namespaceNames();
   const { closeIfAlone } = transportGuard(io);
@@ -76,7 +76,7 @@ export function setupNamespaces(
   // connection without any credentials.
   io.of(names.control).use((socket, next) => {
     deps.onRefused?.(names.control, 'NAMESPACE_FORBIDDEN');
-    next(refusal('NAMESPACE_FORBIDDEN', `${socketErrorRegistry.NAMESPACE_FORBIDDEN.message}. Connect to ${USERS_NAMESPACE} (users) or ${names.workers} (workers)`));
+    next(refusal('NAMESPACE_FORBIDDEN', `${socketErrorRegistry.NAMESPACE_FORBIDDEN.message}. Connect to ${USERS_NAMESPACE} (users) or ${names.scrapers} (scrapers)`));
     closeIfAlone(socket);
   });
 
@@ -102,19 +102,19 @@ export function setupNamespaces(
     void socket.join(userRoom(userId));
   });
 
-  const workers: GatewayNamespace = io.of(names.workers);
-  workers.use((socket, next) => {
+  const scrapers: GatewayNamespace = io.of(names.scrapers);
+  scrapers.use((socket, next) => {
     const presented: unknown = socket.handshake.auth?.token;
-    const keyId = deps.workerKeys.match(presented);
+    const keyId = deps.scraperKeys.match(presented);
     if (keyId === undefined) {
       const missing = presented === undefined || presented === '';
-      deps.log.info({ namespace: names.workers, reason: missing ? 'KEY_MISSING' : 'KEY_INVALID' }, 'socket refused');
-      deps.onRefused?.(names.workers, missing ? 'KEY_MISSING' : 'KEY_INVALID');
+      deps.log.info({ namespace: names.scrapers, reason: missing ? 'KEY_MISSING' : 'KEY_INVALID' }, 'socket refused');
+      deps.onRefused?.(names.scrapers, missing ? 'KEY_MISSING' : 'KEY_INVALID');
       next(refusal(missing ? 'KEY_MISSING' : 'KEY_INVALID'));
       closeIfAlone(socket);
       return;
     }
-    socket.data.workerKeyId = keyId;
+    socket.data.scraperKeyId = keyId;
     next();
   });
 }

@@ -11,7 +11,7 @@ import type { Config } from './config.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const DESCRIPTION = `Backend services call this API to push Socket.IO events to users, to lead-finder workers and to conversation participants.
+const DESCRIPTION = `Backend services call this API to push Socket.IO events to users, to lead-finder scrapers and to conversation participants.
 
 Every call needs an API key in the \`x-api-key\` header, except the probes. Errors answer \`{ success: false, errno, message, code }\`.`;
 
@@ -42,7 +42,7 @@ export async function registerOpenApi(app: FastifyInstance, config: Pick<Config,
       security: [{ apiKey: [] }],
       tags: [
         { name: 'Emit', description: 'Events to every socket of one or several users (`/v1/shared`).' },
-        { name: 'Lead finder', description: 'Events to one worker socket (`/v1/lead-finder`, or `LEAD_FINDER_NAMESPACE`).' },
+        { name: 'Lead finder', description: 'Events to one scraper socket (`/v1/lead-finder`, or `LEAD_FINDER_NAMESPACE`).' },
         { name: 'Conversations', description: 'Messages and conversations fanned out to their participants, with per-recipient fields.' },
         { name: 'Operations', description: 'Probes, figures, metrics and the console.' },
       ],

@@ -20,7 +20,7 @@ export interface SocketData {
   /** /v1/shared: the user the token names (its `sub`). */
   userId?: string;
   /** /v1/lead-finder: the id of the scraper key the socket presented (never the key). */
-  workerKeyId?: string;
+  scraperKeyId?: string;
 }
 
 export type GatewayServer = Server<ClientEvents, ServerEvents, ClusterEvents, SocketData>;

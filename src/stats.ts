@@ -16,7 +16,7 @@ export function countUsersHere(io: GatewayServer): number {
 function countHere(io: GatewayServer, names: NamespaceNames): NodeFigures {
   return {
     users: countUsersHere(io),
-    sockets: { [names.users]: io.of(names.users).sockets.size, [names.workers]: io.of(names.workers).sockets.size },
+    sockets: { [names.users]: io.of(names.users).sockets.size, [names.scrapers]: io.of(names.scrapers).sockets.size },
   };
 }
 

@@ -100,9 +100,9 @@ for (const impl of implementations) {
       }
     });
 
-    it('finds a lead-finder worker on whichever node holds it, and answers 404 on every node once it is gone', async () => {
+    it('finds a lead-finder scraper on whichever node holds it, and answers 404 on every node once it is gone', async () => {
       const holder = nodes.at(-1)!;
-      const worker = await holder.connectWorker();
+      const worker = await holder.connectScraper();
       const id = worker.id!;
       const got = collect(worker, 'scrape_task');
       for (const [index, node] of nodes.entries()) {

@@ -73,7 +73,7 @@ describe('CLI against a real gateway', () => {
   });
 
   it('emit scraper reads --data-file, and takes --url and --api-key over the environment', async () => {
-    const worker = await gw.connectWorker();
+    const worker = await gw.connectScraper();
     const file = join(mkdtempSync(join(tmpdir(), 'gs-cli-')), 'task.json');
     const task = { task_id: 'task_001', keyword: 'plumber near me' };
     writeFileSync(file, JSON.stringify(task));
@@ -141,7 +141,7 @@ describe('CLI against a real gateway', () => {
   it('status reports health, readiness and counts, and exits 1 when the gateway is unreachable', async () => {
     const fresh = await startGateway();
     try {
-      await Promise.all([fresh.connectUser('a'), fresh.connectUser('b'), fresh.connectWorker()]);
+      await Promise.all([fresh.connectUser('a'), fresh.connectUser('b'), fresh.connectScraper()]);
       const freshEnv = { GENERAL_SOCKET_URL: fresh.url, INTERNAL_API_KEY: API_KEY };
       const [text, json] = await Promise.all([cli(['status'], freshEnv), cli(['status', '--json'], freshEnv)]);
       assert.equal(text.code, 0, text.stderr);

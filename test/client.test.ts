@@ -67,8 +67,8 @@ describe('SDK against a real gateway', () => {
     assert.deepEqual(await single, { message: 'System update' });
   });
 
-  it('emitToScraper reaches one worker socket, and fails with NOT_FOUND once it is gone', async () => {
-    const worker = await gw.connectWorker();
+  it('emitToScraper reaches one scraper socket, and fails with NOT_FOUND once it is gone', async () => {
+    const worker = await gw.connectScraper();
     const task = { task_id: 'task_001', keyword: 'plumber near me', max_results: 50 };
     const arrival = nextEvent(worker, 'scrape_task');
     assert.deepEqual(await client.emitToScraper(worker.id!, 'scrape_task', task), { success: true, message: 'SUCCESS', sockets: 1 });
@@ -140,7 +140,7 @@ describe('SDK against a real gateway', () => {
     const fresh = await startGateway();
     try {
       const freshClient = createClient({ baseUrl: `${fresh.url}/`, apiKey: API_KEY });
-      await Promise.all([fresh.connectUser('a'), fresh.connectUser('a'), fresh.connectWorker()]);
+      await Promise.all([fresh.connectUser('a'), fresh.connectUser('a'), fresh.connectScraper()]);
       assert.deepEqual(await freshClient.stats(), { success: true, message: 'SUCCESS', nodes: 1, users: 1, sockets: { '/v1/shared': 2, '/v1/lead-finder': 1 } });
     } finally {
       await fresh.close();

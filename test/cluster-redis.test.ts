@@ -90,8 +90,8 @@ describe('Redis faults', { skip: !redisServer && 'redis-server is not installed'
   it('keeps serving local sockets while Redis is down, says so on /readyz, and resumes cross-node delivery after Redis returns', async () => {
     const aliceA = await a.connectUser('alice');
     const aliceB = await b.connectUser('alice');
-    const workerB = await b.connectWorker();
-    const workerA = await a.connectWorker();
+    const workerB = await b.connectScraper();
+    const workerA = await a.connectScraper();
     const gotB = collect(aliceB, 'news');
 
     // Up: both nodes get it.

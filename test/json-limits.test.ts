@@ -31,7 +31,7 @@ describe('request bodies', () => {
       assert.match(offline.body.message, /^body\.a\.a/);
     }
     const socket = await gw.connectUser('deep-user');
-    const worker = await gw.connectWorker();
+    const worker = await gw.connectScraper();
     const received = collect(socket, 'notification');
     const tasks = collect(worker, 'task');
     for (const levels of [65, 2000, 10_000]) {

@@ -12,15 +12,15 @@ describe('POST /lead-finder/:event and the /v1/lead-finder namespace', () => {
   });
   after(() => gw.close());
 
-  it('delivers the payload to that worker socket only', async () => {
-    const worker = await gw.connectWorker();
-    const other = await gw.connectWorker('old-key');
+  it('delivers the payload to that scraper socket only', async () => {
+    const scraper = await gw.connectScraper();
+    const other = await gw.connectScraper('old-key');
     let otherGot = 0;
     other.on('scrape_task', () => otherGot++);
     const payload = { task_id: 'task_001', keyword: 'plumber near me', max_results: 50 };
 
-    const arrival = nextEvent(worker, 'scrape_task');
-    const reply = await gw.request('POST', '/lead-finder/scrape_task', { socketId: worker.id, payload });
+    const arrival = nextEvent(scraper, 'scrape_task');
+    const reply = await gw.request('POST', '/lead-finder/scrape_task', { socketId: scraper.id, payload });
     assert.equal(reply.status, 200);
     assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 1 });
     assert.deepEqual(await arrival, payload);
@@ -32,9 +32,9 @@ describe('POST /lead-finder/:event and the /v1/lead-finder namespace', () => {
   });
 
   it('answers 404 saying the scraper is gone once its socket disconnected', async () => {
-    const worker = await gw.connectWorker();
-    const id = worker.id!;
-    worker.disconnect();
+    const scraper = await gw.connectScraper();
+    const id = scraper.id!;
+    scraper.disconnect();
     await eventually(() => !gw.gateway.io.of('/v1/lead-finder').sockets.has(id), 5000, 'server to see the disconnect');
     const reply = await gw.request('POST', '/lead-finder/health_check', { socketId: id, payload: {} });
     assert.equal(reply.status, 404);
@@ -43,15 +43,15 @@ describe('POST /lead-finder/:event and the /v1/lead-finder namespace', () => {
     assert.match(reply.body.message, new RegExp(`scraper socket "${id}" is connected`));
   });
 
-  it('does not treat a user socket id as a worker', async () => {
+  it('does not treat a user socket id as a scraper', async () => {
     const user = await gw.connectUser('alice');
     const reply = await gw.request('POST', '/lead-finder/scrape_task', { socketId: user.id, payload: {} });
     assert.equal(reply.status, 404);
   });
 
-  it('refuses workers without a key or with a wrong one', async () => {
-    await assert.rejects(gw.connectWorker(''), /Authentication required/);
-    await assert.rejects(gw.connectWorker('wrong-key'), /Invalid scraper key/);
+  it('refuses scrapers without a key or with a wrong one', async () => {
+    await assert.rejects(gw.connectScraper(''), /Authentication required/);
+    await assert.rejects(gw.connectScraper('wrong-key'), /Invalid scraper key/);
   });
 });
 

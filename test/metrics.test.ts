@@ -62,7 +62,7 @@ describe('GET /metrics', () => {
   it('after known traffic, the counters and gauges read the expected values', async () => {
     const [alice1] = await Promise.all([gw.connectUser('alice'), gw.connectUser('alice')]);
     const bob = await gw.connectUser('bob');
-    const worker = await gw.connectWorker();
+    const worker = await gw.connectScraper();
     assert.equal(await refused(`${gw.url}/v1/shared`, { token: 'not-a-jwt' }), 'TOKEN_INVALID');
     assert.equal(await refused(`${gw.url}/v1/lead-finder`, {}), 'KEY_MISSING');
 
@@ -94,7 +94,7 @@ describe('GET /metrics', () => {
     expect('general_socket_emits_total', { route: 'POST /lead-finder/:event', outcome: 'NOT_FOUND' }, 1);
     expect('general_socket_sockets_reached_total', {}, 2 + 3 + 1);
     expect('general_socket_deliveries_total', { audience: 'users' }, 2);
-    expect('general_socket_deliveries_total', { audience: 'worker' }, 2);
+    expect('general_socket_deliveries_total', { audience: 'scraper' }, 2);
     expect('general_socket_http_request_duration_seconds_count', { method: 'POST', route: '/emit/:emitTo', status_code: '400' }, 1);
     expect('general_socket_http_request_duration_seconds_count', { method: 'POST', route: '/emit/:emitTo', status_code: '200' }, 1);
     expect('general_socket_http_request_duration_seconds_bucket', { method: 'POST', route: '/emit/:emitTo', status_code: '200', le: '+Inf' }, 1);

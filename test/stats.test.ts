@@ -13,7 +13,7 @@ describe('GET /stats', () => {
     const a1 = await gw.connectUser('a');
     await gw.connectUser('a');
     await gw.connectUser('b');
-    await gw.connectWorker();
+    await gw.connectScraper();
     const reply = await gw.request('GET', '/stats');
     assert.equal(reply.status, 200);
     assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', nodes: 1, users: 2, sockets: { '/v1/shared': 3, '/v1/lead-finder': 1 } });

@@ -10,12 +10,12 @@ const USAGE = `Usage:
 const TARGETS = ['user', 'users', 'scraper'];
 
 export const emit: Command = {
-  summary: 'Emit an event to a user, to several users, or to a lead-finder worker socket',
+  summary: 'Emit an event to a user, to several users, or to a lead-finder scraper socket',
   help: `${USAGE}
 
   user      POST /emit/:userId/:event: the payload to every socket of one user
   users     POST /emit/:event: the payload to every socket of each listed user (comma-separated)
-  scraper   POST /lead-finder/:event: the payload to one worker socket (fails if it is gone)
+  scraper   POST /lead-finder/:event: the payload to one scraper socket (fails if it is gone)
 
 ${PAYLOAD_HELP}
 ${CONNECTION_HELP}

@@ -74,7 +74,7 @@ export interface GeneralSocketClient {
   emitToUser(userId: UserId, event: EventName, payload: Payload, options?: CallOptions): Promise<EmitResult>;
   /** `POST /emit/:event`: `data` to every socket of each user (one id or several). */
   emitToUsers(userIds: UserIds, event: EventName, data: Payload, options?: CallOptions): Promise<EmitResult>;
-  /** `POST /lead-finder/:event`: `payload` to one worker socket; `NOT_FOUND` when it is gone. */
+  /** `POST /lead-finder/:event`: `payload` to one scraper socket; `NOT_FOUND` when it is gone. */
   emitToScraper(socketId: ScraperSocketId, event: EventName, payload: Payload, options?: CallOptions): Promise<EmitResult>;
   /** `GET /conversations/:channel/emit/message/:messageId`: a stored message to its conversations' participants. */
   emitMessage(channel: Channel, messageId: MessageId, options?: CallOptions): Promise<EmitResult>;

@@ -21,7 +21,7 @@ export type Payload = Static<typeof EmitToUser.body>;
 /** One user id or several; a repeated id is delivered once. */
 export type UserIds = Static<typeof EmitToUsers.body>['userIds'] | readonly UserId[];
 
-/** The id of a lead-finder worker socket. */
+/** The id of a lead-finder scraper socket. */
 export type ScraperSocketId = Static<typeof EmitToScraper.body>['socketId'];
 
 /** A conversation channel, such as `prospect`. */

@@ -72,17 +72,17 @@ function message<Body, Answer>(kind: MessageKind<Body, Answer>): MessageKind<Bod
 const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 const isString = (value: unknown): value is string => typeof value === 'string';
 
-/** A delivery as it crosses: to every socket of some users, or to one lead-finder worker socket. */
+/** A delivery as it crosses: to every socket of some users, or to one lead-finder scraper socket. */
 export type WireDelivery =
   | { readonly to: 'users'; readonly userIds: readonly string[]; readonly event: string; readonly data: unknown }
-  | { readonly to: 'worker'; readonly socketId: string; readonly event: string; readonly data: unknown };
+  | { readonly to: 'scraper'; readonly socketId: string; readonly event: string; readonly data: unknown };
 
 function isWireDelivery(value: unknown): value is WireDelivery {
   if (typeof value !== 'object' || value === null) return false;
   const delivery = value as Record<string, unknown>;
   if (!isString(delivery.event)) return false;
   if (delivery.to === 'users') return Array.isArray(delivery.userIds) && delivery.userIds.every(isString);
-  return delivery.to === 'worker' && isString(delivery.socketId);
+  return delivery.to === 'scraper' && isString(delivery.socketId);
 }
 
 /** Deliver these events to your own sockets; answers how many sockets were reached. */

@@ -1,16 +1,16 @@
-/** The lead-finder route: an event to one worker socket, or 404 when that worker is gone. */
-import { toWorker, type Emitter } from '../emitter.js';
+/** The lead-finder route: an event to one scraper socket, or 404 when that worker is gone. */
+import { toScraper, type Emitter } from '../emitter.js';
 import { fail } from '../errors.js';
-import { WORKERS_NAMESPACE } from '../namespaces.js';
+import { SCRAPERS_NAMESPACE } from '../namespaces.js';
 import type { Handlers } from './register.js';
 
 /** Handler of `POST /lead-finder/:event`. */
 /** `namespace` is where the workers connect (LEAD_FINDER_NAMESPACE). */
-export function leadFinderHandlers({ emitter, namespace = WORKERS_NAMESPACE }: { emitter: Emitter; namespace?: string }): Pick<Handlers, 'emitToScraper'> {
+export function leadFinderHandlers({ emitter, namespace = SCRAPERS_NAMESPACE }: { emitter: Emitter; namespace?: string }): Pick<Handlers, 'emitToScraper'> {
   return {
     emitToScraper: async (request) => {
       const { socketId, payload } = request.body;
-      const report = await emitter.send([{ audience: toWorker(socketId), event: request.params.event, data: payload }]);
+      const report = await emitter.send([{ audience: toScraper(socketId), event: request.params.event, data: payload }]);
       if (report.sockets === 0 && report.unconfirmed) {
         // A retry could deliver the task twice: the node holding the socket may have sent it.
         throw fail(

@@ -20,8 +20,8 @@ export interface TestGateway {
   token(userId: string, options?: Parameters<typeof mintToken>[2]): Promise<string>;
   /** Connects a user socket and waits until it is connected. */
   connectUser(userId: string, options?: Partial<ManagerOptions & SocketOptions>): Promise<Socket>;
-  /** Connects a lead-finder worker socket and waits until it is connected. */
-  connectWorker(key?: string): Promise<Socket>;
+  /** Connects a lead-finder scraper socket and waits until it is connected. */
+  connectScraper(key?: string): Promise<Socket>;
   /** Sends a REST request with the API key (unless `headers` overrides it) and parses the reply. */
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
   close(): Promise<void>;
@@ -77,7 +77,7 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
     async connectUser(userId, options) {
       return open('/v1/shared', { token: await mintToken(JWT_SECRET, userId) }, options);
     },
-    connectWorker: (key = SCRAPER_KEY) => open('/v1/lead-finder', { token: key }),
+    connectScraper: (key = SCRAPER_KEY) => open('/v1/lead-finder', { token: key }),
     async request(method, path, body, headers = {}) {
       const response = await fetch(url + path, {
         method,
