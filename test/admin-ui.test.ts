@@ -5,7 +5,7 @@ import { io as connect } from 'socket.io-client';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { ADMIN_SIGN_INS_PER_MINUTE } from '../src/admin-ui.js';
 import { namespacesOf } from '../src/internals/socket-io.js';
-import { eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+import { admits, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 import { statusOf } from './support/http.js';
 import { nestedArrays, openRaw } from './support/raw-socket.js';
 
@@ -24,20 +24,8 @@ function adminRefusal(url: string, auth: Record<string, unknown>): Promise<(Erro
   });
 }
 
-/** Connects to the admin namespace; resolves true when let in, false when refused. */
-function adminLogin(url: string, auth: Record<string, string>): Promise<boolean> {
-  const socket = connect(`${url}/admin`, { auth, forceNew: true, reconnection: false, transports: ['websocket'] });
-  return new Promise((resolve) => {
-    socket.once('connect', () => {
-      socket.disconnect();
-      resolve(true);
-    });
-    socket.once('connect_error', () => {
-      socket.disconnect();
-      resolve(false);
-    });
-  });
-}
+/** Whether the admin namespace lets in a socket presenting `auth`. */
+const adminLogin = (url: string, auth: Record<string, string>): Promise<boolean> => admits(url, '/admin', auth);
 
 describe('ADMIN_UI=true', () => {
   let gw: TestGateway;

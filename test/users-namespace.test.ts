@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { io as connect } from 'socket.io-client';
-import { JWT_SECRET, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+import { JWT_SECRET, admits, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 
 /** Connects to /v1/shared with `auth` and resolves with the connect_error, or rejects on connect. */
 function refusal(url: string, auth: Record<string, unknown>): Promise<Error & { data?: { code?: string } }> {
@@ -161,20 +161,8 @@ function rawHs256(header: string, payload: string, key: string | Uint8Array = JW
   return `${signingInput}.${createHmac('sha256', key).update(signingInput).digest('base64url')}`;
 }
 
-/** Connects to /v1/shared with `token`; resolves true once connected, false on connect_error. */
-function accepted(url: string, token: string): Promise<boolean> {
-  const socket = connect(`${url}/v1/shared`, { auth: { token }, forceNew: true, reconnection: false, transports: ['websocket'] });
-  return new Promise((resolve) => {
-    socket.once('connect', () => {
-      socket.disconnect();
-      resolve(true);
-    });
-    socket.once('connect_error', () => {
-      socket.disconnect();
-      resolve(false);
-    });
-  });
-}
+/** Whether /v1/shared lets in a socket presenting `token`. */
+const accepted = (url: string, token: string): Promise<boolean> => admits(url, '/v1/shared', { token });
 
 describe('/v1/shared token claims the REST API relies on', () => {
   let gw: TestGateway;

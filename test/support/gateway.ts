@@ -97,6 +97,21 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
   };
 }
 
+/** Connects once to `namespace` with `auth`; resolves true once connected, false on connect_error. */
+export function admits(url: string, namespace: string, auth: Record<string, unknown>): Promise<boolean> {
+  const socket = connect(`${url}${namespace}`, { auth, forceNew: true, reconnection: false, transports: ['websocket'] });
+  return new Promise((resolve) => {
+    socket.once('connect', () => {
+      socket.disconnect();
+      resolve(true);
+    });
+    socket.once('connect_error', () => {
+      socket.disconnect();
+      resolve(false);
+    });
+  });
+}
+
 /** Resolves with the payloads of the next `count` events named `event` on `socket`. */
 export function nextEvents(socket: Socket, event: string, count = 1): Promise<unknown[]> {
   return new Promise((resolve) => {
