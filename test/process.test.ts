@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { io as connect, type Socket } from 'socket.io-client';
-import { ensureBuilt } from './support/dist.js';
+import { builtMain, ensureBuilt } from './support/dist.js';
 import { nextEvent, postDuringSignal } from './support/gateway.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -106,7 +106,7 @@ describe('npm start with nothing configured', () => {
 
 describe('production mode', () => {
   it('refuses to start without keys, naming the variables to set', async () => {
-    const child = spawn('node', ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawn(process.execPath, [builtMain()], {
       cwd: root,
       env: cleanEnv({ NODE_ENV: 'production', PORT: '0', DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-prod-')) }),
       stdio: ['ignore', 'pipe', 'pipe'],
