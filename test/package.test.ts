@@ -138,7 +138,7 @@ describe('the npm package', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('installs from `npm pack`; `general-socket/client` runs under Node, typechecks, and imports nothing', { timeout: 300_000 }, async (t) => {
+  it('installs from `npm pack`; `general-socket/client` runs under Node, typechecks, and imports nothing', { timeout: 240_000 }, async (t) => {
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
     try {
       await exec(npm, ['--version'], ROOT, 30_000);
