@@ -191,8 +191,12 @@ export function numberProblem(literal: string): string | undefined {
   const significant = written.digits.length;
   if (significant <= SAFE_DIGITS && Math.abs(value) >= SMALLEST_NORMAL) return undefined;
   // The literal is this double printed to its own number of digits, or it is a different number.
-  const printed = significant <= 100 ? decimal(value.toPrecision(significant)) : undefined;
-  if (printed !== undefined && printed.digits === written.digits && printed.exponent === written.exponent) return undefined;
+  const same = (printed: ReturnType<typeof decimal>): boolean =>
+    printed !== undefined && printed.digits === written.digits && printed.exponent === written.exponent;
+  if (significant <= 100 && same(decimal(value.toPrecision(significant)))) return undefined;
+  // Or it is the shortest decimal of this double, as clients print it: when the double lies halfway
+  // between two decimals of that length, toPrecision rounds up and the shortest may be the lower one.
+  if (same(decimal(String(value)))) return undefined;
   return `is ${shown(literal)}, which a JSON number (a 64-bit float, exact to about 15 digits and to integers up to 2^53) cannot hold: clients would receive ${String(value)}`;
 }
 

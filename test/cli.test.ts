@@ -1,41 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cli, cliProcess } from './support/cli.js';
 import { API_KEY, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/**
- * Runs the real CLI as a child process. Its environment holds only PATH and `env`, so a developer's
- * own INTERNAL_API_KEY or GENERAL_SOCKET_URL cannot leak into a test. `input` becomes stdin
- * (otherwise stdin is empty, as from /dev/null).
- */
-function cli(args: string[], env: Record<string, string> = {}, input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
 
 describe('CLI against a real gateway', () => {
   let gw: TestGateway;
@@ -61,7 +30,8 @@ describe('CLI against a real gateway', () => {
     const [u1, u2] = await Promise.all([gw.connectUser('64user1'), gw.connectUser('64user2')]);
     const data = { title: 'Scheduled Maintenance', priority: 'high' };
     const arrivals = Promise.all([nextEvent(u1, 'system_announcement'), nextEvent(u2, 'system_announcement')]);
-    const run = await cli(['emit', 'users', '64user1,64user2', 'system_announcement', '--json'], env, JSON.stringify(data));
+    // The real process: its stdin is a pipe.
+    const run = await cliProcess(['emit', 'users', '64user1,64user2', 'system_announcement', '--json'], env, JSON.stringify(data));
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(JSON.parse(run.stdout), { success: true, message: 'SUCCESS', sockets: 2 });
     assert.deepEqual(await arrivals, [data, data]);
@@ -128,6 +98,7 @@ describe('CLI against a real gateway', () => {
       [['conversation', 'prospect', 'c1', 'maybe'], /must be new or existing, got "maybe"/],
       [['status', '--url', 'localhost:4000'], /--url must be an http/],
       [['nonsense'], /unknown command "nonsense"/],
+      [['constructor'], /unknown command "constructor"/],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(args, env)));
     runs.forEach((run, index) => {
@@ -136,6 +107,11 @@ describe('CLI against a real gateway', () => {
       assert.match(run.stderr, expected, args.join(' '));
       assert.equal(run.stdout, '', args.join(' '));
     });
+    // The real process exits with that code too.
+    const real = await cliProcess(['emit', 'user', 'a', 'ev'], env);
+    assert.equal(real.code, 2, real.stderr);
+    assert.match(real.stderr, /stdin is empty/);
+    assert.equal(real.stdout, '');
   });
 
   it('status reports health, readiness and counts, and exits 1 when the gateway is unreachable', async () => {
@@ -157,7 +133,8 @@ describe('CLI against a real gateway', () => {
     } finally {
       await fresh.close();
     }
-    const down = await cli(['status', '--retries', '0'], { GENERAL_SOCKET_URL: fresh.url, INTERNAL_API_KEY: API_KEY });
+    // A process of its own: this one's fetch may still hold a keep-alive connection the closing gateway ended.
+    const down = await cliProcess(['status', '--retries', '0'], { GENERAL_SOCKET_URL: fresh.url, INTERNAL_API_KEY: API_KEY });
     assert.equal(down.code, 1);
     assert.match(down.stdout, /^Health {3}unreachable: Cannot reach .*ECONNREFUSED.*\[NETWORK_ERROR\]$/m);
   });

@@ -193,4 +193,28 @@ describe('Redis faults', { skip: !redisServer && 'redis-server is not installed'
       await redis.start();
     }
   });
+
+});
+
+describe('a gateway closed while Redis does not answer', { skip: !redisServer && 'redis-server is not installed', timeout: 30_000 }, () => {
+  it('ends without an unhandled rejection (a process exits 1 on one)', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    const redis = await startPrivateRedis();
+    try {
+      const node = await startGateway({ REDIS_URL: redis.url, CLUSTER_TIMEOUT_MS: '500' });
+      const subscriber = (node.gateway.bus as unknown as { clients: { status: string }[] }).clients[1]!;
+      // Frozen, then gone: closing unsubscribes each namespace's adapter, and Redis never answers.
+      redis.pause();
+      await node.close();
+      await redis.stop();
+      await eventually(() => subscriber.status === 'end', 5000, 'the subscribing connection to end');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(rejections.map(String), []);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+      await redis.stop();
+    }
+  });
 });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { devSecretsExposure, loadDevSecrets } from '../src/dev-secrets.js';
 import { openSqliteStore, sqlitePath } from '../src/store/sqlite.js';
+import { builtMain } from './support/dist.js';
 import { eventually, gatewayEnv, startGateway } from './support/gateway.js';
 
 const modeOf = (path: string): number => statSync(path).mode & 0o777;
@@ -69,7 +70,7 @@ describe('dev-secrets.json readable by others', () => {
     // As a user starts it: no keys configured, so the generated ones in that file are used.
     const env = gatewayEnv({ PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', NODE_ENV: 'development', DATA_DIR: dataDir });
     for (const name of ['INTERNAL_API_KEY', 'JWT_SECRET', 'SCRAPER_API_KEY']) delete env[name];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: new URL('..', import.meta.url), env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [builtMain()], { cwd: new URL('..', import.meta.url), env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -10,6 +10,7 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
 import { openPostgresStore } from '../src/store/postgres.js';
 import type { ImportBatch } from '../src/store/store.js';
+import { builtMain } from './support/dist.js';
 import { API_KEY, JWT_SECRET, eventually, gatewayEnv, nextEvent, startGateway } from './support/gateway.js';
 import { privatePostgresAvailable, runSql, startPrivatePostgres, type PrivatePostgres } from './support/postgres.js';
 
@@ -41,7 +42,7 @@ interface GatewayProcess {
 
 async function spawnGateway(databaseUrl: string): Promise<GatewayProcess> {
   const root = new URL('..', import.meta.url).pathname;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [builtMain()], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: gatewayEnv({ PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl, DATABASE_TIMEOUT_MS: String(TIMEOUT_MS) }),

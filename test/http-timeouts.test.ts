@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
+import { builtMain } from './support/dist.js';
 import { API_KEY, JWT_SECRET, eventually, gatewayEnv, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 
 /** Bounds short enough for a test; every wait below is a few of them. */
@@ -138,7 +139,7 @@ describe('the same bounds with WORKERS=2', { timeout: 90_000 }, () => {
   let port = 0;
   const pids: number[] = [];
   before(async () => {
-    primary = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    primary = spawn(process.execPath, [builtMain()], {
       cwd: new URL('..', import.meta.url),
       env: gatewayEnv({ PATH: process.env.PATH ?? '', WORKERS: '2', LOG_LEVEL: 'info', ...TIMEOUTS }),
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,32 +1,24 @@
-/** `general-socket import`, run as a real process against the store the server would use. */
+/**
+ * `general-socket import` against the store the server would use, run in-process through the CLI's
+ * `run(argv, io)` (the process around it is tested in cli.test.ts).
+ */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { parseImportFile } from '../src/store/import-file.js';
 import { openStore } from '../src/store/open.js';
+import { cli as runCli, type CliRun } from './support/cli.js';
 import { nextEvent, nextEvents, startGateway } from './support/gateway.js';
 import { createTestSchema, postgresAvailable } from './support/postgres.js';
 
-const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
 const DEMO = join(root, 'examples/demo-data.json');
 
-/** Runs the CLI; resolves with its exit code and output (never rejects on a non-zero exit). */
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w', ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
+/** Runs the CLI with the test keys and `env`; resolves with its exit code and output. */
+function cli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  return runCli(args, { NODE_ENV: 'test', INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w', ...env });
 }
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'gs-import-'));

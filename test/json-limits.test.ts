@@ -86,7 +86,9 @@ describe('request bodies', () => {
     const arrival = nextEvent(socket, 'numbers');
     const body =
       '{"safe":9007199254740992,"negative":-9007199254740991,"one":1.0,"hundred":1e2,"tenth":0.1,"tenth17":0.10000000000000001,' +
-      '"java":5.6843418860808015E-14,"big":1e20,"max":1.7976931348623157e308,"min":5e-324,"zero":0,"zeroFloat":0.0}';
+      '"java":5.6843418860808015E-14,"big":1e20,"max":1.7976931348623157e308,"min":5e-324,"zero":0,"zeroFloat":0.0,' +
+      // As JSON.stringify writes performance.timeOrigin + performance.now(): a double halfway between two 17-digit decimals.
+      '"stamp":1796128694709.0312}';
     const reply = await gw.request('POST', '/emit/exact/numbers', body);
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
     assert.deepEqual(await arrival, {
@@ -102,6 +104,7 @@ describe('request bodies', () => {
       min: 5e-324,
       zero: 0,
       zeroFloat: 0,
+      stamp: 1796128694709.0312,
     });
   });
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { io as connect, type Socket } from 'socket.io-client';
+import { builtMain, ensureBuilt } from './support/dist.js';
 import { nextEvent, postDuringSignal } from './support/gateway.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -50,7 +51,9 @@ describe('npm start with nothing configured', () => {
   let token = '';
 
   before(async () => {
-    child = spawn('npm', ['start'], { cwd: root, env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir }), stdio: ['ignore', 'pipe', 'pipe'] });
+    // `--ignore-scripts` skips prestart's rebuild: dist/ is built once for the whole suite.
+    ensureBuilt();
+    child = spawn('npm', ['start', '--ignore-scripts'], { cwd: root, env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir }), stdio: ['ignore', 'pipe', 'pipe'] });
     port = await listeningPort(child, output);
   });
   after(() => {
@@ -104,7 +107,7 @@ describe('npm start with nothing configured', () => {
 
 describe('production mode', () => {
   it('refuses to start without keys, naming the variables to set', async () => {
-    const child = spawn('node', ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawn(process.execPath, [builtMain()], {
       cwd: root,
       env: cleanEnv({ NODE_ENV: 'production', PORT: '0', DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-prod-')) }),
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { builtMain } from './support/dist.js';
 import { API_KEY, eventually, gatewayEnv } from './support/gateway.js';
 
 interface LogLine {
@@ -23,7 +24,7 @@ describe('the request log and keys in query strings', { timeout: 90_000 }, () =>
   const lines = (): LogLine[] => output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as LogLine);
 
   before(async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    child = spawn(process.execPath, [builtMain()], {
       cwd: new URL('..', import.meta.url),
       env: gatewayEnv({ PATH: process.env.PATH ?? '', LOG_LEVEL: 'info' }),
       stdio: ['ignore', 'pipe', 'pipe'],

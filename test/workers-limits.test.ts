@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
 import { JSON_DEPTH_CEILING } from '../src/json-limits.js';
+import { builtMain } from './support/dist.js';
 import { API_KEY, JWT_SECRET, eventually, gatewayEnv, nextEvent } from './support/gateway.js';
 
 const nested = (levels: number): string => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
@@ -24,7 +25,7 @@ describe(`WORKERS=2 with JSON_MAX_DEPTH=${JSON_DEPTH_CEILING}`, { timeout: 90_00
   };
 
   before(async () => {
-    primary = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    primary = spawn(process.execPath, [builtMain()], {
       cwd: new URL('..', import.meta.url),
       env: gatewayEnv({ PATH: process.env.PATH ?? '', WORKERS: '2', LOG_LEVEL: 'info', JSON_MAX_DEPTH: String(JSON_DEPTH_CEILING) }),
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
+import { builtMain } from './support/dist.js';
 import { API_KEY, JWT_SECRET, SCRAPER_KEY, collect, eventually, gatewayEnv, nextEvent, postDuringSignal } from './support/gateway.js';
 
 interface LogLine {
@@ -54,7 +55,7 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
   const connectUser = async (userId: string) => open('/v1/shared', { token: await mintToken(JWT_SECRET, userId) });
 
   before(async () => {
-    primary = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    primary = spawn(process.execPath, [builtMain()], {
       cwd: new URL('..', import.meta.url),
       env: gatewayEnv({ PATH: process.env.PATH ?? '', WORKERS: '2', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '5000' }),
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -233,7 +234,7 @@ describe('WORKERS=2 stopped while starting', { timeout: 60_000 }, () => {
       .map(Number);
 
   it('stops workers that were not ready yet and exits 0 without waiting out the timeout', async (t) => {
-    const primary = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const primary = spawn(process.execPath, [builtMain()], {
       cwd: new URL('..', import.meta.url),
       // Longer than this test may take: a missed shutdown would show as exit 1 after it.
       env: gatewayEnv({ PATH: process.env.PATH ?? '', WORKERS: '2', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '40000' }),

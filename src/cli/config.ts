@@ -17,14 +17,14 @@ Lists every environment variable the gateway reads, with its default.
 Options:
   --markdown    print README's Markdown table
 `,
-  async run(args) {
+  async run(args, { stdout }) {
     const { values } = parse({ args, options: { markdown: { type: 'boolean' } }, strict: true });
     if (values.markdown) {
-      process.stdout.write(`${configTable()}\n`);
+      stdout.write(`${configTable()}\n`);
       return 0;
     }
     for (const { env, shownDefault, doc } of describeOptions()) {
-      process.stdout.write(`${env} (default: ${shownDefault === '' ? 'empty' : shownDefault})\n    ${doc}\n`);
+      stdout.write(`${env} (default: ${shownDefault === '' ? 'empty' : shownDefault})\n    ${doc}\n`);
     }
     return 0;
   },

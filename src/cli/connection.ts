@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { readOption } from '../config.js';
 import { devSecretsPath, readDevSecrets } from '../dev-secrets.js';
 import { createClient, GeneralSocketError, type GeneralSocketClient } from '../client/index.js';
-import { UsageError } from './command.js';
+import { UsageError, type CommandIo } from './command.js';
 
 /** The gateway the CLI talks to when neither --url nor GENERAL_SOCKET_URL says otherwise (the seed's base URL). */
 export const DEFAULT_URL = 'http://localhost:4000';
@@ -128,7 +128,7 @@ export const PAYLOAD_HELP = `Payload (any JSON value), from exactly one of:
 `;
 
 /** Reads the payload from --data, --data-file or stdin; every problem is a usage error naming its source. */
-export async function readPayload(values: { data?: string; 'data-file'?: string }, stdin: NodeJS.ReadStream): Promise<unknown> {
+export async function readPayload(values: { data?: string; 'data-file'?: string }, stdin: CommandIo['stdin']): Promise<unknown> {
   if (values.data !== undefined && values['data-file'] !== undefined) throw new UsageError('give the payload with --data or --data-file, not both');
   if (values.data !== undefined) return parsePayload(values.data, '--data');
   const file = values['data-file'];
@@ -154,7 +154,7 @@ function parsePayload(text: string, source: string): unknown {
   }
 }
 
-async function readAll(stream: NodeJS.ReadStream): Promise<string> {
+async function readAll(stream: CommandIo['stdin']): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
   return Buffer.concat(chunks).toString('utf8');
@@ -164,15 +164,15 @@ async function readAll(stream: NodeJS.ReadStream): Promise<string> {
  * Runs one SDK call and reports it: the answer as text (from `describe`) or as JSON on stdout, or the
  * gateway's refusal on stderr (JSON on stdout with --json). Resolves to the exit code.
  */
-export async function report<T>(connection: Connection, call: () => Promise<T>, describe: (answer: T) => string): Promise<number> {
+export async function report<T>({ stdout, stderr }: CommandIo, connection: Connection, call: () => Promise<T>, describe: (answer: T) => string): Promise<number> {
   try {
     const answer = await call();
-    process.stdout.write(connection.json ? `${JSON.stringify(answer)}\n` : `${describe(answer)}\n`);
+    stdout.write(connection.json ? `${JSON.stringify(answer)}\n` : `${describe(answer)}\n`);
     return 0;
   } catch (error) {
     if (!(error instanceof GeneralSocketError)) throw error;
-    if (connection.json) process.stdout.write(`${JSON.stringify(errorJson(error))}\n`);
-    else process.stderr.write(`general-socket: ${describeError(error)}\n`);
+    if (connection.json) stdout.write(`${JSON.stringify(errorJson(error))}\n`);
+    else stderr.write(`general-socket: ${describeError(error)}\n`);
     return 1;
   }
 }

@@ -14,13 +14,13 @@ ${CONNECTION_HELP}
 Example:
   general-socket message prospect 64abc123def456789
 `,
-  async run(args, env) {
+  async run(args, io) {
     const { values, positionals } = parse({ args, options: connectionOptions, allowPositionals: true, strict: true });
     const [channel, messageId, ...extra] = positionals;
     if (channel === undefined || messageId === undefined) throw new UsageError('message needs a channel and a message id');
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-    const connection = connect(values, env);
-    return report(connection, () => connection.client.emitMessage(channel, messageId), ({ sockets: n }) =>
+    const connection = connect(values, io.env);
+    return report(io, connection, () => connection.client.emitMessage(channel, messageId), ({ sockets: n }) =>
       `Sent message ${messageId} (${channel}) to ${sockets(n)}.`,
     );
   },
@@ -38,7 +38,7 @@ ${CONNECTION_HELP}
 Example:
   general-socket conversation prospect 64conv123 new
 `,
-  async run(args, env) {
+  async run(args, io) {
     const { values, positionals } = parse({ args, options: connectionOptions, allowPositionals: true, strict: true });
     const [channel, conversationId, isNew, ...extra] = positionals;
     if (channel === undefined || conversationId === undefined || isNew === undefined) {
@@ -46,8 +46,8 @@ Example:
     }
     if (isNew !== 'new' && isNew !== 'existing') throw new UsageError(`the third argument must be new or existing, got "${isNew}"`);
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-    const connection = connect(values, env);
-    return report(connection, () => connection.client.emitConversation(channel, conversationId, isNew), ({ sockets: n }) =>
+    const connection = connect(values, io.env);
+    return report(io, connection, () => connection.client.emitConversation(channel, conversationId, isNew), ({ sockets: n }) =>
       `Sent ${isNew} conversation ${conversationId} (${channel}) to ${sockets(n)}.`,
     );
   },

@@ -24,7 +24,7 @@ Examples:
   general-socket emit users 64user1,64user2 system_announcement --data-file announcement.json
   echo '{"task_id":"001","keyword":"plumber"}' | general-socket emit scraper xyz123abc scrape_task
 `,
-  async run(args, env) {
+  async run(args, io) {
     const options = { ...connectionOptions, ...payloadOptions };
     // Socket.IO socket ids are base64url and may begin with "-": the word after the target is the id
     // as it stands, unless it is one of the options.
@@ -36,12 +36,12 @@ Examples:
     if (!TARGETS.includes(target)) throw new UsageError(`unknown target "${target}": use user, users or scraper`);
     if (id === undefined || event === undefined) throw new UsageError(`emit ${target} needs ${target === 'scraper' ? 'a socket id' : target === 'users' ? 'user ids' : 'a user id'} and an event name`);
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}": the payload goes in --data, --data-file or stdin`);
-    const connection = connect(values, env);
-    const payload = await readPayload(values, process.stdin);
+    const connection = connect(values, io.env);
+    const payload = await readPayload(values, io.stdin);
     const { client } = connection;
 
     if (target === 'user') {
-      return report(connection, () => client.emitToUser(id, event, payload), ({ sockets: n }) =>
+      return report(io, connection, () => client.emitToUser(id, event, payload), ({ sockets: n }) =>
         `Sent "${event}" to ${sockets(n)} of user ${id}${n === 0 ? ' (the user has no socket connected)' : ''}.`,
       );
     }
@@ -49,8 +49,8 @@ Examples:
       const userIds = id.split(',').map((u) => u.trim()).filter((u) => u !== '');
       if (userIds.length === 0) throw new UsageError('give at least one user id, comma-separated: u1,u2');
       const users = `${userIds.length} user${userIds.length === 1 ? '' : 's'}`;
-      return report(connection, () => client.emitToUsers(userIds, event, payload), ({ sockets: n }) => `Sent "${event}" to ${sockets(n)} of ${users}.`);
+      return report(io, connection, () => client.emitToUsers(userIds, event, payload), ({ sockets: n }) => `Sent "${event}" to ${sockets(n)} of ${users}.`);
     }
-    return report(connection, () => client.emitToScraper(id, event, payload), () => `Sent "${event}" to scraper socket ${id}.`);
+    return report(io, connection, () => client.emitToScraper(id, event, payload), () => `Sent "${event}" to scraper socket ${id}.`);
   },
 };

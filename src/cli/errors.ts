@@ -12,14 +12,14 @@ client receives as connect_error data.code.
 Options:
   --markdown    print README's Markdown tables
 `,
-  async run(args) {
+  async run(args, { stdout }) {
     const { values } = parse({ args, options: { markdown: { type: 'boolean' } }, strict: true });
     if (values.markdown) {
-      process.stdout.write(`${httpErrorTable()}\n\n${socketErrorTable()}\n`);
+      stdout.write(`${httpErrorTable()}\n\n${socketErrorTable()}\n`);
       return 0;
     }
-    for (const [code, { status, when }] of Object.entries(errorRegistry)) process.stdout.write(`${status} ${code}\n    ${when}\n`);
-    for (const [code, { namespace, when }] of Object.entries(socketErrorRegistry)) process.stdout.write(`socket ${code} (${namespace})\n    ${when}\n`);
+    for (const [code, { status, when }] of Object.entries(errorRegistry)) stdout.write(`${status} ${code}\n    ${when}\n`);
+    for (const [code, { namespace, when }] of Object.entries(socketErrorRegistry)) stdout.write(`socket ${code} (${namespace})\n    ${when}\n`);
     return 0;
   },
 };

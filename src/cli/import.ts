@@ -24,7 +24,7 @@ Ids and dates may be plain strings or MongoDB Extended JSON ({"$oid": ...}, {"$d
 Options:
   --collection NAME   ${COLLECTIONS.join(', ')}
 `,
-  async run(args, env) {
+  async run(args, { env, stdout }) {
     const { values, positionals } = parse({ args, options: { collection: { type: 'string' } }, allowPositionals: true, strict: true });
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'FILE is required' : `expected one FILE, got ${positionals.length}`);
     const file = positionals[0]!;
@@ -49,16 +49,16 @@ Options:
       throw error;
     }
 
-    // A ConfigError reaches the user as the command's error (cli/main.ts prints its message).
+    // A ConfigError reaches the user as the command's error (cli/commands.ts prints its message).
     const config = loadConfig(env);
     // Problems reach the user as the command's error; the server's warnings would repeat them.
     const store = await openStore(config, { warn: () => undefined });
     try {
       const counts = await store.importDocuments(batch);
-      process.stdout.write(`Imported ${file} into ${store.description}:\n`);
+      stdout.write(`Imported ${file} into ${store.description}:\n`);
       for (const [name, count] of Object.entries(counts)) {
         const total = count.inserted + count.updated + count.unchanged;
-        process.stdout.write(`  ${name.padEnd(22)}${String(total).padStart(7)}  (${count.inserted} new, ${count.updated} updated, ${count.unchanged} unchanged)\n`);
+        stdout.write(`  ${name.padEnd(22)}${String(total).padStart(7)}  (${count.inserted} new, ${count.updated} updated, ${count.unchanged} unchanged)\n`);
       }
     } finally {
       await store.close();

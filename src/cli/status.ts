@@ -26,7 +26,7 @@ ${CONNECTION_HELP}
 Example:
   GENERAL_SOCKET_URL=http://gateway:4000 general-socket status --json
 `,
-  async run(args, env) {
+  async run(args, { env, stdout }) {
     const { values, positionals } = parse({ args, options: connectionOptions, allowPositionals: true, strict: true });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const connection = connect(values, env, { keyOptional: true });
@@ -40,7 +40,7 @@ Example:
 
     if (connection.json) {
       const part = <T>(p: Part<T> | undefined) => (p === undefined ? null : p.ok ? p.value : errorJson(p.error));
-      process.stdout.write(`${JSON.stringify({ ok, url: connection.url, health: part(health), readiness: part(readiness), stats: part(stats) })}\n`);
+      stdout.write(`${JSON.stringify({ ok, url: connection.url, health: part(health), readiness: part(readiness), stats: part(stats) })}\n`);
       return ok ? 0 : 1;
     }
     const lines = [['Gateway', connection.url]];
@@ -61,7 +61,7 @@ Example:
       }
     }
     const text = lines.map(([label, value]) => `${(label ?? '').padEnd(9)}${value}`).join('\n');
-    process.stdout.write(`${text}\n`);
+    stdout.write(`${text}\n`);
     return ok ? 0 : 1;
   },
 };

@@ -14,18 +14,18 @@ Options:
   --user <id>        the user id (required)
   --ttl <seconds>    lifetime, default 3600
 `,
-  async run(args, env) {
+  async run(args, { env, stdout }) {
     const { values } = parse({ args, options: { user: { type: 'string' }, ttl: { type: 'string' } }, strict: true });
     if (!values.user) throw new UsageError('--user is required');
     const ttlSeconds = values.ttl === undefined ? 3600 : Number(values.ttl);
     if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new UsageError('--ttl must be a positive whole number of seconds');
-    // A ConfigError reaches the user as the command's error (cli/main.ts prints its message).
+    // A ConfigError reaches the user as the command's error (cli/commands.ts prints its message).
     const config = loadConfig(env);
     if (config.jwtSecret === '') {
       throw new Error('the gateway verifies tokens with JWT_PUBLIC_KEY; mint tokens with the matching private key instead');
     }
     const jwt = await mintUserToken(config, values.user, ttlSeconds);
-    process.stdout.write(`${jwt}\n`);
+    stdout.write(`${jwt}\n`);
     return 0;
   },
 };

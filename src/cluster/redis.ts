@@ -46,6 +46,16 @@ export async function createRedisBus(options: {
     sent.catch(() => dropped++);
     return sent;
   }) as typeof pub.publish;
+  // Nor does it handle its (un)subscribe commands: closing a node while Redis is gone or slow to
+  // answer would leave an unhandled rejection per namespace, which ends a process with exit 1.
+  for (const method of ['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe'] as const) {
+    const command = sub[method].bind(sub) as (...args: unknown[]) => Promise<unknown>;
+    (sub as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+      const sent = command(...args);
+      sent.catch(() => undefined);
+      return sent;
+    };
+  }
 
   const reachable = (): boolean => pub.status === 'ready' && sub.status === 'ready';
   let up = false;
