@@ -60,7 +60,9 @@ async function main(options: BenchOptions): Promise<number> {
   for (const s of skipped) log(`target ${s.name} not run: ${s.reason}`);
 
   const machine = machineInfo(pinned ? { server: SERVER_CORE, load: LOAD_CORE } : undefined);
-  log(`${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, commit ${machine.commit}, ulimit -n ${machine.fdLimit}, ${pinned ? 'pinned' : 'not pinned'}`);
+  log(
+    `${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, commit ${machine.commit}, ulimit -n ${machine.fdLimit}, ${pinned ? 'pinned' : 'not pinned'}`,
+  );
 
   if (options.selfCheck) {
     const failures = await selfCheck((line) => log(line));

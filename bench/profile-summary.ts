@@ -56,7 +56,9 @@ packages.delete('(idle)');
 self.delete('(idle)  ');
 const busy = total - idle;
 const share = (us: number): string => `${((us / busy) * 100).toFixed(1).padStart(5)}%`;
-console.log(`${(total / 1000).toFixed(0)} ms sampled, ${(busy / 1000).toFixed(0)} ms busy (${((busy / total) * 100).toFixed(0)}%); shares below are of busy time\n\nself time by package:`);
+console.log(
+  `${(total / 1000).toFixed(0)} ms sampled, ${(busy / 1000).toFixed(0)} ms busy (${((busy / total) * 100).toFixed(0)}%); shares below are of busy time\n\nself time by package:`,
+);
 for (const [pkg, us] of [...packages].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(us)}  ${pkg}`);
 console.log('\nself time by function:');
 for (const [fn, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(us)}  ${fn}`);

@@ -89,7 +89,16 @@ const gateway: Target = {
   // LOG_LEVEL=warn: the baselines log nothing per request either. DATA_DIR (freshDataDir) keeps generated state out of the work tree.
   // EMIT_MAX_USER_IDS: --fanout-sockets may exceed the default cap of 10,000 ids per call.
   // SOCKET_HANDSHAKES_PER_MINUTE: every benchmark socket connects from one address.
-  env: { NODE_ENV: 'development', JWT_SECRET, INTERNAL_API_KEY, RATE_LIMIT_MAX: '0', SOCKET_HANDSHAKES_PER_MINUTE: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', EMIT_MAX_USER_IDS: '100000' },
+  env: {
+    NODE_ENV: 'development',
+    JWT_SECRET,
+    INTERNAL_API_KEY,
+    RATE_LIMIT_MAX: '0',
+    SOCKET_HANDSHAKES_PER_MINUTE: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    EMIT_MAX_USER_IDS: '100000',
+  },
   freshDataDir: true,
   unavailable: () => (existsSync(join(REPO_ROOT, 'src/main.ts')) ? null : 'src/main.ts does not exist yet'),
   optIn: !GATEWAY_VERIFIED,

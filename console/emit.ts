@@ -6,7 +6,10 @@
 import { call } from './session.js';
 
 class FieldError extends Error {
-  constructor(readonly field: HTMLElement, message: string) {
+  constructor(
+    readonly field: HTMLElement,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -21,7 +24,11 @@ function fieldValue(field: Field): unknown {
       throw new FieldError(field, `${field.labels?.[0]?.textContent ?? field.name} is not valid JSON: ${(error as Error).message}`);
     }
   }
-  if (field.dataset.list !== undefined) return field.value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  if (field.dataset.list !== undefined)
+    return field.value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
   return field.value;
 }
 

@@ -73,7 +73,12 @@ function signIn(config: AdminUiConfig): Middleware {
     }
     const address = addressOf(socket.request);
     if (attempts.hit(address) > ADMIN_SIGN_INS_PER_MINUTE) {
-      return next(refusal('ADMIN_SIGN_IN_THROTTLED', `Too many sign-in attempts from ${address}: at most ${ADMIN_SIGN_INS_PER_MINUTE} per minute; retry in ${attempts.secondsLeft()} s`));
+      return next(
+        refusal(
+          'ADMIN_SIGN_IN_THROTTLED',
+          `Too many sign-in attempts from ${address}: at most ${ADMIN_SIGN_INS_PER_MINUTE} per minute; retry in ${attempts.secondsLeft()} s`,
+        ),
+      );
     }
     if (comparing >= CONCURRENT_SIGN_INS) return next(refusal('ADMIN_SIGN_IN_BUSY', 'Other sign-ins are being checked: retry in a few seconds'));
     comparing++;

@@ -105,8 +105,7 @@ const originList: Parser<readonly string[]> = (raw, name) => {
 };
 
 /** Fastify's `trustProxy`: a boolean, or the proxies' addresses (validated like ALLOWED_IPS). */
-const proxyTrust: Parser<boolean | string> = (raw, name) =>
-  /^(1|true|yes|on|0|false|no|off)$/i.test(raw) ? boolean(raw, name) : ipList(raw, name).join(',');
+const proxyTrust: Parser<boolean | string> = (raw, name) => (/^(1|true|yes|on|0|false|no|off)$/i.test(raw) ? boolean(raw, name) : ipList(raw, name).join(','));
 
 /** PEM keys often arrive through env files with their newlines escaped. */
 const publicKey: Parser<string> = (raw, name) => {
@@ -157,7 +156,8 @@ const publicUrl: Parser<string> = (raw, name) => {
 
 /** A Socket.IO namespace name; the users' and the admin UI's are taken. */
 const namespaceName: Parser<string> = (raw, name) => {
-  if (!/^\/[A-Za-z0-9_./-]{0,100}$/.test(raw)) throw new Error(`${name} must be a namespace such as /v1/lead-finder or /: a "/" and up to 100 letters, digits, _ . / or -, got "${raw}"`);
+  if (!/^\/[A-Za-z0-9_./-]{0,100}$/.test(raw))
+    throw new Error(`${name} must be a namespace such as /v1/lead-finder or /: a "/" and up to 100 letters, digits, _ . / or -, got "${raw}"`);
   if (['/v1/shared', '/admin', '/general-socket-control'].includes(raw)) throw new Error(`${name} cannot be ${raw}: that namespace is taken`);
   return raw;
 };
@@ -166,56 +166,279 @@ const namespaceName: Parser<string> = (raw, name) => {
 const workerCount: Parser<number> = (raw, name) => (raw.toLowerCase() === 'auto' ? 0 : integer(0, 256)(raw, name));
 
 const options = {
-  nodeEnv: option('NODE_ENV', 'Runtime mode. `production` refuses to start without `INTERNAL_API_KEY` and a JWT key.', oneOf(['development', 'production', 'test'] as const), 'development'),
+  nodeEnv: option(
+    'NODE_ENV',
+    'Runtime mode. `production` refuses to start without `INTERNAL_API_KEY` and a JWT key.',
+    oneOf(['development', 'production', 'test'] as const),
+    'development',
+  ),
   port: option('PORT', 'TCP port that serves both the REST API and Socket.IO (0 picks a free port).', integer(0, 65535), 4000),
   host: option('HOST', 'Address to listen on.', text, '0.0.0.0'),
-  publicUrl: option('PUBLIC_URL', 'The URL clients reach the gateway at (`https://socket.example.com`; a path prefix is kept), named as the server in `/openapi.json` and `/docs`. Unset, the document names the relative server `/`, never the Host header a caller sent.', publicUrl, '', '(relative: `/`)'),
-  logLevel: option('LOG_LEVEL', 'pino log level: fatal, error, warn, info, debug, trace or silent.', oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'info'),
-  internalApiKeys: option('INTERNAL_API_KEY', 'Comma-separated API keys accepted in the `x-api-key` header of REST calls; several keys allow rotation. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`.', list, [], '(generated outside production)'),
-  allowedIps: option('ALLOWED_IPS', 'Comma-separated IPs and CIDRs (IPv4 and IPv6) allowed to call the REST API; empty allows every address.', ipList, [], '(any)'),
-  trustProxy: option('TRUST_PROXY', 'Which proxies may tell the caller\'s address in `X-Forwarded-For` (for `ALLOWED_IPS` and the per-address Socket.IO limits): `false`; the load balancers\' comma-separated IPs or CIDRs (the caller is then the last address they did not add); or `true` to trust every hop, which lets any caller who reaches the gateway directly claim any address.', proxyTrust, false),
-  jwtSecret: option('JWT_SECRET', 'HS256 secret that verifies user tokens. Outside production an unset value (with no `JWT_PUBLIC_KEY`) means a generated secret kept in `DATA_DIR/dev-secrets.json`.', text, '', '(generated outside production)'),
-  jwtPublicKey: option('JWT_PUBLIC_KEY', 'PEM public key (RSA for RS256, P-256 EC for ES256) that verifies user tokens; `\\n` escapes are accepted.', publicKey, '', '(none)'),
+  publicUrl: option(
+    'PUBLIC_URL',
+    'The URL clients reach the gateway at (`https://socket.example.com`; a path prefix is kept), named as the server in `/openapi.json` and `/docs`. Unset, the document names the relative server `/`, never the Host header a caller sent.',
+    publicUrl,
+    '',
+    '(relative: `/`)',
+  ),
+  logLevel: option(
+    'LOG_LEVEL',
+    'pino log level: fatal, error, warn, info, debug, trace or silent.',
+    oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    'info',
+  ),
+  internalApiKeys: option(
+    'INTERNAL_API_KEY',
+    'Comma-separated API keys accepted in the `x-api-key` header of REST calls; several keys allow rotation. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`.',
+    list,
+    [],
+    '(generated outside production)',
+  ),
+  allowedIps: option(
+    'ALLOWED_IPS',
+    'Comma-separated IPs and CIDRs (IPv4 and IPv6) allowed to call the REST API; empty allows every address.',
+    ipList,
+    [],
+    '(any)',
+  ),
+  trustProxy: option(
+    'TRUST_PROXY',
+    "Which proxies may tell the caller's address in `X-Forwarded-For` (for `ALLOWED_IPS` and the per-address Socket.IO limits): `false`; the load balancers' comma-separated IPs or CIDRs (the caller is then the last address they did not add); or `true` to trust every hop, which lets any caller who reaches the gateway directly claim any address.",
+    proxyTrust,
+    false,
+  ),
+  jwtSecret: option(
+    'JWT_SECRET',
+    'HS256 secret that verifies user tokens. Outside production an unset value (with no `JWT_PUBLIC_KEY`) means a generated secret kept in `DATA_DIR/dev-secrets.json`.',
+    text,
+    '',
+    '(generated outside production)',
+  ),
+  jwtPublicKey: option(
+    'JWT_PUBLIC_KEY',
+    'PEM public key (RSA for RS256, P-256 EC for ES256) that verifies user tokens; `\\n` escapes are accepted.',
+    publicKey,
+    '',
+    '(none)',
+  ),
   jwtIssuer: option('JWT_ISSUER', 'When set, user tokens must carry this `iss`.', text, '', '(not checked)'),
   jwtAudience: option('JWT_AUDIENCE', 'When set, user tokens must carry this `aud`.', text, '', '(not checked)'),
-  scraperApiKeys: option('SCRAPER_API_KEY', 'Comma-separated keys that lead-finder scrapers present as `auth.token` on `LEAD_FINDER_NAMESPACE`. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`; in production an unset value refuses every scraper.', list, [], '(generated outside production)'),
-  leadFinderNamespace: option('LEAD_FINDER_NAMESPACE', 'Socket.IO namespace where lead-finder scrapers connect with `SCRAPER_API_KEY`; `/` serves scrapers written for the seed, which connect without a namespace (the gateway nodes then exchange their own messages on `/general-socket-control`, which refuses every client). Every node of a cluster needs the same value.', namespaceName, '/v1/lead-finder'),
+  scraperApiKeys: option(
+    'SCRAPER_API_KEY',
+    'Comma-separated keys that lead-finder scrapers present as `auth.token` on `LEAD_FINDER_NAMESPACE`. Outside production an unset value means a generated key kept in `DATA_DIR/dev-secrets.json`; in production an unset value refuses every scraper.',
+    list,
+    [],
+    '(generated outside production)',
+  ),
+  leadFinderNamespace: option(
+    'LEAD_FINDER_NAMESPACE',
+    'Socket.IO namespace where lead-finder scrapers connect with `SCRAPER_API_KEY`; `/` serves scrapers written for the seed, which connect without a namespace (the gateway nodes then exchange their own messages on `/general-socket-control`, which refuses every client). Every node of a cluster needs the same value.',
+    namespaceName,
+    '/v1/lead-finder',
+  ),
   maxUserIds: option('EMIT_MAX_USER_IDS', 'Most user ids one `POST /emit/:emitTo` call may name.', integer(1, 1_000_000), 10_000),
   bodyLimitBytes: option('BODY_LIMIT_BYTES', 'Largest accepted request body, in bytes; larger bodies get 413.', integer(1, 100 * 1024 * 1024), 1024 * 1024),
-  jsonMaxDepth: option('JSON_MAX_DEPTH', `Deepest nesting of objects and arrays accepted in a request body, a stored document or an imported one (at most ${JSON_DEPTH_CEILING}); deeper values are refused with a message naming the limit.`, integer(1, JSON_DEPTH_CEILING), DEFAULT_JSON_MAX_DEPTH),
-  emitMaxBytes: option('EMIT_MAX_BYTES', 'Most bytes of payload one request may send, counting each recipient\'s payload once (a conversation event to N users counts N payloads); past it 413 `EMIT_TOO_LARGE`. It also bounds each message between gateway nodes: keep it below Redis\'s `client-output-buffer-limit pubsub` (8 MB soft limit by default).', integer(1024, 64 * 1024 * 1024), 4 * 1024 * 1024),
-  conversationMaxUsers: option('CONVERSATION_MAX_USERS', 'Most users a conversation may have for `GET .../emit/conversation/...` to send it (each user receives every user\'s document); past it 413 `EMIT_TOO_LARGE`.', integer(1, 100_000), 200),
-  rateLimitMax: option('RATE_LIMIT_MAX', 'Emit requests allowed per window for each API key, across all emit routes; 0 disables rate limiting.', integer(0, 10_000_000), 100),
-  rateLimitWindowMs: option('RATE_LIMIT_WINDOW_MS', 'Length of the rate-limit window in milliseconds; 0 disables rate limiting.', integer(0, 24 * 3600 * 1000), 60_000),
-  corsOrigins: option('CORS_ORIGINS', 'Comma-separated origins (`https://app.example.com`) that browsers may connect from over HTTP long-polling; `*` allows any origin.', originList, ['*']),
-  corsCredentials: option('CORS_CREDENTIALS', 'Let browsers on the `CORS_ORIGINS` origins send cookies with long-polling requests (`withCredentials: true`), such as a load balancer\'s stickiness cookie; needs `CORS_ORIGINS` to list origins, never `*`.', boolean, false),
-  requestTimeoutMs: option('REQUEST_TIMEOUT_MS', 'Longest time a client may take to send a whole HTTP request, headers and body; past it the gateway answers 408 and closes the connection. Long-polling and websocket connections are not cut (their requests arrive at once).', integer(100, 3_600_000), 30_000),
-  headersTimeoutMs: option('HEADERS_TIMEOUT_MS', 'Longest time a client may take to send the headers of an HTTP request, counted from its connection or its first byte; at most `REQUEST_TIMEOUT_MS`.', integer(100, 3_600_000), 10_000),
-  keepAliveTimeoutMs: option('KEEP_ALIVE_TIMEOUT_MS', 'How long an idle kept-alive HTTP connection waits for its next request before the gateway closes it; keep it above the idle timeout of a load balancer in front (60 s on AWS ALB).', integer(100, 3_600_000), 72_000),
-  shutdownTimeoutMs: option('SHUTDOWN_TIMEOUT_MS', 'How long a SIGTERM/SIGINT waits for in-flight requests before the process exits anyway.', integer(0, 600_000), 10_000),
-  databaseUrl: option('DATABASE_URL', 'PostgreSQL URL (`postgres://user:password@host:5432/db`; `?options=-c%20search_path%3Dmyschema` picks a schema) holding the conversation documents; unset means an embedded SQLite file in `DATA_DIR`. Its password is never logged.', databaseUrl, '', '(embedded SQLite)'),
-  databaseTimeoutMs: option('DATABASE_TIMEOUT_MS', 'Longest wait for a PostgreSQL connection or query, in milliseconds; past it the conversation routes answer 503.', integer(100, 600_000), 2000),
+  jsonMaxDepth: option(
+    'JSON_MAX_DEPTH',
+    `Deepest nesting of objects and arrays accepted in a request body, a stored document or an imported one (at most ${JSON_DEPTH_CEILING}); deeper values are refused with a message naming the limit.`,
+    integer(1, JSON_DEPTH_CEILING),
+    DEFAULT_JSON_MAX_DEPTH,
+  ),
+  emitMaxBytes: option(
+    'EMIT_MAX_BYTES',
+    "Most bytes of payload one request may send, counting each recipient's payload once (a conversation event to N users counts N payloads); past it 413 `EMIT_TOO_LARGE`. It also bounds each message between gateway nodes: keep it below Redis's `client-output-buffer-limit pubsub` (8 MB soft limit by default).",
+    integer(1024, 64 * 1024 * 1024),
+    4 * 1024 * 1024,
+  ),
+  conversationMaxUsers: option(
+    'CONVERSATION_MAX_USERS',
+    "Most users a conversation may have for `GET .../emit/conversation/...` to send it (each user receives every user's document); past it 413 `EMIT_TOO_LARGE`.",
+    integer(1, 100_000),
+    200,
+  ),
+  rateLimitMax: option(
+    'RATE_LIMIT_MAX',
+    'Emit requests allowed per window for each API key, across all emit routes; 0 disables rate limiting.',
+    integer(0, 10_000_000),
+    100,
+  ),
+  rateLimitWindowMs: option(
+    'RATE_LIMIT_WINDOW_MS',
+    'Length of the rate-limit window in milliseconds; 0 disables rate limiting.',
+    integer(0, 24 * 3600 * 1000),
+    60_000,
+  ),
+  corsOrigins: option(
+    'CORS_ORIGINS',
+    'Comma-separated origins (`https://app.example.com`) that browsers may connect from over HTTP long-polling; `*` allows any origin.',
+    originList,
+    ['*'],
+  ),
+  corsCredentials: option(
+    'CORS_CREDENTIALS',
+    "Let browsers on the `CORS_ORIGINS` origins send cookies with long-polling requests (`withCredentials: true`), such as a load balancer's stickiness cookie; needs `CORS_ORIGINS` to list origins, never `*`.",
+    boolean,
+    false,
+  ),
+  requestTimeoutMs: option(
+    'REQUEST_TIMEOUT_MS',
+    'Longest time a client may take to send a whole HTTP request, headers and body; past it the gateway answers 408 and closes the connection. Long-polling and websocket connections are not cut (their requests arrive at once).',
+    integer(100, 3_600_000),
+    30_000,
+  ),
+  headersTimeoutMs: option(
+    'HEADERS_TIMEOUT_MS',
+    'Longest time a client may take to send the headers of an HTTP request, counted from its connection or its first byte; at most `REQUEST_TIMEOUT_MS`.',
+    integer(100, 3_600_000),
+    10_000,
+  ),
+  keepAliveTimeoutMs: option(
+    'KEEP_ALIVE_TIMEOUT_MS',
+    'How long an idle kept-alive HTTP connection waits for its next request before the gateway closes it; keep it above the idle timeout of a load balancer in front (60 s on AWS ALB).',
+    integer(100, 3_600_000),
+    72_000,
+  ),
+  shutdownTimeoutMs: option(
+    'SHUTDOWN_TIMEOUT_MS',
+    'How long a SIGTERM/SIGINT waits for in-flight requests before the process exits anyway.',
+    integer(0, 600_000),
+    10_000,
+  ),
+  databaseUrl: option(
+    'DATABASE_URL',
+    'PostgreSQL URL (`postgres://user:password@host:5432/db`; `?options=-c%20search_path%3Dmyschema` picks a schema) holding the conversation documents; unset means an embedded SQLite file in `DATA_DIR`. Its password is never logged.',
+    databaseUrl,
+    '',
+    '(embedded SQLite)',
+  ),
+  databaseTimeoutMs: option(
+    'DATABASE_TIMEOUT_MS',
+    'Longest wait for a PostgreSQL connection or query, in milliseconds; past it the conversation routes answer 503.',
+    integer(100, 600_000),
+    2000,
+  ),
   databasePoolSize: option('DATABASE_POOL_SIZE', 'Most PostgreSQL connections the gateway holds open.', integer(1, 1000), 10),
-  channels: option('CHANNELS', 'Comma-separated conversation channels served at `/conversations/:channel/...`; events are named `<channel>_message` and `<channel>_add_conversation`.', nameList, ['prospect']),
-  privateFields: option('PRIVATE_FIELDS', 'Comma-separated field names removed, at any depth, from every document sent to clients; a name also matches, ignoring case, `_` and `-`, any field ending with it (`passwordHash`, `reset_token`).', nameList, [
-    'password', 'passwd', 'pass', 'pwd', 'passphrase', 'hash', 'salt', 'token', 'tokens', 'jwt', 'secret', 'secrets', 'apikey', 'apikeys', 'privatekey', 'privatekeys',
-    'credential', 'credentials', 'otp', 'otpcode', 'recoverycode', 'recoverycodes', 'backupcodes', 'sessionid', 'cookie', 'cookies',
-  ]),
-  sendFieldsUsers: option('SEND_FIELDS_USERS', 'Comma-separated fields of `users` documents that may be sent to clients, wherever such a document appears (allow-list mode: `_id` always is, and `PRIVATE_FIELDS` still applies); `*` sends every field but the private ones.', fieldList, '*'),
+  channels: option(
+    'CHANNELS',
+    'Comma-separated conversation channels served at `/conversations/:channel/...`; events are named `<channel>_message` and `<channel>_add_conversation`.',
+    nameList,
+    ['prospect'],
+  ),
+  privateFields: option(
+    'PRIVATE_FIELDS',
+    'Comma-separated field names removed, at any depth, from every document sent to clients; a name also matches, ignoring case, `_` and `-`, any field ending with it (`passwordHash`, `reset_token`).',
+    nameList,
+    [
+      'password',
+      'passwd',
+      'pass',
+      'pwd',
+      'passphrase',
+      'hash',
+      'salt',
+      'token',
+      'tokens',
+      'jwt',
+      'secret',
+      'secrets',
+      'apikey',
+      'apikeys',
+      'privatekey',
+      'privatekeys',
+      'credential',
+      'credentials',
+      'otp',
+      'otpcode',
+      'recoverycode',
+      'recoverycodes',
+      'backupcodes',
+      'sessionid',
+      'cookie',
+      'cookies',
+    ],
+  ),
+  sendFieldsUsers: option(
+    'SEND_FIELDS_USERS',
+    'Comma-separated fields of `users` documents that may be sent to clients, wherever such a document appears (allow-list mode: `_id` always is, and `PRIVATE_FIELDS` still applies); `*` sends every field but the private ones.',
+    fieldList,
+    '*',
+  ),
   sendFieldsContacts: option('SEND_FIELDS_CONTACTS', 'Allow-list mode for `contacts` documents, as `SEND_FIELDS_USERS`.', fieldList, '*'),
-  sendFieldsCommunications: option('SEND_FIELDS_COMMUNICATIONS', 'Allow-list mode for `communications` (messages), as `SEND_FIELDS_USERS`; the fields an event computes (`sent_by`, `conversation_id`, `is_sender`, `createdAt`) are always sent.', fieldList, '*'),
-  sendFieldsConversationprospects: option('SEND_FIELDS_CONVERSATIONPROSPECTS', 'Allow-list mode for `conversationprospects`, as `SEND_FIELDS_USERS`; the fields an event computes (`title`, `image`, `users`, `contact_id`, `last_activity`, `unread_count`, `isNew`) are always sent.', fieldList, '*'),
-  redisUrl: option('REDIS_URL', 'Redis that joins gateway processes, on one machine or many, into one gateway (`redis://[:password@]host:6379[/db]`, `rediss://` for TLS): events, scraper look-ups and rate limits span every node. Empty runs a standalone gateway.', redisUrl, '', '(none: standalone)'),
-  redisPrefix: option('REDIS_PREFIX', 'Prefix of the Redis channels and keys the gateway uses: gateways sharing a Redis and a prefix form one cluster; a `@socket.io/redis-emitter` must be created with the same `key`.', text, 'socket.io'),
-  workers: option('WORKERS', 'Worker processes that share `PORT` on this machine, with sticky sessions so long-polling works; `0` or `auto` starts one per CPU core, `1` runs everything in one process.', workerCount, 1),
-  clusterTimeoutMs: option('CLUSTER_TIMEOUT_MS', 'How long a REST call waits for the other gateway nodes to answer (scraper look-ups, socket counts) before replying with what it has. With `WORKERS` and no Redis the workers\' adapter waits at least 5000 ms, whatever this says.', integer(50, 60_000), 2000),
-  dataDir: option('DATA_DIR', 'Folder for local state: the embedded database and generated development secrets, readable by their owner only (a new folder is created 0700, its files 0600).', text, './data'),
-  metricsPublic: option('METRICS_PUBLIC', 'Serve `GET /metrics` without an API key (for a Prometheus inside a private network); otherwise it takes the key as `x-api-key` or `Authorization: Bearer`.', boolean, false),
-  socketMaxMessageBytes: option('SOCKET_MAX_MESSAGE_BYTES', 'Largest message a Socket.IO client may send, in bytes (Engine.IO\'s `maxHttpBufferSize`): clients send only a namespace CONNECT with their token, and the admin UI its commands; a larger message closes the connection.', integer(1024, 100 * 1024 * 1024), 16 * 1024),
-  socketHandshakesPerMinute: option('SOCKET_HANDSHAKES_PER_MINUTE', 'Socket.IO connections one client address may open per minute on each gateway process; past it, a CONNECT gets `connect_error` with `data.code` `HANDSHAKE_RATE_LIMITED`, and past twice it the handshake is refused (403). Behind a load balancer, set `TRUST_PROXY`, or every client shares its address. 0 disables the limit.', integer(0, 1_000_000), 600),
-  adminUi: option('ADMIN_UI', 'Instrument Socket.IO for `@socket.io/admin-ui` (namespace `/admin`) and serve that UI at `/admin-ui/`; needs `ADMIN_UI_PASSWORD`.', boolean, false),
+  sendFieldsCommunications: option(
+    'SEND_FIELDS_COMMUNICATIONS',
+    'Allow-list mode for `communications` (messages), as `SEND_FIELDS_USERS`; the fields an event computes (`sent_by`, `conversation_id`, `is_sender`, `createdAt`) are always sent.',
+    fieldList,
+    '*',
+  ),
+  sendFieldsConversationprospects: option(
+    'SEND_FIELDS_CONVERSATIONPROSPECTS',
+    'Allow-list mode for `conversationprospects`, as `SEND_FIELDS_USERS`; the fields an event computes (`title`, `image`, `users`, `contact_id`, `last_activity`, `unread_count`, `isNew`) are always sent.',
+    fieldList,
+    '*',
+  ),
+  redisUrl: option(
+    'REDIS_URL',
+    'Redis that joins gateway processes, on one machine or many, into one gateway (`redis://[:password@]host:6379[/db]`, `rediss://` for TLS): events, scraper look-ups and rate limits span every node. Empty runs a standalone gateway.',
+    redisUrl,
+    '',
+    '(none: standalone)',
+  ),
+  redisPrefix: option(
+    'REDIS_PREFIX',
+    'Prefix of the Redis channels and keys the gateway uses: gateways sharing a Redis and a prefix form one cluster; a `@socket.io/redis-emitter` must be created with the same `key`.',
+    text,
+    'socket.io',
+  ),
+  workers: option(
+    'WORKERS',
+    'Worker processes that share `PORT` on this machine, with sticky sessions so long-polling works; `0` or `auto` starts one per CPU core, `1` runs everything in one process.',
+    workerCount,
+    1,
+  ),
+  clusterTimeoutMs: option(
+    'CLUSTER_TIMEOUT_MS',
+    "How long a REST call waits for the other gateway nodes to answer (scraper look-ups, socket counts) before replying with what it has. With `WORKERS` and no Redis the workers' adapter waits at least 5000 ms, whatever this says.",
+    integer(50, 60_000),
+    2000,
+  ),
+  dataDir: option(
+    'DATA_DIR',
+    'Folder for local state: the embedded database and generated development secrets, readable by their owner only (a new folder is created 0700, its files 0600).',
+    text,
+    './data',
+  ),
+  metricsPublic: option(
+    'METRICS_PUBLIC',
+    'Serve `GET /metrics` without an API key (for a Prometheus inside a private network); otherwise it takes the key as `x-api-key` or `Authorization: Bearer`.',
+    boolean,
+    false,
+  ),
+  socketMaxMessageBytes: option(
+    'SOCKET_MAX_MESSAGE_BYTES',
+    "Largest message a Socket.IO client may send, in bytes (Engine.IO's `maxHttpBufferSize`): clients send only a namespace CONNECT with their token, and the admin UI its commands; a larger message closes the connection.",
+    integer(1024, 100 * 1024 * 1024),
+    16 * 1024,
+  ),
+  socketHandshakesPerMinute: option(
+    'SOCKET_HANDSHAKES_PER_MINUTE',
+    'Socket.IO connections one client address may open per minute on each gateway process; past it, a CONNECT gets `connect_error` with `data.code` `HANDSHAKE_RATE_LIMITED`, and past twice it the handshake is refused (403). Behind a load balancer, set `TRUST_PROXY`, or every client shares its address. 0 disables the limit.',
+    integer(0, 1_000_000),
+    600,
+  ),
+  adminUi: option(
+    'ADMIN_UI',
+    'Instrument Socket.IO for `@socket.io/admin-ui` (namespace `/admin`) and serve that UI at `/admin-ui/`; needs `ADMIN_UI_PASSWORD`.',
+    boolean,
+    false,
+  ),
   adminUiUsername: option('ADMIN_UI_USERNAME', 'User name of the admin UI.', text, 'admin'),
-  adminUiPassword: option('ADMIN_UI_PASSWORD', 'Password of the admin UI: a bcrypt hash (`$2a$`/`$2b$`), or plain text that is hashed at start-up.', text, '', '(none)'),
+  adminUiPassword: option(
+    'ADMIN_UI_PASSWORD',
+    'Password of the admin UI: a bcrypt hash (`$2a$`/`$2b$`), or plain text that is hashed at start-up.',
+    text,
+    '',
+    '(none)',
+  ),
 };
 
 type Options = typeof options;
@@ -262,10 +485,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   if (values.adminUi === true && values.adminUiPassword === '') problems.push('ADMIN_UI=true needs ADMIN_UI_PASSWORD: the admin UI can disconnect any socket');
   if (typeof values.headersTimeoutMs === 'number' && typeof values.requestTimeoutMs === 'number' && values.headersTimeoutMs > values.requestTimeoutMs) {
-    problems.push(`HEADERS_TIMEOUT_MS (${values.headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${values.requestTimeoutMs}): headers are part of the request`);
+    problems.push(
+      `HEADERS_TIMEOUT_MS (${values.headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${values.requestTimeoutMs}): headers are part of the request`,
+    );
   }
   if (values.corsCredentials === true && Array.isArray(values.corsOrigins) && values.corsOrigins.includes('*')) {
-    problems.push('CORS_CREDENTIALS=true needs CORS_ORIGINS to list the origins allowed (https://app.example.com,...): with `*` any site could make browsers send their cookies');
+    problems.push(
+      'CORS_CREDENTIALS=true needs CORS_ORIGINS to list the origins allowed (https://app.example.com,...): with `*` any site could make browsers send their cookies',
+    );
   }
   if (values.jwtSecret && values.jwtPublicKey) {
     problems.push('Set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both: tokens are verified with one key');
@@ -289,7 +516,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
 function weakSecrets(config: Config): string[] {
   const weak: string[] = [];
   if (config.jwtSecret && config.jwtSecret.length < MIN_JWT_SECRET) weak.push(`JWT_SECRET must have at least ${MIN_JWT_SECRET} characters in production`);
-  for (const [name, keys] of [['INTERNAL_API_KEY', config.internalApiKeys], ['SCRAPER_API_KEY', config.scraperApiKeys]] as const) {
+  for (const [name, keys] of [
+    ['INTERNAL_API_KEY', config.internalApiKeys],
+    ['SCRAPER_API_KEY', config.scraperApiKeys],
+  ] as const) {
     if (keys.some((key) => key.length < MIN_KEY)) weak.push(`each ${name} must have at least ${MIN_KEY} characters in production`);
   }
   return weak;
@@ -316,10 +546,6 @@ function generatedSecrets(config: Config): Partial<Config> {
     ...(needKey && { internalApiKeys: [dev.apiKey] }),
     ...(needJwt && { jwtSecret: dev.jwtSecret }),
     ...(needScraper && { scraperApiKeys: [dev.scraperKey] }),
-    generatedSecrets: [
-      ...(needKey ? ['INTERNAL_API_KEY'] : []),
-      ...(needJwt ? ['JWT_SECRET'] : []),
-      ...(needScraper ? ['SCRAPER_API_KEY'] : []),
-    ],
+    generatedSecrets: [...(needKey ? ['INTERNAL_API_KEY'] : []), ...(needJwt ? ['JWT_SECRET'] : []), ...(needScraper ? ['SCRAPER_API_KEY'] : [])],
   };
 }

@@ -21,8 +21,7 @@ export const errorRegistry = {
   VALIDATION_ERROR: {
     status: 400,
     message: 'The request is invalid',
-    when:
-      'A parameter or body field is missing or wrong, the body nests deeper than `JSON_MAX_DEPTH` or holds a number clients would receive changed, a key is in the query string, the URL is malformed, or the request is not HTTP; the message names what.',
+    when: 'A parameter or body field is missing or wrong, the body nests deeper than `JSON_MAX_DEPTH` or holds a number clients would receive changed, a key is in the query string, the URL is malformed, or the request is not HTTP; the message names what.',
   },
   INVALID_JSON: { status: 400, message: 'The request body is not valid JSON', when: 'The body is not valid JSON.' },
   UNAUTHORIZED: { status: 401, message: 'A valid x-api-key header is required', when: '`x-api-key` is missing or wrong.' },

@@ -154,7 +154,11 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
   app.addHook('onClose', () => store.close());
   probes.push({
     name: 'database',
-    check: () => store.ping().then(() => ({ ok: true }), (error: unknown) => ({ ok: false, detail: (error as Error).message })),
+    check: () =>
+      store.ping().then(
+        () => ({ ok: true }),
+        (error: unknown) => ({ ok: false, detail: (error as Error).message }),
+      ),
   });
 
   metrics.instrument(app);

@@ -206,7 +206,10 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
         const route = request.routeOptions.url ?? 'unmatched';
         latency.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000);
         if (isEmitRoute(request)) {
-          const labels = { route: `${request.method} ${route}`, outcome: outcomes.get(request) ?? (reply.statusCode < 400 ? 'SUCCESS' : String(reply.statusCode)) };
+          const labels = {
+            route: `${request.method} ${route}`,
+            outcome: outcomes.get(request) ?? (reply.statusCode < 400 ? 'SUCCESS' : String(reply.statusCode)),
+          };
           emits.add(`${labels.route}\n${labels.outcome}`, () => labels);
         }
         done();

@@ -68,7 +68,13 @@ function transportGuard(io: GatewayServer): { closeIfAlone(socket: GatewaySocket
 /** Sets up the namespaces on `io`. */
 export function setupNamespaces(
   io: GatewayServer,
-  deps: { verifyToken: TokenVerifier; scraperKeys: KeySet; log: FastifyBaseLogger; onRefused?: (namespace: string, reason: string) => void; names?: NamespaceNames },
+  deps: {
+    verifyToken: TokenVerifier;
+    scraperKeys: KeySet;
+    log: FastifyBaseLogger;
+    onRefused?: (namespace: string, reason: string) => void;
+    names?: NamespaceNames;
+  },
 ): void {
   const names = deps.names ?? namespaceNames();
   const { closeIfAlone } = transportGuard(io);
@@ -76,7 +82,12 @@ export function setupNamespaces(
   // connection without any credentials.
   io.of(names.control).use((socket, next) => {
     deps.onRefused?.(names.control, 'NAMESPACE_FORBIDDEN');
-    next(refusal('NAMESPACE_FORBIDDEN', `${socketErrorRegistry.NAMESPACE_FORBIDDEN.message}. Connect to ${USERS_NAMESPACE} (users) or ${names.scrapers} (scrapers)`));
+    next(
+      refusal(
+        'NAMESPACE_FORBIDDEN',
+        `${socketErrorRegistry.NAMESPACE_FORBIDDEN.message}. Connect to ${USERS_NAMESPACE} (users) or ${names.scrapers} (scrapers)`,
+      ),
+    );
     closeIfAlone(socket);
   });
 

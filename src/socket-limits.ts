@@ -28,7 +28,6 @@ export const CLIENT_PACKET_MAX_DEPTH = 32;
 /** Refused packets (CONNECTs answered with an error, events nobody listens to) a connection may send before it is closed. */
 export const MAX_REFUSED_PER_CONNECTION = 10;
 
-
 /** Codes of the refusals and disconnections decided here (`err.data.code`, or the reason event's `code`). */
 export type SocketLimitCode = Extract<SocketErrorCode, 'HANDSHAKE_RATE_LIMITED' | 'NAMESPACE_ALREADY_JOINED' | 'TOO_MANY_REFUSED'>;
 
@@ -41,7 +40,8 @@ type Connection = GatewaySocket['conn'];
 const packetChecks = {
   data(data: unknown): void {
     // ACK (3) and BINARY_ACK (6): answers to acknowledgements the gateway never asks for.
-    if (typeof data === 'string' && (data.startsWith('3') || data.startsWith('6'))) throw new Error('Client sent an acknowledgement the gateway never asked for');
+    if (typeof data === 'string' && (data.startsWith('3') || data.startsWith('6')))
+      throw new Error('Client sent an acknowledgement the gateway never asked for');
   },
   json(text: string): void {
     if (nestsDeeperThan(text, CLIENT_PACKET_MAX_DEPTH)) throw new Error(`Client packet nested deeper than ${CLIENT_PACKET_MAX_DEPTH} levels`);
@@ -121,7 +121,12 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
         const state = connections.get(socket.conn);
         if (overLimit.has(socket.request)) {
           hooks.onRefused?.(nsp.name, 'HANDSHAKE_RATE_LIMITED');
-          next(refusal('HANDSHAKE_RATE_LIMITED', `${socketErrorRegistry.HANDSHAKE_RATE_LIMITED.message}: at most ${perMinute} per minute; retry in ${handshakes.secondsLeft()} s`));
+          next(
+            refusal(
+              'HANDSHAKE_RATE_LIMITED',
+              `${socketErrorRegistry.HANDSHAKE_RATE_LIMITED.message}: at most ${perMinute} per minute; retry in ${handshakes.secondsLeft()} s`,
+            ),
+          );
           // Every CONNECT of this connection would be refused: nothing keeps it open.
           setImmediate(() => socket.conn.close());
           return;
@@ -129,7 +134,12 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
         const earlier = state?.joins.get(nsp.name);
         if (earlier && earlier !== socket && (earlier.connected || isConnecting(earlier))) {
           hooks.onRefused?.(nsp.name, 'NAMESPACE_ALREADY_JOINED');
-          return next(refusal('NAMESPACE_ALREADY_JOINED', `${socketErrorRegistry.NAMESPACE_ALREADY_JOINED.message}: this connection already has a socket on ${nsp.name} (or is opening one)`));
+          return next(
+            refusal(
+              'NAMESPACE_ALREADY_JOINED',
+              `${socketErrorRegistry.NAMESPACE_ALREADY_JOINED.message}: this connection already has a socket on ${nsp.name} (or is opening one)`,
+            ),
+          );
         }
         state?.joins.set(nsp.name, socket);
         next();

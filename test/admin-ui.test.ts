@@ -117,7 +117,12 @@ describe('ADMIN_UI=true under attack', () => {
   });
 
   it('hands the UI a session id it can sign in with instead of the password', async () => {
-    const socket = connect(`${gw.url}/admin`, { auth: { username: 'ops', password: 'correct horse battery staple' }, forceNew: true, reconnection: false, transports: ['websocket'] });
+    const socket = connect(`${gw.url}/admin`, {
+      auth: { username: 'ops', password: 'correct horse battery staple' },
+      forceNew: true,
+      reconnection: false,
+      transports: ['websocket'],
+    });
     const sessionId = (await nextEvent(socket, 'session')) as string;
     socket.disconnect();
     assert.match(sessionId, /^[0-9a-f]{16,}$/);
@@ -136,8 +141,16 @@ describe('ADMIN_UI=true under attack', () => {
       transports: ['websocket'],
     });
     await new Promise<void>((resolve) => user.once('connect', () => resolve()));
-    const admin = connect(`${gw.url}/admin`, { auth: { username: 'ops', password: 'correct horse battery staple' }, forceNew: true, reconnection: false, transports: ['websocket'] });
-    const sockets = (await nextEvent(admin, 'all_sockets')) as { id: string; handshake: { headers: Record<string, string>; query: Record<string, string>; url: string } }[];
+    const admin = connect(`${gw.url}/admin`, {
+      auth: { username: 'ops', password: 'correct horse battery staple' },
+      forceNew: true,
+      reconnection: false,
+      transports: ['websocket'],
+    });
+    const sockets = (await nextEvent(admin, 'all_sockets')) as {
+      id: string;
+      handshake: { headers: Record<string, string>; query: Record<string, string>; url: string };
+    }[];
     const shown = sockets.find((socket) => socket.id === user.id);
     assert.ok(shown, 'the admin UI lists the user socket');
     assert.equal(shown.handshake.headers['x-trace'], 'kept');

@@ -28,7 +28,9 @@ function runBench(args: string[], signal: AbortSignal): Promise<{ code: number |
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/harness.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], signal });
     let output = '';
-    const keep = (chunk: Buffer): void => void (output = (output + chunk.toString()).slice(-6000));
+    const keep = (chunk: Buffer): void => {
+      output = (output + chunk.toString()).slice(-6000);
+    };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('error', reject);
@@ -63,9 +65,18 @@ describe('benchmark harness (quick smoke run)', () => {
     assert.doesNotMatch(report, /Failed runs/);
 
     const targets = ['raw-ws', 'gateway'];
-    assert.deepEqual(sectionRows(report, 'Unicast').map((row) => row[0]), targets);
-    assert.deepEqual(sectionRows(report, 'Fan-out').map((row) => row[0]), targets);
-    assert.deepEqual(sectionRows(report, 'Idle density').map((row) => row[0]), targets);
+    assert.deepEqual(
+      sectionRows(report, 'Unicast').map((row) => row[0]),
+      targets,
+    );
+    assert.deepEqual(
+      sectionRows(report, 'Fan-out').map((row) => row[0]),
+      targets,
+    );
+    assert.deepEqual(
+      sectionRows(report, 'Idle density').map((row) => row[0]),
+      targets,
+    );
     const conversation = sectionRows(report, 'Conversation fan-out');
     assert.equal(conversation.length, postgresUp ? 2 : 1, 'one row per store (SQLite, and PostgreSQL when it runs)');
     const cluster = sectionRows(report, 'Cluster');

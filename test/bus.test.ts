@@ -59,7 +59,7 @@ for (const impl of implementations) {
 
     it('delivers a user emit exactly once to every socket of the user on every node, whichever node is called, and counts them all', async () => {
       // Two sockets of alice per node (one on long-polling), one of bob on the first node.
-      const alice = (await Promise.all(nodes.flatMap((node) => [node.connectUser('alice'), node.connectUser('alice', { transports: ['polling'] })]))) ;
+      const alice = await Promise.all(nodes.flatMap((node) => [node.connectUser('alice'), node.connectUser('alice', { transports: ['polling'] })]));
       const bob = await nodes[0]!.connectUser('bob');
       const got = alice.map((socket) => collect(socket, 'notification'));
       const bobGot = collect(bob, 'notification');
@@ -69,13 +69,20 @@ for (const impl of implementations) {
         const reply = await node.request('POST', '/emit/alice/notification', { call: index });
         assert.equal(reply.status, 200);
         assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: alice.length });
-        assert.deepEqual(await arrivals, alice.map(() => ({ call: index })));
+        assert.deepEqual(
+          await arrivals,
+          alice.map(() => ({ call: index })),
+        );
       }
       // A marker sent after everything else arrives after it: then nothing more can come.
       const markers = Promise.all([...alice, bob].map((socket) => nextEvent(socket, 'marker')));
       await nodes.at(-1)!.request('POST', '/emit/marker', { userIds: ['alice', 'bob'], data: 1 });
       await markers;
-      for (const received of got) assert.deepEqual(received, nodes.map((_, index) => ({ call: index })));
+      for (const received of got)
+        assert.deepEqual(
+          received,
+          nodes.map((_, index) => ({ call: index })),
+        );
       assert.deepEqual(bobGot, []);
     });
 
@@ -122,10 +129,13 @@ for (const impl of implementations) {
       assert.equal(got.length, nodes.length, 'each call reached the worker exactly once');
     });
 
-    it('fans a conversation message out to participants on different nodes, with each one\'s own fields', async () => {
+    it("fans a conversation message out to participants on different nodes, with each one's own fields", async () => {
       // The nodes share one embedded database (one DATA_DIR), as nodes share one PostgreSQL in production.
       await nodes[0]!.gateway.store.importDocuments({
-        users: [{ _id: 'p1', name: 'Pat' }, { _id: 'p2', name: 'Sam' }],
+        users: [
+          { _id: 'p1', name: 'Pat' },
+          { _id: 'p2', name: 'Sam' },
+        ],
         contacts: [{ _id: 'k1', name: 'John Doe' }],
         conversationprospects: [{ _id: 'cv1', contact_id: 'k1', users: ['p1', 'p2'], unread_count: { p2: 4 } }],
         communications: [{ _id: 'm1', type: 'OUTGOING', data: 'Hi', sent_by: 'p1', conversation_id: ['cv1'], createdAt: '2025-10-13T10:30:00.000Z' }],
@@ -165,7 +175,11 @@ for (const impl of implementations) {
       }
       assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429]);
       const keys = await storedKeys(env);
-      if (env.REDIS_URL) assert.ok(keys.some((key) => key.includes('rate-limit')), 'the counts live in Redis');
+      if (env.REDIS_URL)
+        assert.ok(
+          keys.some((key) => key.includes('rate-limit')),
+          'the counts live in Redis',
+        );
       for (const key of keys) assert.ok(!key.includes(API_KEY), `no API key in a shared store key (${key})`);
     });
   });

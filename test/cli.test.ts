@@ -67,7 +67,10 @@ describe('CLI against a real gateway', () => {
     const gone = await cli(['emit', 'scraper', 'no-such-socket', 'scrape_task', '--data', '{}'], env);
     assert.equal(gone.code, 1);
     assert.equal(gone.stdout, '');
-    assert.equal(gone.stderr, 'general-socket: No scraper socket "no-such-socket" is connected to /v1/lead-finder; it may have disconnected [NOT_FOUND, HTTP 404]\n');
+    assert.equal(
+      gone.stderr,
+      'general-socket: No scraper socket "no-such-socket" is connected to /v1/lead-finder; it may have disconnected [NOT_FOUND, HTTP 404]\n',
+    );
 
     const wrongKey = await cli(['emit', 'user', 'a', 'b', '--data', '1', '--json'], { ...env, INTERNAL_API_KEY: 'wrong' });
     assert.equal(wrongKey.code, 1);
@@ -121,7 +124,10 @@ describe('CLI against a real gateway', () => {
       const freshEnv = { GENERAL_SOCKET_URL: fresh.url, INTERNAL_API_KEY: API_KEY };
       const [text, json] = await Promise.all([cli(['status'], freshEnv), cli(['status', '--json'], freshEnv)]);
       assert.equal(text.code, 0, text.stderr);
-      assert.equal(text.stdout, `Gateway  ${fresh.url}\nHealth   ok\nReady    yes (bus ok, database ok)\nUsers    2 connected\nSockets  /v1/shared 2, /v1/lead-finder 1\nNodes    1\n`);
+      assert.equal(
+        text.stdout,
+        `Gateway  ${fresh.url}\nHealth   ok\nReady    yes (bus ok, database ok)\nUsers    2 connected\nSockets  /v1/shared 2, /v1/lead-finder 1\nNodes    1\n`,
+      );
       assert.equal(json.code, 0);
       assert.deepEqual(JSON.parse(json.stdout), {
         ok: true,
@@ -166,7 +172,11 @@ describe('CLI API key from the development secrets', () => {
     const ok = await cli(['emit', 'user', 'dev-user', 'ping', '--data', 'null'], { GENERAL_SOCKET_URL: gw.url, DATA_DIR: dataDir });
     assert.equal(ok.code, 0, ok.stderr);
 
-    const production = await cli(['emit', 'user', 'dev-user', 'ping', '--data', 'null'], { GENERAL_SOCKET_URL: gw.url, DATA_DIR: dataDir, NODE_ENV: 'production' });
+    const production = await cli(['emit', 'user', 'dev-user', 'ping', '--data', 'null'], {
+      GENERAL_SOCKET_URL: gw.url,
+      DATA_DIR: dataDir,
+      NODE_ENV: 'production',
+    });
     assert.equal(production.code, 2);
     assert.match(production.stderr, /no API key: pass --api-key or set INTERNAL_API_KEY \(NODE_ENV=production has no development key\)/);
 

@@ -13,7 +13,10 @@ import { requireService } from './support/services.js';
 const redisUp = await requireService('Redis (127.0.0.1:6379)', () => pingRedis());
 
 /** Asserts that `promise` rejects with a GeneralSocketError matching `expected`, and returns it. */
-async function rejection(promise: Promise<unknown>, expected: Partial<Pick<GeneralSocketError, 'code' | 'status' | 'errno' | 'attempts'>>): Promise<GeneralSocketError> {
+async function rejection(
+  promise: Promise<unknown>,
+  expected: Partial<Pick<GeneralSocketError, 'code' | 'status' | 'errno' | 'attempts'>>,
+): Promise<GeneralSocketError> {
   const error = await promise.then(
     () => assert.fail('expected the call to fail'),
     (e: unknown) => e,
@@ -83,10 +86,15 @@ describe('SDK against a real gateway', () => {
 
   it('emitMessage and emitConversation fan stored documents out to the participants', async () => {
     await gw.gateway.store.importDocuments({
-      users: [{ _id: 'sdk-u1', name: 'Ann' }, { _id: 'sdk-u2', name: 'Ben' }],
+      users: [
+        { _id: 'sdk-u1', name: 'Ann' },
+        { _id: 'sdk-u2', name: 'Ben' },
+      ],
       contacts: [{ _id: 'sdk-c1', name: 'John Doe', phone: '+1 212 555 0101' }],
       conversationprospects: [{ _id: 'sdk-cv1', contact_id: 'sdk-c1', users: ['sdk-u1', 'sdk-u2'], unread_count: { 'sdk-u2': 2 } }],
-      communications: [{ _id: 'sdk-m1', type: 'INCOMING', data: 'Hello', sent_by: 'sdk-c1', conversation_id: ['sdk-cv1'], createdAt: '2025-10-13T10:30:00.000Z' }],
+      communications: [
+        { _id: 'sdk-m1', type: 'INCOMING', data: 'Hello', sent_by: 'sdk-c1', conversation_id: ['sdk-cv1'], createdAt: '2025-10-13T10:30:00.000Z' },
+      ],
     });
     const [ann, ben] = await Promise.all([gw.connectUser('sdk-u1'), gw.connectUser('sdk-u2')]);
 
@@ -141,7 +149,13 @@ describe('SDK against a real gateway', () => {
     try {
       const freshClient = createClient({ baseUrl: `${fresh.url}/`, apiKey: API_KEY });
       await Promise.all([fresh.connectUser('a'), fresh.connectUser('a'), fresh.connectScraper()]);
-      assert.deepEqual(await freshClient.stats(), { success: true, message: 'SUCCESS', nodes: 1, users: 1, sockets: { '/v1/shared': 2, '/v1/lead-finder': 1 } });
+      assert.deepEqual(await freshClient.stats(), {
+        success: true,
+        message: 'SUCCESS',
+        nodes: 1,
+        users: 1,
+        sockets: { '/v1/shared': 2, '/v1/lead-finder': 1 },
+      });
     } finally {
       await fresh.close();
     }
@@ -171,7 +185,9 @@ describe('SDK against a real gateway', () => {
   });
 
   it('offers a method, named after its operationId, for every operation of the route table but those marked sdk: false', () => {
-    const offered = Object.entries(ROUTES).filter(([, route]) => !('sdk' in route && route.sdk === false)).map(([id]) => id);
+    const offered = Object.entries(ROUTES)
+      .filter(([, route]) => !('sdk' in route && route.sdk === false))
+      .map(([id]) => id);
     assert.ok(offered.length >= 8, `the route table offers ${offered.length} operations to the SDK`);
     for (const id of offered) assert.equal(typeof (client as unknown as Record<string, unknown>)[id], 'function', `the SDK has no method ${id}`);
     assert.deepEqual(Object.keys(client).sort(), offered.sort(), 'and no method that calls no operation');
@@ -252,8 +268,18 @@ describe('SDK timeouts, aborts and retries', () => {
       const retries: RetryInfo[] = [];
       const client = createClient({ baseUrl: server.url, apiKey: API_KEY, retry: { retries: 3, ...fast, onRetry: (info) => retries.push(info) } });
       assert.deepEqual(await client.emitToUser('alice', 'notification', { a: 1 }), SUCCESS);
-      assert.deepEqual(retries.map((r) => [r.attempt, r.status]), [[1, 503], [2, 502], [3, 504]]);
-      assert.ok(retries.every((r) => r.delayMs >= 0 && r.delayMs <= fast.maxDelayMs), 'waits stay within maxDelayMs');
+      assert.deepEqual(
+        retries.map((r) => [r.attempt, r.status]),
+        [
+          [1, 503],
+          [2, 502],
+          [3, 504],
+        ],
+      );
+      assert.ok(
+        retries.every((r) => r.delayMs >= 0 && r.delayMs <= fast.maxDelayMs),
+        'waits stay within maxDelayMs',
+      );
       assert.equal(server.requests.length, 4);
       assert.ok(server.requests.every((r) => r.method === 'POST' && r.url === '/emit/alice/notification' && r.apiKey === API_KEY));
     } finally {
@@ -278,7 +304,12 @@ describe('SDK timeouts, aborts and retries', () => {
     const server = await scriptedServer((_request, response, index) =>
       index === 0
         ? reply(response, 503, { ready: false, checks: { bus: { ok: false } } })
-        : reply(response, 503, { success: false, errno: 503, message: 'The gateway is shutting down; retry', code: 'SERVICE_UNAVAILABLE' }, { 'retry-after': '1' }),
+        : reply(
+            response,
+            503,
+            { success: false, errno: 503, message: 'The gateway is shutting down; retry', code: 'SERVICE_UNAVAILABLE' },
+            { 'retry-after': '1' },
+          ),
     );
     try {
       const client = createClient({ baseUrl: server.url, retry: fast });
@@ -328,7 +359,11 @@ describe('SDK timeouts, aborts and retries', () => {
       await client.emitConversation('prospect', '64conv123', false);
       assert.deepEqual(
         server.requests.map((r) => `${r.method} ${r.url}`),
-        ['GET /socket/conversations/prospect/emit/message/64msg%201', 'GET /socket/conversations/prospect/emit/conversation/64conv123/new', 'GET /socket/conversations/prospect/emit/conversation/64conv123/existing'],
+        [
+          'GET /socket/conversations/prospect/emit/message/64msg%201',
+          'GET /socket/conversations/prospect/emit/conversation/64conv123/new',
+          'GET /socket/conversations/prospect/emit/conversation/64conv123/existing',
+        ],
       );
     } finally {
       await server.close();
@@ -340,7 +375,11 @@ describe('SDK timeouts, aborts and retries', () => {
     const port = new URL(first.url).port;
     await first.close();
     const retries: RetryInfo[] = [];
-    const client = createClient({ baseUrl: first.url, apiKey: API_KEY, retry: { retries: 20, minDelayMs: 50, maxDelayMs: 300, onRetry: (info) => retries.push(info) } });
+    const client = createClient({
+      baseUrl: first.url,
+      apiKey: API_KEY,
+      retry: { retries: 20, minDelayMs: 50, maxDelayMs: 300, onRetry: (info) => retries.push(info) },
+    });
     // The gateway is down: the call fails to connect and keeps retrying while the next one starts.
     const pending = client.emitToUsers(['alice'], 'notification', { title: 'after restart' });
     await eventually(() => retries.length >= 1, 5000, 'a first retry');
@@ -348,7 +387,10 @@ describe('SDK timeouts, aborts and retries', () => {
     try {
       // Only the new gateway can have answered: the old one was closed before the call began.
       assert.deepEqual(await pending, { success: true, message: 'SUCCESS', sockets: 0 });
-      assert.ok(retries.every((r) => r.status === 0 && /ECONNREFUSED/.test(r.reason)), 'retried after connection failures');
+      assert.ok(
+        retries.every((r) => r.status === 0 && /ECONNREFUSED/.test(r.reason)),
+        'retried after connection failures',
+      );
       // And the same client goes on working against it.
       const socket = await second.connectUser('alice');
       const arrival = nextEvent(socket, 'notification');

@@ -65,10 +65,13 @@ describe('cluster messages between nodes of different versions', { skip: !redisU
     const alice = await a.connectUser('alice');
     const arrival = nextEvent(alice, 'hello');
     const replies = await sendRaw({ type: 'deliver', version: 1, body: [{ to: 'users', userIds: ['alice'], event: 'hello', data: { from: 'another node' } }] });
-    assert.deepEqual(replies.sort((x, y) => (x as { answer: number }).answer - (y as { answer: number }).answer), [
-      { ok: true, answer: 0 },
-      { ok: true, answer: 1 },
-    ]);
+    assert.deepEqual(
+      replies.sort((x, y) => (x as { answer: number }).answer - (y as { answer: number }).answer),
+      [
+        { ok: true, answer: 0 },
+        { ok: true, answer: 1 },
+      ],
+    );
     assert.deepEqual(await arrival, { from: 'another node' });
     alice.disconnect();
   });
@@ -87,7 +90,14 @@ describe('cluster messages between nodes of different versions', { skip: !redisU
       ['deliver', 'malformed'],
     ];
     for (const [envelope, reason] of refusals) {
-      assert.deepEqual(await sendRaw(envelope), [{ ok: false, refused: reason }, { ok: false, refused: reason }], JSON.stringify(envelope));
+      assert.deepEqual(
+        await sendRaw(envelope),
+        [
+          { ok: false, refused: reason },
+          { ok: false, refused: reason },
+        ],
+        JSON.stringify(envelope),
+      );
     }
     // Nothing was delivered: a marker sent after them arrives, and nothing before it.
     const marker = nextEvent(bob, 'marker');
@@ -137,7 +147,11 @@ describe('cluster messages between nodes of different versions', { skip: !redisU
       try {
         answer = (_envelope, reply) => reply(unreadable);
         const arrivals = Promise.all(dave.map((socket) => nextEvent(socket, 'news')));
-        assert.deepEqual((await b.request('POST', '/emit/dave/news', {})).body, { success: true, message: 'SUCCESS', sockets: 2, partial: true, unconfirmed: true }, JSON.stringify(unreadable));
+        assert.deepEqual(
+          (await b.request('POST', '/emit/dave/news', {})).body,
+          { success: true, message: 'SUCCESS', sockets: 2, partial: true, unconfirmed: true },
+          JSON.stringify(unreadable),
+        );
         await arrivals;
         // It may have sent the task to a scraper it holds: a retry could deliver it twice.
         const unconfirmed = await b.request('POST', '/lead-finder/task', { socketId: 'on-the-other-node', payload: {} });

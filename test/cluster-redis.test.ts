@@ -19,7 +19,10 @@ describe('@socket.io/redis-emitter interop', { skip: !redisUp && 'Redis is not r
   let nodes: TestGateway[] = [];
   let redis: Redis;
   before(async () => {
-    nodes = await Promise.all([startGateway({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix }), startGateway({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix })]);
+    nodes = await Promise.all([
+      startGateway({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix }),
+      startGateway({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix }),
+    ]);
     redis = new Redis(SHARED_REDIS_URL);
   });
   after(async () => {
@@ -137,7 +140,8 @@ describe('Redis faults', { skip: !redisServer && 'redis-server is not installed'
     assert.equal((await late.request('GET', '/readyz')).status, 503);
 
     await redis.start();
-    for (const node of [a, b, late]) await eventually(async () => (await node.request('GET', '/readyz')).status === 200, 15_000, 'nodes to reconnect by themselves');
+    for (const node of [a, b, late])
+      await eventually(async () => (await node.request('GET', '/readyz')).status === 200, 15_000, 'nodes to reconnect by themselves');
     // The subscriptions are back once a cross-node emit reaches every node.
     await eventually(
       async () => {
@@ -193,7 +197,6 @@ describe('Redis faults', { skip: !redisServer && 'redis-server is not installed'
       await redis.start();
     }
   });
-
 });
 
 describe('a gateway closed while Redis does not answer', { skip: !redisServer && 'redis-server is not installed', timeout: 30_000 }, () => {

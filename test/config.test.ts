@@ -88,7 +88,10 @@ describe('loadConfig', () => {
     const keys = { INTERNAL_API_KEY: 'k', JWT_SECRET: 's', SCRAPER_API_KEY: 'w' };
     assert.equal(loadConfig({ ...keys, LEAD_FINDER_NAMESPACE: '/' }).leadFinderNamespace, '/');
     assert.equal(loadConfig({ ...keys, LEAD_FINDER_NAMESPACE: '/scrapers' }).leadFinderNamespace, '/scrapers');
-    assert.throws(() => loadConfig({ ...keys, LEAD_FINDER_NAMESPACE: 'scrapers' }), /LEAD_FINDER_NAMESPACE must be a namespace such as \/v1\/lead-finder or \//);
+    assert.throws(
+      () => loadConfig({ ...keys, LEAD_FINDER_NAMESPACE: 'scrapers' }),
+      /LEAD_FINDER_NAMESPACE must be a namespace such as \/v1\/lead-finder or \//,
+    );
     assert.throws(() => loadConfig({ ...keys, LEAD_FINDER_NAMESPACE: '/v1/shared' }), /LEAD_FINDER_NAMESPACE cannot be \/v1\/shared: that namespace is taken/);
   });
 });

@@ -13,7 +13,15 @@ import { API_KEY, nextEvent, startGateway, type TestGateway } from './support/ga
 import { requireService } from './support/services.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const README_SCREENSHOT = new URL('../docs/console.png', import.meta.url);
 
 describe('the console in a real browser', () => {
@@ -115,7 +123,11 @@ describe('the console in a real browser', () => {
     );
     assert.deepEqual(unlabeled, []);
     assert.ok(requests.length > 0);
-    assert.deepEqual(requests.filter((url) => !url.startsWith(gw.url)), [], 'no CDN or other outside request');
+    assert.deepEqual(
+      requests.filter((url) => !url.startsWith(gw.url)),
+      [],
+      'no CDN or other outside request',
+    );
     assert.deepEqual(pageErrors, [], 'no script error in the page');
   });
 
@@ -160,7 +172,11 @@ describe('the console in a real browser', () => {
 
     // Longer than the 2 s refresh period: a loop that survived would have called /stats again.
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    assert.deepEqual(requests.slice(signedOut).filter((url) => new URL(url).pathname === '/stats'), [], 'no figures refresh after signing out');
+    assert.deepEqual(
+      requests.slice(signedOut).filter((url) => new URL(url).pathname === '/stats'),
+      [],
+      'no figures refresh after signing out',
+    );
     assert.equal(listening(), 0, 'no socket connected after signing out');
     assert.deepEqual(pageErrors, []);
   });

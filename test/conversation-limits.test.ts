@@ -115,7 +115,7 @@ describe('a large conversation on a Redis cluster', { skip: !redisUp && 'Redis i
     assert.equal((await a.request('GET', '/readyz')).status, 200);
     assert.equal((await b.request('GET', '/readyz')).status, 200);
   });
-  it('sends what all recipients share across Redis once, beside each one\'s own fields', async () => {
+  it("sends what all recipients share across Redis once, beside each one's own fields", async () => {
     // 50 users, each receiving the 50 users' documents (about 8 KB) and their own unread count.
     const remote = await Promise.all([b.connectUser('u14'), b.connectUser('u15')]);
     const local = await a.connectUser('u16');

@@ -14,7 +14,15 @@ const PASSWORD_HASH = '$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17l
 
 const fixture: ImportBatch = {
   users: [
-    { _id: 'u1', name: 'Alice', email: 'alice@example.com', password: PASSWORD_HASH, salt: 'NaCl', tokens: [{ token: 'refresh-1' }], settings: { secret: 's1', theme: 'dark' } },
+    {
+      _id: 'u1',
+      name: 'Alice',
+      email: 'alice@example.com',
+      password: PASSWORD_HASH,
+      salt: 'NaCl',
+      tokens: [{ token: 'refresh-1' }],
+      settings: { secret: 's1', theme: 'dark' },
+    },
     { _id: 'u2', name: 'Bob', email: 'bob@example.com', hash: PASSWORD_HASH },
     { _id: 'u3', name: 'Carol', email: 'carol@example.com', password: PASSWORD_HASH },
   ],
@@ -25,18 +33,41 @@ const fixture: ImportBatch = {
   ],
   conversationprospects: [
     { _id: 'conv-a', contact_id: 'c-name', users: ['u1', 'u2'], unread_count: { u1: 3 }, is_open: true, last_activity: 'msg-out', stage: 'lead' },
-    { _id: 'conv-b', title: 'Acme renewal', image: ['https://img.example/acme.png'], contact_id: 'c-phone', users: ['u1', 'u3'], unread_count: { u3: 1 }, is_open: true },
+    {
+      _id: 'conv-b',
+      title: 'Acme renewal',
+      image: ['https://img.example/acme.png'],
+      contact_id: 'c-phone',
+      users: ['u1', 'u3'],
+      unread_count: { u3: 1 },
+      is_open: true,
+    },
     { _id: 'conv-c', contact_id: 'c-phone', users: ['u2'], image: [] },
     { _id: 'conv-d', contact_id: 'c-email', users: ['u3'] },
   ],
   communications: [
-    { _id: 'msg-in', type: 'INCOMING', data: 'Is it available?', sent_by: 'c-name', conversation_id: ['conv-a'], createdAt: '2025-10-13T10:30:00.000Z', channel: 'sms' },
+    {
+      _id: 'msg-in',
+      type: 'INCOMING',
+      data: 'Is it available?',
+      sent_by: 'c-name',
+      conversation_id: ['conv-a'],
+      createdAt: '2025-10-13T10:30:00.000Z',
+      channel: 'sms',
+    },
     { _id: 'msg-out', type: 'OUTGOING', data: 'Yes!', sent_by: 'u1', conversation_id: ['conv-a', 'conv-b'], createdAt: '2025-10-13T12:35:00+02:00' },
     { _id: 'msg-lost', type: 'OUTGOING', data: 'Hm', sent_by: 'u2', conversation_id: ['conv-gone', 'conv-c'], createdAt: '2025-10-13T11:00:00.000Z' },
     { _id: 'msg-nowhere', type: 'OUTGOING', data: 'Hm', sent_by: 'u2', conversation_id: ['conv-gone'], createdAt: '2025-10-13T11:00:00.000Z' },
     { _id: 'msg-empty', type: 'OUTGOING', data: 'Hm', sent_by: 'u2', conversation_id: [], createdAt: '2025-10-13T11:00:00.000Z' },
     // As a document synced from elsewhere may hold it: one id, not a list (the import would make it a list).
-    { _id: 'msg-single', type: 'OUTGOING', data: 'One', sent_by: 'u3', conversation_id: 'conv-d' as unknown as string[], createdAt: '2025-10-13T11:00:00.000Z' },
+    {
+      _id: 'msg-single',
+      type: 'OUTGOING',
+      data: 'One',
+      sent_by: 'u3',
+      conversation_id: 'conv-d' as unknown as string[],
+      createdAt: '2025-10-13T11:00:00.000Z',
+    },
   ],
 };
 
@@ -113,13 +144,19 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
       assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 4 });
 
       const toAlice = (await aliceGot) as Record<string, unknown>[];
-      assert.deepEqual(toAlice.map((p) => [p.conversation_id, p.is_sender]).sort(), [['conv-a', true], ['conv-b', true]]);
+      assert.deepEqual(toAlice.map((p) => [p.conversation_id, p.is_sender]).sort(), [
+        ['conv-a', true],
+        ['conv-b', true],
+      ]);
       assert.deepEqual(toAlice[0]!.sent_by, { _id: 'u1', name: 'Alice', email: 'alice@example.com', settings: { theme: 'dark' } });
       assert.equal(toAlice[0]!.createdAt, '2025-10-13T10:35:00.000Z');
       const toCarol = (await carolGot) as Record<string, unknown>;
       assert.deepEqual([toCarol.conversation_id, toCarol.is_sender], ['conv-b', false]);
       await settle(bob, 'u2');
-      assert.deepEqual(bobGot.map((p) => [(p as Record<string, unknown>).conversation_id, (p as Record<string, unknown>).is_sender]), [['conv-a', false]]);
+      assert.deepEqual(
+        bobGot.map((p) => [(p as Record<string, unknown>).conversation_id, (p as Record<string, unknown>).is_sender]),
+        [['conv-a', false]],
+      );
       for (const socket of [alice, bob, carol]) socket.disconnect();
     });
 
@@ -160,7 +197,13 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
       assert.equal(toAlice!.is_open, true);
       assert.equal(toAlice!.stage, 'lead', 'extra fields pass through');
       assert.equal(toAlice!.contact_id.name, 'John Doe');
-      assert.deepEqual(toAlice!.users.map((u: { _id: string; name: string }) => [u._id, u.name]), [['u1', 'Alice'], ['u2', 'Bob']]);
+      assert.deepEqual(
+        toAlice!.users.map((u: { _id: string; name: string }) => [u._id, u.name]),
+        [
+          ['u1', 'Alice'],
+          ['u2', 'Bob'],
+        ],
+      );
       assert.equal(toAlice!.last_activity._id, 'msg-out');
       assert.equal(toAlice!.last_activity.data, 'Yes!');
       alice.disconnect();
@@ -322,7 +365,9 @@ describe('SEND_FIELDS_* (allow-list mode)', () => {
         { _id: 'aconv', users: ['a1', 'a2'], contact_id: 'ac', stage: 'lead', unread_count: { a1: 2, a2: 5 }, margin: 0.4, last_activity: 'amsg' },
         { _id: 'anon', users: ['a1'], contact_id: 'ac-phone-only' },
       ],
-      communications: [{ _id: 'amsg', type: 'OUTGOING', data: 'Hi', sent_by: 'a1', conversation_id: ['aconv'], createdAt: '2025-10-13T10:30:00.000Z', ip: '10.0.0.9' }],
+      communications: [
+        { _id: 'amsg', type: 'OUTGOING', data: 'Hi', sent_by: 'a1', conversation_id: ['aconv'], createdAt: '2025-10-13T10:30:00.000Z', ip: '10.0.0.9' },
+      ],
     });
     await gw.gateway.store.importDocuments({ contacts: [{ _id: 'ac-phone-only', phone: '+1 646 555 0199' }] });
   });

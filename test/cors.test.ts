@@ -82,7 +82,11 @@ describe('CORS configuration', () => {
 
   it('refuses an entry that no browser would send as its origin', () => {
     for (const entry of [`${APP}/`, 'app.example.com', `${APP}/path`, 'https://app.example.com:443']) {
-      assert.throws(() => loadConfig(gatewayEnv({ CORS_ORIGINS: entry })), new RegExp(`CORS_ORIGINS entry "${entry.replace(/[.*/]/g, '\\$&')}" is not an origin`), entry);
+      assert.throws(
+        () => loadConfig(gatewayEnv({ CORS_ORIGINS: entry })),
+        new RegExp(`CORS_ORIGINS entry "${entry.replace(/[.*/]/g, '\\$&')}" is not an origin`),
+        entry,
+      );
     }
     assert.deepEqual(loadConfig(gatewayEnv({ CORS_ORIGINS: `${APP}, http://localhost:3000` })).corsOrigins, [APP, 'http://localhost:3000']);
   });

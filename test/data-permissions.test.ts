@@ -63,7 +63,10 @@ describe('dev-secrets.json readable by others', () => {
   it('makes the gateway warn at start, naming the file and the fix', { timeout: 90_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gs-perm-'));
     const secrets = join(dataDir, 'dev-secrets.json');
-    writeFileSync(secrets, JSON.stringify({ apiKey: 'dev_key_0123456789abcdef', jwtSecret: 'dev-jwt-secret-0123456789abcdef0123', scraperKey: 'scraper_0123456789abcdef' }));
+    writeFileSync(
+      secrets,
+      JSON.stringify({ apiKey: 'dev_key_0123456789abcdef', jwtSecret: 'dev-jwt-secret-0123456789abcdef0123', scraperKey: 'scraper_0123456789abcdef' }),
+    );
     chmodSync(secrets, 0o644);
     assert.match(devSecretsExposure(dataDir) ?? '', /can be read by other users of this machine \(mode 644\).*chmod 600/);
 

@@ -51,11 +51,15 @@ async function spawnGateway(databaseUrl: string): Promise<GatewayProcess> {
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   let port = 0;
-  await eventually(() => {
-    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${output}`);
-    port = Number(/"port":(\d+)/.exec(output)?.[1] ?? 0);
-    return port > 0;
-  }, 20_000, 'the gateway to listen');
+  await eventually(
+    () => {
+      if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${output}`);
+      port = Number(/"port":(\d+)/.exec(output)?.[1] ?? 0);
+      return port > 0;
+    },
+    20_000,
+    'the gateway to listen',
+  );
   const url = `http://127.0.0.1:${port}`;
   const sockets: Socket[] = [];
   return {
@@ -73,7 +77,12 @@ async function spawnGateway(databaseUrl: string): Promise<GatewayProcess> {
       return { status: response.status, body: await response.json(), ms: Date.now() - started };
     },
     async connectUser(userId) {
-      const socket = connect(`${url}/v1/shared`, { auth: { token: await mintToken(JWT_SECRET, userId) }, forceNew: true, reconnection: false, transports: ['websocket'] });
+      const socket = connect(`${url}/v1/shared`, {
+        auth: { token: await mintToken(JWT_SECRET, userId) },
+        forceNew: true,
+        reconnection: false,
+        transports: ['websocket'],
+      });
       sockets.push(socket);
       await new Promise((resolve, reject) => {
         socket.once('connect', () => resolve(undefined));
@@ -120,7 +129,11 @@ describe('PostgreSQL stopped and restarted (private server)', { skip: !available
 
   it('while it is down: 503 SERVICE_UNAVAILABLE without hanging, /emit works, /readyz says so', async () => {
     pg.stop();
-    for (const path of ['/conversations/prospect/emit/message/m1', '/conversations/prospect/emit/conversation/conv1/new', '/conversations/prospect/emit/message/m1']) {
+    for (const path of [
+      '/conversations/prospect/emit/message/m1',
+      '/conversations/prospect/emit/conversation/conv1/new',
+      '/conversations/prospect/emit/message/m1',
+    ]) {
       const reply = await gateway.request('GET', path);
       assert.equal(reply.status, 503, JSON.stringify(reply.body));
       assert.equal(reply.body.code, 'SERVICE_UNAVAILABLE');

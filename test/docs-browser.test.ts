@@ -51,7 +51,11 @@ describe('/docs in a real browser over plain HTTP', () => {
     await page.locator('.opblock-summary-path', { hasText: '/emit/{userId}/{emitTo}' }).first().waitFor();
     assert.deepEqual(failed, []);
     assert.doesNotMatch(response?.headers()['content-security-policy'] ?? '', /upgrade-insecure-requests/);
-    assert.deepEqual(requested.filter((url) => !url.startsWith(`${origin}/`)), [], 'nothing upgraded to https, nothing from elsewhere');
+    assert.deepEqual(
+      requested.filter((url) => !url.startsWith(`${origin}/`)),
+      [],
+      'nothing upgraded to https, nothing from elsewhere',
+    );
     await page.close();
   });
 });

@@ -51,7 +51,11 @@ describe('errors and bad input', () => {
   it('answers a non-JSON body with 415', async () => {
     const empty = await fetch(`${gw.url}/emit/alice/notification`, { method: 'POST', headers: { 'x-api-key': 'test-api-key-0123456789' } });
     assert.equal(empty.status, 200, 'no body at all is an empty payload');
-    const text = await fetch(`${gw.url}/emit/alice/notification`, { method: 'POST', headers: { 'x-api-key': 'test-api-key-0123456789', 'content-type': 'text/plain' }, body: 'hello' });
+    const text = await fetch(`${gw.url}/emit/alice/notification`, {
+      method: 'POST',
+      headers: { 'x-api-key': 'test-api-key-0123456789', 'content-type': 'text/plain' },
+      body: 'hello',
+    });
     assertError({ status: text.status, body: await text.json() }, 415, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
@@ -129,7 +133,7 @@ describe('errors raised before any route is chosen', () => {
   });
   after(() => gw.close());
 
-  it('answers a malformed URL escape in the error shape, not Fastify\'s own body', async () => {
+  it("answers a malformed URL escape in the error shape, not Fastify's own body", async () => {
     for (const path of ['/emit/%E0%A4%A/x', '/emit/u1/%ZZ', '/no/such/route/%ZZ']) {
       assertError(await gw.request('POST', path, {}), 400, 'VALIDATION_ERROR', /URL is malformed/);
     }
@@ -151,7 +155,18 @@ describe('errors raised before any route is chosen', () => {
 
 describe('the status of an error Fastify or a plugin raises', () => {
   it('keeps its client status with the code written for it, never a 500', () => {
-    const explicit: Record<number, string> = { 400: 'VALIDATION_ERROR', 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 408: 'REQUEST_TIMEOUT', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'RATE_LIMITED', 431: 'HEADERS_TOO_LARGE' };
+    const explicit: Record<number, string> = {
+      400: 'VALIDATION_ERROR',
+      401: 'UNAUTHORIZED',
+      403: 'FORBIDDEN',
+      404: 'NOT_FOUND',
+      405: 'METHOD_NOT_ALLOWED',
+      408: 'REQUEST_TIMEOUT',
+      413: 'PAYLOAD_TOO_LARGE',
+      415: 'UNSUPPORTED_MEDIA_TYPE',
+      429: 'RATE_LIMITED',
+      431: 'HEADERS_TOO_LARGE',
+    };
     for (const [status, code] of Object.entries(explicit)) {
       const converted = toGatewayError(Object.assign(new Error('from a plugin'), { statusCode: Number(status) }));
       assert.deepEqual([converted.status, converted.code], [Number(status), code], `status ${status}`);
@@ -240,7 +255,10 @@ describe('the error registry', () => {
       assert.deepEqual(Object.keys(refusals).sort(), Object.keys(socketErrorRegistry).sort(), 'each registry code is provoked once');
       for (const [code, error] of Object.entries(refusals)) {
         assert.equal(error.data.code, code);
-        assert.ok(error.message.startsWith(socketErrorRegistry[code as keyof typeof socketErrorRegistry].message.split(':')[0]!), `${code}: "${error.message}" starts as the registry says`);
+        assert.ok(
+          error.message.startsWith(socketErrorRegistry[code as keyof typeof socketErrorRegistry].message.split(':')[0]!),
+          `${code}: "${error.message}" starts as the registry says`,
+        );
       }
       assert.equal(refusals.KEY_INVALID.message, socketErrorRegistry.KEY_INVALID.message);
       assert.equal(refusals.KEY_MISSING.message, socketErrorRegistry.KEY_MISSING.message);

@@ -22,7 +22,10 @@ async function injected(env: Record<string, string> = {}): Promise<Gateway> {
 }
 
 /** inject() with the API key unless `headers` replaces it; the body parsed as JSON. */
-async function call(gateway: Gateway, options: Omit<InjectOptions, 'headers'> & { url: string; headers?: Record<string, string | string[] | undefined> }): Promise<{ status: number; body: any; response: LightMyRequestResponse }> {
+async function call(
+  gateway: Gateway,
+  options: Omit<InjectOptions, 'headers'> & { url: string; headers?: Record<string, string | string[] | undefined> },
+): Promise<{ status: number; body: any; response: LightMyRequestResponse }> {
   // A header given as undefined is left out (no key at all).
   const headers = Object.fromEntries(Object.entries({ 'x-api-key': API_KEY, ...options.headers }).filter(([, value]) => value !== undefined));
   const response = await gateway.app.inject({ method: 'GET', ...options, headers });
@@ -107,7 +110,10 @@ describe('API key bypasses', () => {
     assert.equal(metrics.status, 200);
     const wrong = await call(gateway, { url: '/metrics', headers: { 'x-api-key': undefined, authorization: `Bearer ${API_KEY}x` } });
     assertRefused(wrong, 401, 'UNAUTHORIZED');
-    const basic = await call(gateway, { url: '/metrics', headers: { 'x-api-key': undefined, authorization: `Basic ${Buffer.from(`x:${API_KEY}`).toString('base64')}` } });
+    const basic = await call(gateway, {
+      url: '/metrics',
+      headers: { 'x-api-key': undefined, authorization: `Basic ${Buffer.from(`x:${API_KEY}`).toString('base64')}` },
+    });
     assertRefused(basic, 401, 'UNAUTHORIZED');
   });
 
@@ -169,7 +175,13 @@ describe('rate-limit bypass paths', () => {
       const reply = await call(gateway, { method: 'POST', url, payload: url === '/emit/n' ? { userIds: ['alice'], data: 1 } : {} });
       assert.equal(reply.status, status, `${url}: ${JSON.stringify(reply.body)}`);
     }
-    const spoofed = await call(gateway, { method: 'POST', url: '/emit/alice/n', payload: {}, headers: { 'x-forwarded-for': '198.51.100.1', 'x-real-ip': '198.51.100.2' }, remoteAddress: '127.0.0.2' });
+    const spoofed = await call(gateway, {
+      method: 'POST',
+      url: '/emit/alice/n',
+      payload: {},
+      headers: { 'x-forwarded-for': '198.51.100.1', 'x-real-ip': '198.51.100.2' },
+      remoteAddress: '127.0.0.2',
+    });
     assertRefused(spoofed, 429, 'RATE_LIMITED', /at most 2 per 1 minute/);
   });
 });
@@ -280,7 +292,12 @@ describe('oversize input', () => {
     const { status, text } = await rawExchange(gw.url, `GET /healthz HTTP/1.1\r\nHost: g\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     assert.equal(status, 431, text);
     const body = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4));
-    assert.deepEqual(body, { success: false, errno: 431, message: 'The request headers are larger than the server accepts (16 KiB)', code: 'HEADERS_TOO_LARGE' });
+    assert.deepEqual(body, {
+      success: false,
+      errno: 431,
+      message: 'The request headers are larger than the server accepts (16 KiB)',
+      code: 'HEADERS_TOO_LARGE',
+    });
   });
 
   it('answers a request that is not HTTP with 400 in the gateway shape', async () => {
@@ -349,7 +366,12 @@ describe('SQL injection through ids (SQLite)', () => {
     for (const id of ["x' OR '1'='1", '1; DROP TABLE users']) {
       assertRefused(await gw.request('GET', `/conversations/prospect/emit/message/${encodeURIComponent(id)}`), 400, 'VALIDATION_ERROR', /params\.messageID/);
     }
-    assertRefused(await gw.request('GET', `/conversations/${encodeURIComponent("prospect'--")}/emit/message/msg-1`), 400, 'VALIDATION_ERROR', /params\.channel/);
+    assertRefused(
+      await gw.request('GET', `/conversations/${encodeURIComponent("prospect'--")}/emit/message/msg-1`),
+      400,
+      'VALIDATION_ERROR',
+      /params\.channel/,
+    );
 
     const socket = await gw.connectUser('u1');
     const arrival = nextEvent(socket, 'prospect_message');
@@ -374,9 +396,24 @@ describe('control characters in ids and event names', () => {
       const e = encodeURIComponent(c);
       assertRefused(await call(gateway, { method: 'POST', url: `/emit/a${e}b/n`, payload: {} }), 400, 'VALIDATION_ERROR', /params\.userId/);
       assertRefused(await call(gateway, { method: 'POST', url: `/emit/alice/ev${e}`, payload: {} }), 400, 'VALIDATION_ERROR', /params\.emitTo/);
-      assertRefused(await call(gateway, { method: 'POST', url: `/emit/ev${e}`, payload: { userIds: ['a'], data: 1 } }), 400, 'VALIDATION_ERROR', /params\.emitTo/);
-      assertRefused(await call(gateway, { method: 'POST', url: '/emit/n', payload: { userIds: ['a', `b${c}`], data: 1 } }), 400, 'VALIDATION_ERROR', /body\.userIds/);
-      assertRefused(await call(gateway, { method: 'POST', url: '/lead-finder/task', payload: { socketId: `s${c}`, payload: 1 } }), 400, 'VALIDATION_ERROR', /body\.socketId/);
+      assertRefused(
+        await call(gateway, { method: 'POST', url: `/emit/ev${e}`, payload: { userIds: ['a'], data: 1 } }),
+        400,
+        'VALIDATION_ERROR',
+        /params\.emitTo/,
+      );
+      assertRefused(
+        await call(gateway, { method: 'POST', url: '/emit/n', payload: { userIds: ['a', `b${c}`], data: 1 } }),
+        400,
+        'VALIDATION_ERROR',
+        /body\.userIds/,
+      );
+      assertRefused(
+        await call(gateway, { method: 'POST', url: '/lead-finder/task', payload: { socketId: `s${c}`, payload: 1 } }),
+        400,
+        'VALIDATION_ERROR',
+        /body\.socketId/,
+      );
       assertRefused(await call(gateway, { url: `/conversations/prospect/emit/message/m${e}` }), 400, 'VALIDATION_ERROR', /params\.messageID/);
     }
   });

@@ -181,7 +181,11 @@ describe('the same bounds with WORKERS=2', { timeout: 90_000 }, () => {
   it('keeps a long-polling client connected on its worker', { timeout: 20_000 }, async () => {
     const url = `http://127.0.0.1:${port}`;
     await assertPollingHolds(url, async (path, body) => {
-      const response = await fetch(url + path, { method: 'POST', headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const response = await fetch(url + path, {
+        method: 'POST',
+        headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       return { body: await response.json() };
     });
   });

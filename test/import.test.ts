@@ -29,7 +29,10 @@ const file = (dir: string, name: string, text: string): string => {
 };
 /** Reads documents back through the store the CLI wrote to. */
 async function read(env: { DATA_DIR: string; DATABASE_URL?: string }, collection: 'users' | 'communications', ids: string[]) {
-  const store = await openStore({ dataDir: env.DATA_DIR, databaseUrl: env.DATABASE_URL ?? '', databaseTimeoutMs: 5000, databasePoolSize: 2 }, { warn: () => undefined });
+  const store = await openStore(
+    { dataDir: env.DATA_DIR, databaseUrl: env.DATABASE_URL ?? '', databaseTimeoutMs: 5000, databasePoolSize: 2 },
+    { warn: () => undefined },
+  );
   try {
     return await store.find(collection, ids);
   } finally {
@@ -118,7 +121,11 @@ describe('general-socket import (embedded SQLite)', () => {
       ['{"people": []}', [], /unknown collection "people"/],
       ['{"users": [{"name": "no id"}]}', [], /users\[0\]: _id is missing/],
       ['{"users": [{"_id": "has space"}]}', [], /users\[0\]: _id must be an id/],
-      ['{"communications": [{"_id": "m", "type": "INCOMING", "sent_by": "c", "conversation_id": ["k"], "createdAt": {"$date": "yesterday"}}]}', [], /communications\[0\]: field createdAt: \{"\$date": "yesterday"\} is not a valid date/],
+      [
+        '{"communications": [{"_id": "m", "type": "INCOMING", "sent_by": "c", "conversation_id": ["k"], "createdAt": {"$date": "yesterday"}}]}',
+        [],
+        /communications\[0\]: field createdAt: \{"\$date": "yesterday"\} is not a valid date/,
+      ],
       ['{"users": [', [], /not valid JSON/],
       ['{"_id": "a"}\n{oops}\n', ['--collection', 'users'], /line 2: not valid JSON/],
     ];
@@ -193,9 +200,18 @@ describe('documents the conversation routes can serve', () => {
 
   it('still refuse what no route can serve, naming the field', () => {
     const refused: [unknown, RegExp][] = [
-      [{ communications: [{ _id: 'm', type: 7, conversation_id: ['k'] }] }, /communications\[0\]: type must be a string such as "INCOMING" or "OUTGOING", got 7/],
-      [{ communications: [{ _id: 'm', type: 'INCOMING', conversation_id: ['k'], createdAt: 'yesterday' }] }, /communications\[0\]: createdAt must be a date .*got "yesterday"/],
-      [{ communications: [{ _id: 'm', type: 'INCOMING', conversation_id: ['k'], createdAt: true }] }, /communications\[0\]: createdAt must be a date .*got true/],
+      [
+        { communications: [{ _id: 'm', type: 7, conversation_id: ['k'] }] },
+        /communications\[0\]: type must be a string such as "INCOMING" or "OUTGOING", got 7/,
+      ],
+      [
+        { communications: [{ _id: 'm', type: 'INCOMING', conversation_id: ['k'], createdAt: 'yesterday' }] },
+        /communications\[0\]: createdAt must be a date .*got "yesterday"/,
+      ],
+      [
+        { communications: [{ _id: 'm', type: 'INCOMING', conversation_id: ['k'], createdAt: true }] },
+        /communications\[0\]: createdAt must be a date .*got true/,
+      ],
       [{ conversationprospects: [{ _id: 'k', users: ['u'], image: 5 }] }, /conversationprospects\[0\]: image must be a URL or an array of URLs, got 5/],
       [{ conversationprospects: [{ _id: 'k', users: ['u'], image: ['ok', 5] }] }, /conversationprospects\[0\]: image must be a URL or an array of URLs/],
     ];
@@ -206,7 +222,7 @@ describe('documents the conversation routes can serve', () => {
 const pgUp = await postgresAvailable();
 
 describe('ids in an import file', () => {
-  it('follow the REST API\'s rule exactly: a document id the API would refuse is refused, and no other', async () => {
+  it("follow the REST API's rule exactly: a document id the API would refuse is refused, and no other", async () => {
     const samples = ['u1', 'x'.repeat(128), 'x'.repeat(129), 'a b', 'tab\t', 'é'.repeat(128), '😀'.repeat(100), '😀'.repeat(129), ''];
     const gw = await startGateway();
     try {
@@ -221,7 +237,7 @@ describe('ids in an import file', () => {
         }
       });
       assert.deepEqual(imported, api, samples.map((id, n) => `${JSON.stringify(id.slice(0, 6))}: API ${api[n]}, import ${imported[n]}`).join('; '));
-      assert.deepEqual(api, [true, true, false, false, false, true, true, false, false], 'the API\'s rule itself');
+      assert.deepEqual(api, [true, true, false, false, false, true, true, false, false], "the API's rule itself");
     } finally {
       await gw.close();
     }

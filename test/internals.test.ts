@@ -109,7 +109,9 @@ describe('socket.io internals: pending sockets and the parser', () => {
 async function count(store: FastifyRateLimitStore, key: string, times: number, timeWindow = 60_000, max = 2): Promise<{ current: number; ttl: number }[]> {
   const results: { current: number; ttl: number }[] = [];
   for (let n = 0; n < times; n++) {
-    results.push(await new Promise((resolve, reject) => store.incr(key, (error, result) => (error ? reject(error) : resolve({ ...result! })), timeWindow, max)));
+    results.push(
+      await new Promise((resolve, reject) => store.incr(key, (error, result) => (error ? reject(error) : resolve({ ...result! })), timeWindow, max)),
+    );
   }
   return results;
 }
@@ -147,7 +149,9 @@ describe('@fastify/rate-limit internals', () => {
     for (const { ttl } of results) assert.ok(ttl > 0 && ttl <= 60_000, `ttl ${ttl} is within the window`);
   });
 
-  it('RedisStore counts in Redis under its prefix, and a route\'s child under the prefix routeOf names', { skip: !redisUp && 'Redis is not running' }, async () => {
+  it("RedisStore counts in Redis under its prefix, and a route's child under the prefix routeOf names", {
+    skip: !redisUp && 'Redis is not running',
+  }, async () => {
     const redis = new Redis(SHARED_REDIS_URL);
     const prefix = `${uniquePrefix()}:rate-limit:`;
     try {
@@ -156,7 +160,11 @@ describe('@fastify/rate-limit internals', () => {
         (await count(store, 'key:a', 2)).map((result) => result.current),
         [1, 2],
       );
-      const routeOptions = { routeInfo: { method: 'POST', url: '/emit/:emitTo' }, continueExceeding: false, exponentialBackoff: false } as unknown as Parameters<FastifyRateLimitStore['child']>[0];
+      const routeOptions = {
+        routeInfo: { method: 'POST', url: '/emit/:emitTo' },
+        continueExceeding: false,
+        exponentialBackoff: false,
+      } as unknown as Parameters<FastifyRateLimitStore['child']>[0];
       await count(store.child(routeOptions), 'key:a', 1);
       assert.deepEqual((await redis.keys(`${prefix}*`)).sort(), [`${prefix}${routeOf(routeOptions).prefix}key:a`, `${prefix}key:a`]);
       assert.equal(Number(await redis.get(`${prefix}key:a`)), 2);
@@ -193,7 +201,7 @@ describe('@socket.io/cluster-adapter internals', { timeout: 60_000 }, () => {
 
     workers.push(cluster.fork(), cluster.fork());
     const [survivor, victim] = workers as [Worker, Worker];
-    await eventually(() => adapters.size === 2, 30_000, 'both workers\' adapters to speak');
+    await eventually(() => adapters.size === 2, 30_000, "both workers' adapters to speak");
     for (const adapter of adapters.values()) assert.deepEqual(adapter.nsp, '/');
     assert.notEqual(adapters.get(survivor.id)!.uid, adapters.get(victim.id)!.uid);
     await eventually(async () => (await servers(survivor)) === 2, 30_000, 'the workers to count each other');

@@ -52,7 +52,9 @@ function sourceFiles(dir = SRC): string[] {
 /** The src/ files `file` imports (static, type-only, re-exports and dynamic imports). */
 function importsOf(file: string): string[] {
   const text = readFileSync(join(SRC, file), 'utf8');
-  const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*'(\.[^']+)'|\bimport\(\s*'(\.[^']+)'\s*\)/g)].map((match) => match[1] ?? match[2]!);
+  const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*'(\.[^']+)'|\bimport\(\s*'(\.[^']+)'\s*\)/g)].map(
+    (match) => match[1] ?? match[2]!,
+  );
   return specifiers.map((specifier) => normalize(join(dirname(file), specifier)).replace(/\.js$/, '.ts'));
 }
 
@@ -65,7 +67,8 @@ describe('layers', () => {
       for (const target of importsOf(file)) {
         assert.ok(!target.startsWith('..'), `src/${file} imports ${target}, outside src/`);
         if (layerOf(target) < layer) violations.push(`src/${file} imports src/${target}, a higher layer`);
-        else if (narrower && !narrower.some((entry) => matches(target, entry))) violations.push(`src/${file} imports src/${target}; it may import only ${narrower.join(', ')}`);
+        else if (narrower && !narrower.some((entry) => matches(target, entry)))
+          violations.push(`src/${file} imports src/${target}; it may import only ${narrower.join(', ')}`);
       }
     }
     assert.deepEqual(violations, []);

@@ -93,15 +93,18 @@ describe('LEAD_FINDER_NAMESPACE=/ : scrapers written for the seed, on the defaul
     assert.deepEqual(stats.body.sockets, { '/v1/shared': 1, '/': 1 });
   });
 
-  it('refuses a client on / without the key, and every client on the nodes\' own namespace', async () => {
+  it("refuses a client on / without the key, and every client on the nodes' own namespace", async () => {
     const gw = nodes[0]!;
     await assert.rejects(seedScraper(gw.url, '', { reconnection: false }), (error: Error & { data?: { code?: string } }) => error.data?.code === 'KEY_MISSING');
-    await assert.rejects(seedScraper(`${gw.url}/general-socket-control`, SCRAPER_KEY, { reconnection: false }), (error: Error & { data?: { code?: string } }) => error.data?.code === 'NAMESPACE_FORBIDDEN');
+    await assert.rejects(
+      seedScraper(`${gw.url}/general-socket-control`, SCRAPER_KEY, { reconnection: false }),
+      (error: Error & { data?: { code?: string } }) => error.data?.code === 'NAMESPACE_FORBIDDEN',
+    );
     // The refusal names where to connect instead.
     await assert.rejects(seedScraper(`${gw.url}/v1/lead-finder`, SCRAPER_KEY, { reconnection: false }), /Invalid namespace/);
   });
 
-  it('finds a scraper on another node: the nodes\' own messages moved off /', { skip: !redisUp && 'Redis is not running' }, async () => {
+  it("finds a scraper on another node: the nodes' own messages moved off /", { skip: !redisUp && 'Redis is not running' }, async () => {
     const env = { LEAD_FINDER_NAMESPACE: '/', REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: uniquePrefix() };
     const [holder, caller] = await Promise.all([startGateway(env), startGateway(env)]);
     nodes.push(holder!, caller!);

@@ -23,7 +23,10 @@ function parse(text: string): Map<string, number> {
 
 /** The key `parse` gives a sample. */
 function key(name: string, labels: Record<string, string> = {}): string {
-  return `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`;
+  return `${name}{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .sort()
+    .join(',')}}`;
 }
 
 async function scrape(gw: TestGateway, headers: Record<string, string> = { 'x-api-key': API_KEY }): Promise<Map<string, number>> {

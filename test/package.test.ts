@@ -32,7 +32,6 @@ function importClosure(entry: string): string[] {
   return [...seen];
 }
 
-
 interface Run {
   readonly code: number | null;
   readonly stdout: string;
@@ -128,7 +127,7 @@ const TSCONFIG = {
 };
 
 describe('the package root', () => {
-  it("offers createGateway, loadConfig and the error registry, and nothing else", () => {
+  it('offers createGateway, loadConfig and the error registry, and nothing else', () => {
     assert.deepEqual(Object.keys(root).sort(), ROOT_EXPORTS);
     assert.equal(typeof root.createGateway, 'function');
     assert.equal(typeof root.loadConfig, 'function');
@@ -137,7 +136,11 @@ describe('the package root', () => {
   });
 
   it('is what package.json names for "general-socket"', () => {
-    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { main: string; types: string; exports: Record<string, { types: string; default: string }> };
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      main: string;
+      types: string;
+      exports: Record<string, { types: string; default: string }>;
+    };
     assert.deepEqual([manifest.main, manifest.types], ['dist/index.js', 'dist/index.d.ts']);
     assert.deepEqual(manifest.exports['.'], { types: './dist/index.d.ts', default: './dist/index.js' });
   });
@@ -149,12 +152,16 @@ describe('the package root', () => {
  * typebox's (which the SDK's types are derived from) would take tsc half a minute of CPU.
  */
 function typeErrors(project: string): string {
-  const config = ts.getParsedCommandLineOfConfigFile(join(project, 'tsconfig.json'), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
-      throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+  const config = ts.getParsedCommandLineOfConfigFile(
+    join(project, 'tsconfig.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+      },
     },
-  })!;
+  )!;
   const program = ts.createProgram({ rootNames: config.fileNames, options: config.options });
   const ours = program.getSourceFiles().filter((file) => !file.fileName.includes('/node_modules/') || file.fileName.includes('/node_modules/general-socket/'));
   const diagnostics = [
@@ -202,12 +209,19 @@ describe('the npm package', () => {
 
     const installed = join(project, 'node_modules', 'general-socket');
     const shipped = readdirSync(installed);
-    assert.deepEqual(shipped.filter((name) => ['src', 'test', 'bench'].includes(name)), [], 'sources and tests are not shipped');
+    assert.deepEqual(
+      shipped.filter((name) => ['src', 'test', 'bench'].includes(name)),
+      [],
+      'sources and tests are not shipped',
+    );
 
     // The SDK's JavaScript imports only its own files and the route table, which imports nothing:
     // no dependency, no Node builtin.
     const reached = importClosure(join(installed, 'dist', 'client', 'index.js')).map((file) => relative(installed, file));
-    assert.deepEqual(reached.filter((file) => !file.startsWith(join('dist', 'client'))), [join('dist', 'api', 'routes.js')]);
+    assert.deepEqual(
+      reached.filter((file) => !file.startsWith(join('dist', 'client'))),
+      [join('dist', 'api', 'routes.js')],
+    );
 
     const socket = await gw.connectUser('pkg-user');
     const arrival = nextEvent(socket, 'notification');

@@ -23,7 +23,15 @@ const expand = (fanout: Fanout) => fanout.recipients.map(({ userId, fields }) =>
 const messagePayloads = (...args: Parameters<typeof messageFanout>) => expand(messageFanout(...args));
 const conversationPayloads = (...args: Parameters<typeof conversationFanout>) => expand(conversationFanout(...args));
 
-const alice: UserDocument = { _id: 'u1', name: 'Alice', email: 'a@example.com', password: 'bcrypt$1', salt: 's', tokens: ['t'], profile: { apiSecret: 'x', bio: 'hi' } };
+const alice: UserDocument = {
+  _id: 'u1',
+  name: 'Alice',
+  email: 'a@example.com',
+  password: 'bcrypt$1',
+  salt: 's',
+  tokens: ['t'],
+  profile: { apiSecret: 'x', bio: 'hi' },
+};
 const bob: UserDocument = { _id: 'u2', name: 'Bob', passwordHash: 'bcrypt$2', reset_token: 'r' };
 const contact: ContactDocument = { _id: 'c1', name: 'John Doe', phone: '+1 555', email: 'john@example.net', image: 'https://img/john.jpg', token: 'crm' };
 const conversation = (fields: Partial<ConversationDocument> = {}): ConversationDocument => ({ _id: 'conv1', users: ['u1', 'u2'], contact_id: 'c1', ...fields });
@@ -114,7 +122,10 @@ describe('messagePayloads', () => {
   it('an INCOMING message is sent by a contact: nobody is the sender, even a user with the same id', () => {
     const incoming: CommunicationDocument = { ...outgoing, type: 'INCOMING', sent_by: 'u2', conversation_id: ['conv1'] };
     const payloads = messagePayloads({ message: incoming, sender: contact, conversations: [conversation()] }, rules);
-    assert.deepEqual(payloads.map((p) => p.payload.is_sender), [false, false]);
+    assert.deepEqual(
+      payloads.map((p) => p.payload.is_sender),
+      [false, false],
+    );
     assert.equal((payloads[0]!.payload.sent_by as ContactDocument).name, 'John Doe');
     assert.equal('token' in (payloads[0]!.payload.sent_by as object), false);
   });
@@ -142,11 +153,14 @@ describe('conversationPayloads', () => {
       },
       rules,
     );
-    assert.deepEqual(payloads.map((p) => [p.userId, p.payload.unread_count]), [
-      ['u1', 4],
-      ['u2', 0],
-      ['u-gone', 0],
-    ]);
+    assert.deepEqual(
+      payloads.map((p) => [p.userId, p.payload.unread_count]),
+      [
+        ['u1', 4],
+        ['u2', 0],
+        ['u-gone', 0],
+      ],
+    );
     const { payload } = payloads[0]!;
     assert.equal(payload.title, 'John Doe');
     assert.deepEqual(payload.image, ['https://img/john.jpg']);

@@ -53,7 +53,11 @@ describe('npm start with nothing configured', () => {
   before(async () => {
     // `--ignore-scripts` skips prestart's rebuild: dist/ is built once for the whole suite.
     ensureBuilt();
-    child = spawn('npm', ['start', '--ignore-scripts'], { cwd: root, env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir }), stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn('npm', ['start', '--ignore-scripts'], {
+      cwd: root,
+      env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     port = await listeningPort(child, output);
   });
   after(() => {
@@ -68,7 +72,10 @@ describe('npm start with nothing configured', () => {
   });
 
   it('accepts a token minted by the CLI and delivers an emit made with the generated key', async () => {
-    const { stdout } = await run('node', ['--import', 'tsx', 'src/cli/main.ts', 'token', '--user', 'newcomer'], { cwd: root, env: cleanEnv({ DATA_DIR: dataDir }) });
+    const { stdout } = await run('node', ['--import', 'tsx', 'src/cli/main.ts', 'token', '--user', 'newcomer'], {
+      cwd: root,
+      env: cleanEnv({ DATA_DIR: dataDir }),
+    });
     token = stdout.trim();
     socket = connect(`http://127.0.0.1:${port}/v1/shared`, { auth: { token }, transports: ['websocket'], reconnection: false });
     await new Promise((resolve, reject) => {

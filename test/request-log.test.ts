@@ -21,7 +21,11 @@ describe('the request log and keys in query strings', { timeout: 90_000 }, () =>
   let child: ChildProcess;
   let output = '';
   let url = '';
-  const lines = (): LogLine[] => output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as LogLine);
+  const lines = (): LogLine[] =>
+    output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as LogLine);
 
   before(async () => {
     child = spawn(process.execPath, [builtMain()], {

@@ -43,7 +43,10 @@ describe('what a Socket.IO client may send', () => {
     await raw.closed;
     const refusals = raw.packets.filter((packet) => packet.startsWith('4/unknown-'));
     assert.match(refusals[0]!, /Invalid namespace/);
-    assert.ok(refusals.length >= MAX_REFUSED_PER_CONNECTION && refusals.length <= MAX_REFUSED_PER_CONNECTION + 1, `refused up to the bound, then closed (${refusals.length} answers)`);
+    assert.ok(
+      refusals.length >= MAX_REFUSED_PER_CONNECTION && refusals.length <= MAX_REFUSED_PER_CONNECTION + 1,
+      `refused up to the bound, then closed (${refusals.length} answers)`,
+    );
   });
 
   it('tells the sockets of such a connection why it is closed', async () => {
@@ -104,7 +107,8 @@ describe('what a Socket.IO client may send', () => {
     const connectPacket = `0/v1/shared,${JSON.stringify({ token: await gw.token('racer') })}`;
     assert.equal(await polling.post(Array<string>(8).fill(connectPacket)), 200);
     const answers: string[] = [];
-    while (answers.filter((packet) => packet.startsWith('0/v1/shared,') || packet.startsWith('4/v1/shared,')).length < 8) answers.push(...(await polling.poll()));
+    while (answers.filter((packet) => packet.startsWith('0/v1/shared,') || packet.startsWith('4/v1/shared,')).length < 8)
+      answers.push(...(await polling.poll()));
     assert.equal(answers.filter((packet) => packet.startsWith('0/v1/shared,')).length, 1, 'one CONNECT accepted');
     const refused = answers.filter((packet) => packet.startsWith('4/v1/shared,'));
     assert.equal(refused.length, 7);

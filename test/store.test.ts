@@ -38,7 +38,10 @@ function sqliteBackend(): Backend {
     async appliedVersions() {
       const db = raw();
       try {
-        return db.prepare<[], { version: number }>('SELECT version FROM schema_migrations ORDER BY version').all().map((r) => r.version);
+        return db
+          .prepare<[], { version: number }>('SELECT version FROM schema_migrations ORDER BY version')
+          .all()
+          .map((r) => r.version);
       } finally {
         db.close();
       }
@@ -96,10 +99,16 @@ for (const backend of [sqliteBackend(), postgresBackend(pgUp)]) {
     });
 
     it('creates the schema at open, recorded in schema_migrations, and applies nothing twice', async () => {
-      assert.deepEqual(await backend.appliedVersions(), Array.from({ length: LATEST_VERSION }, (_, i) => i + 1));
+      assert.deepEqual(
+        await backend.appliedVersions(),
+        Array.from({ length: LATEST_VERSION }, (_, i) => i + 1),
+      );
       const again = await backend.open();
       await again.close();
-      assert.deepEqual(await backend.appliedVersions(), Array.from({ length: LATEST_VERSION }, (_, i) => i + 1));
+      assert.deepEqual(
+        await backend.appliedVersions(),
+        Array.from({ length: LATEST_VERSION }, (_, i) => i + 1),
+      );
       await store.ping();
     });
 
@@ -129,18 +138,17 @@ for (const backend of [sqliteBackend(), postgresBackend(pgUp)]) {
     it('looks up thousands of ids in one call', async () => {
       const many = Array.from({ length: 5000 }, (_, i) => ({ _id: `bulk-${i}`, n: i }));
       assert.deepEqual((await store.importDocuments({ users: many })).users, { inserted: 5000, updated: 0, unchanged: 0 });
-      const found = await store.find('users', many.map((d) => d._id));
+      const found = await store.find(
+        'users',
+        many.map((d) => d._id),
+      );
       assert.equal(found.size, 5000);
       assert.deepEqual(found.get('bulk-4999'), { _id: 'bulk-4999', n: 4999 });
     });
 
     it('upserts by _id: a changed document is updated, and the last copy in a batch wins', async () => {
       const counts = await store.importDocuments({
-        users: [
-          { _id: 'u2', name: 'Bobby' },
-          { _id: 'u2', name: 'Robert', title: 'broker' },
-          { ...batch.users![0]! },
-        ],
+        users: [{ _id: 'u2', name: 'Bobby' }, { _id: 'u2', name: 'Robert', title: 'broker' }, { ...batch.users![0]! }],
       });
       assert.deepEqual(counts.users, { inserted: 0, updated: 1, unchanged: 1 });
       assert.deepEqual((await store.find('users', ['u2'])).get('u2'), { _id: 'u2', name: 'Robert', title: 'broker' });
@@ -149,7 +157,10 @@ for (const backend of [sqliteBackend(), postgresBackend(pgUp)]) {
     it('imports all or nothing: a failure in a later collection leaves earlier ones untouched', async () => {
       await assert.rejects(
         store.importDocuments({
-          users: [{ _id: 'u-new', name: 'Never' }, { _id: 'u1', name: 'Overwritten' }],
+          users: [
+            { _id: 'u-new', name: 'Never' },
+            { _id: 'u1', name: 'Overwritten' },
+          ],
           communications: [{ _id: 'm-bad', type: 'INCOMING', sent_by: 'c1', conversation_id: ['conv1'], size: 10n } as never],
         }),
       );

@@ -113,7 +113,10 @@ describe('/v1/shared with issuer and audience', () => {
       socket.once('connect_error', reject);
     });
     socket.disconnect();
-    assert.match((await refusal(gw.url, { token: await gw.token('alice', { issuer: 'https://evil.example', audience: 'general-socket' }) })).message, /"iss" claim/);
+    assert.match(
+      (await refusal(gw.url, { token: await gw.token('alice', { issuer: 'https://evil.example', audience: 'general-socket' }) })).message,
+      /"iss" claim/,
+    );
     assert.match((await refusal(gw.url, { token: await gw.token('alice', { issuer: 'https://auth.example' }) })).message, /"aud" claim/);
   });
 });
@@ -124,7 +127,9 @@ for (const [alg, options] of [
 ] as const) {
   describe(`/v1/shared with ${alg} tokens (JWT_PUBLIC_KEY)`, () => {
     const { publicKey, privateKey } =
-      options.type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: options.modulusLength }) : generateKeyPairSync('ec', { namedCurve: options.namedCurve });
+      options.type === 'rsa'
+        ? generateKeyPairSync('rsa', { modulusLength: options.modulusLength })
+        : generateKeyPairSync('ec', { namedCurve: options.namedCurve });
     let gw: TestGateway;
     before(async () => {
       const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -237,7 +242,10 @@ describe('/v1/shared with RS256 tokens: forged and expired', () => {
   });
 
   it('refuses an expired token, and an alg none token', async () => {
-    assert.equal((await refusal(gw.url, { token: await sign({ sub: 'dana', exp: Math.floor(Date.now() / 1000) - 10 }, privateKey, 'RS256') })).data?.code, 'TOKEN_EXPIRED');
+    assert.equal(
+      (await refusal(gw.url, { token: await sign({ sub: 'dana', exp: Math.floor(Date.now() / 1000) - 10 }, privateKey, 'RS256') })).data?.code,
+      'TOKEN_EXPIRED',
+    );
     const header = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
     const body = Buffer.from(JSON.stringify({ sub: 'dana', exp: inOneHour() })).toString('base64url');
     assert.equal((await refusal(gw.url, { token: `${header}.${body}.` })).data?.code, 'TOKEN_INVALID');

@@ -24,7 +24,7 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
   const lines: LogLine[] = [];
   const sockets: Socket[] = [];
   let url = '';
-  let pollers: Socket[] = [];
+  const pollers: Socket[] = [];
 
   const workerPids = (): number[] => lines.filter((line) => line.msg === 'worker ready').map((line) => line.workerPid!);
   const alive = (pid: number): boolean => {
@@ -117,7 +117,11 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
       byWorker.set(tag, [...(byWorker.get(tag) ?? []), counts[n]!]);
     });
     assert.equal(byWorker.size, 2, `session ids name ${[...byWorker.keys()].join(', ')}`);
-    for (const [tag, seen] of byWorker) assert.ok(seen.every((count) => count === seen.length), `worker ${tag}: ${seen.length} sockets name it, it counts ${seen.join(', ')}`);
+    for (const [tag, seen] of byWorker)
+      assert.ok(
+        seen.every((count) => count === seen.length),
+        `worker ${tag}: ${seen.length} sockets name it, it counts ${seen.join(', ')}`,
+      );
     for (const socket of storm) socket.disconnect();
     await eventually(async () => (await request('GET', '/stats')).body.sockets['/v1/shared'] === 0, 10_000, 'the storm to leave');
   });
@@ -185,8 +189,11 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
     assert.ok(lines.some((line) => line.msg === 'worker died; starting a replacement'));
     assert.ok(alive(survivor!));
     // The pollers were spread over both workers: those of the dead one are gone, the others stay.
-    await eventually(() => pollers.some((socket) => !socket.connected), 10_000, 'the dead worker\'s sockets to drop');
-    assert.ok(pollers.some((socket) => socket.connected), 'sockets on the surviving worker stay connected');
+    await eventually(() => pollers.some((socket) => !socket.connected), 10_000, "the dead worker's sockets to drop");
+    assert.ok(
+      pollers.some((socket) => socket.connected),
+      'sockets on the surviving worker stay connected',
+    );
     const fresh = await Promise.all(Array.from({ length: 4 }, () => connectUser('after-crash')));
     const arrivals = Promise.all(fresh.map((socket) => nextEvent(socket, 'hello')));
     const reply = await request('POST', '/emit/after-crash/hello', { ok: true });

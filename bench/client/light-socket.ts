@@ -72,7 +72,11 @@ export class LightSocket {
   private readonly auth: Record<string, unknown>;
   private pendingFail: ((error: Error) => void) | undefined;
 
-  constructor(index: number, options: LightSocketOptions, private readonly sink: SocketSink) {
+  constructor(
+    index: number,
+    options: LightSocketOptions,
+    private readonly sink: SocketSink,
+  ) {
     this.index = index;
     // The default namespace carries no prefix; others are followed by a comma.
     this.prefix = options.namespace === '/' ? '' : `${options.namespace},`;

@@ -40,7 +40,11 @@ async function checkTarget(target: Target): Promise<string[]> {
   const { pool, connect } = await SwarmPool.open({ url: server.url, namespace: sockets.namespace, auths, perWorker: 8, concurrency: 8, timeoutMs: 5000 });
   try {
     check(failures, connect.connected === USERS * SOCKETS_PER_USER, `connected ${connect.connected}, expected ${USERS * SOCKETS_PER_USER}`);
-    check(failures, connect.failed === 1 && connect.errors.some((e) => e.includes('connect refused')), `refused connect not reported: ${JSON.stringify(connect)}`);
+    check(
+      failures,
+      connect.failed === 1 && connect.errors.some((e) => e.includes('connect refused')),
+      `refused connect not reported: ${JSON.stringify(connect)}`,
+    );
 
     const sentAt = preciseNow();
     const uni = await postJson(server.url, target.unicastPath!('check-user-3', 'check_unicast'), { hello: 'one', sentAt }, target.headers);
@@ -53,10 +57,26 @@ async function checkTarget(target: Target): Promise<string[]> {
     // Outlive several heartbeats: a client that ignored pings would be dropped by now.
     await new Promise((r) => setTimeout(r, 1500));
     const report = await pool.report();
-    check(failures, gotUni === SOCKETS_PER_USER && report.counts.check_unicast === SOCKETS_PER_USER, `unicast deliveries ${report.counts.check_unicast}, expected ${SOCKETS_PER_USER}`);
-    check(failures, gotMulti === USERS * SOCKETS_PER_USER && report.counts.check_multi === USERS * SOCKETS_PER_USER, `multi deliveries ${report.counts.check_multi}, expected ${USERS * SOCKETS_PER_USER}`);
-    check(failures, report.latencies.length === SOCKETS_PER_USER * (USERS + 1) && report.latencies.every((l) => l >= 0 && l < 3000), `latency samples wrong: ${report.latencies.length}`);
-    check(failures, report.connected === USERS * SOCKETS_PER_USER && report.unexpectedCloses === 0, `after heartbeats: ${report.connected} connected, ${report.unexpectedCloses} dropped`);
+    check(
+      failures,
+      gotUni === SOCKETS_PER_USER && report.counts.check_unicast === SOCKETS_PER_USER,
+      `unicast deliveries ${report.counts.check_unicast}, expected ${SOCKETS_PER_USER}`,
+    );
+    check(
+      failures,
+      gotMulti === USERS * SOCKETS_PER_USER && report.counts.check_multi === USERS * SOCKETS_PER_USER,
+      `multi deliveries ${report.counts.check_multi}, expected ${USERS * SOCKETS_PER_USER}`,
+    );
+    check(
+      failures,
+      report.latencies.length === SOCKETS_PER_USER * (USERS + 1) && report.latencies.every((l) => l >= 0 && l < 3000),
+      `latency samples wrong: ${report.latencies.length}`,
+    );
+    check(
+      failures,
+      report.connected === USERS * SOCKETS_PER_USER && report.unexpectedCloses === 0,
+      `after heartbeats: ${report.connected} connected, ${report.unexpectedCloses} dropped`,
+    );
   } finally {
     await pool.close();
     await server.stop();

@@ -53,7 +53,10 @@ export class SwarmPool {
   /** Forks enough workers for `auths.length` sockets and connects them all. */
   static async open(options: SwarmPoolOptions): Promise<{ pool: SwarmPool; connect: SwarmConnectResult }> {
     const count = Math.max(1, Math.ceil(options.auths.length / options.perWorker));
-    const workers = Array.from({ length: count }, () => new WorkerHandle(fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })));
+    const workers = Array.from(
+      { length: count },
+      () => new WorkerHandle(fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })),
+    );
     const pool = new SwarmPool(workers);
     const share = Math.ceil(options.auths.length / count);
     const results = await Promise.all(
@@ -107,7 +110,18 @@ export class SwarmPool {
   /** Merges the reports of every worker. */
   async report(): Promise<SwarmReport> {
     const parts = await Promise.all(this.workers.map((w) => w.call<SwarmReport>({ op: 'report' })));
-    const merged: SwarmReport = { sockets: 0, connected: 0, unexpectedCloses: 0, counts: {}, firstAt: {}, lastAt: {}, perSocketMin: Number.POSITIVE_INFINITY, perSocketMax: 0, latencies: [], cpuUs: 0 };
+    const merged: SwarmReport = {
+      sockets: 0,
+      connected: 0,
+      unexpectedCloses: 0,
+      counts: {},
+      firstAt: {},
+      lastAt: {},
+      perSocketMin: Number.POSITIVE_INFINITY,
+      perSocketMax: 0,
+      latencies: [],
+      cpuUs: 0,
+    };
     for (const part of parts) {
       merged.sockets += part.sockets;
       merged.connected += part.connected;

@@ -90,7 +90,10 @@ export function watchInterference(): { stop(): { averagePct: number; peakPct: nu
       clearInterval(timer);
       tick();
       const seconds = (performance.now() - started) / 1000;
-      const top = [...who].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([name]) => name);
+      const top = [...who]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 3)
+        .map(([name]) => name);
       return { averagePct: seconds > 0 ? (otherTicks / TICKS_PER_SECOND / seconds) * 100 : 0, peakPct: peak, who: top };
     },
   };

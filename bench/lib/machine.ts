@@ -28,8 +28,13 @@ function run(command: string, args: string[]): string | undefined {
 /** Soft and hard RLIMIT_NOFILE of this process, from /proc (Node has no getrlimit). */
 export function fdLimits(): { soft: number; hard: number } {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    const [soft, hard] = (line ?? '').split(/\s{2,}/).slice(1, 3).map((v) => (v === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(v)));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const [soft, hard] = (line ?? '')
+      .split(/\s{2,}/)
+      .slice(1, 3)
+      .map((v) => (v === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(v)));
     if (soft && hard) return { soft, hard };
   } catch {
     // Not Linux: assume a common default and let the workloads clamp to it.

@@ -28,9 +28,29 @@ export interface Sizes {
   clusterRequests: number;
 }
 
-const FULL: Sizes = { unicastUsers: 1000, unicastRequests: 50_000, httpConnections: 50, latencySeconds: 5, fanoutSockets: 10_000, fanoutRounds: 5, idleSockets: 20_000, conversationRequests: 20_000, clusterRequests: 20_000 };
+const FULL: Sizes = {
+  unicastUsers: 1000,
+  unicastRequests: 50_000,
+  httpConnections: 50,
+  latencySeconds: 5,
+  fanoutSockets: 10_000,
+  fanoutRounds: 5,
+  idleSockets: 20_000,
+  conversationRequests: 20_000,
+  clusterRequests: 20_000,
+};
 // Tiny on purpose: CI only checks that the harness still works, it times nothing.
-const QUICK: Sizes = { unicastUsers: 20, unicastRequests: 400, httpConnections: 8, latencySeconds: 1, fanoutSockets: 200, fanoutRounds: 2, idleSockets: 300, conversationRequests: 300, clusterRequests: 300 };
+const QUICK: Sizes = {
+  unicastUsers: 20,
+  unicastRequests: 400,
+  httpConnections: 8,
+  latencySeconds: 1,
+  fanoutSockets: 200,
+  fanoutRounds: 2,
+  idleSockets: 300,
+  conversationRequests: 300,
+  clusterRequests: 300,
+};
 
 const SIZE_FLAGS: Record<string, keyof Sizes> = {
   'unicast-users': 'unicastUsers',
@@ -92,7 +112,13 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     const raw = (values as Record<string, unknown>)[flag];
     if (typeof raw === 'string') sizes[key] = positiveInt(flag, raw);
   }
-  const list = (raw: unknown): string[] => (typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : []);
+  const list = (raw: unknown): string[] =>
+    typeof raw === 'string'
+      ? raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [];
   return {
     only: list(values.only),
     targets: list(values.targets),

@@ -45,7 +45,14 @@ export function runPacedLoad(options: PacedLoadOptions): Promise<HttpLoadResult>
       const { path, body } = options.request(i);
       const issued = performance.now();
       const req = request(
-        { host: url.hostname, port: url.port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...options.headers } },
+        {
+          host: url.hostname,
+          port: url.port,
+          path,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...options.headers },
+        },
         (res) => {
           res.resume();
           res.on('end', () => {

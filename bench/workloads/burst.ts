@@ -97,7 +97,8 @@ export async function burst(options: BurstOptions, failures: string[]): Promise<
   const started = preciseNow();
   const result = await load(options.amount, options.event, 120_000);
   await stopProfiles();
-  if (result.non2xx || result.errors || result.stopped) fail(`max rate: ${result.non2xx} non-2xx, ${result.errors} errors${result.stopped ? ', stopped by time bound' : ''}`);
+  if (result.non2xx || result.errors || result.stopped)
+    fail(`max rate: ${result.non2xx} non-2xx, ${result.errors} errors${result.stopped ? ', stopped by time bound' : ''}`);
   const loadCpu = ownCpuUs(harnessCpu);
   const expected = result.ok * options.deliveriesPerRequest;
   const figures: BurstFigures = {

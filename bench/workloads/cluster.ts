@@ -19,7 +19,19 @@ import { preciseNow } from '../client/light-socket.js';
 import type { ServerProcess } from '../lib/server-process.js';
 import type { Target } from '../targets.js';
 import { burst, type BurstFigures } from './burst.js';
-import { connectUsers, fmt, measureRuns, payload, reproduce, saturationNote, startServer, userIds, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
+import {
+  connectUsers,
+  fmt,
+  measureRuns,
+  payload,
+  reproduce,
+  saturationNote,
+  startServer,
+  userIds,
+  type Workload,
+  type WorkloadContext,
+  type WorkloadOutcome,
+} from './workload.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -34,7 +46,12 @@ interface Layout {
 
 const LAYOUTS: readonly Layout[] = [
   { name: 'single', title: 'single node (standalone, every user on it)', cluster: false, addressed: (users) => [...users] },
-  { name: 'cross', title: 'two nodes + Redis: every request for a user on the other node', cluster: true, addressed: (users) => users.filter((_, i) => i % 2 === 1) },
+  {
+    name: 'cross',
+    title: 'two nodes + Redis: every request for a user on the other node',
+    cluster: true,
+    addressed: (users) => users.filter((_, i) => i % 2 === 1),
+  },
   { name: 'spread', title: 'two nodes + Redis: round-robin over all users (half local)', cluster: true, addressed: (users) => [...users] },
 ];
 
@@ -69,7 +86,16 @@ async function measureLayout(ctx: WorkloadContext, gateway: Target, layout: Layo
     if (layout.cluster) servers.push(await startServer(ctx, gateway, env));
     // User i on node i mod (number of nodes).
     for (const [n, server] of servers.entries()) {
-      pools.push((await connectUsers(ctx, gateway, server.url, users.filter((_, i) => i % servers.length === n))).pool);
+      pools.push(
+        (
+          await connectUsers(
+            ctx,
+            gateway,
+            server.url,
+            users.filter((_, i) => i % servers.length === n),
+          )
+        ).pool,
+      );
     }
     const pool = SwarmPool.combine(pools);
     const addressed = layout.addressed(users);
@@ -108,9 +134,21 @@ export const cluster: Workload = {
   async run(ctx: WorkloadContext): Promise<WorkloadOutcome> {
     const { sizes } = ctx.options;
     const gateway = ctx.targets.find((t) => t.name === 'gateway');
-    const placement = ctx.serverCpu === undefined ? 'Not pinned: every process runs where the kernel puts it.' : `Placement on this ${cpus().length}-core machine: both gateway nodes (and the single node) on core ${ctx.serverCpu}, so each layout has one core of gateway CPU; the harness and its light clients on the other core; Redis, the machine's shared server, not pinned (it runs on whichever core is free). No process has a core of its own in the two-node layouts: the nodes take turns on one core, which is what makes the comparison one of cost per message rather than of added hardware.`;
+    const placement =
+      ctx.serverCpu === undefined
+        ? 'Not pinned: every process runs where the kernel puts it.'
+        : `Placement on this ${cpus().length}-core machine: both gateway nodes (and the single node) on core ${ctx.serverCpu}, so each layout has one core of gateway CPU; the harness and its light clients on the other core; Redis, the machine's shared server, not pinned (it runs on whichever core is free). No process has a core of its own in the two-node layouts: the nodes take turns on one core, which is what makes the comparison one of cost per message rather than of added hardware.`;
     const method = `${fmt(sizes.unicastUsers)} users with one socket each. Two nodes: user i connects to node A when i is even, to node B when odd, both with \`REDIS_URL=${REDIS_URL}\` and a \`REDIS_PREFIX\` of their own per run. ${fmt(sizes.clusterRequests)} × \`POST /emit/:userId/:event\` to node A, ${sizes.httpConnections} keep-alive connections (autocannon), as fast as it answers. A cluster node answers after the other node confirmed its deliveries (the reply counts sockets on every node), so each request costs a Redis round trip. ${placement}`;
-    const base = { name: 'cluster', title: 'Cluster', method, reproduce: reproduce(ctx, 'cluster', gateway ? [gateway] : [], [`--unicast-users ${sizes.unicastUsers}`, `--cluster-requests ${sizes.clusterRequests}`, `--connections ${sizes.httpConnections}`]) };
+    const base = {
+      name: 'cluster',
+      title: 'Cluster',
+      method,
+      reproduce: reproduce(ctx, 'cluster', gateway ? [gateway] : [], [
+        `--unicast-users ${sizes.unicastUsers}`,
+        `--cluster-requests ${sizes.clusterRequests}`,
+        `--connections ${sizes.httpConnections}`,
+      ]),
+    };
     if (!gateway) return { ...base, tables: [], notes: ['Not measured: only the `gateway` target has a cluster mode, and it was not selected.'], failures: [] };
 
     const problem = await redisUnavailable();
@@ -141,7 +179,24 @@ export const cluster: Workload = {
       ];
       return {
         ...base,
-        tables: [{ columns: ['layout', 'req/s', 'vs single node', 'HTTP p50 ms', 'HTTP p99 ms', 'deliveries/s', 'gateway CPU µs/msg (all nodes)', 'Redis CPU µs/msg', 'load-gen CPU busy', 'delivered / expected (all runs)', 'runs ok'], rows }],
+        tables: [
+          {
+            columns: [
+              'layout',
+              'req/s',
+              'vs single node',
+              'HTTP p50 ms',
+              'HTTP p99 ms',
+              'deliveries/s',
+              'gateway CPU µs/msg (all nodes)',
+              'Redis CPU µs/msg',
+              'load-gen CPU busy',
+              'delivered / expected (all runs)',
+              'runs ok',
+            ],
+            rows,
+          },
+        ],
         notes: [...notes, ...results.disturbances],
         failures: results.failures,
         figures: Object.fromEntries(layouts.map((l) => [l.name, { rps: m(l.name, 'rps') }])),

@@ -15,7 +15,18 @@ import pg from 'pg';
 import { REPO_ROOT } from '../lib/server-process.js';
 import type { Target } from '../targets.js';
 import { burst, type BurstFigures } from './burst.js';
-import { connectUsers, fmt, measureRuns, reproduce, saturationNote, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
+import {
+  connectUsers,
+  fmt,
+  measureRuns,
+  reproduce,
+  saturationNote,
+  userIds,
+  withServer,
+  type Workload,
+  type WorkloadContext,
+  type WorkloadOutcome,
+} from './workload.js';
 
 /** The shared PostgreSQL the harness makes its schemas in (see GUIDE: trust auth, database `test`). */
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -34,10 +45,27 @@ interface StoreSubject {
 function documents(users: readonly string[]): object {
   const createdAt = { $date: '2025-10-13T10:30:00.000Z' };
   return {
-    users: users.map((id, i) => ({ _id: id, name: `Agent ${i}`, email: `agent${i}@example.com`, role: 'agent', password: '$2b$10$notarealhashnotarealhashnotarealhashnotarealhash00', createdAt })),
-    contacts: [{ _id: CONTACT, name: 'John Doe', email: 'john.doe@example.net', phone: '+1 212 555 0101', image: 'https://images.example.com/contacts/john-doe.jpg' }],
+    users: users.map((id, i) => ({
+      _id: id,
+      name: `Agent ${i}`,
+      email: `agent${i}@example.com`,
+      role: 'agent',
+      password: '$2b$10$notarealhashnotarealhashnotarealhashnotarealhash00',
+      createdAt,
+    })),
+    contacts: [
+      { _id: CONTACT, name: 'John Doe', email: 'john.doe@example.net', phone: '+1 212 555 0101', image: 'https://images.example.com/contacts/john-doe.jpg' },
+    ],
     conversationprospects: [
-      { _id: CONVERSATION, contact_id: CONTACT, users, unread_count: Object.fromEntries(users.map((id, i) => [id, i])), is_open: true, last_activity: 'bench-msg-0', createdAt },
+      {
+        _id: CONVERSATION,
+        contact_id: CONTACT,
+        users,
+        unread_count: Object.fromEntries(users.map((id, i) => [id, i])),
+        is_open: true,
+        last_activity: 'bench-msg-0',
+        createdAt,
+      },
     ],
     communications: Array.from({ length: MESSAGES }, (_, i) => ({
       _id: `bench-msg-${i}`,
@@ -53,7 +81,11 @@ function documents(users: readonly string[]): object {
 /** Runs `general-socket import FILE` against the database `env` names; rejects with its output on failure. */
 function importDocuments(file: string, env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'import', file], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'import', file], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -117,7 +149,8 @@ async function measureStore(ctx: WorkloadContext, gateway: Target, store: StoreS
           // One call first, so a wrong setup shows as what it is rather than as lost deliveries.
           const probe = await fetch(`${server.url}${path(0)}`, { headers: gateway.headers });
           const answer = await probe.text();
-          if (probe.status !== 200 || !answer.includes(`"sockets":${PARTICIPANTS}`)) throw new Error(`the message endpoint answered ${probe.status} ${answer.slice(0, 300)}`);
+          if (probe.status !== 200 || !answer.includes(`"sockets":${PARTICIPANTS}`))
+            throw new Error(`the message endpoint answered ${probe.status} ${answer.slice(0, 300)}`);
           await pool.reset();
           return await burst(
             {
@@ -157,8 +190,17 @@ export const conversation: Workload = {
     const { sizes } = ctx.options;
     const gateway = ctx.targets.find((t) => t.name === 'gateway');
     const method = `${fmt(sizes.conversationRequests)} × \`GET /conversations/prospect/emit/message/:messageID\` over ${MESSAGES} messages of one conversation of ${PARTICIPANTS} users, each user with one connected socket, ${sizes.httpConnections} keep-alive connections (autocannon), as fast as the gateway answers. Each request reads the message, its sender and the conversation (batched store queries), builds ${PARTICIPANTS} payloads with \`is_sender\` per recipient, and sends them; every socket must receive every request's event exactly once. Each run starts on a fresh database filled by \`general-socket import\`: a new SQLite file in a temporary DATA_DIR, or a new schema on the PostgreSQL at 127.0.0.1:5432 (default pool of 10 connections).`;
-    const base = { name: 'conversation', title: 'Conversation fan-out', method, reproduce: reproduce(ctx, 'conversation', gateway ? [gateway] : [], [`--conversation-requests ${sizes.conversationRequests}`, `--connections ${sizes.httpConnections}`]) };
-    if (!gateway) return { ...base, tables: [], notes: ['Not measured: only the `gateway` target has conversation endpoints, and it was not selected.'], failures: [] };
+    const base = {
+      name: 'conversation',
+      title: 'Conversation fan-out',
+      method,
+      reproduce: reproduce(ctx, 'conversation', gateway ? [gateway] : [], [
+        `--conversation-requests ${sizes.conversationRequests}`,
+        `--connections ${sizes.httpConnections}`,
+      ]),
+    };
+    if (!gateway)
+      return { ...base, tables: [], notes: ['Not measured: only the `gateway` target has conversation endpoints, and it was not selected.'], failures: [] };
 
     const notes: string[] = [];
     const stores: StoreSubject[] = [{ name: 'sqlite', title: 'embedded SQLite (DATA_DIR)' }];
@@ -180,12 +222,29 @@ export const conversation: Workload = {
       results.ok(s.name),
     ]);
     if (stores.some((s) => s.name === 'postgres')) {
-      notes.push('PostgreSQL is the shared server of this machine, not pinned: its backend processes run on whichever core is free, so part of their work lands on the load generator\'s core; gateway CPU per request excludes it.');
+      notes.push(
+        "PostgreSQL is the shared server of this machine, not pinned: its backend processes run on whichever core is free, so part of their work lands on the load generator's core; gateway CPU per request excludes it.",
+      );
     }
     notes.push(...saturationNote(new Map(stores.map((s) => [s.title, m(s.name, 'loadBusy')]))));
     return {
       ...base,
-      tables: [{ columns: ['store', 'req/s', 'HTTP p50 ms', 'HTTP p99 ms', 'deliveries/s', 'gateway CPU µs/request', 'load-gen CPU busy', 'delivered / expected (all runs)', 'runs ok'], rows }],
+      tables: [
+        {
+          columns: [
+            'store',
+            'req/s',
+            'HTTP p50 ms',
+            'HTTP p99 ms',
+            'deliveries/s',
+            'gateway CPU µs/request',
+            'load-gen CPU busy',
+            'delivered / expected (all runs)',
+            'runs ok',
+          ],
+          rows,
+        },
+      ],
       notes: [...notes, ...results.disturbances],
       failures: results.failures,
       figures: Object.fromEntries(stores.map((s) => [s.name, { rps: m(s.name, 'rps'), httpP99: m(s.name, 'httpP99') }])),

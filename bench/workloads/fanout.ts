@@ -8,7 +8,23 @@ import { preciseNow } from '../client/light-socket.js';
 import { postJson } from '../lib/http-call.js';
 import { median } from '../lib/stats.js';
 import type { Target } from '../targets.js';
-import { connectUsers, cpuUs, deliveryFailure, fmt, measureRuns, payload, profileServers, saturationNote, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
+import {
+  connectUsers,
+  cpuUs,
+  deliveryFailure,
+  fmt,
+  measureRuns,
+  payload,
+  profileServers,
+  saturationNote,
+  reproduce,
+  sleep,
+  userIds,
+  withServer,
+  type Workload,
+  type WorkloadContext,
+  type WorkloadOutcome,
+} from './workload.js';
 
 type FanoutFigures = {
   sockets: number;
@@ -52,7 +68,11 @@ async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, 
         const heard = await pool.report();
         const got = heard.counts[EVENT] ?? 0;
         const label = round < 0 ? 'warm-up round' : `round ${round + 1}`;
-        const problem = deliveryFailure(label, got, sockets) ?? (heard.perSocketMin !== 1 || heard.perSocketMax !== 1 ? `${label}: a socket got ${heard.perSocketMin === 1 ? heard.perSocketMax : heard.perSocketMin} copies` : undefined);
+        const problem =
+          deliveryFailure(label, got, sockets) ??
+          (heard.perSocketMin !== 1 || heard.perSocketMax !== 1
+            ? `${label}: a socket got ${heard.perSocketMin === 1 ? heard.perSocketMax : heard.perSocketMin} copies`
+            : undefined);
         if (problem) failures.push(`${target.name}: ${problem}`);
         if (round < 0) continue;
         delivered += got;
@@ -104,14 +124,26 @@ export const fanout: Workload = {
       results.ok(t.name),
     ]);
     const notes = [...saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')])))];
-    if (sockets < sizes.fanoutSockets) notes.push(`Clamped from ${fmt(sizes.fanoutSockets)} to ${fmt(sockets)} sockets: \`ulimit -n\` allows no more per process here.`);
+    if (sockets < sizes.fanoutSockets)
+      notes.push(`Clamped from ${fmt(sizes.fanoutSockets)} to ${fmt(sockets)} sockets: \`ulimit -n\` allows no more per process here.`);
     return {
       name: 'fanout',
       title: 'Fan-out',
       method: `${fmt(sockets)} sockets, one per user; each of ${sizes.fanoutRounds} rounds is one request reaching all of them (\`POST /emit/:event\` with every user id; raw-ws broadcasts the same frame to the same sockets). Deliveries/s counts from just before the request to the last socket's receipt; every socket must receive each round exactly once.`,
       tables: [
         {
-          columns: ['target', 'sockets', 'deliveries/s', 'vs raw-ws', 'last delivery ms', 'HTTP response ms', 'server CPU µs/delivery', 'load-gen CPU busy', 'delivered / expected (all runs)', 'runs ok'],
+          columns: [
+            'target',
+            'sockets',
+            'deliveries/s',
+            'vs raw-ws',
+            'last delivery ms',
+            'HTTP response ms',
+            'server CPU µs/delivery',
+            'load-gen CPU busy',
+            'delivered / expected (all runs)',
+            'runs ok',
+          ],
           rows,
         },
       ],

@@ -4,7 +4,18 @@
  * GC on both sides) divided by N, so startup cost does not dilute it.
  */
 import type { Target } from '../targets.js';
-import { connectUsers, fmt, measureRuns, reproduce, sleep, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
+import {
+  connectUsers,
+  fmt,
+  measureRuns,
+  reproduce,
+  sleep,
+  userIds,
+  withServer,
+  type Workload,
+  type WorkloadContext,
+  type WorkloadOutcome,
+} from './workload.js';
 
 type IdleFigures = {
   rssPerConn: number;
@@ -25,7 +36,8 @@ async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, 
       await sleep(settleMs);
       const after = await server.stats(true);
       const heard = await pool.report();
-      if (heard.connected !== sockets || heard.unexpectedCloses > 0) failures.push(`${target.name}: ${heard.connected} of ${sockets} sockets still connected, ${heard.unexpectedCloses} dropped`);
+      if (heard.connected !== sockets || heard.unexpectedCloses > 0)
+        failures.push(`${target.name}: ${heard.connected} of ${sockets} sockets still connected, ${heard.unexpectedCloses} dropped`);
       return {
         rssPerConn: (after.rss - before.rss) / sockets,
         heapPerConn: (after.heapUsed - before.heapUsed) / sockets,
@@ -64,7 +76,11 @@ export const idle: Workload = {
     ]);
     const notes = [
       'RSS includes memory the allocator has not returned to the OS; heap is V8 `heapUsed` after two forced GCs; external counts Buffers held outside the heap.',
-      ...(sockets < sizes.idleSockets ? [`Clamped from ${fmt(sizes.idleSockets)} to ${fmt(sockets)} sockets: \`ulimit -n\` here is ${fmt(ctx.maxSocketsPerProcess + 200)} and a server needs a descriptor per socket plus a few of its own. Raise the hard limit (\`ulimit -Hn\`, as root) to measure the full count; per-connection figures barely move at this size.`] : []),
+      ...(sockets < sizes.idleSockets
+        ? [
+            `Clamped from ${fmt(sizes.idleSockets)} to ${fmt(sockets)} sockets: \`ulimit -n\` here is ${fmt(ctx.maxSocketsPerProcess + 200)} and a server needs a descriptor per socket plus a few of its own. Raise the hard limit (\`ulimit -Hn\`, as root) to measure the full count; per-connection figures barely move at this size.`,
+          ]
+        : []),
     ];
     return {
       name: 'idle',

@@ -11,7 +11,20 @@ import { percentile } from '../lib/stats.js';
 import type { ServerProcess } from '../lib/server-process.js';
 import type { Target } from '../targets.js';
 import { burst, settle } from './burst.js';
-import { connectUsers, deliveryFailure, fmt, measureRuns, payload, saturationNote, reproduce, userIds, withServer, type Workload, type WorkloadContext, type WorkloadOutcome } from './workload.js';
+import {
+  connectUsers,
+  deliveryFailure,
+  fmt,
+  measureRuns,
+  payload,
+  saturationNote,
+  reproduce,
+  userIds,
+  withServer,
+  type Workload,
+  type WorkloadContext,
+  type WorkloadOutcome,
+} from './workload.js';
 
 type UnicastFigures = {
   rps: number;
@@ -32,7 +45,13 @@ const WARMUP_EVENT = 'bench_warmup';
 const MAX_EVENT = 'bench_unicast';
 const LATENCY_EVENT = 'bench_latency';
 
-async function measureOnce(ctx: WorkloadContext, target: Target, server: ServerProcess, pool: SwarmPool | undefined, failures: string[]): Promise<UnicastFigures> {
+async function measureOnce(
+  ctx: WorkloadContext,
+  target: Target,
+  server: ServerProcess,
+  pool: SwarmPool | undefined,
+  failures: string[],
+): Promise<UnicastFigures> {
   const { unicastUsers, unicastRequests, httpConnections, latencySeconds } = ctx.options.sizes;
   const users = userIds(unicastUsers);
   const pathFor = (i: number, event: string): string => target.unicastPath!(users[i % users.length]!, event);
@@ -56,7 +75,19 @@ async function measureOnce(ctx: WorkloadContext, target: Target, server: ServerP
     },
     failures,
   );
-  const figures: UnicastFigures = { rps: max.rps, httpP50: max.httpP50, httpP99: max.httpP99, deliveriesPerSec: max.deliveriesPerSec, cpuUsPerMessage: max.cpuUsPerDelivery, loadBusy: max.loadBusy, halfRate: Number.NaN, e2eP50: Number.NaN, e2eP99: Number.NaN, delivered: max.delivered, expected: max.expected };
+  const figures: UnicastFigures = {
+    rps: max.rps,
+    httpP50: max.httpP50,
+    httpP99: max.httpP99,
+    deliveriesPerSec: max.deliveriesPerSec,
+    cpuUsPerMessage: max.cpuUsPerDelivery,
+    loadBusy: max.loadBusy,
+    halfRate: Number.NaN,
+    e2eP50: Number.NaN,
+    e2eP99: Number.NaN,
+    delivered: max.delivered,
+    expected: max.expected,
+  };
   if (!pool) return figures;
 
   await pool.reset();
@@ -71,7 +102,8 @@ async function measureOnce(ctx: WorkloadContext, target: Target, server: ServerP
     request: (i) => ({ path: pathFor(i, LATENCY_EVENT), body: payload(i, preciseNow()) }),
     maxMs: (latencySeconds + 60) * 1000,
   });
-  if (paced.non2xx || paced.errors || paced.stopped) fail(`half rate: ${paced.non2xx} non-2xx, ${paced.errors} errors${paced.stopped ? ', stopped by time bound' : ''}`);
+  if (paced.non2xx || paced.errors || paced.stopped)
+    fail(`half rate: ${paced.non2xx} non-2xx, ${paced.errors} errors${paced.stopped ? ', stopped by time bound' : ''}`);
   await settle(pool, LATENCY_EVENT, paced.ok);
   const timed = await pool.report();
   fail(deliveryFailure('half rate', timed.counts[LATENCY_EVENT] ?? 0, paced.ok));
@@ -121,14 +153,32 @@ export const unicast: Workload = {
       method: `${fmt(sizes.unicastRequests)} × \`POST /emit/:userId/:event\` round-robin over ${fmt(sizes.unicastUsers)} connected users, ${sizes.httpConnections} keep-alive connections (autocannon), as fast as the server answers; then the same at half that rate, evenly paced, for ${sizes.latencySeconds} s, timing each event from the moment its request was issued to its arrival at the client. CPU is the server's user+system time per delivered message (per request for HTTP-only targets).`,
       tables: [
         {
-          columns: ['target', 'req/s', 'HTTP p50 ms', 'HTTP p99 ms', 'deliveries/s', 'server CPU µs/msg', 'load-gen CPU busy', 'half rate req/s', 'pub→recv p50 ms', 'pub→recv p99 ms', 'delivered / expected (all runs)', 'runs ok'],
+          columns: [
+            'target',
+            'req/s',
+            'HTTP p50 ms',
+            'HTTP p99 ms',
+            'deliveries/s',
+            'server CPU µs/msg',
+            'load-gen CPU busy',
+            'half rate req/s',
+            'pub→recv p50 ms',
+            'pub→recv p99 ms',
+            'delivered / expected (all runs)',
+            'runs ok',
+          ],
           rows,
         },
       ],
       notes: [...saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')]))), ...results.disturbances],
       failures: results.failures,
       figures: Object.fromEntries(targets.map((t) => [t.name, { rps: m(t.name, 'rps'), e2eP99: m(t.name, 'e2eP99') }])),
-      reproduce: reproduce(ctx, 'unicast', targets, [`--unicast-users ${sizes.unicastUsers}`, `--unicast-requests ${sizes.unicastRequests}`, `--connections ${sizes.httpConnections}`, `--latency-seconds ${sizes.latencySeconds}`]),
+      reproduce: reproduce(ctx, 'unicast', targets, [
+        `--unicast-users ${sizes.unicastUsers}`,
+        `--unicast-requests ${sizes.unicastRequests}`,
+        `--connections ${sizes.httpConnections}`,
+        `--latency-seconds ${sizes.latencySeconds}`,
+      ]),
     };
   },
 };

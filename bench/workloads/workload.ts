@@ -71,7 +71,9 @@ export function fmt(value: number, decimals = 0): string {
 /** Compares delivered with expected; returns a failure message or undefined. */
 export function deliveryFailure(what: string, delivered: number, expected: number): string | undefined {
   if (delivered === expected) return undefined;
-  return delivered < expected ? `${what}: lost ${expected - delivered} of ${expected} deliveries` : `${what}: ${delivered - expected} deliveries more than the ${expected} expected`;
+  return delivered < expected
+    ? `${what}: lost ${expected - delivered} of ${expected} deliveries`
+    : `${what}: ${delivered - expected} deliveries more than the ${expected} expected`;
 }
 
 /** Connects one socket per user id, throwing when any fails: a partial swarm would skew every figure. */
@@ -100,7 +102,12 @@ export function reproduce(ctx: WorkloadContext, workload: string, used: Target[]
 }
 
 /** Starts a fresh server for one run, pinned if the harness pins, and always stops it. */
-export async function withServer<T>(ctx: WorkloadContext, target: Target, fn: (server: ServerProcess) => Promise<T>, extraEnv: Record<string, string> = {}): Promise<T> {
+export async function withServer<T>(
+  ctx: WorkloadContext,
+  target: Target,
+  fn: (server: ServerProcess) => Promise<T>,
+  extraEnv: Record<string, string> = {},
+): Promise<T> {
   const server = await startServer(ctx, target, extraEnv);
   try {
     return await fn(server);
@@ -120,7 +127,14 @@ export async function startServer(ctx: WorkloadContext, target: Target, extraEnv
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    const server = await ServerProcess.start({ name: target.name, script: target.script, env, port: await freePort(), cpu: ctx.serverCpu, readyTimeoutMs: 30_000 });
+    const server = await ServerProcess.start({
+      name: target.name,
+      script: target.script,
+      env,
+      port: await freePort(),
+      cpu: ctx.serverCpu,
+      readyTimeoutMs: 30_000,
+    });
     server.onStopped(cleanup);
     return server;
   } catch (error) {
@@ -200,9 +214,13 @@ export async function measureRuns<S extends { name: string }, F extends Figures>
         }
         const other = watch.stop();
         const disturbed = !ctx.options.quick && other.averagePct > QUIET_PCT;
-        if (disturbed) ctx.log(`${workload}: ${subject.name} run ${run}: other processes used ${other.averagePct.toFixed(0)}% of a core (${other.who.join('; ')})`);
+        if (disturbed)
+          ctx.log(`${workload}: ${subject.name} run ${run}: other processes used ${other.averagePct.toFixed(0)}% of a core (${other.who.join('; ')})`);
         if (disturbed && attempt < ATTEMPTS) continue;
-        if (disturbed) disturbances.push(`${subject.name} run ${run} was measured while other processes used ${other.averagePct.toFixed(0)}% of a core on average (after ${ATTEMPTS} attempts).`);
+        if (disturbed)
+          disturbances.push(
+            `${subject.name} run ${run} was measured while other processes used ${other.averagePct.toFixed(0)}% of a core on average (after ${ATTEMPTS} attempts).`,
+          );
         failures.push(...attemptFailures);
         if (attemptFailures.length === 0 && figures) results.get(subject.name)!.push(figures);
         break;
@@ -242,5 +260,7 @@ export function ownCpuUs(since: NodeJS.CpuUsage): number {
 export function saturationNote(busy: Map<string, number>): string[] {
   const hot = [...busy].filter(([, pct]) => pct >= 90);
   if (hot.length === 0) return [];
-  return [`The load-generator core was ≥ 90 % busy for ${hot.map(([name, pct]) => `${name} (${pct.toFixed(0)} %)`).join(', ')}: that figure may be the client's limit, not the server's.`];
+  return [
+    `The load-generator core was ≥ 90 % busy for ${hot.map(([name, pct]) => `${name} (${pct.toFixed(0)} %)`).join(', ')}: that figure may be the client's limit, not the server's.`,
+  ];
 }

@@ -5,7 +5,8 @@ import { AnyJson, EventName, Id, SuccessReply, withExamples } from './common.js'
 /** `POST /lead-finder/:event`: `{ socketId, payload }`. */
 export const EmitToScraper = {
   summary: 'Emit an event to one lead-finder scraper socket',
-  description: 'Sends `payload` as event `event` to the scraper socket `socketId` in the lead-finder namespace (`/v1/lead-finder` unless `LEAD_FINDER_NAMESPACE` names another); 404 when that socket is not connected.',
+  description:
+    'Sends `payload` as event `event` to the scraper socket `socketId` in the lead-finder namespace (`/v1/lead-finder` unless `LEAD_FINDER_NAMESPACE` names another); 404 when that socket is not connected.',
   tags: ['Lead finder'],
   params: Type.Object({ event: withExamples(EventName, 'scrape_task', 'health_check') }),
   body: Type.Object(

@@ -70,13 +70,19 @@ function checkClaims(payload: JWTPayload): string {
   const { sub, exp, iat } = payload;
   // Counted in characters (code points), as the REST API's schemas count an id.
   if (typeof sub !== 'string' || sub === '' || [...sub].length > MAX_ID_LENGTH || !ID.test(sub)) {
-    throw new TokenError('TOKEN_INVALID', `Invalid token: the "sub" claim must be a user id of 1 to ${MAX_ID_LENGTH} characters without whitespace or control characters`);
+    throw new TokenError(
+      'TOKEN_INVALID',
+      `Invalid token: the "sub" claim must be a user id of 1 to ${MAX_ID_LENGTH} characters without whitespace or control characters`,
+    );
   }
   if (typeof exp !== 'number' || !(exp <= LATEST_EXP)) {
     throw new TokenError('TOKEN_INVALID', 'Invalid token: the "exp" claim must be a date in seconds since 1970 before the year 10000');
   }
   if (iat !== undefined && !(iat <= Date.now() / 1000 + CLOCK_TOLERANCE_SECONDS)) {
-    throw new TokenError('TOKEN_INVALID', `Invalid token: the "iat" claim is in the future (more than ${CLOCK_TOLERANCE_SECONDS} s ahead of the gateway's clock)`);
+    throw new TokenError(
+      'TOKEN_INVALID',
+      `Invalid token: the "iat" claim is in the future (more than ${CLOCK_TOLERANCE_SECONDS} s ahead of the gateway's clock)`,
+    );
   }
   return sub;
 }
@@ -98,7 +104,11 @@ export async function mintToken(
   userId: string,
   { ttlSeconds = 3600, issuer, audience }: { ttlSeconds?: number; issuer?: string; audience?: string } = {},
 ): Promise<string> {
-  let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds);
+  let jwt = new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(userId)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds);
   if (issuer) jwt = jwt.setIssuer(issuer);
   if (audience) jwt = jwt.setAudience(audience);
   return jwt.sign(new TextEncoder().encode(secret));

@@ -4,7 +4,10 @@ import { parse, type Command } from './command.js';
 
 /** README's configuration table, as Markdown (a test keeps README equal to it). */
 export function configTable(): string {
-  const rows = describeOptions().map(({ env, shownDefault, doc }) => `| \`${env}\` | ${shownDefault === '' ? '(empty)' : shownDefault.startsWith('(') ? shownDefault : `\`${shownDefault}\``} | ${doc} |`);
+  const rows = describeOptions().map(
+    ({ env, shownDefault, doc }) =>
+      `| \`${env}\` | ${shownDefault === '' ? '(empty)' : shownDefault.startsWith('(') ? shownDefault : `\`${shownDefault}\``} | ${doc} |`,
+  );
   return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');
 }
 

@@ -87,7 +87,9 @@ function apiKey(flag: string | undefined, env: NodeJS.ProcessEnv): { key?: strin
     return { key: flag.trim(), hint: '' };
   }
   // The gateway accepts a comma-separated list (rotation); a caller sends the first one.
-  const fromEnv = env.INTERNAL_API_KEY?.split(',').map((k) => k.trim()).find((k) => k !== '');
+  const fromEnv = env.INTERNAL_API_KEY?.split(',')
+    .map((k) => k.trim())
+    .find((k) => k !== '');
   if (fromEnv !== undefined) return { key: fromEnv, hint: '' };
   let nodeEnv: string;
   let dataDir: string;
@@ -141,7 +143,8 @@ export async function readPayload(values: { data?: string; 'data-file'?: string 
     }
     return parsePayload(content, `--data-file ${file}`);
   }
-  if (file === undefined && stdin.isTTY) throw new UsageError('no payload: give it with --data <json>, --data-file <file> or on stdin (--data null sends none)');
+  if (file === undefined && stdin.isTTY)
+    throw new UsageError('no payload: give it with --data <json>, --data-file <file> or on stdin (--data null sends none)');
   return parsePayload(await readAll(stdin), 'stdin');
 }
 
@@ -164,7 +167,12 @@ async function readAll(stream: CommandIo['stdin']): Promise<string> {
  * Runs one SDK call and reports it: the answer as text (from `describe`) or as JSON on stdout, or the
  * gateway's refusal on stderr (JSON on stdout with --json). Resolves to the exit code.
  */
-export async function report<T>({ stdout, stderr }: CommandIo, connection: Connection, call: () => Promise<T>, describe: (answer: T) => string): Promise<number> {
+export async function report<T>(
+  { stdout, stderr }: CommandIo,
+  connection: Connection,
+  call: () => Promise<T>,
+  describe: (answer: T) => string,
+): Promise<number> {
   try {
     const answer = await call();
     stdout.write(connection.json ? `${JSON.stringify(answer)}\n` : `${describe(answer)}\n`);

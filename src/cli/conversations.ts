@@ -20,8 +20,11 @@ Example:
     if (channel === undefined || messageId === undefined) throw new UsageError('message needs a channel and a message id');
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const connection = connect(values, io.env);
-    return report(io, connection, () => connection.client.emitMessage(channel, messageId), ({ sockets: n }) =>
-      `Sent message ${messageId} (${channel}) to ${sockets(n)}.`,
+    return report(
+      io,
+      connection,
+      () => connection.client.emitMessage(channel, messageId),
+      ({ sockets: n }) => `Sent message ${messageId} (${channel}) to ${sockets(n)}.`,
     );
   },
 };
@@ -47,8 +50,11 @@ Example:
     if (isNew !== 'new' && isNew !== 'existing') throw new UsageError(`the third argument must be new or existing, got "${isNew}"`);
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const connection = connect(values, io.env);
-    return report(io, connection, () => connection.client.emitConversation(channel, conversationId, isNew), ({ sockets: n }) =>
-      `Sent ${isNew} conversation ${conversationId} (${channel}) to ${sockets(n)}.`,
+    return report(
+      io,
+      connection,
+      () => connection.client.emitConversation(channel, conversationId, isNew),
+      ({ sockets: n }) => `Sent ${isNew} conversation ${conversationId} (${channel}) to ${sockets(n)}.`,
     );
   },
 };

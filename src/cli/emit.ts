@@ -29,28 +29,46 @@ Examples:
     // Socket.IO socket ids are base64url and may begin with "-": the word after the target is the id
     // as it stands, unless it is one of the options.
     const [first, second, ...others] = args;
-    const idFirst = first !== undefined && TARGETS.includes(first) && second !== undefined && !Object.hasOwn(options, second.replace(/^--?/, '').split('=')[0]!);
+    const idFirst =
+      first !== undefined && TARGETS.includes(first) && second !== undefined && !Object.hasOwn(options, second.replace(/^--?/, '').split('=')[0]!);
     const { values, positionals } = parse({ args: idFirst ? others : args, options, allowPositionals: true, strict: true });
     const [target, id, event, ...extra] = idFirst ? [first, second, ...positionals] : positionals;
     if (target === undefined) throw new UsageError('say whom to emit to: user, users or scraper');
     if (!TARGETS.includes(target)) throw new UsageError(`unknown target "${target}": use user, users or scraper`);
-    if (id === undefined || event === undefined) throw new UsageError(`emit ${target} needs ${target === 'scraper' ? 'a socket id' : target === 'users' ? 'user ids' : 'a user id'} and an event name`);
+    if (id === undefined || event === undefined)
+      throw new UsageError(`emit ${target} needs ${target === 'scraper' ? 'a socket id' : target === 'users' ? 'user ids' : 'a user id'} and an event name`);
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}": the payload goes in --data, --data-file or stdin`);
     const connection = connect(values, io.env);
     const payload = await readPayload(values, io.stdin);
     const { client } = connection;
 
     if (target === 'user') {
-      return report(io, connection, () => client.emitToUser(id, event, payload), ({ sockets: n }) =>
-        `Sent "${event}" to ${sockets(n)} of user ${id}${n === 0 ? ' (the user has no socket connected)' : ''}.`,
+      return report(
+        io,
+        connection,
+        () => client.emitToUser(id, event, payload),
+        ({ sockets: n }) => `Sent "${event}" to ${sockets(n)} of user ${id}${n === 0 ? ' (the user has no socket connected)' : ''}.`,
       );
     }
     if (target === 'users') {
-      const userIds = id.split(',').map((u) => u.trim()).filter((u) => u !== '');
+      const userIds = id
+        .split(',')
+        .map((u) => u.trim())
+        .filter((u) => u !== '');
       if (userIds.length === 0) throw new UsageError('give at least one user id, comma-separated: u1,u2');
       const users = `${userIds.length} user${userIds.length === 1 ? '' : 's'}`;
-      return report(io, connection, () => client.emitToUsers(userIds, event, payload), ({ sockets: n }) => `Sent "${event}" to ${sockets(n)} of ${users}.`);
+      return report(
+        io,
+        connection,
+        () => client.emitToUsers(userIds, event, payload),
+        ({ sockets: n }) => `Sent "${event}" to ${sockets(n)} of ${users}.`,
+      );
     }
-    return report(io, connection, () => client.emitToScraper(id, event, payload), () => `Sent "${event}" to scraper socket ${id}.`);
+    return report(
+      io,
+      connection,
+      () => client.emitToScraper(id, event, payload),
+      () => `Sent "${event}" to scraper socket ${id}.`,
+    );
   },
 };

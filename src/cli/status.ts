@@ -56,7 +56,12 @@ Example:
       } else {
         const { users, sockets, nodes } = stats.value;
         lines.push(['Users', `${users} connected`]);
-        lines.push(['Sockets', Object.entries(sockets).map(([namespace, count]) => `${namespace} ${count}`).join(', ')]);
+        lines.push([
+          'Sockets',
+          Object.entries(sockets)
+            .map(([namespace, count]) => `${namespace} ${count}`)
+            .join(', '),
+        ]);
         lines.push(['Nodes', String(nodes)]);
       }
     }

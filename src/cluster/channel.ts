@@ -64,7 +64,10 @@ export function createClusterChannel(control: Namespace<any, any, ClusterEvents,
     for (const listener of refusedListeners) listener(refusal);
     const about = { type: typeof envelope.type === 'string' ? envelope.type.slice(0, 100) : undefined, version: envelope.version, reason };
     if (reason === 'failed') log.error(about, 'a message from another gateway node failed here');
-    else logOnce(`${about.type}/${about.version}/${reason}`, () => log.warn(about, 'refused a message from another gateway node (is it running another version?); further ones like it are only counted'));
+    else
+      logOnce(`${about.type}/${about.version}/${reason}`, () =>
+        log.warn(about, 'refused a message from another gateway node (is it running another version?); further ones like it are only counted'),
+      );
     return { ok: false, refused: reason };
   };
 
@@ -123,7 +126,10 @@ export function createClusterChannel(control: Namespace<any, any, ClusterEvents,
         if (reason === undefined || reason === 'failed') unconfirmed = true;
         const problem = reason === undefined ? 'unreadable' : String(reason);
         logOnce(`asked/${kind.type}/${problem}`, () =>
-          log.warn({ type: kind.type, version: kind.version, problem }, 'another gateway node did not act on a message (is it running another version?); replies are partial'),
+          log.warn(
+            { type: kind.type, version: kind.version, problem },
+            'another gateway node did not act on a message (is it running another version?); replies are partial',
+          ),
         );
       }
       return { answers, complete, unconfirmed };

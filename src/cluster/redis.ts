@@ -34,7 +34,13 @@ export async function createRedisBus(options: {
   // commandTimeout: a Redis that accepted the connection but stopped answering (paused, partitioned
   // without a reset) must fail commands, so that rate limits fall back to local counting instead of
   // every emit waiting for an answer that never comes.
-  const pub = new Redis(url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false, commandTimeout: Math.max(timeoutMs, 100) });
+  const pub = new Redis(url, {
+    ...common,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: Math.max(timeoutMs, 100),
+  });
   const sub = new Redis(url, { ...common, maxRetriesPerRequest: null });
 
   let dropped = 0;

@@ -133,7 +133,10 @@ async function runPrimary(config: Config, primaryHttp: PrimaryHttp): Promise<voi
     server.listen(config.port, config.host, resolve);
   });
   const address = server.address() as { address: string; port: number };
-  log.info({ address: address.address, port: address.port, workers: count, env: config.nodeEnv }, `general-socket listening on ${address.address}:${address.port} with ${count} workers`);
+  log.info(
+    { address: address.address, port: address.port, workers: count, env: config.nodeEnv },
+    `general-socket listening on ${address.address}:${address.port} with ${count} workers`,
+  );
 }
 
 async function runWorker(config: Config, createGateway: GatewayFactory): Promise<void> {

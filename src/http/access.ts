@@ -12,7 +12,21 @@ declare module 'fastify' {
 }
 
 /** Query parameter names (lower case, without `-` and `_`) under which callers paste keys and tokens. */
-const CREDENTIAL_NAMES = new Set(['key', 'apikey', 'xapikey', 'apitoken', 'token', 'accesstoken', 'authtoken', 'jwt', 'auth', 'authorization', 'bearer', 'secret', 'password']);
+const CREDENTIAL_NAMES = new Set([
+  'key',
+  'apikey',
+  'xapikey',
+  'apitoken',
+  'token',
+  'accesstoken',
+  'authtoken',
+  'jwt',
+  'auth',
+  'authorization',
+  'bearer',
+  'secret',
+  'password',
+]);
 
 /**
  * The onRequest hook, on every route, that refuses a key or token in the query string: URLs end up
@@ -23,7 +37,10 @@ export const refuseCredentialsInQuery: onRequestHookHandler = (request, _reply, 
   for (const name in query) {
     if (CREDENTIAL_NAMES.has(name.toLowerCase().replace(/[-_]/g, ''))) {
       return done(
-        fail('VALIDATION_ERROR', `query.${name}: keys and tokens are refused in the query string, where logs and proxies keep them; send the API key in the x-api-key header`),
+        fail(
+          'VALIDATION_ERROR',
+          `query.${name}: keys and tokens are refused in the query string, where logs and proxies keep them; send the API key in the x-api-key header`,
+        ),
       );
     }
   }

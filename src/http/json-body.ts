@@ -35,7 +35,10 @@ export function parseJsonBodies(app: FastifyInstance, limits: JsonBodyLimits): v
     // Fastify's bodyLimit (BODY_LIMIT_BYTES) has already bounded the text: this is the emit bound.
     const bytes = Buffer.byteLength(text);
     if (bytes > limits.maxBytes) {
-      return done(fail('EMIT_TOO_LARGE', `The request body is ${bytes} bytes; one request may send at most ${limits.maxBytes} bytes (EMIT_MAX_BYTES)`), undefined);
+      return done(
+        fail('EMIT_TOO_LARGE', `The request body is ${bytes} bytes; one request may send at most ${limits.maxBytes} bytes (EMIT_MAX_BYTES)`),
+        undefined,
+      );
     }
     parse(request, text, (error, value) => {
       if (error) return done(describe(text), undefined);

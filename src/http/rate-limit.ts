@@ -13,7 +13,6 @@ import type { Config } from '../config.js';
 import { fail } from '../errors.js';
 import { LocalStore, rulesOf, type StoreFactory } from '../internals/rate-limit.js';
 
-
 type StoreCallback = Parameters<FastifyRateLimitStore['incr']>[1];
 type RouteOptions = Parameters<FastifyRateLimitStore['child']>[0];
 
@@ -45,7 +44,8 @@ function withLocalFallback(shared: StoreFactory): FastifyRateLimitStoreCtor {
 
 /** "1 minute", "90 seconds", "1500 ms": a window as its configuration reads. */
 export function describeWindow(ms: number): string {
-  const [amount, unit] = ms % 3_600_000 === 0 ? [ms / 3_600_000, 'hour'] : ms % 60_000 === 0 ? [ms / 60_000, 'minute'] : ms % 1000 === 0 ? [ms / 1000, 'second'] : [ms, 'ms'];
+  const [amount, unit] =
+    ms % 3_600_000 === 0 ? [ms / 3_600_000, 'hour'] : ms % 60_000 === 0 ? [ms / 60_000, 'minute'] : ms % 1000 === 0 ? [ms / 1000, 'second'] : [ms, 'ms'];
   return unit === 'ms' ? `${amount} ms` : `${amount} ${unit}${amount === 1 ? '' : 's'}`;
 }
 
@@ -66,7 +66,10 @@ export async function registerRateLimit(
     keyGenerator: (request) => `key:${request.apiKeyId ?? 'none'}`,
     // `context.after` is the time left in the window, not the window: name each for what it is.
     errorResponseBuilder: (_request, context) =>
-      fail('RATE_LIMITED', `Too many emit requests: at most ${context.max} per ${describeWindow(config.rateLimitWindowMs)} for this API key; retry in ${Math.ceil(context.ttl / 1000)} s`),
+      fail(
+        'RATE_LIMITED',
+        `Too many emit requests: at most ${context.max} per ${describeWindow(config.rateLimitWindowMs)} for this API key; retry in ${Math.ceil(context.ttl / 1000)} s`,
+      ),
     ...(shared && { store: withLocalFallback(shared) }),
   });
 }

@@ -35,7 +35,10 @@ export function routeOf(routeOptions: Parameters<FastifyRateLimitStore['child']>
 const require = createRequire(import.meta.url);
 
 /** @fastify/rate-limit's in-memory store: `new LocalStore(continueExceeding, exponentialBackoff)`. */
-export const LocalStore = require('@fastify/rate-limit/store/LocalStore.js') as new (continueExceeding?: boolean, exponentialBackoff?: boolean) => FastifyRateLimitStore;
+export const LocalStore = require('@fastify/rate-limit/store/LocalStore.js') as new (
+  continueExceeding?: boolean,
+  exponentialBackoff?: boolean,
+) => FastifyRateLimitStore;
 
 /** @fastify/rate-limit's Redis store: `new RedisStore(continueExceeding, exponentialBackoff, ioredis, prefix)`. */
 export const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as new (

@@ -42,7 +42,14 @@ async function read<T>(work: Promise<T>): Promise<T> {
 const idIn = (value: unknown): string[] => (typeof value === 'string' && value !== '' ? [value] : []);
 
 /** Handlers of `GET /conversations/:channel/emit/message/:messageID` and `.../conversation/:convoID/:isNew`. */
-export function conversationHandlers({ emitter, store, channels, privacy, maxUsers, maxBytes }: ConversationRoutesOptions): Pick<Handlers, 'emitMessage' | 'emitConversation'> {
+export function conversationHandlers({
+  emitter,
+  store,
+  channels,
+  privacy,
+  maxUsers,
+  maxBytes,
+}: ConversationRoutesOptions): Pick<Handlers, 'emitMessage' | 'emitConversation'> {
   const known = new Set(channels);
   const requireChannel = (channel: string): void => {
     if (!known.has(channel)) throw fail('NOT_FOUND', `Unknown channel "${channel}"; configured channels (CHANNELS): ${channels.join(', ')}`);
@@ -68,7 +75,8 @@ export function conversationHandlers({ emitter, store, channels, privacy, maxUse
     if (message === undefined) throw fail('NOT_FOUND', `No message (communication) with _id "${messageID}"`);
 
     const conversationIds = idList(message.conversation_id);
-    if (conversationIds.length === 0) throw fail('NOT_FOUND', `Message "${messageID}" names no conversation (conversation_id is empty); there is nobody to send it to`);
+    if (conversationIds.length === 0)
+      throw fail('NOT_FOUND', `Message "${messageID}" names no conversation (conversation_id is empty); there is nobody to send it to`);
     const [senders, conversations] = await read(
       Promise.all([store.find(senderCollection(message), idIn(message.sent_by)), store.find('conversationprospects', conversationIds)]),
     );
@@ -93,7 +101,10 @@ export function conversationHandlers({ emitter, store, channels, privacy, maxUse
     // Every user receives every user's document: the cost grows with the square of their number.
     const userIds = participants(conversation);
     if (userIds.length > maxUsers) {
-      throw fail('EMIT_TOO_LARGE', `Conversation "${convoID}" has ${userIds.length} users; a conversation is sent to at most ${maxUsers} (CONVERSATION_MAX_USERS)`);
+      throw fail(
+        'EMIT_TOO_LARGE',
+        `Conversation "${convoID}" has ${userIds.length} users; a conversation is sent to at most ${maxUsers} (CONVERSATION_MAX_USERS)`,
+      );
     }
 
     const contactIds = idIn(conversation.contact_id);

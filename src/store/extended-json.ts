@@ -58,7 +58,10 @@ export function fromExtendedJson(value: unknown, path = ''): unknown {
           throw new ExtendedJsonError(`${at(path)}{"${key}": ${JSON.stringify(content)}} is not a number`);
         }
         const problem = numberProblem(content);
-        if (problem !== undefined) throw new ExtendedJsonError(`${at(path)}{"${key}": ${JSON.stringify(content)}} ${problem}; import it as {"$numberDecimal": ...} to keep it as a string`);
+        if (problem !== undefined)
+          throw new ExtendedJsonError(
+            `${at(path)}{"${key}": ${JSON.stringify(content)}} ${problem}; import it as {"$numberDecimal": ...} to keep it as a string`,
+          );
         // JSON has no Infinity or NaN; keep them as the strings MongoDB wrote.
         return Number.isFinite(number) ? number : content;
       }

@@ -61,7 +61,8 @@ function checkDocument(collection: Collection, raw: unknown): StoredDocument {
   id(fields._id, '_id');
   if (collection === 'communications') {
     // INCOMING is sent by a contact; the routes look any other type's sender up among the users.
-    if (fields.type !== undefined && typeof fields.type !== 'string') throw new Error(`type must be a string such as "INCOMING" or "OUTGOING", got ${short(fields.type)}`);
+    if (fields.type !== undefined && typeof fields.type !== 'string')
+      throw new Error(`type must be a string such as "INCOMING" or "OUTGOING", got ${short(fields.type)}`);
     // A message without a sender (a system message) is served without one.
     optionalId(fields.sent_by, 'sent_by');
     // A single id where an array belongs is what an older schema wrote; it means a one-item array.
@@ -80,7 +81,8 @@ function checkDocument(collection: Collection, raw: unknown): StoredDocument {
     if (unread !== undefined && unread !== null) {
       if (typeof unread !== 'object' || Array.isArray(unread)) throw new Error(`unread_count must be an object { "<userId>": n }, got ${short(unread)}`);
       for (const [user, count] of Object.entries(unread)) {
-        if (typeof count !== 'number' || !Number.isFinite(count) || count < 0) throw new Error(`unread_count.${user} must be a number of 0 or more, got ${short(count)}`);
+        if (typeof count !== 'number' || !Number.isFinite(count) || count < 0)
+          throw new Error(`unread_count.${user} must be a number of 0 or more, got ${short(count)}`);
       }
     }
     const image = fields.image;
@@ -140,12 +142,16 @@ export function parseImportFile(text: string, collection?: Collection, maxDepth 
   } catch (error) {
     const firstLine = trimmed.split('\n', 1)[0] ?? '';
     const looksLikeNdjson = firstLine.length < trimmed.length && isJsonObject(firstLine);
-    if (looksLikeNdjson) throw new CollectionNeededError('the file holds one JSON document per line (mongoexport NDJSON): name its collection with --collection NAME');
+    if (looksLikeNdjson)
+      throw new CollectionNeededError('the file holds one JSON document per line (mongoexport NDJSON): name its collection with --collection NAME');
     throw new ImportError(`the file is not valid JSON: ${(error as Error).message}`);
   }
-  if (Array.isArray(parsed)) throw new CollectionNeededError('the file is a JSON array of documents (mongoexport --jsonArray): name its collection with --collection NAME');
+  if (Array.isArray(parsed))
+    throw new CollectionNeededError('the file is a JSON array of documents (mongoexport --jsonArray): name its collection with --collection NAME');
   if (parsed === null || typeof parsed !== 'object') {
-    throw new ImportError(`the file must be a JSON object { ${COLLECTIONS.map((c) => `"${c}": [...]`).join(', ')} }, or mongoexport output with --collection NAME`);
+    throw new ImportError(
+      `the file must be a JSON object { ${COLLECTIONS.map((c) => `"${c}": [...]`).join(', ')} }, or mongoexport output with --collection NAME`,
+    );
   }
   checkLimits(trimmed, maxDepth, '', 2);
   const batch: Record<string, StoredDocument[]> = {};

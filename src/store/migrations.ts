@@ -55,5 +55,4 @@ export function pendingMigrations(applied: readonly number[]): Migration[] {
 }
 
 /** The table that records applied migrations (same text for both dialects). */
-export const SCHEMA_MIGRATIONS_DDL =
-  'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)';
+export const SCHEMA_MIGRATIONS_DDL = 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)';

@@ -10,7 +10,13 @@ export type StoreConfig = Pick<Config, 'databaseUrl' | 'databaseTimeoutMs' | 'da
 export async function openStore(config: StoreConfig, log: StoreLog): Promise<Store> {
   if (config.databaseUrl !== '') {
     const { openPostgresStore } = await import('./postgres.js');
-    return openPostgresStore({ url: config.databaseUrl, timeoutMs: config.databaseTimeoutMs, poolSize: config.databasePoolSize, log, ...(config.jsonMaxDepth !== undefined && { maxDepth: config.jsonMaxDepth }) });
+    return openPostgresStore({
+      url: config.databaseUrl,
+      timeoutMs: config.databaseTimeoutMs,
+      poolSize: config.databasePoolSize,
+      log,
+      ...(config.jsonMaxDepth !== undefined && { maxDepth: config.jsonMaxDepth }),
+    });
   }
   const { openSqliteStore, sqlitePath } = await import('./sqlite.js');
   return openSqliteStore(sqlitePath(config.dataDir), config.jsonMaxDepth === undefined ? {} : { maxDepth: config.jsonMaxDepth });

@@ -69,7 +69,13 @@ export function openSqliteStore(path: string, { maxDepth = DEFAULT_JSON_MAX_DEPT
     for (const collection of COLLECTIONS) {
       const documents = batch[collection] as readonly StoredDocument[] | undefined;
       if (documents === undefined) continue;
-      const { writes, count } = planUpserts(documents, storedSync(collection, documents.map((d) => d._id)));
+      const { writes, count } = planUpserts(
+        documents,
+        storedSync(
+          collection,
+          documents.map((d) => d._id),
+        ),
+      );
       for (const document of writes) upsert[collection].run(document._id, JSON.stringify(document), now);
       counts[collection] = count;
     }
@@ -108,7 +114,10 @@ function createOwnerOnly(path: string): void {
 function migrate(db: Database.Database): void {
   db.transaction(() => {
     db.exec(SCHEMA_MIGRATIONS_DDL);
-    const applied = db.prepare<[], { version: number }>('SELECT version FROM schema_migrations').all().map((r) => r.version);
+    const applied = db
+      .prepare<[], { version: number }>('SELECT version FROM schema_migrations')
+      .all()
+      .map((r) => r.version);
     const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
     for (const migration of pendingMigrations(applied)) {
       db.exec(migration.sqlite);

@@ -144,7 +144,10 @@ export interface Store {
  * are checked (JSON_MAX_DEPTH), so the comparison's recursion is bounded however deep a stored one is. A document repeated in
  * the batch counts once, its last version winning (as `mongoimport --mode=upsert` does).
  */
-export function planUpserts<D extends StoredDocument>(incoming: readonly D[], existing: ReadonlyMap<string, StoredDocument | null>): { writes: D[]; count: ImportCount } {
+export function planUpserts<D extends StoredDocument>(
+  incoming: readonly D[],
+  existing: ReadonlyMap<string, StoredDocument | null>,
+): { writes: D[]; count: ImportCount } {
   const latest = new Map<string, D>();
   for (const document of incoming) {
     latest.delete(document._id);

@@ -115,7 +115,18 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     port,
     url: (password) => `postgres://postgres${password ? `:${password}` : ''}@127.0.0.1:${port}/postgres`,
     start() {
-      run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+      run('pg_ctl', [
+        '-D',
+        data,
+        '-l',
+        join(dir, 'server.log'),
+        '-w',
+        '-t',
+        '30',
+        '-o',
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+        'start',
+      ]);
       running = true;
     },
     stop() {

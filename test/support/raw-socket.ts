@@ -48,7 +48,8 @@ export async function openRaw(url: string, headers: Record<string, string> = {})
       for (;;) {
         const found = packets.filter(match);
         if (found.length >= count) return found;
-        if (ws.readyState !== WebSocket.OPEN) throw new Error(`connection closed with ${found.length} of ${count} expected packets; got ${JSON.stringify(packets).slice(0, 500)}`);
+        if (ws.readyState !== WebSocket.OPEN)
+          throw new Error(`connection closed with ${found.length} of ${count} expected packets; got ${JSON.stringify(packets).slice(0, 500)}`);
         await Promise.race([new Promise<void>((resolve) => waiters.push(resolve)), closed]);
       }
     },

@@ -74,7 +74,15 @@ export async function startPrivateRedis(password?: string): Promise<PrivateRedis
     async start() {
       child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...auth], { stdio: 'ignore' });
       child.once('error', () => undefined);
-      await eventually(() => pingRedis(port, 200).then(() => true, () => false), 5000, `redis-server on port ${port}`);
+      await eventually(
+        () =>
+          pingRedis(port, 200).then(
+            () => true,
+            () => false,
+          ),
+        5000,
+        `redis-server on port ${port}`,
+      );
     },
     async stop() {
       const running = child;
