@@ -64,8 +64,11 @@ describe('a restart (SIGTERM, then a gateway starts again on the same port)', ()
     const reasons = Promise.all(clients.map((client) => new Promise<string>((resolve) => client.once('disconnect', resolve))));
     children[0]!.kill('SIGTERM');
     assert.equal(await exited(children[0]!), 0);
-    // The reason decides whether a client comes back: after "io server disconnect" it never does.
-    assert.deepEqual(await reasons, ['transport close', 'transport close', 'transport close']);
+    // The reason decides whether a client comes back: after "io server disconnect" it never does. A
+    // long-polling client whose pending poll is cut mid-request reports "transport error" instead of
+    // "transport close"; socket.io-client's Manager reconnects after either, while "io server
+    // disconnect" destroys the socket instead.
+    for (const reason of await reasons) assert.match(reason, /^transport (close|error)$/, `a client was told "${reason}", after which it would not reconnect`);
 
     const back = Promise.all(clients.map(connected));
     children.push(await start(env));

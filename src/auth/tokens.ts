@@ -104,11 +104,13 @@ export async function mintToken(
   userId: string,
   { ttlSeconds = 3600, issuer, audience }: { ttlSeconds?: number; issuer?: string; audience?: string } = {},
 ): Promise<string> {
+  // One clock reading for both claims, so that exp - iat is exactly the TTL asked for.
+  const now = Math.floor(Date.now() / 1000);
   let jwt = new SignJWT({})
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(userId)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds);
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttlSeconds);
   if (issuer) jwt = jwt.setIssuer(issuer);
   if (audience) jwt = jwt.setAudience(audience);
   return jwt.sign(new TextEncoder().encode(secret));

@@ -1,4 +1,5 @@
 /** `POST /console/token`: lets the console listen as a user outside production. */
+import { decodeJwt } from 'jose';
 import { mintUserToken } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import { fail } from '../errors.js';
@@ -17,7 +18,8 @@ export function consoleHandlers({ config }: { config: Config }): Pick<Handlers, 
       }
       const ttlSeconds = request.body.ttlSeconds ?? DEFAULT_TTL_SECONDS;
       const token = await mintUserToken(config, request.body.userId, ttlSeconds);
-      const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+      // Read from the token itself: a second clock reading could fall in the next second.
+      const expiresAt = new Date((decodeJwt(token).exp ?? 0) * 1000).toISOString();
       return { success: true, message: 'SUCCESS', token, expiresAt } as const;
     },
   };
