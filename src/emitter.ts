@@ -5,8 +5,11 @@
  */
 import type { Answers, ClusterChannel } from './cluster/channel.js';
 import { DeliverEachMessage, DeliverMessage, type FanoutRecipient, type WireDelivery, type WireFanout } from './cluster/messages.js';
+import { errorRegistry, fail } from './errors.js';
 import { namespaceNames, userRoom, type NamespaceNames } from './namespaces.js';
 import type { GatewayServer } from './socket-server.js';
+import type { StreamCursors } from './stream-cursors.js';
+import { StreamsUnavailableError, formatPosition, parsePosition, type Append, type Appended, type UserStreams } from './streams/streams.js';
 
 /**
  * Who a delivery goes to: every socket of some users, one scraper socket, or every socket of each of
@@ -24,16 +27,25 @@ export interface Delivery {
   readonly data: unknown;
 }
 
+/** What sending one delivery reached. */
+export interface ItemReport {
+  /** Sockets the event was sent to, on every node that answered. */
+  readonly sockets: number;
+  /** With streams on: each user's position of the event in their stream (a user listed twice: the later one). */
+  readonly positions?: Readonly<Record<string, string>>;
+}
+
 /** What sending reached. */
 export interface DeliveryReport {
-  /** Sockets the event was sent to, on every node that answered. */
+  /** Sockets the events were sent to, on every node that answered. */
   readonly sockets: number;
   /** True when some gateway node could not be asked or did not answer in time (cluster only). */
   readonly partial?: true;
   /** With `partial`: the other nodes were asked, so they may have delivered without confirming it. */
   readonly unconfirmed?: true;
+  /** One report per delivery, in the order given. */
+  readonly items: readonly ItemReport[];
 }
-
 /** Audience: every socket of these users (duplicates count once). */
 export function toUsers(userIds: string | readonly string[]): Audience {
   return { kind: 'users', userIds: typeof userIds === 'string' ? [userIds] : [...new Set(userIds)] };
@@ -55,27 +67,67 @@ export function toEach(recipients: readonly FanoutRecipient[]): Audience {
 
 /** Sends deliveries to sockets. */
 export interface Emitter {
-  /** Sends each delivery; the report adds up the sockets reached. */
+  /**
+   * Sends each delivery; the report adds up the sockets reached and has one item per delivery. With
+   * streams, every event addressed to a user is durably appended to that user's stream first; when
+   * that fails, nothing is sent and this rejects with a 503 error.
+   */
   send(deliveries: readonly Delivery[]): Promise<DeliveryReport>;
+}
+
+/** What an emitter is built on besides the Socket.IO server and the cluster channel. */
+export interface EmitterOptions {
+  readonly names?: NamespaceNames;
+  /** Per-user streams and this node's cursors over them; absent when streams are off (HISTORY_SIZE=0). */
+  readonly streams?: { readonly store: UserStreams; readonly cursors: StreamCursors };
 }
 
 /**
  * An emitter over a Socket.IO server. With a distributed bus, each node delivers only to its own
  * sockets: this node to its local ones, and one `DeliverMessage` per `send` (with one
  * `DeliverEachMessage` beside it for fan-outs) asks every other node to do the same and answer how
- * many sockets it reached. A socket lives on exactly one node, so each gets the event once, and the
- * report counts sockets on every node, at the cost of one round trip bounded by the bus's timeout.
- * A scraper socket found locally costs no round trip at all.
+ * many sockets each delivery reached. A socket lives on exactly one node, so each gets the event once,
+ * and the report counts sockets on every node, at the cost of one round trip bounded by the bus's
+ * timeout. A scraper socket found locally costs no round trip at all.
+ *
+ * With streams, positions travel beside user ids, and each node hands an event to its sockets'
+ * cursors (stream-cursors.ts), which keep every socket in stream order whatever order nodes deliver in.
  */
-export function createEmitter(io: GatewayServer, cluster: ClusterChannel, names: NamespaceNames = namespaceNames()): Emitter {
+export function createEmitter(io: GatewayServer, cluster: ClusterChannel, options: EmitterOptions = {}): Emitter {
+  const names = options.names ?? namespaceNames();
   const users = io.of(names.users);
   const scrapers = io.of(names.scrapers);
+  const cursors = options.streams?.cursors;
+
+  /** Sends one user's event to this node's sockets of that user, through their cursors when it has a position. */
+  const toUserHere = (userId: string, event: string, data: unknown, position: string | undefined): number => {
+    const room = users.adapter.rooms.get(userRoom(userId));
+    if (room === undefined || room.size === 0) return 0;
+    const at = position === undefined ? undefined : parsePosition(position);
+    if (at === undefined || cursors === undefined) {
+      users.local.to(userRoom(userId)).emit(event, data);
+      return room.size;
+    }
+    for (const id of room) {
+      const socket = users.sockets.get(id);
+      // A socket put in the room by other means (a redis-emitter socketsJoin) has no cursor: live only.
+      if (socket !== undefined && !cursors.offer(socket, at, event, data)) socket.emit(event, data);
+    }
+    return room.size;
+  };
 
   const deliverHere = (delivery: WireDelivery): number => {
     if (delivery.to === 'scraper') {
       if (!scrapers.sockets.has(delivery.socketId)) return 0;
       scrapers.local.to(delivery.socketId).emit(delivery.event, delivery.data);
       return 1;
+    }
+    if (delivery.positions !== undefined) {
+      let sockets = 0;
+      delivery.userIds.forEach((userId, i) => {
+        sockets += toUserHere(userId, delivery.event, delivery.data, delivery.positions?.[i]);
+      });
+      return sockets;
     }
     const rooms = delivery.userIds.map(userRoom);
     // A socket belongs to exactly one user, so the room sizes add up without double counting.
@@ -88,56 +140,117 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, names:
 
   const deliverEachHere = ({ event, common, recipients }: WireFanout): number => {
     let sockets = 0;
-    for (const { userId, fields } of recipients) {
-      const room = userRoom(userId);
-      const here = users.adapter.rooms.get(room)?.size ?? 0;
-      if (here === 0) continue;
-      users.local.to(room).emit(event, { ...common, ...fields });
-      sockets += here;
+    for (const { userId, fields, position } of recipients) {
+      if (!users.adapter.rooms.has(userRoom(userId))) continue;
+      sockets += toUserHere(userId, event, { ...common, ...fields }, position);
     }
     return sockets;
   };
 
-  cluster.handle(DeliverMessage, (batch) => {
-    let sockets = 0;
-    for (const delivery of batch) sockets += deliverHere(delivery);
-    return sockets;
-  });
-  cluster.handle(DeliverEachMessage, (fanouts) => {
-    let sockets = 0;
-    for (const fanout of fanouts) sockets += deliverEachHere(fanout);
-    return sockets;
-  });
+  cluster.handle(DeliverMessage, (batch) => batch.map(deliverHere));
+  cluster.handle(DeliverEachMessage, (fanouts) => fanouts.map(deliverEachHere));
 
-  const none: Answers<number> = { answers: [], complete: true, unconfirmed: false };
+  /** Appends every user-addressed event to its user's stream; positions per delivery, aligned with its users or recipients. */
+  const record = async (deliveries: readonly Delivery[]): Promise<(readonly string[] | undefined)[]> => {
+    const store = options.streams?.store;
+    if (store === undefined) return deliveries.map(() => undefined);
+    const appends: Append[] = [];
+    for (const { audience, event, data } of deliveries) {
+      if (audience.kind === 'users') for (const userId of audience.userIds) appends.push({ userId, event, data });
+      if (audience.kind === 'each')
+        for (const { userId, fields } of audience.recipients) appends.push({ userId, event, data: { ...(data as object), ...fields } });
+    }
+    if (appends.length === 0) return deliveries.map(() => undefined);
+    let appended: readonly Appended[];
+    try {
+      appended = await store.append(appends);
+    } catch (error) {
+      if (!(error instanceof StreamsUnavailableError)) throw error;
+      throw fail('STREAMS_UNAVAILABLE', `${errorRegistry.STREAMS_UNAVAILABLE.message} (${error.message})`, { 'retry-after': '1' });
+    }
+    let next = 0;
+    return deliveries.map(({ audience }) => {
+      const count = audience.kind === 'users' ? audience.userIds.length : audience.kind === 'each' ? audience.recipients.length : 0;
+      if (count === 0) return undefined;
+      const positions = appended.slice(next, next + count).map(formatPosition);
+      next += count;
+      return positions;
+    });
+  };
+
+  const none: Answers<readonly number[]> = { answers: [], complete: true, unconfirmed: false };
 
   return {
     async send(deliveries) {
-      let sockets = 0;
+      const positions = await record(deliveries);
+      const counts = deliveries.map(() => 0);
+      const count = (item: number, sockets: number): void => {
+        counts[item] = (counts[item] as number) + sockets;
+      };
       const elsewhere: WireDelivery[] = [];
+      const elsewhereItems: number[] = [];
       const fanouts: WireFanout[] = [];
-      for (const { audience, event, data } of deliveries) {
+      const fanoutItems: number[] = [];
+      deliveries.forEach(({ audience, event, data }, item) => {
+        const at = positions[item];
         if (audience.kind === 'each') {
-          const fanout: WireFanout = { event, common: data as WireFanout['common'], recipients: audience.recipients };
-          sockets += deliverEachHere(fanout);
-          if (cluster.distributed) fanouts.push(fanout);
-          continue;
+          const recipients = at === undefined ? audience.recipients : audience.recipients.map((recipient, i) => ({ ...recipient, position: at[i] as string }));
+          const fanout: WireFanout = { event, common: data as WireFanout['common'], recipients };
+          count(item, deliverEachHere(fanout));
+          if (cluster.distributed) {
+            fanouts.push(fanout);
+            fanoutItems.push(item);
+          }
+          return;
         }
         const wire: WireDelivery =
-          audience.kind === 'scraper' ? { to: 'scraper', socketId: audience.socketId, event, data } : { to: 'users', userIds: audience.userIds, event, data };
+          audience.kind === 'scraper'
+            ? { to: 'scraper', socketId: audience.socketId, event, data }
+            : { to: 'users', userIds: audience.userIds, event, data, ...(at !== undefined && { positions: at }) };
         const here = deliverHere(wire);
-        sockets += here;
+        count(item, here);
         // Any node may hold sockets of a user; a scraper socket found here is nowhere else.
-        if (cluster.distributed && (wire.to === 'users' || here === 0)) elsewhere.push(wire);
+        if (cluster.distributed && (wire.to === 'users' || here === 0)) {
+          elsewhere.push(wire);
+          elsewhereItems.push(item);
+        }
+      });
+      let complete = true;
+      let unconfirmed = false;
+      if (elsewhere.length > 0 || fanouts.length > 0) {
+        const asked = [
+          { items: elsewhereItems, reply: elsewhere.length === 0 ? none : cluster.ask(DeliverMessage, elsewhere) },
+          { items: fanoutItems, reply: fanouts.length === 0 ? none : cluster.ask(DeliverEachMessage, fanouts) },
+        ];
+        for (const { items, reply } of asked) {
+          const { answers, complete: all, unconfirmed: maybe } = await reply;
+          complete &&= all;
+          unconfirmed ||= !all && maybe;
+          for (const answer of answers) {
+            // A node that answered with another number of counts may have delivered: say so rather than guess.
+            if (answer.length !== items.length) {
+              complete = false;
+              unconfirmed = true;
+              continue;
+            }
+            for (const [i, sockets] of answer.entries()) count(items[i] as number, sockets);
+          }
+        }
       }
-      if (elsewhere.length === 0 && fanouts.length === 0) return { sockets };
-      const replies = await Promise.all([
-        elsewhere.length === 0 ? none : cluster.ask(DeliverMessage, elsewhere),
-        fanouts.length === 0 ? none : cluster.ask(DeliverEachMessage, fanouts),
-      ]);
-      for (const reply of replies) for (const answer of reply.answers) sockets += answer;
-      if (replies.every((reply) => reply.complete)) return { sockets };
-      return replies.some((reply) => !reply.complete && reply.unconfirmed) ? { sockets, partial: true, unconfirmed: true } : { sockets, partial: true };
+      const items: ItemReport[] = deliveries.map((delivery, item) => {
+        const at = positions[item];
+        if (at === undefined) return { sockets: counts[item] as number };
+        const ids =
+          delivery.audience.kind === 'users'
+            ? delivery.audience.userIds
+            : delivery.audience.kind === 'each'
+              ? delivery.audience.recipients.map((r) => r.userId)
+              : [];
+        return { sockets: counts[item] as number, positions: Object.fromEntries(ids.map((id, i) => [id, at[i] as string])) };
+      });
+      const sockets = counts.reduce((sum, count) => sum + count, 0);
+      if (complete) return { sockets, items };
+      return unconfirmed ? { sockets, partial: true, unconfirmed: true, items } : { sockets, partial: true, items };
     },
   };
 }

@@ -61,6 +61,11 @@ export const errorRegistry = {
     message: 'A service the gateway depends on is unavailable',
     when: 'A dependency (database, cluster bus) is unavailable, or the gateway is shutting down (`Retry-After: 1`).',
   },
+  STREAMS_UNAVAILABLE: {
+    status: 503,
+    message: "The users' streams cannot be written, so nothing was sent; retry",
+    when: 'Streams on (`HISTORY_SIZE` > 0): the stream store (SQLite in `DATA_DIR`, or Redis) could not record the event; nothing was sent (`Retry-After: 1`).',
+  },
   DELIVERY_UNCONFIRMED: {
     status: 504,
     message: 'Other gateway nodes did not confirm the delivery in time',

@@ -46,6 +46,8 @@ import { createFigures } from './stats.js';
 import { configuredPrivacy } from './conversations/privacy.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
+import { createStreamCursors } from './stream-cursors.js';
+import type { UserStreams } from './streams/streams.js';
 
 /** A built gateway, not yet listening. */
 export interface Gateway {
@@ -68,7 +70,7 @@ export interface Gateway {
 const REDACTED_PATHS = ['req.headers["x-api-key"]', 'req.headers.authorization', '*.token', '*.apiKey', '*.password', '*.secret'];
 
 /** Builds everything a gateway needs from one config; `options.bus` overrides the configured cluster bus. */
-export async function createGateway(config: Config, options: { bus?: ClusterBus } = {}): Promise<Gateway> {
+export async function createGateway(config: Config, options: { bus?: ClusterBus; streams?: UserStreams } = {}): Promise<Gateway> {
   const app = Fastify({
     logger: { level: config.logLevel, redact: REDACTED_PATHS },
     logController: new RequestLog(),
@@ -118,7 +120,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
   );
 
   try {
-    return await build(app, config, io, bus, socketLimits);
+    return await build(app, config, io, bus, socketLimits, options.streams);
   } catch (error) {
     // Whatever was opened so far (the bus, the store) is released with the app.
     await app.close().catch(() => undefined);
@@ -127,14 +129,23 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
 }
 
 /** The rest of createGateway, once the server, Socket.IO and the bus exist. */
-async function build(app: FastifyInstance, config: Config, io: GatewayServer, bus: ClusterBus, socketLimits: SocketLimits): Promise<Gateway> {
+async function build(
+  app: FastifyInstance,
+  config: Config,
+  io: GatewayServer,
+  bus: ClusterBus,
+  socketLimits: SocketLimits,
+  streams: UserStreams | undefined,
+): Promise<Gateway> {
   const apiKeys = createKeySet(config.internalApiKeys);
   const probes: ReadinessProbe[] = [{ name: 'bus', check: () => bus.check() }];
   const metrics = createMetrics(io, probes);
   // Before any namespace's own middleware: its checks come first on every namespace.
   socketLimits.attach(io, { log: app.log, onRefused: metrics.refused });
   const names = namespaceNames(config.leadFinderNamespace);
+  const cursors = streams === undefined ? undefined : createStreamCursors(streams, app.log);
   setupNamespaces(io, {
+    ...(cursors && { cursors }),
     verifyToken: createTokenVerifier(config),
     scraperKeys: createKeySet(config.scraperApiKeys),
     log: app.log,
@@ -143,7 +154,7 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
   });
   const cluster = createClusterChannel(io.of(names.control), bus, app.log);
   metrics.observeCluster(cluster);
-  const emitter = metrics.observe(createEmitter(io, cluster, names));
+  const emitter = metrics.observe(createEmitter(io, cluster, { names, ...(streams && cursors && { streams: { store: streams, cursors } }) }));
   const allowlist = createIpAllowlist(config.allowedIps);
   const access = accessHook(apiKeys, allowlist);
 

@@ -15,6 +15,7 @@ import { TokenError, type TokenVerifier } from './auth/tokens.js';
 import { socketErrorRegistry, socketRefusal as refusal } from './errors.js';
 import { socketLifecycle } from './socket-lifecycle.js';
 import type { GatewayNamespace, GatewayServer, GatewaySocket } from './socket-server.js';
+import type { StreamCursors } from './stream-cursors.js';
 
 /** Namespace of user sockets. */
 export const USERS_NAMESPACE = '/v1/shared';
@@ -74,6 +75,8 @@ export function setupNamespaces(
     log: FastifyBaseLogger;
     onRefused?: (namespace: string, reason: string) => void;
     names?: NamespaceNames;
+    /** With streams on: where each user socket stands in its user's stream. */
+    cursors?: StreamCursors;
   },
 ): void {
   const names = deps.names ?? namespaceNames();
@@ -96,7 +99,17 @@ export function setupNamespaces(
     deps.verifyToken(socket.handshake.auth?.token).then(
       (userId) => {
         socket.data.userId = userId;
-        next();
+        if (deps.cursors === undefined) return next();
+        // Where the socket starts in its user's stream, settled before it connects (stream-cursors.ts).
+        deps.cursors.prepare(socket, userId).then(
+          () => next(),
+          (error: unknown) => {
+            // Not a refusal: a stock client does not retry after one. A closed transport it retries, and resumes then.
+            deps.log.warn({ err: error, namespace: USERS_NAMESPACE }, 'user stream unreadable at connect; closing the transport so the client retries');
+            socket.conn.close();
+            next(new Error('user stream unreadable'));
+          },
+        );
       },
       (error: unknown) => {
         const refused = error instanceof TokenError ? refusal(error.code, error.message) : refusal('TOKEN_INVALID');
@@ -111,6 +124,7 @@ export function setupNamespaces(
     const { userId } = socket.data;
     if (userId === undefined) return void socket.disconnect(true);
     void socket.join(userRoom(userId));
+    deps.cursors?.attach(socket);
   });
 
   const scrapers: GatewayNamespace = io.of(names.scrapers);

@@ -10,9 +10,12 @@ import type { ClusterEvents } from './cluster/messages.js';
 /** Events the gateway listens for from clients: none. */
 export type ClientEvents = Record<never, never>;
 
-/** Events the gateway sends clients: whatever a REST call names, with its payload. */
+/**
+ * Events the gateway sends clients: whatever a REST call names, with its payload, and for a user
+ * socket with streams on, the event's position in the user's stream as the last argument.
+ */
 export interface ServerEvents {
-  [event: string]: (data: unknown) => void;
+  [event: string]: (data: unknown, position?: string) => void;
 }
 
 /** What a namespace's middleware learned about a socket, kept in `socket.data`. */

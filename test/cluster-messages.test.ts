@@ -28,8 +28,9 @@ describe('cluster messages between nodes of different versions', { skip: !redisU
   let other: Server;
   /** How the hand-written node answers the gateways' messages; by default as a gateway with nobody connected. */
   let answer: (envelope: { type: string }, reply: Reply) => void;
+  /** A deliver message's answer is a count per delivery (version 2). */
   const asCurrentNode = (envelope: { type: string }, reply: Reply): void =>
-    reply({ ok: true, answer: envelope.type === 'figures' ? { users: 0, sockets: {} } : 0 });
+    reply({ ok: true, answer: envelope.type === 'figures' ? { users: 0, sockets: {} } : (envelope as unknown as { body: unknown[] }).body.map(() => 0) });
 
   /** Sends `envelope` from the hand-written node and resolves with the gateways' replies. */
   const sendRaw = (envelope: unknown): Promise<unknown[]> =>
@@ -64,12 +65,19 @@ describe('cluster messages between nodes of different versions', { skip: !redisU
   it('acts on a message of its version and type, as documented on the wire', async () => {
     const alice = await a.connectUser('alice');
     const arrival = nextEvent(alice, 'hello');
-    const replies = await sendRaw({ type: 'deliver', version: 1, body: [{ to: 'users', userIds: ['alice'], event: 'hello', data: { from: 'another node' } }] });
+    const replies = await sendRaw({
+      type: 'deliver',
+      version: 2,
+      body: [
+        { to: 'users', userIds: ['alice'], event: 'hello', data: { from: 'another node' } },
+        { to: 'users', userIds: ['nobody'], event: 'hello', data: {} },
+      ],
+    });
     assert.deepEqual(
-      replies.sort((x, y) => (x as { answer: number }).answer - (y as { answer: number }).answer),
+      replies.sort((x, y) => (x as { answer: number[] }).answer[0]! - (y as { answer: number[] }).answer[0]!),
       [
-        { ok: true, answer: 0 },
-        { ok: true, answer: 1 },
+        { ok: true, answer: [0, 0] },
+        { ok: true, answer: [1, 0] },
       ],
     );
     assert.deepEqual(await arrival, { from: 'another node' });
@@ -81,9 +89,11 @@ describe('cluster messages between nodes of different versions', { skip: !redisU
     const got = collect(bob, 'stolen');
     const deliver = [{ to: 'users', userIds: ['bob'], event: 'stolen', data: 1 }];
     const refusals: [unknown, string][] = [
-      [{ type: 'deliver', version: 2, body: deliver }, 'newer-version'],
-      [{ type: 'presence', version: 1, body: { userId: 'bob' } }, 'unknown-type'],
-      [{ type: 'deliver', version: 1, body: [{ to: 'everyone', event: 'stolen', data: 1 }] }, 'invalid-body'],
+      [{ type: 'deliver', version: 3, body: deliver }, 'newer-version'],
+      // Version 1 answered one count for all deliveries; its sender could not read today's answer.
+      [{ type: 'deliver', version: 1, body: deliver }, 'older-version'],
+      [{ type: 'no-such-message', version: 1, body: { userId: 'bob' } }, 'unknown-type'],
+      [{ type: 'deliver', version: 2, body: [{ to: 'everyone', event: 'stolen', data: 1 }] }, 'invalid-body'],
       [{ type: 'deliver', version: 0, body: deliver }, 'malformed'],
       // The delivery tuple of the gateway before messages had versions.
       [[['users', ['user:bob'], 'stolen', 1]], 'malformed'],
@@ -108,6 +118,7 @@ describe('cluster messages between nodes of different versions', { skip: !redisU
     for (const gw of [a, b]) {
       const text = await metrics(gw);
       assert.match(text, /^general_socket_cluster_messages_refused_total\{type="deliver",reason="newer-version"\} 1$/m);
+      assert.match(text, /^general_socket_cluster_messages_refused_total\{type="deliver",reason="older-version"\} 1$/m);
       assert.match(text, /^general_socket_cluster_messages_refused_total\{type="unknown",reason="unknown-type"\} 1$/m);
       assert.match(text, /^general_socket_cluster_messages_refused_total\{type="deliver",reason="invalid-body"\} 1$/m);
       assert.match(text, /^general_socket_cluster_messages_refused_total\{type="deliver",reason="malformed"\} 1$/m);
@@ -143,7 +154,8 @@ describe('cluster messages between nodes of different versions', { skip: !redisU
     const dave = [await a.connectUser('dave'), await b.connectUser('dave')];
     // What a node of another version might answer: an object of another shape, a bare number as the
     // gateway answered before messages had versions, a count that cannot be one.
-    for (const unreadable of [{ ok: true, answer: { sockets: 5 } }, 5, { ok: true, answer: -1 }]) {
+    // A bare count per message is what version 1 answered.
+    for (const unreadable of [{ ok: true, answer: { sockets: 5 } }, 5, { ok: true, answer: [-1] }, { ok: true, answer: 1 }, { ok: true, answer: [1, 1] }]) {
       try {
         answer = (_envelope, reply) => reply(unreadable);
         const arrivals = Promise.all(dave.map((socket) => nextEvent(socket, 'news')));

@@ -18,9 +18,9 @@ const LAYERS: readonly (readonly string[])[] = [
   ['routes/', 'console/'],
   ['metrics.ts', 'openapi.ts', 'admin-ui.ts'],
   ['http/'],
-  ['emitter.ts', 'stats.ts', 'namespaces.ts', 'socket-lifecycle.ts', 'socket-server.ts', 'socket-limits.ts'],
+  ['emitter.ts', 'stats.ts', 'namespaces.ts', 'socket-lifecycle.ts', 'socket-server.ts', 'socket-limits.ts', 'stream-cursors.ts'],
   ['api/', 'client/'],
-  ['cluster/', 'store/', 'conversations/'],
+  ['cluster/', 'store/', 'streams/', 'conversations/'],
   ['config.ts', 'dev-secrets.ts', 'auth/'],
   ['errors.ts', 'ids.ts', 'secrets.ts', 'json-limits.ts', 'readiness.ts', 'internals/'],
 ];

@@ -22,11 +22,23 @@ export function withExamples<T extends TSchema>(schema: T, ...examples: unknown[
 /** The event a socket receives just before the gateway disconnects it for what it sent. */
 export const DISCONNECT_REASON_EVENT = 'disconnect_reason';
 
+/** The event a user socket receives when it asked to resume from a position its stream no longer holds (README, "Recovery"). */
+export const STREAM_GAP_EVENT = 'stream_gap';
+
 /**
  * Event names Socket.IO or the gateway uses for itself: emitting them would confuse every client, and
  * a backend must not be able to imitate the gateway's own disconnect notice.
  */
-export const RESERVED_EVENTS = ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener', DISCONNECT_REASON_EVENT] as const;
+export const RESERVED_EVENTS = [
+  'connect',
+  'connect_error',
+  'disconnect',
+  'disconnecting',
+  'newListener',
+  'removeListener',
+  DISCONNECT_REASON_EVENT,
+  STREAM_GAP_EVENT,
+] as const;
 
 /** Longest accepted event name. */
 export const MAX_EVENT_LENGTH = 100;
@@ -71,6 +83,12 @@ export const SuccessReply = Type.Object(
     sockets: Type.Integer({ minimum: 0, description: 'How many sockets the event was sent to, on every gateway node that answered.' }),
     partial: Type.Optional(
       Type.Literal(true, { description: 'Present when some gateway node could not be asked or did not answer in time: sockets counts only those that did.' }),
+    ),
+    positions: Type.Optional(
+      Type.Record(Type.String(), Type.String(), {
+        description:
+          "With streams on (HISTORY_SIZE > 0): each user's position of this event in their stream, by user id. Clients receive it as the event's last argument and can resume after it.",
+      }),
     ),
     unconfirmed: Type.Optional(
       Type.Literal(true, {

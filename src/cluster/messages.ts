@@ -72,31 +72,46 @@ function message<Body, Answer>(kind: MessageKind<Body, Answer>): MessageKind<Bod
 const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 const isString = (value: unknown): value is string => typeof value === 'string';
 
-/** A delivery as it crosses: to every socket of some users, or to one lead-finder scraper socket. */
+/**
+ * A delivery as it crosses: to every socket of some users, or to one lead-finder scraper socket.
+ * With streams on, `positions[i]` is the position of the event in the stream of `userIds[i]`.
+ */
 export type WireDelivery =
-  | { readonly to: 'users'; readonly userIds: readonly string[]; readonly event: string; readonly data: unknown }
+  | { readonly to: 'users'; readonly userIds: readonly string[]; readonly event: string; readonly data: unknown; readonly positions?: readonly string[] }
   | { readonly to: 'scraper'; readonly socketId: string; readonly event: string; readonly data: unknown };
 
 function isWireDelivery(value: unknown): value is WireDelivery {
   if (typeof value !== 'object' || value === null) return false;
   const delivery = value as Record<string, unknown>;
   if (!isString(delivery.event)) return false;
-  if (delivery.to === 'users') return Array.isArray(delivery.userIds) && delivery.userIds.every(isString);
+  if (delivery.to === 'users') {
+    if (!Array.isArray(delivery.userIds) || !delivery.userIds.every(isString)) return false;
+    const { positions } = delivery;
+    return positions === undefined || (Array.isArray(positions) && positions.length === delivery.userIds.length && positions.every(isString));
+  }
   return delivery.to === 'scraper' && isString(delivery.socketId);
 }
 
-/** Deliver these events to your own sockets; answers how many sockets were reached. */
-export const DeliverMessage = message<readonly WireDelivery[], number>({
+/** One count per delivery (or fan-out) of a message, in order. */
+const readCounts = (answer: unknown): readonly number[] | undefined => (Array.isArray(answer) && answer.every(isCount) ? answer : undefined);
+
+/**
+ * Deliver these events to your own sockets; answers how many sockets each reached, in order.
+ * Version 2 (streams): positions beside user ids, and a count per delivery; a version 1 sender is
+ * refused (its report says partial) rather than given an answer it cannot read.
+ */
+export const DeliverMessage = message<readonly WireDelivery[], readonly number[]>({
   type: 'deliver',
-  version: 1,
-  readBody: (body) => (Array.isArray(body) && body.every(isWireDelivery) ? body : undefined),
-  readAnswer: (answer) => (isCount(answer) ? answer : undefined),
+  version: 2,
+  readBody: (body, version) => (version === 2 && Array.isArray(body) && body.every(isWireDelivery) ? body : undefined),
+  readAnswer: readCounts,
 });
 
-/** One recipient of a fan-out: a user, and the fields computed for them. */
+/** One recipient of a fan-out: a user, the fields computed for them, and (streams on) the event's position in their stream. */
 export interface FanoutRecipient {
   readonly userId: string;
   readonly fields: Readonly<Record<string, unknown>>;
+  readonly position?: string;
 }
 
 /**
@@ -119,16 +134,19 @@ function isWireFanout(value: unknown): value is WireFanout {
     isString(event) &&
     isFields(common) &&
     Array.isArray(recipients) &&
-    recipients.every((recipient: unknown) => isFields(recipient) && isString(recipient.userId) && isFields(recipient.fields))
+    recipients.every(
+      (recipient: unknown) =>
+        isFields(recipient) && isString(recipient.userId) && isFields(recipient.fields) && (recipient.position === undefined || isString(recipient.position)),
+    )
   );
 }
 
-/** Deliver each of these fan-outs to your own sockets of its recipients; answers how many sockets were reached. */
-export const DeliverEachMessage = message<readonly WireFanout[], number>({
+/** Deliver each of these fan-outs to your own sockets of its recipients; answers how many sockets each reached, in order (version 2 as `deliver`). */
+export const DeliverEachMessage = message<readonly WireFanout[], readonly number[]>({
   type: 'deliver-each',
-  version: 1,
-  readBody: (body) => (Array.isArray(body) && body.every(isWireFanout) ? body : undefined),
-  readAnswer: (answer) => (isCount(answer) ? answer : undefined),
+  version: 2,
+  readBody: (body, version) => (version === 2 && Array.isArray(body) && body.every(isWireFanout) ? body : undefined),
+  readAnswer: readCounts,
 });
 
 /** What one node counts: users with a socket there, and sockets per namespace. */

@@ -64,3 +64,18 @@ export function guardedParser(checks: { data(data: unknown): void; json(text: st
   });
   return { Encoder: parser.Encoder, Decoder: GuardedDecoder };
 }
+
+/**
+ * Gives a socket, before its CONNECT packet is written, the session id that packet carries (`pid`),
+ * and marks it recovered. Socket.IO's connection-state recovery writes both itself, but only from a
+ * session its adapter restores, within one process and before any middleware; the gateway's streams
+ * resume after the token is checked, from any node, across restarts. A stock socket.io-client keeps
+ * the `pid`, records the last string argument of each event as its offset, and sends both back on
+ * reconnect (`auth.pid`, `auth.offset`); `socket.recovered` is true on the client when the pid it
+ * sent comes back.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: any typed socket has the same fields
+export function setSession(socket: Socket<any, any, any, any>, pid: string, recovered: boolean): void {
+  // The CONNECT packet reads `this.pid` (test/internals.test.ts checks that a client receives it).
+  Object.assign(socket, { pid, recovered });
+}

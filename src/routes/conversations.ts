@@ -9,6 +9,7 @@ import { toEach, type Emitter } from '../emitter.js';
 import { fail } from '../errors.js';
 import { StoreUnavailableError, UnsendableDocumentError, type Store } from '../store/store.js';
 import type { Handlers } from './register.js';
+import { successReply } from './reply.js';
 
 /** What the conversation routes are built from. */
 export interface ConversationRoutesOptions {
@@ -65,7 +66,7 @@ export function conversationHandlers({
     }
     // One delivery: what all recipients share crosses to the other nodes once, beside each one's fields.
     const report = await emitter.send([{ audience: toEach(fanout.recipients), event, data: fanout.common }]);
-    return { success: true, message: 'SUCCESS', ...report } as const;
+    return successReply(report);
   };
 
   const emitMessage: Handlers['emitMessage'] = async (request) => {

@@ -2,6 +2,7 @@
 import { toUsers, type Emitter } from '../emitter.js';
 import { fail } from '../errors.js';
 import type { Handlers } from './register.js';
+import { successReply } from './reply.js';
 
 /** Handlers of `POST /emit/:userId/:emitTo` and `POST /emit/:emitTo`. */
 export function emitHandlers({ emitter, maxUserIds }: { emitter: Emitter; maxUserIds: number }): Pick<Handlers, 'emitToUser' | 'emitToUsers'> {
@@ -9,7 +10,7 @@ export function emitHandlers({ emitter, maxUserIds }: { emitter: Emitter; maxUse
     emitToUser: async (request) => {
       const { userId, emitTo } = request.params;
       const report = await emitter.send([{ audience: toUsers(userId), event: emitTo, data: request.body }]);
-      return { success: true, message: 'SUCCESS', ...report } as const;
+      return successReply(report);
     },
 
     emitToUsers: async (request) => {
@@ -19,7 +20,7 @@ export function emitHandlers({ emitter, maxUserIds }: { emitter: Emitter; maxUse
         throw fail('VALIDATION_ERROR', `body.userIds names ${audience.userIds.length} users; at most ${maxUserIds} are allowed per call (EMIT_MAX_USER_IDS)`);
       }
       const report = await emitter.send([{ audience, event: request.params.emitTo, data }]);
-      return { success: true, message: 'SUCCESS', ...report } as const;
+      return successReply(report);
     },
   };
 }

@@ -3,6 +3,7 @@ import { toScraper, type Emitter } from '../emitter.js';
 import { fail } from '../errors.js';
 import { SCRAPERS_NAMESPACE } from '../namespaces.js';
 import type { Handlers } from './register.js';
+import { successReply } from './reply.js';
 
 /** Handler of `POST /lead-finder/:event`. */
 /** `namespace` is where the workers connect (LEAD_FINDER_NAMESPACE). */
@@ -28,7 +29,7 @@ export function leadFinderHandlers({ emitter, namespace = SCRAPERS_NAMESPACE }: 
       if (report.sockets === 0) {
         throw fail('NOT_FOUND', `No scraper socket "${socketId}" is connected to ${namespace}; it may have disconnected`);
       }
-      return { success: true, message: 'SUCCESS', ...report } as const;
+      return successReply(report);
     },
   };
 }

@@ -1,0 +1,200 @@
+/**
+ * Where each user socket stands in its user's stream, and what brings it up to date.
+ *
+ * Every event addressed to a user is appended to the user's stream (streams/) before anything is
+ * sent, so the stream is the truth and live delivery only a shortcut: a socket that sees a live event
+ * with the seq it expects takes it at once; one that sees a later seq (an event delivered out of
+ * order by two nodes, or missed while it was catching up) reads the stream from where it stands
+ * instead. A socket therefore receives each event of its user once, in stream order, whether it
+ * came live or from the stream.
+ *
+ * A socket's start is settled before it connects (`prepare`, in the namespace's middleware, after the
+ * token is checked): after the position its client sent back (Socket.IO's recovery: `auth.pid` and
+ * `auth.offset`), after an explicit `auth.since`, or after the stream's head for a fresh connection.
+ * A position that the stream no longer holds (trimmed, expired, another epoch) is answered with the
+ * gap event, so the client reloads its state instead of silently missing events.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { STREAM_GAP_EVENT } from './api/common.js';
+import { setSession } from './internals/socket-io.js';
+import type { GatewaySocket } from './socket-server.js';
+import { formatPosition, parsePosition, type Position, type StreamHead, type UserStreams } from './streams/streams.js';
+
+/** Events read from the stream at a time while a socket catches up. */
+const PAGE = 100;
+
+/** The session ids the gateway gives user sockets: the position the socket started after. */
+const PID_PREFIX = 'gs1.';
+
+/** Why a socket was told it missed events. */
+export type GapReason =
+  /** The position is older than what the stream keeps (HISTORY_SIZE or HISTORY_TTL_SECONDS). */
+  | 'trimmed'
+  /** The stream was wiped since (expired while idle, evicted, or its store lost it): another epoch. */
+  | 'epoch'
+  /** The position is not one this stream ever handed out. */
+  | 'unknown';
+
+/** The payload of the gap event (its last argument is the newest position, as for every event). */
+export interface GapNotice {
+  readonly reason: GapReason;
+  /** The position the client asked to resume after, as it sent it. */
+  readonly requested: string | null;
+  /** The oldest position still kept, or null when the stream keeps nothing. */
+  readonly oldest: string | null;
+  /** The newest position: the socket continues after it. */
+  readonly newest: string;
+}
+
+/** What a socket resumes from, as its client asked. */
+type Resume = { readonly kind: 'fresh' } | { readonly kind: 'recover' | 'since'; readonly raw: string; readonly position: Position | undefined };
+
+interface Cursor {
+  readonly socket: GatewaySocket;
+  readonly userId: string;
+  epoch: string;
+  /** The seq this socket expects next. */
+  next: number;
+  /** A gap to announce once the socket is connected (settled in the middleware). */
+  gap?: GapNotice;
+  /** Reading the stream now; live events meanwhile only ask for another read. */
+  reading: boolean;
+  readAgain: boolean;
+}
+
+/** What the users namespace and the emitter ask of the cursors. */
+export interface StreamCursors {
+  /**
+   * Settles where `socket` starts (in the middleware, once its user is known) and gives it its session
+   * id. Rejects when the stream cannot be read: the caller closes the transport, and the client retries.
+   */
+  prepare(socket: GatewaySocket, userId: string): Promise<void>;
+  /** Starts following the stream for a connected socket: announces a gap, replays what it missed. */
+  attach(socket: GatewaySocket): void;
+  /** A live event of `userId`'s stream for one of this node's sockets of that user; false when the socket has no cursor. */
+  offer(socket: GatewaySocket, position: Position, event: string, data: unknown): boolean;
+}
+
+/** What the client asked to resume from, read from its handshake. */
+function resumeOf(auth: Record<string, unknown> | undefined): Resume {
+  const pid = auth?.pid;
+  if (typeof pid === 'string' && pid.startsWith(PID_PREFIX)) {
+    // The offset is the last event the client received; without one, it received nothing since the pid was given.
+    const raw = typeof auth?.offset === 'string' ? auth.offset : pid.slice(PID_PREFIX.length);
+    return { kind: 'recover', raw, position: parsePosition(raw) };
+  }
+  if (auth?.since !== undefined && auth.since !== null) {
+    const raw = String(auth.since);
+    return { kind: 'since', raw, position: parsePosition(auth.since) };
+  }
+  return { kind: 'fresh' };
+}
+
+/** The gap, if resuming after `position` from `head` would skip events. */
+function gapFor(resume: Resume, head: StreamHead): GapNotice | undefined {
+  if (resume.kind === 'fresh') return undefined;
+  const notice = (reason: GapReason): GapNotice => ({
+    reason,
+    requested: resume.raw,
+    oldest: head.oldest <= head.seq ? formatPosition({ epoch: head.epoch, seq: head.oldest }) : null,
+    newest: formatPosition(head),
+  });
+  const { position } = resume;
+  if (position === undefined) return notice('unknown');
+  if (position.epoch !== head.epoch) return notice('epoch');
+  if (position.seq > head.seq) return notice('unknown');
+  if (position.seq + 1 < head.oldest) return notice('trimmed');
+  return undefined;
+}
+
+/** The cursors of one node's user sockets over `streams`. */
+export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger): StreamCursors {
+  const cursors = new WeakMap<GatewaySocket, Cursor>();
+
+  const send = (cursor: Cursor, seq: number, event: string, data: unknown): void => {
+    cursor.socket.emit(event, data, formatPosition({ epoch: cursor.epoch, seq }));
+    cursor.next = seq + 1;
+  };
+
+  const announce = (cursor: Cursor, gap: GapNotice): void => {
+    // The newest position as the last argument: the client's offset moves past what it cannot have.
+    cursor.socket.emit(STREAM_GAP_EVENT, gap, gap.newest);
+  };
+
+  /** Reads the stream from where the socket stands until it has caught up with it. */
+  const catchUp = async (cursor: Cursor): Promise<void> => {
+    if (cursor.reading) {
+      cursor.readAgain = true;
+      return;
+    }
+    cursor.reading = true;
+    try {
+      for (;;) {
+        cursor.readAgain = false;
+        const page = await streams.read(cursor.userId, cursor.next - 1, PAGE);
+        if (!cursor.socket.connected) return;
+        if (page.epoch !== cursor.epoch || page.oldest > cursor.next) {
+          // Wiped, or trimmed past this socket while it caught up: what it lacks is gone.
+          const reason: GapReason = page.epoch !== cursor.epoch ? 'epoch' : 'trimmed';
+          const gap: GapNotice = {
+            reason,
+            requested: formatPosition({ epoch: cursor.epoch, seq: cursor.next - 1 }),
+            oldest: page.oldest <= page.seq ? formatPosition({ epoch: page.epoch, seq: page.oldest }) : null,
+            newest: formatPosition(page),
+          };
+          cursor.epoch = page.epoch;
+          announce(cursor, gap);
+          cursor.next = page.seq + 1;
+          continue;
+        }
+        for (const entry of page.entries) if (entry.seq === cursor.next) send(cursor, entry.seq, entry.event, entry.data);
+        if (page.entries.length < PAGE && !cursor.readAgain) return;
+      }
+    } catch (error) {
+      // The stream cannot be read: a reconnect resumes from the client's offset once it can.
+      log.warn({ err: error, userId: cursor.userId }, 'user stream unreadable while a socket caught up; closing its transport so the client resumes');
+      cursor.socket.conn.close();
+    } finally {
+      cursor.reading = false;
+    }
+  };
+
+  return {
+    async prepare(socket, userId) {
+      const resume = resumeOf(socket.handshake.auth as Record<string, unknown> | undefined);
+      const head = await streams.head(userId);
+      const gap = gapFor(resume, head);
+      const start = resume.kind === 'fresh' || gap !== undefined ? head.seq : (resume.position as Position).seq;
+      const epoch = head.epoch;
+      // The session id names where this socket started: a client that received nothing resumes there.
+      const recovered = resume.kind === 'recover' && gap === undefined;
+      setSession(socket, recovered ? (socket.handshake.auth.pid as string) : PID_PREFIX + formatPosition({ epoch, seq: start }), recovered);
+      cursors.set(socket, { socket, userId, epoch, next: start + 1, reading: false, readAgain: false, ...(gap && { gap }) });
+    },
+
+    attach(socket) {
+      const cursor = cursors.get(socket);
+      if (cursor === undefined) return;
+      if (cursor.gap !== undefined) {
+        announce(cursor, cursor.gap);
+        delete cursor.gap;
+      }
+      // Also for a fresh socket: an event appended between its head and its joining the user's room
+      // was delivered to the room without it.
+      void catchUp(cursor);
+    },
+
+    offer(socket, position, event, data) {
+      const cursor = cursors.get(socket);
+      if (cursor === undefined) return false;
+      if (position.epoch === cursor.epoch && position.seq < cursor.next) return true;
+      if (position.epoch === cursor.epoch && position.seq === cursor.next && !cursor.reading) {
+        send(cursor, position.seq, event, data);
+        return true;
+      }
+      // A later seq, or another epoch (the stream was wiped): the stream says what this socket lacks.
+      void catchUp(cursor);
+      return true;
+    },
+  };
+}
