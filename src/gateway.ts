@@ -143,7 +143,7 @@ async function build(
   // Before any namespace's own middleware: its checks come first on every namespace.
   socketLimits.attach(io, { log: app.log, onRefused: metrics.refused });
   const names = namespaceNames(config.leadFinderNamespace);
-  const cursors = streams === undefined ? undefined : createStreamCursors(streams, app.log);
+  const cursors = streams === undefined ? undefined : createStreamCursors(streams, app.log, metrics.cursors);
   setupNamespaces(io, {
     ...(cursors && { cursors }),
     verifyToken: createTokenVerifier(config),

@@ -13,6 +13,7 @@ import { namespacesOf } from './internals/socket-io.js';
 import { checkProbes, type ReadinessProbe } from './readiness.js';
 import { socketLifecycle } from './socket-lifecycle.js';
 import type { GatewayServer } from './socket-server.js';
+import type { CursorObserver } from './stream-cursors.js';
 import { countUsersHere } from './stats.js';
 
 const PREFIX = 'general_socket_';
@@ -30,6 +31,8 @@ export interface Metrics {
   observe(emitter: Emitter): Emitter;
   /** Counts the messages from other gateway nodes that this node refused. */
   observeCluster(cluster: ClusterChannel): void;
+  /** Counts how user sockets start in their streams, what they are replayed, and the gaps they are told of. */
+  readonly cursors: CursorObserver;
   /** Adds the HTTP hooks (latency of every route, outcome of every emit route); call before routes. */
   instrument(app: FastifyInstance): void;
 }
@@ -168,6 +171,20 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
     registers,
   });
 
+  const starts = new Counter({
+    name: `${PREFIX}stream_starts_total`,
+    help: 'User sockets connected with streams on, per how they started: fresh (at the head), recover (resuming their session after a drop or a restart) or since (auth.since).',
+    labelNames: ['how'],
+    registers,
+  });
+  const replayed = new Counter({ name: `${PREFIX}stream_replayed_events_total`, help: 'Events sent to user sockets from their streams rather than live.', registers });
+  const gaps = new Counter({
+    name: `${PREFIX}stream_gaps_total`,
+    help: 'Gap events sent to user sockets, per reason (trimmed, epoch, unknown): clients told to reload their state.',
+    labelNames: ['reason'],
+    registers,
+  });
+
   const lifecycle = socketLifecycle(io);
   lifecycle.onConnect((socket) => connections.inc({ namespace: socket.nsp.name }));
   lifecycle.onDisconnect((socket, reason) => disconnections.inc({ namespace: socket.nsp.name, reason }));
@@ -175,6 +192,11 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
   return {
     registry: Registry.merge([processMetrics(), registry]),
     refused: (namespace, reason) => refusals.inc({ namespace, reason }),
+    cursors: {
+      started: (how) => starts.inc({ how }),
+      replayed: (events) => replayed.inc(events),
+      gap: (reason) => gaps.inc({ reason }),
+    },
     observe(emitter) {
       // createEmitter returns a plain object, so spreading keeps every other method.
       return {

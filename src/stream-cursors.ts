@@ -47,7 +47,7 @@ export interface GapNotice {
 }
 
 /** What a socket resumes from, as its client asked. */
-type Resume = { readonly kind: 'fresh' } | { readonly kind: 'recover' | 'since'; readonly raw: string; readonly position: Position | undefined };
+export type Resume = { readonly kind: 'fresh' } | { readonly kind: 'recover' | 'since'; readonly raw: string; readonly position: Position | undefined };
 
 interface Cursor {
   readonly socket: GatewaySocket;
@@ -61,6 +61,18 @@ interface Cursor {
   reading: boolean;
   readAgain: boolean;
 }
+
+/** What the metrics learn from the cursors. */
+export interface CursorObserver {
+  /** A user socket connected: fresh, resuming its session (`recover`), or after `auth.since`. */
+  started(how: Resume['kind']): void;
+  /** Events sent to a socket from its stream rather than live. */
+  replayed(events: number): void;
+  /** A socket was sent the gap event. */
+  gap(reason: GapReason): void;
+}
+
+const unobserved: CursorObserver = { started: () => undefined, replayed: () => undefined, gap: () => undefined };
 
 /** What the users namespace and the emitter ask of the cursors. */
 export interface StreamCursors {
@@ -108,7 +120,7 @@ function gapFor(resume: Resume, head: StreamHead): GapNotice | undefined {
 }
 
 /** The cursors of one node's user sockets over `streams`. */
-export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger): StreamCursors {
+export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger, observer: CursorObserver = unobserved): StreamCursors {
   const cursors = new WeakMap<GatewaySocket, Cursor>();
 
   const send = (cursor: Cursor, seq: number, event: string, data: unknown): void => {
@@ -119,6 +131,7 @@ export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger
   const announce = (cursor: Cursor, gap: GapNotice): void => {
     // The newest position as the last argument: the client's offset moves past what it cannot have.
     cursor.socket.emit(STREAM_GAP_EVENT, gap, gap.newest);
+    observer.gap(gap.reason);
   };
 
   /** Reads the stream from where the socket stands until it has caught up with it. */
@@ -147,7 +160,13 @@ export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger
           cursor.next = page.seq + 1;
           continue;
         }
-        for (const entry of page.entries) if (entry.seq === cursor.next) send(cursor, entry.seq, entry.event, entry.data);
+        let replayed = 0;
+        for (const entry of page.entries) {
+          if (entry.seq !== cursor.next) continue;
+          send(cursor, entry.seq, entry.event, entry.data);
+          replayed++;
+        }
+        if (replayed > 0) observer.replayed(replayed);
         if (page.entries.length < PAGE && !cursor.readAgain) return;
       }
     } catch (error) {
@@ -164,6 +183,7 @@ export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger
       const resume = resumeOf(socket.handshake.auth as Record<string, unknown> | undefined);
       const head = await streams.head(userId);
       const gap = gapFor(resume, head);
+      observer.started(resume.kind);
       const start = resume.kind === 'fresh' || gap !== undefined ? head.seq : (resume.position as Position).seq;
       const epoch = head.epoch;
       // The session id names where this socket started: a client that received nothing resumes there.

@@ -17,7 +17,7 @@ import { servePrimary } from '../src/cluster/ipc.js';
 import { adapterOf } from '../src/internals/cluster-adapter.js';
 import { LocalStore, RedisStore, routeOf, rulesOf } from '../src/internals/rate-limit.js';
 import { responseStarted, startRequestTimeouts } from '../src/internals/node-http.js';
-import { guardedParser, isConnecting, namespacesOf } from '../src/internals/socket-io.js';
+import { guardedParser, isConnecting, namespacesOf, setSession } from '../src/internals/socket-io.js';
 import { eventually } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
 import { requireService } from './support/services.js';
@@ -39,6 +39,41 @@ describe('socket.io internals', () => {
       assert.equal([...namespacesOf(io)].find((nsp) => nsp.name === '/room-7')?.sockets.size, 1, 'the namespaces are the live ones');
     } finally {
       socket.disconnect();
+      await io.close();
+    }
+  });
+});
+
+describe('socket.io internals: the session id of a CONNECT packet', () => {
+  it('setSession gives a stock client the session id it sends back on reconnect, with the offset of the last event, and marks it recovered', async () => {
+    const server = createServer();
+    const io = new Server(server);
+    const handshakes: Record<string, unknown>[] = [];
+    io.of('/resumable').use((socket, next) => {
+      const auth = socket.handshake.auth as Record<string, unknown>;
+      handshakes.push(auth);
+      setSession(socket, 'session-1', auth.pid === 'session-1');
+      next();
+    });
+    io.of('/resumable').on('connection', (socket) => socket.emit('news', { n: 1 }, 'offset-7'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}/resumable`, {
+      auth: { token: 't' },
+      forceNew: true,
+      transports: ['websocket'],
+      reconnectionDelay: 50,
+    });
+    try {
+      await new Promise<void>((resolve) => client.once('news', () => resolve()));
+      assert.equal(client.recovered, false);
+      const reconnected = new Promise<void>((resolve) => client.io.once('reconnect', () => resolve()));
+      for (const socket of io.of('/resumable').sockets.values()) socket.conn.close();
+      await reconnected;
+      await eventually(() => client.connected && handshakes.length === 2, 3000, 'the reconnect');
+      assert.deepEqual(handshakes[1], { pid: 'session-1', offset: 'offset-7', token: 't' });
+      assert.equal(client.recovered, true);
+    } finally {
+      client.disconnect();
       await io.close();
     }
   });
