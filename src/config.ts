@@ -403,9 +403,21 @@ const options = {
   ),
   dataDir: option(
     'DATA_DIR',
-    'Folder for local state: the embedded database and generated development secrets, readable by their owner only (a new folder is created 0700, its files 0600).',
+    "Folder for local state: the embedded database, the users' event history (`streams.sqlite`) and generated development secrets, readable by their owner only (a new folder is created 0700, its files 0600).",
     text,
     './data',
+  ),
+  historySize: option(
+    'HISTORY_SIZE',
+    'Events kept per user so that a client that reconnects is given what it missed, and `GET /users/:userId/events` can list them; older ones are dropped first. 0 turns history off (events are only sent live, as before). It costs at most (users who received or read events within `HISTORY_TTL_SECONDS`) × this many × the average payload: on disk in `DATA_DIR/streams.sqlite`, or in Redis memory when `REDIS_URL` is set.',
+    integer(0, 10_000),
+    100,
+  ),
+  historyTtlSeconds: option(
+    'HISTORY_TTL_SECONDS',
+    "How long a kept event lasts, and how long a user's history lives after its last event or read (the default, 24 h, covers a laptop that slept overnight); a user idle for longer costs nothing, and a client that was away longer is told it missed events.",
+    integer(1, 2_592_000),
+    86_400,
   ),
   metricsPublic: option(
     'METRICS_PUBLIC',

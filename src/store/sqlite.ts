@@ -95,9 +95,10 @@ export function openSqliteStore(path: string, { maxDepth = DEFAULT_JSON_MAX_DEPT
 /**
  * The database holds user documents: it is created 0600, and SQLite gives its -wal, -shm and
  * -journal files the database file's mode. Files an older version left readable by others are
- * tightened; a file of another owner (which cannot be) is left as it is.
+ * tightened; a file of another owner (which cannot be) is left as it is. The streams' file
+ * (streams/sqlite.ts) holds event payloads and is created the same way.
  */
-function createOwnerOnly(path: string): void {
+export function createOwnerOnly(path: string): void {
   closeSync(openSync(path, 'a', 0o600));
   for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
     try {

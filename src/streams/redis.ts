@@ -1,0 +1,243 @@
+/**
+ * The streams in Redis, for a cluster (REDIS_URL): every node appends to and reads from the same
+ * streams.
+ *
+ * Per user, two keys that share a hash tag (one Redis Cluster slot): a hash
+ * `<prefix>:stream-meta:{<userId>}` holding the epoch and the last seq, and a Redis Stream
+ * `<prefix>:stream:{<userId>}` holding the events, each under the explicit id `<seq>-1`. Why:
+ * - Seqs are contiguous and counted by Redis itself (HINCRBY), so a reader that holds seq 41 and
+ *   finds the oldest kept event at 45 knows exactly that it missed 42 to 44: gap detection is exact,
+ *   whichever node appended. Redis's own time-based ids could not say that anything is missing.
+ * - The epoch is created with the meta hash, so a wipe is never silent: Redis restarted empty, the
+ *   keys expired, or `maxmemory-policy volatile-*` (or `allkeys-*`) evicted them, the next call
+ *   starts a new epoch and every client holding a position of the old one is told it has a gap. An
+ *   evicted stream whose meta survived moves `oldest` past what readers hold: a gap again, never
+ *   silent loss. Under `noeviction` a full Redis refuses the append, which the REST call answers 503.
+ * - Memory stays bounded: each XADD trims the stream to `size` (MAXLEN), events older than the ttl
+ *   are trimmed from its front, and both keys expire after the ttl without an append or a read, so
+ *   idle users cost nothing.
+ * - Each call is one Lua script per user (EVALSHA; the time is Redis's, one clock for every node):
+ *   creating the epoch, counting, appending and refreshing the ttl happen atomically.
+ *
+ * The connection is our own and fails fast (no offline queue, a command timeout): an emit during a
+ * Redis outage is refused within `timeoutMs` with StreamsUnavailableError, never left waiting.
+ */
+import { Redis } from 'ioredis';
+import { redactUrl } from '../secrets.js';
+import {
+  StreamsUnavailableError,
+  newEpoch,
+  type Append,
+  type Appended,
+  type StreamEntry,
+  type StreamHead,
+  type StreamLimits,
+  type StreamPage,
+  type UserStreams,
+} from './streams.js';
+
+/** Where the streams report their connection (pino-compatible). */
+export interface RedisStreamsLog {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
+
+/** How to reach Redis, and what to keep. */
+export interface RedisStreamsOptions {
+  readonly url: string;
+  /** Key prefix (REDIS_PREFIX). */
+  readonly prefix: string;
+  readonly limits: StreamLimits;
+  /** Bound on connecting and on each command, in milliseconds. */
+  readonly timeoutMs: number;
+  readonly log: RedisStreamsLog;
+}
+
+/**
+ * The start of every script: the time, and the stream's epoch, created (with the stale stream
+ * deleted) when the meta hash is missing. KEYS[1] the stream, KEYS[2] the meta hash; ARGV[1] a fresh
+ * epoch, ARGV[2] the ttl in milliseconds.
+ */
+const OPEN = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+local cutoff = now - ttl
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'epoch', epoch, 'seq', 0)
+end
+local function seqOf(id)
+  return tonumber(string.match(id, '^(%d+)-'))
+end
+-- Trims the events older than the ttl from the front; the first seq kept, or last + 1.
+local function oldest(last)
+  while true do
+    local batch = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 100)
+    if #batch == 0 then return last + 1 end
+    for _, entry in ipairs(batch) do
+      -- fields: 't', time, 'e', event, 'd', data
+      if tonumber(entry[2][2]) > cutoff then
+        redis.call('XTRIM', KEYS[1], 'MINID', entry[1])
+        return seqOf(entry[1])
+      end
+    end
+    redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-2', seqOf(batch[#batch][1])))
+  end
+end
+local function keep()
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+`;
+
+/** ARGV[3] the size, then event and data JSON of each event. Returns { epoch, last seq }. */
+const APPEND = `${OPEN}
+local size = tonumber(ARGV[3])
+local count = (#ARGV - 3) / 2
+local last = redis.call('HINCRBY', KEYS[2], 'seq', count)
+local first = last - count + 1
+for i = 1, count do
+  local seq = first + i - 1
+  if seq > last - size then
+    redis.call('XADD', KEYS[1], 'MAXLEN', size, string.format('%d-1', seq), 't', now, 'e', ARGV[2 + 2 * i], 'd', ARGV[3 + 2 * i])
+  end
+end
+oldest(last)
+keep()
+return { epoch, last }
+`;
+
+/** Returns { epoch, seq, oldest }. */
+const HEAD = `${OPEN}
+local seq = tonumber(redis.call('HGET', KEYS[2], 'seq'))
+local from = oldest(seq)
+keep()
+return { epoch, seq, from }
+`;
+
+/** ARGV[3] the seq to read after, ARGV[4] the most entries. Returns { epoch, seq, oldest, entries }. */
+const READ = `${OPEN}
+local seq = tonumber(redis.call('HGET', KEYS[2], 'seq'))
+local from = oldest(seq)
+keep()
+local entries = {}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. string.format('%d-1', tonumber(ARGV[3])), '+', 'COUNT', tonumber(ARGV[4]))) do
+  if tonumber(entry[2][2]) > cutoff then table.insert(entries, entry) end
+end
+return { epoch, seq, from, entries }
+`;
+
+interface StreamCommands {
+  gsStreamAppend(stream: string, meta: string, ...args: (string | number)[]): Promise<[string, number]>;
+  gsStreamHead(stream: string, meta: string, epoch: string, ttlMs: number): Promise<[string, number, number]>;
+  gsStreamRead(stream: string, meta: string, epoch: string, ttlMs: number, after: number, limit: number): Promise<[string, number, number, RawEntry[]]>;
+}
+
+/** An XRANGE entry: its id and its fields, `t`, `e`, `d`. */
+type RawEntry = [string, [string, string, string, string, string, string]];
+
+/** Connects to Redis (waiting at most `timeoutMs`; it is retried in the background after that). */
+export async function openRedisStreams(options: RedisStreamsOptions): Promise<UserStreams> {
+  const { url, prefix, limits, timeoutMs, log } = options;
+  const where = redactUrl(url);
+  const redis = new Redis(url, {
+    connectionName: 'general-socket-streams',
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: Math.max(timeoutMs, 100),
+    connectTimeout: Math.max(timeoutMs, 1000),
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+  }) as Redis & StreamCommands;
+  redis.defineCommand('gsStreamAppend', { numberOfKeys: 2, lua: APPEND });
+  redis.defineCommand('gsStreamHead', { numberOfKeys: 2, lua: HEAD });
+  redis.defineCommand('gsStreamRead', { numberOfKeys: 2, lua: READ });
+
+  let lastError = '';
+  let up = false;
+  // ioredis reports every failed reconnect as an error event; without a listener it prints them.
+  redis.on('error', (error: Error) => {
+    lastError = error.message;
+  });
+  redis.on('ready', () => {
+    if (!up) log.info({ redis: where }, 'event streams connected to Redis');
+    up = true;
+  });
+  redis.on('close', () => {
+    if (up) log.warn({ redis: where, reason: lastError || undefined }, 'event streams lost Redis: emits answer 503 until it is back');
+    up = false;
+  });
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      log.warn({ redis: where, timeoutMs }, 'Redis is not reachable yet for the event streams; emits answer 503 until it is');
+      resolve();
+    }, timeoutMs);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+
+  const keys = (userId: string): [string, string] => [`${prefix}:stream:{${userId}}`, `${prefix}:stream-meta:{${userId}}`];
+  const { size, ttlMs } = limits;
+  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      const reason = redis.status === 'ready' ? (error as Error).message : `${redis.status}${lastError ? `: ${lastError}` : ''}`;
+      throw new StreamsUnavailableError(`Redis at ${where} is unavailable for the event streams (${reason})`, { cause: error });
+    }
+  };
+
+  return {
+    description: `redis ${where} (keys ${prefix}:stream:{<userId>})`,
+    async append(items) {
+      const byUser = new Map<string, number[]>();
+      items.forEach((item, index) => {
+        const indexes = byUser.get(item.userId);
+        if (indexes === undefined) byUser.set(item.userId, [index]);
+        else indexes.push(index);
+      });
+      // Serialized first: a payload that is not JSON fails the call before anything is sent.
+      const users = [...byUser].map(([userId, indexes]) => ({ userId, indexes, args: indexes.flatMap((index) => eventArgs(items[index]!)) }));
+      const results: Appended[] = new Array(items.length);
+      // One script per user, all sent at once: ioredis writes them back to back on one connection.
+      const calls = users.map(({ userId, indexes, args }) => {
+        return redis.gsStreamAppend(...keys(userId), newEpoch(), ttlMs, size, ...args).then(([epoch, last]) => {
+          indexes.forEach((index, k) => {
+            results[index] = { epoch, seq: Number(last) - indexes.length + 1 + k };
+          });
+        });
+      });
+      await guard(() => Promise.all(calls));
+      return results;
+    },
+    head: (userId) =>
+      guard(async (): Promise<StreamHead> => {
+        const [epoch, seq, oldest] = await redis.gsStreamHead(...keys(userId), newEpoch(), ttlMs);
+        return { epoch, seq: Number(seq), oldest: Number(oldest) };
+      }),
+    read: (userId, after, limit) =>
+      guard(async (): Promise<StreamPage> => {
+        const [epoch, seq, oldest, raw] = await redis.gsStreamRead(...keys(userId), newEpoch(), ttlMs, after, limit);
+        return { epoch, seq: Number(seq), oldest: Number(oldest), entries: raw.map(entryOf) };
+      }),
+    ping: () => guard(async () => void (await redis.ping())),
+    async close() {
+      // No QUIT: it would wait for a Redis that may be gone; nothing is pending once requests drained.
+      redis.disconnect();
+    },
+  };
+}
+
+/** An event's script arguments; the payload as JSON text. */
+function eventArgs({ event, data }: Append): [string, string] {
+  return [event, JSON.stringify(data) ?? 'null'];
+}
+
+function entryOf([id, fields]: RawEntry): StreamEntry {
+  return { seq: Number(id.slice(0, id.indexOf('-'))), time: Number(fields[1]), event: fields[3], data: JSON.parse(fields[5]) as unknown };
+}

@@ -1,0 +1,274 @@
+/**
+ * The embedded streams: one SQLite file, `DATA_DIR/streams.sqlite`, apart from the documents'
+ * database, whose writes are few and large where these are many and small.
+ *
+ * Group commit: the calls (append, head, read) made in one turn of the event loop join one queue,
+ * which runs at setImmediate in one BEGIN IMMEDIATE transaction (or at once when it grows large);
+ * their promises settle after the commit. A fan-out to 10,000 users, or a hundred emits arriving
+ * together, costs one commit, not one each. WAL with synchronous=NORMAL: a committed append
+ * survives a killed process (not a power cut) without an fsync per commit.
+ *
+ * Several processes (WORKERS=n without Redis) may share the file, so seqs are read from and written
+ * to the table inside the write transaction, never counted in memory: two processes never hand out
+ * one seq, and neither trusts a counter the other has moved.
+ *
+ * A stream is a row of `stream_meta` (epoch, last seq, when it was last touched) and its events.
+ * Untouched for the ttl, it is expired: the next call starts a new epoch, and a sweeper deletes
+ * expired streams so that idle users cost nothing.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createOwnerOnly } from '../store/sqlite.js';
+import {
+  StreamsUnavailableError,
+  newEpoch,
+  type Append,
+  type Appended,
+  type StreamEntry,
+  type StreamHead,
+  type StreamLimits,
+  type StreamPage,
+  type UserStreams,
+} from './streams.js';
+
+/** The streams' file inside a data folder. */
+export function streamsPath(dataDir: string): string {
+  return join(dataDir, 'streams.sqlite');
+}
+
+/** Where the sweeper reports what it could not do (pino-compatible). */
+export interface StreamsLog {
+  warn(details: object, message: string): void;
+}
+
+/** Tuning that tests (and nobody else) change. */
+export interface SqliteStreamsOptions {
+  readonly log?: StreamsLog;
+  /** How often expired streams are deleted (default 60 s). */
+  readonly sweepEveryMs?: number;
+}
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS stream_meta (
+  user TEXT PRIMARY KEY,
+  epoch TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  touched INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS stream_meta_touched ON stream_meta (touched);
+CREATE TABLE IF NOT EXISTS stream_events (
+  user TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  time INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (user, seq)
+) WITHOUT ROWID;
+`;
+
+/** Items queued past this many are written at once rather than at the end of the turn. */
+const FLUSH_AT_ITEMS = 5000;
+
+/** Expired streams deleted per transaction, so that a sweep never holds the write lock for long. */
+const SWEEP_BATCH = 500;
+
+interface Job {
+  readonly run: (now: number) => unknown;
+  readonly resolve: (value: never) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** Opens (creating when needed) the streams' file at `path`. */
+export function openSqliteStreams(path: string, limits: StreamLimits, options: SqliteStreamsOptions = {}): UserStreams {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  createOwnerOnly(path);
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    // Another worker's commit holds the write lock for a moment.
+    db.pragma('busy_timeout = 5000');
+    createSchema(db, path);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const { size, ttlMs } = limits;
+
+  const selectMeta = db.prepare<[string], { touched: number }>('SELECT touched FROM stream_meta WHERE user = ?');
+  const resetMeta = db.prepare<[string, string, number]>(
+    'INSERT INTO stream_meta (user, epoch, seq, touched) VALUES (?, ?, 0, ?) ON CONFLICT (user) DO UPDATE SET epoch = excluded.epoch, seq = 0, touched = excluded.touched',
+  );
+  const advance = db.prepare<[number, number, string], { epoch: string; seq: number }>(
+    'UPDATE stream_meta SET seq = seq + ?, touched = ? WHERE user = ? RETURNING epoch, seq',
+  );
+  const dropEvents = db.prepare<[string]>('DELETE FROM stream_events WHERE user = ?');
+  const dropMeta = db.prepare<[string]>('DELETE FROM stream_meta WHERE user = ?');
+  const insertEvent = db.prepare<[string, number, number, string, string]>('INSERT INTO stream_events (user, seq, time, event, data) VALUES (?, ?, ?, ?, ?)');
+  const firstLive = db.prepare<[string, number], { seq: number }>('SELECT seq FROM stream_events WHERE user = ? AND time > ? ORDER BY seq LIMIT 1');
+  const dropBefore = db.prepare<[string, number]>('DELETE FROM stream_events WHERE user = ? AND seq < ?');
+  const selectEvents = db.prepare<[string, number, number, number], { seq: number; time: number; event: string; data: string }>(
+    'SELECT seq, time, event, data FROM stream_events WHERE user = ? AND seq > ? AND time > ? ORDER BY seq LIMIT ?',
+  );
+  const expiredUsers = db.prepare<[number, number], { user: string }>('SELECT user FROM stream_meta WHERE touched <= ? LIMIT ?');
+
+  /**
+   * Makes room for `count` more events in `user`'s stream and touches it: a new epoch (and none of
+   * the old events) when the stream is missing or expired. Returns the epoch and the new last seq.
+   */
+  const advanceStream = (user: string, count: number, now: number): { epoch: string; seq: number } => {
+    const meta = selectMeta.get(user);
+    if (meta === undefined || meta.touched <= now - ttlMs) {
+      if (meta !== undefined) dropEvents.run(user);
+      resetMeta.run(user, newEpoch(), now);
+    }
+    return advance.get(count, now, user)!;
+  };
+
+  const headOf = (user: string, now: number): StreamHead => {
+    const { epoch, seq } = advanceStream(user, 0, now);
+    return { epoch, seq, oldest: firstLive.get(user, now - ttlMs)?.seq ?? seq + 1 };
+  };
+
+  /** Appends one call's items; results in the items' order, each user's seqs in the items' order. */
+  const appendAll = (items: readonly Append[], payloads: readonly string[], now: number): Appended[] => {
+    const byUser = new Map<string, number[]>();
+    items.forEach((item, index) => {
+      const indexes = byUser.get(item.userId);
+      if (indexes === undefined) byUser.set(item.userId, [index]);
+      else indexes.push(index);
+    });
+    const results: Appended[] = new Array(items.length);
+    for (const [user, indexes] of byUser) {
+      const { epoch, seq: last } = advanceStream(user, indexes.length, now);
+      const first = last - indexes.length + 1;
+      indexes.forEach((index, k) => {
+        const seq = first + k;
+        // Events the size would drop at once are never written.
+        if (seq > last - size) insertEvent.run(user, seq, now, items[index]!.event, payloads[index]!);
+        results[index] = { epoch, seq };
+      });
+      // Past the size, and past the ttl from the front (the new events are live, so this stops at them).
+      const keepFrom = Math.max(last - size + 1, firstLive.get(user, now - ttlMs)?.seq ?? last + 1);
+      dropBefore.run(user, keepFrom);
+    }
+    return results;
+  };
+
+  const runJobs = db.transaction((jobs: readonly Job[]) => {
+    const now = Date.now();
+    return jobs.map((job) => job.run(now));
+  });
+
+  let queue: Job[] = [];
+  let queuedItems = 0;
+  let scheduled: NodeJS.Immediate | undefined;
+  let closed = false;
+
+  const flush = (): void => {
+    if (scheduled !== undefined) clearImmediate(scheduled);
+    scheduled = undefined;
+    const jobs = queue;
+    queue = [];
+    queuedItems = 0;
+    if (jobs.length === 0) return;
+    let results: unknown[];
+    try {
+      results = runJobs.immediate(jobs);
+    } catch (error) {
+      const failure = unavailable(path, error);
+      for (const job of jobs) job.reject(failure);
+      return;
+    }
+    for (const [index, job] of jobs.entries()) job.resolve(results[index] as never);
+  };
+
+  const enqueue = <T>(items: number, run: (now: number) => T): Promise<T> => {
+    if (closed) return Promise.reject(new StreamsUnavailableError('the streams are closed'));
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ run, resolve: resolve as (value: never) => void, reject });
+      queuedItems += items;
+      if (queuedItems >= FLUSH_AT_ITEMS) flush();
+      else scheduled ??= setImmediate(flush);
+    });
+  };
+
+  const sweepBatch = db.transaction((cutoff: number): number => {
+    const users = expiredUsers.all(cutoff, SWEEP_BATCH);
+    for (const { user } of users) {
+      dropEvents.run(user);
+      dropMeta.run(user);
+    }
+    return users.length;
+  });
+  let sweeping: NodeJS.Immediate | undefined;
+  const sweep = (): void => {
+    sweeping = undefined;
+    if (closed) return;
+    try {
+      // A full batch may have left more: the next one runs after other work had its turn.
+      if (sweepBatch.immediate(Date.now() - ttlMs) === SWEEP_BATCH) sweeping = setImmediate(sweep);
+    } catch (error) {
+      options.log?.warn({ err: (error as Error).message, path }, 'could not delete expired event streams; retrying at the next sweep');
+    }
+  };
+  sweep();
+  const sweeper = setInterval(() => {
+    sweeping ??= setImmediate(sweep);
+  }, options.sweepEveryMs ?? 60_000);
+  sweeper.unref();
+
+  return {
+    description: `sqlite ${path}`,
+    append(items) {
+      if (items.length === 0) return Promise.resolve([]);
+      let payloads: string[];
+      try {
+        payloads = items.map((item) => JSON.stringify(item.data) ?? 'null');
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return enqueue(items.length, (now) => appendAll(items, payloads, now));
+    },
+    head: (userId) => enqueue(1, (now) => headOf(userId, now)),
+    read: (userId, after, limit) =>
+      enqueue(1, (now): StreamPage => {
+        const head = headOf(userId, now);
+        const entries: StreamEntry[] = selectEvents
+          .all(userId, after, now - ttlMs, limit)
+          .map(({ seq, time, event, data }) => ({ seq, time, event, data: JSON.parse(data) as unknown }));
+        return { ...head, entries };
+      }),
+    ping: () => enqueue(0, () => undefined),
+    async close() {
+      if (closed) return;
+      // What was asked before the close is written (and answered) first.
+      flush();
+      closed = true;
+      clearInterval(sweeper);
+      if (sweeping !== undefined) clearImmediate(sweeping);
+      db.close();
+    },
+  };
+}
+
+/** Creates the tables, or checks that a file written by a newer version is not opened. */
+function createSchema(db: Database.Database, path: string): void {
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`${path} was written by a newer version of the gateway (streams schema ${version}; this version knows up to ${SCHEMA_VERSION})`);
+    }
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/** Whatever failed a commit (a lock held past busy_timeout, a full disk) leaves the events unwritten. */
+function unavailable(path: string, error: unknown): StreamsUnavailableError {
+  const code = (error as { code?: string }).code;
+  return new StreamsUnavailableError(`the events could not be written to ${path} (${code ? `${code}: ` : ''}${(error as Error).message})`, { cause: error });
+}

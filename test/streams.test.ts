@@ -1,0 +1,368 @@
+/** The UserStreams conformance suite: the same cases against the embedded SQLite streams and Redis. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
+import { openRedisStreams } from '../src/streams/redis.js';
+import { openSqliteStreams, streamsPath } from '../src/streams/sqlite.js';
+import type { StreamLimits, UserStreams } from '../src/streams/streams.js';
+import { eventually } from './support/gateway.js';
+import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
+import { requireService } from './support/services.js';
+
+const quiet = { info: () => undefined, warn: () => undefined };
+
+/** Short enough to wait for, long enough that a busy machine keeps a stream alive by reading it. */
+const SHORT_TTL_MS = 2000;
+
+/** One kind of streams: how to open them, and how to look at what they store without them. */
+interface Backend {
+  readonly name: string;
+  readonly skip: string | false;
+  open(limits: StreamLimits): Promise<UserStreams>;
+  /** Whether `userId`'s stream is stored at all (by the streams opened last), and how many events it holds. */
+  stored(userId: string): Promise<{ meta: boolean; events: number }>;
+  tearDown(): Promise<void>;
+}
+
+function sqliteBackend(): Backend {
+  let path = '';
+  return {
+    name: 'SQLite',
+    skip: false,
+    async open(limits) {
+      path = streamsPath(mkdtempSync(join(tmpdir(), 'gs-streams-')));
+      return openSqliteStreams(path, limits, { log: quiet, sweepEveryMs: 100 });
+    },
+    async stored(userId) {
+      const db = new Database(path, { readonly: true });
+      try {
+        const meta = db.prepare('SELECT 1 FROM stream_meta WHERE user = ?').get(userId) !== undefined;
+        const { n } = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM stream_events WHERE user = ?').get(userId)!;
+        return { meta, events: n };
+      } finally {
+        db.close();
+      }
+    },
+    async tearDown() {},
+  };
+}
+
+function redisBackend(available: boolean): Backend {
+  let prefix = '';
+  const raw = new Redis(SHARED_REDIS_URL, { lazyConnect: true });
+  const prefixes: string[] = [];
+  return {
+    name: 'Redis',
+    skip: available ? false : 'Redis is not running',
+    async open(limits) {
+      prefix = uniquePrefix();
+      prefixes.push(prefix);
+      return openRedisStreams({ url: SHARED_REDIS_URL, prefix, limits, timeoutMs: 2000, log: quiet });
+    },
+    async stored(userId) {
+      const meta = (await raw.exists(`${prefix}:stream-meta:{${userId}}`)) === 1;
+      return { meta, events: await raw.xlen(`${prefix}:stream:{${userId}}`) };
+    },
+    async tearDown() {
+      for (const p of prefixes) {
+        const keys = await raw.keys(`${p}:*`);
+        if (keys.length > 0) await raw.del(...keys);
+      }
+      raw.disconnect();
+    },
+  };
+}
+
+const redisUp = await requireService('Redis (127.0.0.1:6379)', () => pingRedis());
+
+const seqs = (results: readonly { seq: number }[]) => results.map((r) => r.seq);
+const events = (userId: string, count: number, name = 'notification') => Array.from({ length: count }, (_, i) => ({ userId, event: name, data: { i } }));
+
+/** Waits (polling the clock, at most ttl + 5 s) until `since` is more than the ttl ago. */
+const pastTtl = (since: number, ttlMs: number) => eventually(() => Date.now() > since + ttlMs + 50, ttlMs + 5000, 'the ttl to pass');
+
+for (const make of [sqliteBackend, () => redisBackend(redisUp)]) {
+  const backend = make();
+  describe(`UserStreams conformance: ${backend.name}`, { skip: backend.skip, timeout: 120_000 }, () => {
+    let streams: UserStreams;
+    before(async () => {
+      streams = await backend.open({ size: 5, ttlMs: 600_000 });
+    });
+    after(async () => {
+      await streams?.close();
+      await backend.tearDown();
+    });
+
+    it('numbers each user’s events from 1 without holes, in one epoch', async () => {
+      const first = await streams.append(events('alice', 2));
+      const second = await streams.append(events('alice', 1));
+      assert.deepEqual(seqs([...first, ...second]), [1, 2, 3]);
+      assert.equal(new Set([...first, ...second].map((r) => r.epoch)).size, 1);
+      assert.deepEqual(await streams.head('alice'), { epoch: first[0]!.epoch, seq: 3, oldest: 1 });
+      assert.deepEqual(seqs(await streams.append(events('bob', 1))), [1], 'another user counts on its own');
+    });
+
+    it('keeps each user’s order when one call appends to several users', async () => {
+      const results = await streams.append([
+        { userId: 'u1', event: 'a', data: 1 },
+        { userId: 'u2', event: 'a', data: 1 },
+        { userId: 'u1', event: 'b', data: 2 },
+        { userId: 'u2', event: 'b', data: 2 },
+        { userId: 'u1', event: 'c', data: 3 },
+      ]);
+      assert.deepEqual(seqs(results), [1, 1, 2, 2, 3]);
+      const page = await streams.read('u1', 0, 10);
+      assert.deepEqual(
+        page.entries.map((e) => [e.seq, e.event, e.data]),
+        [
+          [1, 'a', 1],
+          [2, 'b', 2],
+          [3, 'c', 3],
+        ],
+      );
+    });
+
+    it('never gives two concurrent appends the same seq', async () => {
+      const calls = await Promise.all(
+        Array.from({ length: 20 }, (_, call) =>
+          streams.append([
+            { userId: 'busy-1', event: 'e', data: call },
+            { userId: 'busy-2', event: 'e', data: call },
+            { userId: 'busy-1', event: 'e', data: call },
+          ]),
+        ),
+      );
+      const ofUser = (index: number) =>
+        calls
+          .flatMap((results) => results.filter((_, i) => (index === 1 ? i !== 1 : i === 1)))
+          .map((r) => r.seq)
+          .sort((a, b) => a - b);
+      assert.deepEqual(
+        ofUser(1),
+        Array.from({ length: 40 }, (_, i) => i + 1),
+      );
+      assert.deepEqual(
+        ofUser(2),
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
+      for (const results of calls) assert.ok(results[0]!.seq < results[2]!.seq, 'within a call, in the order given');
+    });
+
+    it('keeps the last `size` events: older ones are dropped and `oldest` moves', async () => {
+      await streams.append(events('trimmed', 8));
+      const head = await streams.head('trimmed');
+      assert.equal(head.seq, 8);
+      assert.equal(head.oldest, 4);
+      const page = await streams.read('trimmed', 0, 100);
+      assert.deepEqual(
+        page.entries.map((e) => e.seq),
+        [4, 5, 6, 7, 8],
+      );
+      assert.deepEqual(page.entries[0]!.data, { i: 3 });
+      assert.equal(page.oldest, 4);
+      assert.equal((await backend.stored('trimmed')).events, 5, 'the dropped events are deleted, not hidden');
+      const big = await streams.append(events('trimmed', 12));
+      assert.deepEqual(
+        seqs(big),
+        Array.from({ length: 12 }, (_, i) => i + 9),
+      );
+      assert.deepEqual(
+        (await streams.read('trimmed', 0, 100)).entries.map((e) => e.seq),
+        [16, 17, 18, 19, 20],
+      );
+    });
+
+    it('pages with `after` and `limit`', async () => {
+      await streams.append(events('pager', 5));
+      const pages: number[][] = [];
+      let after = 0;
+      for (;;) {
+        const page = await streams.read('pager', after, 2);
+        assert.equal(page.seq, 5);
+        if (page.entries.length === 0) break;
+        pages.push(page.entries.map((e) => e.seq));
+        after = page.entries.at(-1)!.seq;
+      }
+      assert.deepEqual(pages, [[1, 2], [3, 4], [5]]);
+      assert.deepEqual((await streams.read('pager', 5, 2)).entries, []);
+    });
+
+    it('creates an empty stream on head (and read), and keeps its epoch', async () => {
+      const head = await streams.head('newcomer');
+      assert.match(head.epoch, /^[0-9a-z]{1,16}$/);
+      assert.equal(head.seq, 0);
+      assert.equal(head.oldest, 1);
+      assert.deepEqual(await streams.head('newcomer'), head);
+      const [appended] = await streams.append(events('newcomer', 1));
+      assert.deepEqual(appended, { epoch: head.epoch, seq: 1 });
+      const page = await streams.read('reader', 0, 10);
+      assert.deepEqual({ ...page, epoch: '' }, { epoch: '', seq: 0, oldest: 1, entries: [] });
+      assert.equal((await streams.head('reader')).epoch, page.epoch);
+    });
+
+    it('gives data back exactly as appended (JSON round trip)', async () => {
+      const values = [
+        { text: 'héllo 👋 — "quoted" \\ back\nslash \u0000 nul', n: 1.5, neg: -3, big: 2 ** 53 - 1, tiny: 1e-300, yes: true, no: false, nothing: null },
+        { nested: { list: [1, 'two', { three: [null, [], {}] }] } },
+        'a plain string',
+        42,
+        null,
+      ];
+      await streams.append(values.map((data) => ({ userId: 'json', event: 'ünïcode-event ✓', data })));
+      const page = await streams.read('json', 0, 10);
+      assert.deepEqual(
+        page.entries.map((e) => e.data),
+        values,
+      );
+      assert.ok(page.entries.every((e) => e.event === 'ünïcode-event ✓'));
+      const times = page.entries.map((e) => e.time);
+      assert.ok(
+        times.every((t) => Math.abs(t - Date.now()) < 60_000),
+        `times are epoch milliseconds: ${times.join(', ')}`,
+      );
+    });
+
+    it('answers ping while it is reachable', async () => {
+      await streams.ping();
+    });
+  });
+
+  describe(`UserStreams conformance: ${backend.name}, ttl`, { skip: backend.skip, timeout: 120_000 }, () => {
+    const backend = make();
+    let streams: UserStreams;
+    before(async () => {
+      streams = await backend.open({ size: 5, ttlMs: SHORT_TTL_MS });
+    });
+    after(async () => {
+      await streams?.close();
+      await backend.tearDown();
+    });
+
+    it('never reads events older than the ttl, while the stream is kept alive by its head', async () => {
+      const [appended] = await streams.append(events('old', 2));
+      const since = Date.now();
+      let head = await streams.head('old');
+      while (Date.now() <= since + SHORT_TTL_MS + 50) {
+        head = await streams.head('old');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(head.epoch, appended!.epoch, 'the stream lives on');
+      const page = await streams.read('old', 0, 10);
+      assert.deepEqual(page.entries, []);
+      assert.equal(page.seq, 2);
+      assert.equal(page.oldest, 3, 'nothing is kept: oldest is seq + 1');
+      const [next] = await streams.append(events('old', 1));
+      assert.deepEqual(next, { epoch: appended!.epoch, seq: 3 });
+      assert.equal((await streams.head('old')).oldest, 3);
+    });
+
+    it('starts a new epoch, counting from 1 again, once a stream was untouched for the ttl', async () => {
+      const [first] = await streams.append(events('sleeper', 3));
+      await pastTtl(Date.now(), SHORT_TTL_MS);
+      const head = await streams.head('sleeper');
+      assert.notEqual(head.epoch, first!.epoch);
+      assert.equal(head.seq, 0);
+      const [again] = await streams.append(events('sleeper', 1));
+      assert.deepEqual(again, { epoch: head.epoch, seq: 1 });
+      assert.deepEqual(
+        (await streams.read('sleeper', 0, 10)).entries.map((e) => e.data),
+        [{ i: 0 }],
+        'nothing of the old epoch is read',
+      );
+    });
+
+    it('deletes idle users’ streams by itself, so they cost nothing', async () => {
+      await streams.append(events('idle', 3));
+      assert.deepEqual(await backend.stored('idle'), { meta: true, events: 3 });
+      await eventually(
+        async () => {
+          const { meta, events: n } = await backend.stored('idle');
+          return !meta && n === 0;
+        },
+        SHORT_TTL_MS + 10_000,
+        'the idle stream to be deleted',
+      );
+    });
+  });
+}
+
+describe('SQLite streams: the file', () => {
+  it('is readable by its owner only, keeps its streams across a reopen, and refuses a newer schema', async () => {
+    const path = streamsPath(mkdtempSync(join(tmpdir(), 'gs-streams-')));
+    const streams = openSqliteStreams(path, { size: 10, ttlMs: 600_000 });
+    const [appended] = await streams.append([{ userId: 'u', event: 'e', data: { kept: true } }]);
+    await streams.close();
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    await assert.rejects(streams.append([{ userId: 'u', event: 'e', data: 1 }]), { name: 'StreamsUnavailableError' });
+
+    const reopened = openSqliteStreams(path, { size: 10, ttlMs: 600_000 });
+    const page = await reopened.read('u', 0, 10);
+    assert.equal(page.epoch, appended!.epoch);
+    assert.deepEqual(
+      page.entries.map((e) => e.data),
+      [{ kept: true }],
+    );
+    await reopened.close();
+
+    const db = new Database(path);
+    db.pragma('user_version = 99');
+    db.close();
+    assert.throws(() => openSqliteStreams(path, { size: 10, ttlMs: 600_000 }), /newer version .*schema 99/);
+  });
+});
+
+/** The part of a key Redis Cluster hashes to pick its slot. */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  const close = key.indexOf('}', open + 1);
+  return open === -1 || close === -1 || close === open + 1 ? key : key.slice(open + 1, close);
+}
+
+describe('Redis streams: keys', { skip: !redisUp && 'Redis is not running' }, () => {
+  const prefix = uniquePrefix();
+  const raw = new Redis(SHARED_REDIS_URL);
+  let streams: UserStreams;
+  before(async () => {
+    streams = await openRedisStreams({ url: SHARED_REDIS_URL, prefix, limits: { size: 5, ttlMs: 600_000 }, timeoutMs: 2000, log: quiet });
+  });
+  after(async () => {
+    await streams.close();
+    const keys = await raw.keys(`${prefix}:*`);
+    if (keys.length > 0) await raw.del(...keys);
+    raw.disconnect();
+  });
+
+  it('keeps one user’s keys in one cluster slot, each expiring after the ttl', async () => {
+    await streams.append([{ userId: 'u{1}', event: 'e', data: 1 }]);
+    const keys = (await raw.keys(`${prefix}:*`)).sort();
+    assert.deepEqual(keys, [`${prefix}:stream-meta:{u{1}}`, `${prefix}:stream:{u{1}}`]);
+    assert.equal(hashTag(keys[0]!), 'u{1', 'Redis Cluster hashes the text between the first { and the next }');
+    assert.equal(hashTag(keys[1]!), 'u{1');
+    for (const key of keys) {
+      const ttl = await raw.pttl(key);
+      assert.ok(ttl > 0 && ttl <= 600_000, `${key} expires (pttl ${ttl})`);
+    }
+  });
+
+  it('turns an evicted meta into a new epoch, and an evicted stream into a gap, never silent loss', async () => {
+    const [first] = await streams.append([
+      { userId: 'evicted', event: 'e', data: 1 },
+      { userId: 'evicted', event: 'e', data: 2 },
+    ]);
+    await raw.del(`${prefix}:stream:{evicted}`);
+    const head = await streams.head('evicted');
+    assert.deepEqual(head, { epoch: first!.epoch, seq: 2, oldest: 3 }, 'a reader at seq 0 sees that 1 and 2 are gone');
+    const [third] = await streams.append([{ userId: 'evicted', event: 'e', data: 3 }]);
+    assert.deepEqual(third, { epoch: first!.epoch, seq: 3 });
+
+    await raw.del(`${prefix}:stream-meta:{evicted}`);
+    const after = await streams.head('evicted');
+    assert.notEqual(after.epoch, first!.epoch);
+    assert.deepEqual({ seq: after.seq, oldest: after.oldest }, { seq: 0, oldest: 1 });
+    assert.deepEqual((await streams.read('evicted', 0, 10)).entries, [], 'the stale stream of the old epoch is gone');
+  });
+});
