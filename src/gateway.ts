@@ -32,7 +32,7 @@ import { namespaceNames, setupNamespaces } from './namespaces.js';
 import { createSocketLimits, type SocketLimits } from './socket-limits.js';
 import { registerOpenApi } from './openapi.js';
 import { MAX_PATH_PARAM_LENGTH } from './api/common.js';
-import type { ReadinessProbe } from './readiness.js';
+import type { ProbeResult, ReadinessProbe } from './readiness.js';
 import { consoleHandlers } from './routes/console.js';
 import { conversationHandlers } from './routes/conversations.js';
 import { emitHandlers } from './routes/emit.js';
@@ -47,6 +47,7 @@ import { configuredPrivacy } from './conversations/privacy.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
 import { createStreamCursors } from './stream-cursors.js';
+import { openStreams } from './streams/open.js';
 import type { UserStreams } from './streams/streams.js';
 
 /** A built gateway, not yet listening. */
@@ -58,6 +59,8 @@ export interface Gateway {
   readonly emitter: Emitter;
   /** Where the conversation documents live (closed with the gateway). */
   readonly store: Store;
+  /** Every user's stream of events; undefined when streams are off (HISTORY_SIZE=0). */
+  readonly streams: UserStreams | undefined;
   /** What joins this process to the other gateway nodes (standalone unless REDIS_URL or WORKERS). */
   readonly bus: ClusterBus;
   /** Starts listening on `config.host:config.port`; resolves to the bound address. */
@@ -69,8 +72,16 @@ export interface Gateway {
 /** Secrets may sit in these places of a log record; pino replaces them. */
 const REDACTED_PATHS = ['req.headers["x-api-key"]', 'req.headers.authorization', '*.token', '*.apiKey', '*.password', '*.secret'];
 
+/** A readiness probe that pings a store. */
+function pingProbe(store: { ping(): Promise<void> }): Promise<ProbeResult> {
+  return store.ping().then(
+    () => ({ ok: true }),
+    (error: unknown) => ({ ok: false, detail: (error as Error).message }),
+  );
+}
+
 /** Builds everything a gateway needs from one config; `options.bus` overrides the configured cluster bus. */
-export async function createGateway(config: Config, options: { bus?: ClusterBus; streams?: UserStreams } = {}): Promise<Gateway> {
+export async function createGateway(config: Config, options: { bus?: ClusterBus } = {}): Promise<Gateway> {
   const app = Fastify({
     logger: { level: config.logLevel, redact: REDACTED_PATHS },
     logController: new RequestLog(),
@@ -120,7 +131,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus;
   );
 
   try {
-    return await build(app, config, io, bus, socketLimits, options.streams);
+    return await build(app, config, io, bus, socketLimits);
   } catch (error) {
     // Whatever was opened so far (the bus, the store) is released with the app.
     await app.close().catch(() => undefined);
@@ -135,11 +146,17 @@ async function build(
   io: GatewayServer,
   bus: ClusterBus,
   socketLimits: SocketLimits,
-  streams: UserStreams | undefined,
 ): Promise<Gateway> {
   const apiKeys = createKeySet(config.internalApiKeys);
   const probes: ReadinessProbe[] = [{ name: 'bus', check: () => bus.check() }];
   const metrics = createMetrics(io, probes);
+  // Before the namespaces: a user socket's start in its stream is settled in their middleware.
+  const streams = await openStreams(config, app.log);
+  if (streams !== undefined) {
+    app.log.info({ streams: streams.description }, `user streams in ${streams.description}`);
+    app.addHook('onClose', () => streams.close());
+    probes.push({ name: 'streams', check: () => pingProbe(streams) });
+  }
   // Before any namespace's own middleware: its checks come first on every namespace.
   socketLimits.attach(io, { log: app.log, onRefused: metrics.refused });
   const names = namespaceNames(config.leadFinderNamespace);
@@ -165,11 +182,7 @@ async function build(
   app.addHook('onClose', () => store.close());
   probes.push({
     name: 'database',
-    check: () =>
-      store.ping().then(
-        () => ({ ok: true }),
-        (error: unknown) => ({ ok: false, detail: (error as Error).message }),
-      ),
+    check: () => pingProbe(store),
   });
 
   metrics.instrument(app);
@@ -208,6 +221,7 @@ async function build(
     server: app.server,
     emitter,
     store,
+    streams,
     bus,
     async listen() {
       await app.listen({ port: config.port, host: config.host });

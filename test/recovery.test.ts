@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { io as connect, type Socket } from 'socket.io-client';
 import { JWT_SECRET, eventually, startGateway, type TestGateway } from './support/gateway.js';
 import { mintToken } from '../src/auth/tokens.js';
-import { memoryStreams } from './support/memory-streams.js';
 
 /** Every `event` a socket receives, with the position it came with. */
 function record(socket: Socket, event: string): { data: unknown; position: unknown }[] {
@@ -39,7 +38,7 @@ describe('recovery', () => {
   });
 
   it('a client whose transport drops receives what was emitted meanwhile, in order, once, and is recovered', async () => {
-    const gw = await startGateway({}, { streams: memoryStreams(100) });
+    const gw = await startGateway();
     gateways.push(gw);
     const socket = await userSocket(gw, 'u1');
     sockets.push(socket);
@@ -65,7 +64,7 @@ describe('recovery', () => {
   });
 
   it('since replays after a position, with live events going on, without a gap or a duplicate', async () => {
-    const gw = await startGateway({}, { streams: memoryStreams(1000) });
+    const gw = await startGateway({ HISTORY_SIZE: '1000' });
     gateways.push(gw);
     const positions: string[] = [];
     for (let i = 0; i < 50; i++) positions.push((await gw.request('POST', '/emit/u2/n', { i })).body.positions.u2);
@@ -88,7 +87,7 @@ describe('recovery', () => {
   });
 
   it('a position older than what is kept gets the gap event, then live events', async () => {
-    const gw = await startGateway({}, { streams: memoryStreams(5) });
+    const gw = await startGateway({ HISTORY_SIZE: '5' });
     gateways.push(gw);
     const first = (await gw.request('POST', '/emit/u3/n', { i: 0 })).body.positions.u3;
     for (let i = 1; i < 10; i++) await gw.request('POST', '/emit/u3/n', { i });

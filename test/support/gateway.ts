@@ -54,9 +54,9 @@ export function gatewayEnv(env: Record<string, string> = {}): Record<string, str
 }
 
 /** Starts a gateway with the test keys; `env` adds or overrides variables. */
-export async function startGateway(env: Record<string, string> = {}, options: Parameters<typeof createGateway>[1] = {}): Promise<TestGateway> {
+export async function startGateway(env: Record<string, string> = {}): Promise<TestGateway> {
   const config = loadConfig(gatewayEnv(env));
-  const gateway = await createGateway(config, options);
+  const gateway = await createGateway(config);
   const { port } = await gateway.listen();
   const url = `http://127.0.0.1:${port}`;
   const sockets: Socket[] = [];
