@@ -12,12 +12,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect as tcpConnect, createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { io, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
+import { startBalancer } from '../test/support/balancer.js';
 import { freePort, REPO_ROOT } from './lib/server-process.js';
 
 const { values } = parseArgs({
@@ -83,25 +83,6 @@ async function startNode(name: string, prefix: string, dataDir: string): Promise
   }
 }
 
-/** A TCP balancer: each new connection goes to the next live node (round robin). */
-function balancer(nodes: readonly Node[]): Promise<{ server: Server; port: number }> {
-  let next = 0;
-  const server = createServer((client: TcpSocket) => {
-    const live = nodes.filter((node) => node.alive);
-    const node = live[next++ % Math.max(live.length, 1)];
-    if (node === undefined) return void client.destroy();
-    const upstream = tcpConnect(node.port, '127.0.0.1');
-    client.pipe(upstream).pipe(client);
-    const close = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port })));
-}
-
 interface Seen {
   readonly positions: Set<string>;
   duplicates: number;
@@ -114,7 +95,12 @@ async function main(): Promise<void> {
   const prefix = `gs-recovery-${process.pid}-${Date.now()}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'gs-recovery-'));
   const nodes = [await startNode('A', prefix, dataDir), await startNode('B', prefix, dataDir)];
-  const lb = await balancer(nodes);
+  let next = 0;
+  // Round robin over the live nodes: after the kill, every reconnect goes to the survivor.
+  const lb = await startBalancer(() => {
+    const live = nodes.filter((node) => node.alive);
+    return live[next++ % Math.max(live.length, 1)]?.port;
+  });
   log(`nodes A:${nodes[0]?.port} B:${nodes[1]?.port}, balancer :${lb.port}; ${USERS} users, ${RATE} emits/s for ${SECONDS} s, B killed at ${KILL_AT} s`);
 
   const seen = new Map<string, Seen>();
@@ -240,7 +226,7 @@ async function main(): Promise<void> {
   );
 
   for (const socket of sockets) socket.disconnect();
-  lb.server.close();
+  await lb.close();
   for (const node of nodes) if (node.alive) node.child.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 500));
   rmSync(dataDir, { recursive: true, force: true });
