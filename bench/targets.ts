@@ -114,8 +114,16 @@ const gateway: Target = {
   },
 };
 
+/** The gateway with streams off: events are live only, as before issue 11, so the cost of keeping them shows beside it. */
+const gatewayLive: Target = {
+  ...gateway,
+  name: 'gateway-live',
+  title: 'General Socket gateway with streams off (HISTORY_SIZE=0: live only, no recovery)',
+  env: { ...gateway.env, HISTORY_SIZE: '0' },
+};
+
 /** Every known target, in report order: baselines first, the gateway last. */
-export const TARGETS: readonly Target[] = [rawWs, fastifyHello, seedStyle, gateway];
+export const TARGETS: readonly Target[] = [rawWs, fastifyHello, seedStyle, gatewayLive, gateway];
 
 /** Targets named in `only` (all non-opt-in ones when empty) that can run here; the rest with reasons. */
 export function selectTargets(only: string[]): { run: Target[]; skipped: { name: string; reason: string }[] } {

@@ -155,7 +155,6 @@ async function build(
   if (streams !== undefined) {
     app.log.info({ streams: streams.description }, `user streams in ${streams.description}`);
     app.addHook('onClose', () => streams.close());
-    probes.push({ name: 'streams', check: () => pingProbe(streams) });
   }
   // Before any namespace's own middleware: its checks come first on every namespace.
   socketLimits.attach(io, { log: app.log, onRefused: metrics.refused });
@@ -184,6 +183,7 @@ async function build(
     name: 'database',
     check: () => pingProbe(store),
   });
+  if (streams !== undefined) probes.push({ name: 'streams', check: () => pingProbe(streams) });
 
   metrics.instrument(app);
   // Before the 405 recorder: Swagger UI's own routes overlap in ways it cannot complete.

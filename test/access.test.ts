@@ -39,7 +39,7 @@ describe('API keys', () => {
     assert.deepEqual([health.status, health.body], [200, { status: 'ok' }]);
     const ready = await gw.request('GET', '/readyz', undefined, { 'x-api-key': '' });
     assert.equal(ready.status, 200);
-    assert.deepEqual(ready.body, { ready: true, checks: { bus: { ok: true }, database: { ok: true } } }, 'no details without a key');
+    assert.deepEqual(ready.body, { ready: true, checks: { bus: { ok: true }, database: { ok: true }, streams: { ok: true } } }, 'no details without a key');
     const detailed = await gw.request('GET', '/readyz');
     assert.equal(detailed.body.checks.bus.detail, 'standalone', 'details with the key');
   });

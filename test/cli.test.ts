@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, cliProcess } from './support/cli.js';
-import { API_KEY, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+import { API_KEY, assertSent, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 
 describe('CLI against a real gateway', () => {
   let gw: TestGateway;
@@ -33,7 +33,7 @@ describe('CLI against a real gateway', () => {
     // The real process: its stdin is a pipe.
     const run = await cliProcess(['emit', 'users', '64user1,64user2', 'system_announcement', '--json'], env, JSON.stringify(data));
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(JSON.parse(run.stdout), { success: true, message: 'SUCCESS', sockets: 2 });
+    assertSent(JSON.parse(run.stdout), 2, ['64user1', '64user2']);
     assert.deepEqual(await arrivals, [data, data]);
 
     const dash = nextEvent(u1, 'count');
@@ -126,7 +126,7 @@ describe('CLI against a real gateway', () => {
       assert.equal(text.code, 0, text.stderr);
       assert.equal(
         text.stdout,
-        `Gateway  ${fresh.url}\nHealth   ok\nReady    yes (bus ok, database ok)\nUsers    2 connected\nSockets  /v1/shared 2, /v1/lead-finder 1\nNodes    1\n`,
+        `Gateway  ${fresh.url}\nHealth   ok\nReady    yes (bus ok, database ok, streams ok)\nUsers    2 connected\nSockets  /v1/shared 2, /v1/lead-finder 1\nNodes    1\n`,
       );
       assert.equal(json.code, 0);
       assert.deepEqual(JSON.parse(json.stdout), {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { ROUTES } from '../src/api/routes.js';
 import { createClient, GeneralSocketError, type ClientOptions, type GeneralSocketClient, type RetryInfo } from '../src/client/index.js';
-import { API_KEY, collect, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+import { API_KEY, assertSent, collect, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
 import { requireService } from './support/services.js';
 
@@ -42,7 +42,7 @@ describe('SDK against a real gateway', () => {
     const arrivals = Promise.all([nextEvent(tab, 'notification'), nextEvent(phone, 'notification')]);
 
     const result = await client.emitToUser('alice', 'notification', payload);
-    assert.deepEqual(result, { success: true, message: 'SUCCESS', sockets: 2 });
+    assertSent(result, 2, ['alice']);
     assert.deepEqual(await arrivals, [payload, payload]);
     const marker = nextEvent(bob, 'marker');
     await client.emitToUser('bob', 'marker', null);
@@ -62,7 +62,7 @@ describe('SDK against a real gateway', () => {
     const [u1, u2] = await Promise.all([gw.connectUser('u1'), gw.connectUser('u2')]);
     const data = { title: 'Scheduled Maintenance', priority: 'high' };
     const arrivals = Promise.all([nextEvent(u1, 'system_announcement'), nextEvent(u2, 'system_announcement')]);
-    assert.deepEqual(await client.emitToUsers(['u1', 'u2', 'u1'], 'system_announcement', data), { success: true, message: 'SUCCESS', sockets: 2 });
+    assertSent(await client.emitToUsers(['u1', 'u2', 'u1'], 'system_announcement', data), 2, ['u1', 'u2']);
     assert.deepEqual(await arrivals, [data, data]);
 
     const single = nextEvent(u2, 'broadcast');
@@ -74,7 +74,7 @@ describe('SDK against a real gateway', () => {
     const worker = await gw.connectScraper();
     const task = { task_id: 'task_001', keyword: 'plumber near me', max_results: 50 };
     const arrival = nextEvent(worker, 'scrape_task');
-    assert.deepEqual(await client.emitToScraper(worker.id!, 'scrape_task', task), { success: true, message: 'SUCCESS', sockets: 1 });
+    assertSent(await client.emitToScraper(worker.id!, 'scrape_task', task), 1, []);
     assert.deepEqual(await arrival, task);
 
     const id = worker.id!;
@@ -99,7 +99,7 @@ describe('SDK against a real gateway', () => {
     const [ann, ben] = await Promise.all([gw.connectUser('sdk-u1'), gw.connectUser('sdk-u2')]);
 
     const messages = Promise.all([nextEvent(ann, 'prospect_message'), nextEvent(ben, 'prospect_message')]);
-    assert.deepEqual(await client.emitMessage('prospect', 'sdk-m1'), { success: true, message: 'SUCCESS', sockets: 2 });
+    assertSent(await client.emitMessage('prospect', 'sdk-m1'), 2);
     for (const payload of (await messages) as Record<string, unknown>[]) {
       assert.equal(payload.data, 'Hello');
       assert.equal(payload.is_sender, false, 'an incoming message was sent by the contact');
@@ -107,7 +107,7 @@ describe('SDK against a real gateway', () => {
     }
 
     const conversations = Promise.all([nextEvent(ann, 'prospect_add_conversation'), nextEvent(ben, 'prospect_add_conversation')]);
-    assert.deepEqual(await client.emitConversation('prospect', 'sdk-cv1', 'new'), { success: true, message: 'SUCCESS', sockets: 2 });
+    assertSent(await client.emitConversation('prospect', 'sdk-cv1', 'new'), 2);
     const [forAnn, forBen] = (await conversations) as Record<string, unknown>[];
     assert.deepEqual([forAnn!.unread_count, forBen!.unread_count], [0, 2]);
     assert.deepEqual([forAnn!.title, forAnn!.isNew], ['John Doe', true]);
@@ -144,7 +144,10 @@ describe('SDK against a real gateway', () => {
 
   it('health, readiness and stats read the probes and the live counts', async () => {
     assert.deepEqual(await client.health(), { status: 'ok' });
-    assert.deepEqual(await client.readiness(), { ready: true, checks: { bus: { ok: true, detail: 'standalone' }, database: { ok: true } } });
+    assert.deepEqual(await client.readiness(), {
+      ready: true,
+      checks: { bus: { ok: true, detail: 'standalone' }, database: { ok: true }, streams: { ok: true } },
+    });
     const fresh = await startGateway();
     try {
       const freshClient = createClient({ baseUrl: `${fresh.url}/`, apiKey: API_KEY });
@@ -386,7 +389,7 @@ describe('SDK timeouts, aborts and retries', () => {
     const second = await startGateway({ PORT: port });
     try {
       // Only the new gateway can have answered: the old one was closed before the call began.
-      assert.deepEqual(await pending, { success: true, message: 'SUCCESS', sockets: 0 });
+      assertSent(await pending, 0, ['alice']);
       assert.ok(
         retries.every((r) => r.status === 0 && /ECONNREFUSED/.test(r.reason)),
         'retried after connection failures',
@@ -422,11 +425,11 @@ describe('SDK against a cluster node that does not answer', { skip: !redisUp && 
       const client = createClient({ baseUrl: gw.url, apiKey: API_KEY });
       const socket = await gw.connectUser('alice');
       const arrival = nextEvent(socket, 'notification');
-      assert.deepEqual(await client.emitToUser('alice', 'notification', { n: 1 }), { success: true, message: 'SUCCESS', sockets: 1 });
+      assertSent(await client.emitToUser('alice', 'notification', { n: 1 }), 1, ['alice']);
       await arrival;
       await frozenPeer.subscribe(`${prefix}-request#/#`);
       const result = await client.emitToUser('alice', 'notification', { n: 2 });
-      assert.deepEqual(result, { success: true, message: 'SUCCESS', sockets: 1, partial: true, unconfirmed: true });
+      assertSent(result, 1, ['alice'], { partial: true, unconfirmed: true });
       // The type says so too: a caller can tell "asked, may have delivered" from "could not ask".
       const unconfirmed: true | undefined = result.unconfirmed;
       assert.equal(unconfirmed, true);

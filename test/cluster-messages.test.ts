@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
-import { API_KEY, collect, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+import { API_KEY, assertSent, collect, eventually, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
 import { requireService } from './support/services.js';
 
@@ -136,7 +136,7 @@ describe('cluster messages between nodes of different versions', { skip: !redisU
       // A node of a newer version that no longer reads this one's messages: it did nothing.
       answer = (_envelope, reply) => reply({ ok: false, refused: 'older-version' });
       const arrivals = Promise.all(carol.map((socket) => nextEvent(socket, 'news')));
-      assert.deepEqual((await a.request('POST', '/emit/carol/news', { n: 1 })).body, { success: true, message: 'SUCCESS', sockets: 2, partial: true });
+      assertSent((await a.request('POST', '/emit/carol/news', { n: 1 })).body, 2, ['carol'], { partial: true });
       await arrivals;
       // The refusing node may hold the scraper, but did not send it anything: safe to retry.
       const refused = await a.request('POST', '/lead-finder/task', { socketId: 'on-the-other-node', payload: {} });
@@ -159,11 +159,7 @@ describe('cluster messages between nodes of different versions', { skip: !redisU
       try {
         answer = (_envelope, reply) => reply(unreadable);
         const arrivals = Promise.all(dave.map((socket) => nextEvent(socket, 'news')));
-        assert.deepEqual(
-          (await b.request('POST', '/emit/dave/news', {})).body,
-          { success: true, message: 'SUCCESS', sockets: 2, partial: true, unconfirmed: true },
-          JSON.stringify(unreadable),
-        );
+        assertSent((await b.request('POST', '/emit/dave/news', {})).body, 2, ['dave'], { partial: true, unconfirmed: true });
         await arrivals;
         // It may have sent the task to a scraper it holds: a retry could deliver it twice.
         const unconfirmed = await b.request('POST', '/lead-finder/task', { socketId: 'on-the-other-node', payload: {} });
@@ -177,6 +173,6 @@ describe('cluster messages between nodes of different versions', { skip: !redisU
       }
     }
     // Answered like a current node again: complete.
-    assert.deepEqual((await a.request('POST', '/emit/dave/news', {})).body, { success: true, message: 'SUCCESS', sockets: 2 });
+    assertSent((await a.request('POST', '/emit/dave/news', {})).body, 2, ['dave']);
   });
 });

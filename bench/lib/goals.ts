@@ -53,6 +53,13 @@ const GOALS: readonly Goal[] = [
     target: '≤ 5 ms',
     met: (v) => v <= 5,
   },
+  {
+    goal: 'Unicast req/s with streams on vs off (issue 11: streams cost at most 30%)',
+    value: (f) => f('unicast', 'gateway', 'rps') / f('unicast', 'gateway-live', 'rps'),
+    show: pct,
+    target: '≥ 70%',
+    met: (v) => v >= 0.7,
+  },
 ];
 
 /** The goals table as Markdown rows (header included); empty when the gateway was not measured. */

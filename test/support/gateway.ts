@@ -1,4 +1,5 @@
 /** Starts real gateways on port 0 and real Socket.IO clients against them. */
+import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -142,6 +143,18 @@ export function collect(socket: Socket, event: string): unknown[] {
   const received: unknown[] = [];
   socket.on(event, (payload: unknown) => received.push(payload));
   return received;
+}
+
+/**
+ * Asserts a successful emit reply: `sockets` as given, nothing else but, with streams on (the
+ * default), a position for each user in `users`.
+ */
+export function assertSent(body: any, sockets: number, users?: readonly string[], extra: Record<string, unknown> = {}): void {
+  const { positions, ...rest } = body as { positions?: Record<string, string> };
+  assert.deepEqual(rest, { success: true, message: 'SUCCESS', sockets, ...extra });
+  if (users === undefined) return;
+  assert.deepEqual(Object.keys(positions ?? {}).sort(), [...users].sort(), 'a position for each user');
+  for (const position of Object.values(positions ?? {})) assert.match(position, /^[0-9a-z]+:[1-9][0-9]*$/);
 }
 
 /** Waits for a condition that becomes true asynchronously, failing after `timeoutMs`. */
