@@ -8,7 +8,12 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { io as connect, type Socket } from 'socket.io-client';
 import { JWT_SECRET, eventually, startGateway, type TestGateway } from './support/gateway.js';
+import { Redis } from 'ioredis';
 import { mintToken } from '../src/auth/tokens.js';
+import { SHARED_REDIS_URL, pingRedis, startPrivateRedis, uniquePrefix } from './support/redis.js';
+import { requireService } from './support/services.js';
+
+const redisUp = await requireService('Redis (127.0.0.1:6379)', () => pingRedis());
 
 /** Every `event` a socket receives, with the position it came with. */
 function record(socket: Socket, event: string): { data: unknown; position: unknown }[] {
@@ -107,5 +112,82 @@ describe('recovery', () => {
     await gw.request('POST', '/emit/u3/n', { i: 10 });
     await eventually(() => seen.length === 1, 5000, 'live');
     assert.deepEqual(seen[0]?.data, { i: 10 });
+  });
+});
+
+describe('recovery with streams in Redis', { skip: !redisUp && 'Redis is not running', timeout: 60_000 }, () => {
+  const gateways: TestGateway[] = [];
+  const sockets: Socket[] = [];
+  after(async () => {
+    for (const socket of sockets) socket.disconnect();
+    for (const gw of gateways) await gw.close();
+  });
+
+  it('a stream wiped since the position (another epoch) gets the gap event with reason epoch', async () => {
+    const prefix = uniquePrefix();
+    const gw = await startGateway({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix });
+    gateways.push(gw);
+    const before = (await gw.request('POST', '/emit/wiped/n', { i: 0 })).body.positions.wiped;
+    const redis = new Redis(SHARED_REDIS_URL);
+    try {
+      assert.equal(await redis.del(`${prefix}:stream:{wiped}`, `${prefix}:stream-meta:{wiped}`), 2, 'the stream lived in Redis');
+    } finally {
+      redis.disconnect();
+    }
+    const after = (await gw.request('POST', '/emit/wiped/n', { i: 1 })).body.positions.wiped;
+    const socket = connect(`${gw.url}/v1/shared`, {
+      auth: { token: await mintToken(JWT_SECRET, 'wiped'), since: before },
+      forceNew: true,
+      transports: ['websocket'],
+    });
+    sockets.push(socket);
+    // Listening before the connection is made: the gap event comes right after it.
+    const gaps = record(socket, 'stream_gap');
+    const seen = record(socket, 'n');
+    await eventually(() => gaps.length === 1, 5000, 'gap');
+    assert.deepEqual(gaps[0]?.data, { reason: 'epoch', requested: before, oldest: after, newest: after });
+    await gw.request('POST', '/emit/wiped/n', { i: 2 });
+    await eventually(() => seen.length === 1, 5000, 'live after the gap');
+    assert.deepEqual(seen[0]?.data, { i: 2 });
+  });
+
+  it('while Redis is away emits answer 503 and send nothing; the client retries, and a Redis restarted empty is a gap, not a silent loss', async () => {
+    const redis = await startPrivateRedis();
+    const gw = await startGateway({ REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(), CLUSTER_TIMEOUT_MS: '500' });
+    gateways.push(gw);
+    try {
+      const socket = await userSocket(gw, 'outage');
+      sockets.push(socket);
+      const seen = record(socket, 'n');
+      const gaps = record(socket, 'stream_gap');
+      assert.equal((await gw.request('POST', '/emit/outage/n', { i: 0 })).status, 200);
+      await eventually(() => seen.length === 1, 5000, 'the first event');
+
+      await redis.stop();
+      const refused = await gw.request('POST', '/emit/outage/n', { i: 1 });
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.code, 'STREAMS_UNAVAILABLE');
+      assert.equal(refused.headers.get('retry-after'), '1');
+      // The connection drops while the store is away: reconnects cannot settle where to resume, so the
+      // client keeps retrying instead of being refused for good.
+      const dropped = new Promise<void>((resolve) => socket.once('disconnect', () => resolve()));
+      for (const s of gw.gateway.io.of('/v1/shared').sockets.values()) s.conn.close();
+      await dropped;
+      await eventually(() => socket.io.engine !== undefined && !socket.connected, 2000, 'a failed reconnect');
+
+      await redis.start();
+      await eventually(() => socket.connected, 20_000, 'the client to reconnect once Redis is back');
+      await eventually(() => gaps.length === 1, 5000, 'the gap event');
+      assert.equal((gaps[0]?.data as { reason: string }).reason, 'epoch');
+      assert.equal((await gw.request('POST', '/emit/outage/n', { i: 2 })).status, 200);
+      await eventually(() => seen.length === 2, 5000, 'live after the gap');
+      assert.deepEqual(
+        seen.map((e) => e.data),
+        [{ i: 0 }, { i: 2 }],
+        'the refused event was never sent',
+      );
+    } finally {
+      await redis.stop();
+    }
   });
 });
