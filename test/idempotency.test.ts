@@ -31,6 +31,15 @@ async function receivedBy(gw: TestGateway, socket: Socket, userId: string, got: 
   return got;
 }
 
+/** The seq of a stream position `<epoch>:<seq>`. */
+const seqOf = (position: string): number => Number(position.split(':')[1]);
+
+/** The position the next event to `userId` gets: one past the last, when nothing else was appended in between. */
+async function nextPosition(gw: TestGateway, userId: string): Promise<string> {
+  const reply = await gw.request('POST', `/emit/${userId}/probe`, {});
+  return reply.body.positions[userId];
+}
+
 /**
  * Sends an emit and gives up on its answer as soon as the event reached the socket, as a caller
  * whose timeout fires while the gateway works: the gateway delivered, the caller does not know.
@@ -61,8 +70,11 @@ describe('idempotent emits on a standalone gateway', { timeout: 60_000 }, () => 
     await emitAndTimeOut(gw, '/emit/idem-a/alert', { n: 1 }, 'retry-after-timeout', nextEvent(socket, 'alert'));
     const retry = await gw.request('POST', '/emit/idem-a/alert', { n: 1 }, keyed('retry-after-timeout'));
     assert.equal(retry.status, 200);
-    assert.deepEqual(retry.body, { success: true, message: 'SUCCESS', sockets: 1 }, 'the first call’s answer');
+    assert.deepEqual([retry.body.success, retry.body.sockets], [true, 1], 'the first call’s answer');
     assert.ok(replayed(retry), 'marked Idempotent-Replayed: true');
+    const again = await gw.request('POST', '/emit/idem-a/alert', { n: 1 }, keyed('retry-after-timeout'));
+    assert.deepEqual(again.body, retry.body, 'every repeat answers the same, stream positions included');
+    assert.equal(seqOf(await nextPosition(gw, 'idem-a')), seqOf(retry.body.positions['idem-a']) + 1, 'the repeats appended nothing to the stream');
     assert.deepEqual(await receivedBy(gw, socket, 'idem-a', got), [{ n: 1 }], 'delivered once');
   });
 
@@ -72,7 +84,8 @@ describe('idempotent emits on a standalone gateway', { timeout: 60_000 }, () => 
     const replies = await Promise.all(
       Array.from({ length: 6 }, () => gw.request('POST', '/emit/alert', { userIds: ['idem-b'], data: { n: 2 } }, keyed('concurrent'))),
     );
-    for (const reply of replies) assert.deepEqual([reply.status, reply.body], [200, { success: true, message: 'SUCCESS', sockets: 1 }]);
+    for (const reply of replies) assert.deepEqual([reply.status, reply.body], [200, replies[0]!.body]);
+    assert.equal(replies[0]!.body.sockets, 1);
     assert.equal(replies.filter((reply) => !replayed(reply)).length, 1, 'one call ran, the others were replays');
     assert.deepEqual(await receivedBy(gw, socket, 'idem-b', got), [{ n: 2 }]);
   });
@@ -224,7 +237,8 @@ describe('idempotent emits across two Redis-joined nodes', { skip: !redisUp && '
     const gotB = collect(onB, 'alert');
     await emitAndTimeOut(a, '/emit/cross/alert', { n: 1 }, 'cross-node-retry', Promise.all([nextEvent(onA, 'alert'), nextEvent(onB, 'alert')]));
     const retry = await b.request('POST', '/emit/cross/alert', { n: 1 }, keyed('cross-node-retry'));
-    assert.deepEqual([retry.status, retry.body, replayed(retry)], [200, { success: true, message: 'SUCCESS', sockets: 2 }, true]);
+    assert.deepEqual([retry.status, retry.body.sockets, replayed(retry)], [200, 2, true]);
+    assert.equal(seqOf(await nextPosition(a, 'cross')), seqOf(retry.body.positions.cross) + 1, 'the retry appended nothing to the stream');
     const markers = Promise.all([nextEvent(onA, 'marker'), nextEvent(onB, 'marker')]);
     await b.request('POST', '/emit/cross/marker', {});
     await markers;
@@ -246,7 +260,8 @@ describe('idempotent emits across two Redis-joined nodes', { skip: !redisUp && '
 describe('the Redis idempotency store unreachable', { skip: !redisServer && 'redis-server is not installed', timeout: 60_000 }, () => {
   it('answers 503 to a call with a key and sends nothing; calls without a key still go out', async () => {
     const redis = await startPrivateRedis();
-    const gw = await startGateway({ REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(), CLUSTER_TIMEOUT_MS: '300' });
+    // Streams off: with them, the unkeyed call would need the same Redis for the user's stream.
+    const gw = await startGateway({ REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(), CLUSTER_TIMEOUT_MS: '300', HISTORY_SIZE: '0' });
     try {
       const socket = await gw.connectUser('no-store');
       const got = collect(socket, 'alert');
