@@ -31,6 +31,8 @@ export interface Target {
   unicastPath?(userId: string, event: string): string;
   /** One POST that delivers `data` to every socket of `userIds`. */
   fanout?(event: string, userIds: string[], data: unknown): { path: string; body: unknown };
+  /** POST path of a batch (`{ items: [{ userId, event, data }] }`, one result per item); the gateway only. */
+  batchPath?: string;
   /** Present when clients can connect: which namespace, with which auth. */
   sockets?: { namespace: string; auth(userId: string): Record<string, unknown> };
 }
@@ -105,6 +107,7 @@ const gateway: Target = {
   headers: { 'x-api-key': INTERNAL_API_KEY },
   unicastPath: (userId, event) => `/emit/${enc(userId)}/${enc(event)}`,
   fanout: (event, userIds, data) => ({ path: `/emit/${enc(event)}`, body: { userIds, data } }),
+  batchPath: '/emit/batch',
   sockets: {
     namespace: '/v1/shared',
     auth: (userId) => {

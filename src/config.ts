@@ -268,6 +268,18 @@ const options = {
     integer(0, 24 * 3600 * 1000),
     60_000,
   ),
+  batchMaxItems: option(
+    'BATCH_MAX_ITEMS',
+    'Most items one `POST /emit/batch` call may hold; past it 413 `EMIT_TOO_LARGE`. Each item counts as one emit against `RATE_LIMIT_MAX`.',
+    integer(1, 10_000),
+    100,
+  ),
+  idempotencyTtlSeconds: option(
+    'IDEMPOTENCY_TTL_SECONDS',
+    'How long the answer of an emit sent with an `Idempotency-Key` header is kept: a repeat with the same key and API key within it gets the same answer and delivers nothing. Kept in Redis when `REDIS_URL` is set (every node sees it), else in `DATA_DIR/idempotency.sqlite`.',
+    integer(1, 30 * 86_400),
+    86_400,
+  ),
   corsOrigins: option(
     'CORS_ORIGINS',
     'Comma-separated origins (`https://app.example.com`) that browsers may connect from over HTTP long-polling; `*` allows any origin.',

@@ -37,17 +37,27 @@ export const errorRegistry = {
     message: 'The request did not arrive in time',
     when: "The request's headers took longer than `HEADERS_TIMEOUT_MS`, or the whole request longer than `REQUEST_TIMEOUT_MS`; the connection is closed.",
   },
+  IDEMPOTENCY_KEY_IN_USE: {
+    status: 409,
+    message: 'A request with this Idempotency-Key is still running',
+    when: 'A request with the same `Idempotency-Key` is still running and did not finish within `REQUEST_TIMEOUT_MS`; nothing was sent, retry with the same key to get its answer.',
+  },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large', when: 'The body is larger than `BODY_LIMIT_BYTES`.' },
   EMIT_TOO_LARGE: {
     status: 413,
     message: 'The request would send more than one request may',
-    when: 'The request would send more than `EMIT_MAX_BYTES`, or a conversation has more than `CONVERSATION_MAX_USERS` users.',
+    when: 'The request would send more than `EMIT_MAX_BYTES`, a conversation has more than `CONVERSATION_MAX_USERS` users, or a batch more than `BATCH_MAX_ITEMS` items.',
   },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json', when: 'The body is not `application/json`.' },
   DOCUMENT_UNSENDABLE: {
     status: 422,
     message: 'A stored document cannot be sent as it is',
     when: 'A stored document is nested deeper than `JSON_MAX_DEPTH` or holds a number JSON would change; the message names it.',
+  },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    message: 'This Idempotency-Key was used for another request',
+    when: 'The `Idempotency-Key` was used with this API key for another request (another route, parameters or body) within `IDEMPOTENCY_TTL_SECONDS`; nothing was sent.',
   },
   RATE_LIMITED: { status: 429, message: 'Too many requests', when: 'Over the rate limit; retry after `Retry-After` seconds.' },
   HEADERS_TOO_LARGE: {
@@ -59,7 +69,7 @@ export const errorRegistry = {
   SERVICE_UNAVAILABLE: {
     status: 503,
     message: 'A service the gateway depends on is unavailable',
-    when: 'A dependency (database, cluster bus) is unavailable, or the gateway is shutting down (`Retry-After: 1`).',
+    when: 'A dependency (database, cluster bus, the idempotency store of a call with an `Idempotency-Key`) is unavailable, or the gateway is shutting down (`Retry-After: 1`).',
   },
   STREAMS_UNAVAILABLE: {
     status: 503,

@@ -21,6 +21,7 @@ import { createEmitter, type Emitter } from './emitter.js';
 import { fail } from './errors.js';
 import { accessGranted, accessHook, refuseCredentialsInQuery } from './http/access.js';
 import { fastifyTimeouts } from './http/connection-timeouts.js';
+import { idempotencyHooks } from './http/idempotency.js';
 import { answerFrameworkError, formatValidationErrors, installErrorHandling } from './http/error-handler.js';
 import { parseJsonBodies } from './http/json-body.js';
 import { answerWrongMethods } from './http/method-not-allowed.js';
@@ -33,6 +34,7 @@ import { createSocketLimits, type SocketLimits } from './socket-limits.js';
 import { registerOpenApi } from './openapi.js';
 import { MAX_PATH_PARAM_LENGTH } from './api/common.js';
 import type { ProbeResult, ReadinessProbe } from './readiness.js';
+import { batchHandlers } from './routes/batch.js';
 import { consoleHandlers } from './routes/console.js';
 import { conversationHandlers } from './routes/conversations.js';
 import { emitHandlers } from './routes/emit.js';
@@ -44,6 +46,8 @@ import { statsHandlers } from './routes/stats.js';
 import type { GatewayServer } from './socket-server.js';
 import { createFigures } from './stats.js';
 import { configuredPrivacy } from './conversations/privacy.js';
+import { openIdempotencyStore } from './idempotency/open.js';
+import type { IdempotencyStore } from './idempotency/store.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
 import { createStreamCursors } from './stream-cursors.js';
@@ -63,6 +67,8 @@ export interface Gateway {
   readonly streams: UserStreams | undefined;
   /** What joins this process to the other gateway nodes (standalone unless REDIS_URL or WORKERS). */
   readonly bus: ClusterBus;
+  /** Where emits sent with an Idempotency-Key keep their answers (closed with the gateway). */
+  readonly idempotency: IdempotencyStore;
   /** Starts listening on `config.host:config.port`; resolves to the bound address. */
   listen(): Promise<AddressInfo>;
   /** Stops accepting, closes socket connections (clients reconnect), waits for in-flight requests, releases resources. */
@@ -185,6 +191,9 @@ async function build(
   });
   if (streams !== undefined) probes.push({ name: 'streams', check: () => pingProbe(streams) });
 
+  const idempotency = await openIdempotencyStore(config);
+  app.addHook('onClose', () => idempotency.close());
+
   metrics.instrument(app);
   // Before the 405 recorder: Swagger UI's own routes overlap in ways it cannot complete.
   await registerOpenApi(app, config);
@@ -198,6 +207,7 @@ async function build(
       ...metricsHandlers({ metrics }),
       ...emitHandlers({ emitter, maxUserIds: config.maxUserIds }),
       ...leadFinderHandlers({ emitter, namespace: names.scrapers }),
+      ...batchHandlers({ emitter, maxItems: config.batchMaxItems, maxUserIds: config.maxUserIds, namespace: names.scrapers }),
       ...statsHandlers({ figures: createFigures(io, cluster, names) }),
       ...conversationHandlers({
         emitter,
@@ -209,7 +219,12 @@ async function build(
       }),
       ...consoleHandlers({ config }),
     },
-    { access, rateLimit: (scope) => registerRateLimit(scope, config, bus.rateLimitStore), open: config.metricsPublic ? ['metrics'] : [] },
+    {
+      access,
+      rateLimit: (scope) => registerRateLimit(scope, config, bus.rateLimitStore),
+      open: config.metricsPublic ? ['metrics'] : [],
+      idempotency: idempotencyHooks({ store: idempotency, ttlMs: config.idempotencyTtlSeconds * 1000, waitMs: config.requestTimeoutMs }),
+    },
   );
   await app.register(wrongMethods);
   await registerAdminUi(app, io, config);
@@ -223,6 +238,7 @@ async function build(
     store,
     streams,
     bus,
+    idempotency,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       return app.server.address() as AddressInfo;

@@ -47,11 +47,14 @@ export async function registerOpenApi(app: FastifyInstance, config: Pick<Config,
         { name: 'Operations', description: 'Probes, figures, metrics and the console.' },
       ],
     },
-    // The 405 answers (http/method-not-allowed.ts) are routes too, but not part of the API.
-    transform: ({ schema, url, route }) => ({
-      schema: (route.config as { wrongMethod?: boolean } | undefined)?.wrongMethod ? { ...schema, hide: true } : schema,
-      url,
-    }),
+    transform: ({ schema, url, route }) => {
+      // A body validated loosely so that its handler can refuse its parts one by one (a batch's items)
+      // is documented as it must be (api/operations.ts, `documentedBody`).
+      const documentedBody = (schema as { documentedBody?: unknown } | undefined)?.documentedBody;
+      const shown = documentedBody === undefined ? schema : { ...schema, body: documentedBody, documentedBody: undefined };
+      // The 405 answers (http/method-not-allowed.ts) are routes too, but not part of the API.
+      return { schema: (route.config as { wrongMethod?: boolean } | undefined)?.wrongMethod ? { ...shown, hide: true } : shown, url };
+    },
   });
   await app.register(swaggerUi, {
     routePrefix: '/docs',

@@ -81,10 +81,14 @@ describe('benchmark harness (quick smoke run)', () => {
     assert.equal(conversation.length, postgresUp ? 2 : 1, 'one row per store (SQLite, and PostgreSQL when it runs)');
     const cluster = sectionRows(report, 'Cluster');
     assert.equal(cluster.length, redisUp ? 3 : 1, 'single node, and the two-node layouts when Redis runs');
+    assert.deepEqual(
+      sectionRows(report, 'Batch and idempotency keys').map((row) => row[0]),
+      ['gateway: 100 single calls', 'gateway: 1 batch of 100', 'gateway: single calls with Idempotency-Key'],
+    );
 
     // Every "delivered / expected" cell: the same number on both sides, and not zero.
     const cells = [...report.matchAll(/\| ([\d,]+) \/ ([\d,]+) \| (\d+)\/(\d+) \|/g)];
-    assert.ok(cells.length >= 2 + 2 + 2 + conversation.length + cluster.length, `delivery cells found: ${cells.length}`);
+    assert.ok(cells.length >= 2 + 2 + 2 + conversation.length + cluster.length + 3, `delivery cells found: ${cells.length}`);
     for (const [cell, delivered, expected, ok, runs] of cells) {
       assert.equal(delivered, expected, `lost or extra deliveries: ${cell}`);
       assert.notEqual(expected, '0', `nothing was delivered: ${cell}`);

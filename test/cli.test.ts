@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, cliProcess } from './support/cli.js';
-import { API_KEY, assertSent, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+import { API_KEY, assertSent, collect, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 
 describe('CLI against a real gateway', () => {
   let gw: TestGateway;
@@ -145,8 +145,69 @@ describe('CLI against a real gateway', () => {
     assert.match(down.stdout, /^Health {3}unreachable: Cannot reach .*ECONNREFUSED.*\[NETWORK_ERROR\]$/m);
   });
 
+  it('--idempotency-key makes a repeated command print the first answer and deliver nothing more', async () => {
+    const socket = await gw.connectUser('cli-idem');
+    const got = collect(socket, 'lead');
+    const command = ['emit', 'user', 'cli-idem', 'lead', '--data', '{"lead":9}', '--idempotency-key', 'lead-9-assigned', '--json'];
+    const first = await cli(command, env);
+    const again = await cli(command, env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(again.stdout, first.stdout);
+    const reused = await cli(['emit', 'user', 'cli-idem', 'lead', '--data', '{"lead":10}', '--idempotency-key', 'lead-9-assigned'], env);
+    assert.equal(reused.code, 1);
+    assert.match(reused.stderr, /was used with this API key for another request.*\[IDEMPOTENCY_KEY_REUSED, HTTP 422\]/);
+    const bad = await cli(['message', 'prospect', 'm1', '--idempotency-key', 'é'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--idempotency-key must be 1 to 255 printable ASCII characters/);
+    const marker = nextEvent(socket, 'marker');
+    await cli(['emit', 'user', 'cli-idem', 'marker', '--data', 'null'], env);
+    await marker;
+    assert.deepEqual(got, [{ lead: 9 }]);
+  });
+
+  it('emit-batch sends a JSON array file or NDJSON from stdin, one result per item; exits 1 when an item was not sent', async () => {
+    const [ann, ben] = await Promise.all([gw.connectUser('cli-ann'), gw.connectUser('cli-ben')]);
+    const arrivals = Promise.all([nextEvent(ann, 'hello'), nextEvent(ben, 'hello')]);
+    const file = join(mkdtempSync(join(tmpdir(), 'gs-cli-')), 'items.json');
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { userId: 'cli-ann', event: 'hello', data: { to: 'ann' } },
+        { userIds: ['cli-ben'], event: 'hello', data: { to: 'ben' } },
+      ]),
+    );
+    const fromFile = await cli(['emit-batch', file], env);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.equal(fromFile.stdout, 'Sent 2 of 2 items to 2 sockets.\n');
+    assert.deepEqual(await arrivals, [{ to: 'ann' }, { to: 'ben' }]);
+
+    const ndjson = [
+      '{"userId":"cli-ann","event":"n","data":1}',
+      '',
+      '{"userId":"cli-ann","event":"connect","data":2}',
+      '{"socketId":"gone","event":"t","data":3}',
+    ].join('\n');
+    const fromStdin = await cli(['emit-batch', '-', '--json'], env, ndjson);
+    assert.equal(fromStdin.code, 1);
+    assert.deepEqual(
+      JSON.parse(fromStdin.stdout).results.map((r: { success: boolean; code?: string }) => (r.success ? 'sent' : r.code)),
+      ['sent', 'VALIDATION_ERROR', 'NOT_FOUND'],
+    );
+    const text = await cli(['emit-batch', '-'], env, ndjson);
+    assert.equal(text.code, 1);
+    assert.match(
+      text.stdout,
+      /^Sent 1 of 3 items to 1 socket\.\n {2}item 2: body\.items\[1\]\.event must be an event name.*\[VALIDATION_ERROR\]\n {2}item 3: body\.items\[2\]: No scraper socket "gone".*\[NOT_FOUND\]\n$/,
+    );
+
+    const broken = await cli(['emit-batch', '-'], env, '{"userId":"a","event":"e","data":1}\n{oops');
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /stdin line 2 is not valid JSON/);
+    assert.equal((await cli(['emit-batch'], env)).code, 2);
+  });
+
   it('--help works for every command and exits 0', async () => {
-    const commands = ['serve', 'token', 'config', 'emit', 'message', 'conversation', 'status'];
+    const commands = ['serve', 'token', 'config', 'emit', 'emit-batch', 'message', 'conversation', 'status'];
     const runs = await Promise.all([cli(['--help']), ...commands.map((name) => cli([name, '--help']))]);
     const [top, ...each] = runs;
     assert.equal(top!.code, 0);

@@ -199,9 +199,14 @@ describe('SDK against a real gateway', () => {
 
 /** A plain HTTP server on loopback whose answers a test scripts; it counts the requests it got. */
 async function scriptedServer(answer: (request: IncomingMessage, response: ServerResponse, index: number) => void) {
-  const requests: { method: string; url: string; apiKey: string | undefined }[] = [];
+  const requests: { method: string; url: string; apiKey: string | undefined; idempotencyKey: string | undefined }[] = [];
   const server = createHttpServer((request, response) => {
-    requests.push({ method: request.method!, url: request.url!, apiKey: request.headers['x-api-key'] as string | undefined });
+    requests.push({
+      method: request.method!,
+      url: request.url!,
+      apiKey: request.headers['x-api-key'] as string | undefined,
+      idempotencyKey: request.headers['idempotency-key'] as string | undefined,
+    });
     request.resume();
     request.on('end', () => answer(request, response, requests.length - 1));
   });
@@ -437,5 +442,173 @@ describe('SDK against a cluster node that does not answer', { skip: !redisUp && 
       frozenPeer.disconnect();
       await gw.close();
     }
+  });
+});
+
+/**
+ * A load balancer in front of a real gateway that forwards every request, but for the first one
+ * answers the client `spoil` instead of the gateway's answer (a 503 page after the gateway did emit,
+ * or nothing in time): the cases where a client cannot know whether its emit went out.
+ */
+async function flakyBalancer(target: string, spoil: 'answer 503' | 'answer late') {
+  let forwarded = 0;
+  const server = createHttpServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', async () => {
+      const index = forwarded++;
+      const headers: Record<string, string> = {};
+      for (const name of ['x-api-key', 'content-type', 'idempotency-key']) if (request.headers[name]) headers[name] = request.headers[name] as string;
+      const upstream = await fetch(target + request.url!, { method: request.method!, headers, ...(chunks.length > 0 && { body: Buffer.concat(chunks) }) });
+      const body = await upstream.text();
+      if (index === 0 && spoil === 'answer 503') return reply(response, 503, '<html>503 Service Unavailable (upstream timed out)</html>');
+      if (index === 0 && spoil === 'answer late') return void setTimeout(() => response.destroy(), 2000);
+      const replayed = upstream.headers.get('idempotent-replayed');
+      response.writeHead(upstream.status, { 'content-type': 'application/json', ...(replayed && { 'idempotent-replayed': replayed }) });
+      response.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    forwarded: () => forwarded,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+describe('SDK idempotency keys', () => {
+  it('sends a new Idempotency-Key with every emit, the same one with each of its retries, and none with the other calls', async () => {
+    const server = await scriptedServer((_request, response, index) =>
+      index === 0 ? reply(response, 503, { success: false, errno: 503, message: 'closing', code: 'SERVICE_UNAVAILABLE' }) : reply(response, 200, SUCCESS),
+    );
+    try {
+      const client = createClient({ baseUrl: server.url, apiKey: API_KEY, retry: fast });
+      await client.emitToUser('alice', 'notification', {});
+      await client.emitToUser('alice', 'notification', {});
+      await client.emitMessage('prospect', 'm1');
+      await client.emitBatch([{ userId: 'alice', event: 'e', data: null }]).catch(() => undefined);
+      await client.health();
+      const keys = server.requests.map((r) => r.idempotencyKey);
+      assert.match(keys[0]!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a random UUID');
+      assert.equal(keys[1], keys[0], 'the retry of the first call sends its key again');
+      assert.equal(new Set(keys.slice(1, 5)).size, 4, 'each logical call has its own');
+      assert.equal(keys[5], undefined, 'health is no emit');
+      await client.emitToUsers(['a'], 'e', null, { idempotencyKey: 'order-42-shipped' });
+      assert.equal(server.requests.at(-1)!.idempotencyKey, 'order-42-shipped', "the caller's own key");
+      for (const bad of ['', 'x'.repeat(256), 'é', 42]) {
+        await rejection(client.emitToUser('a', 'e', null, { idempotencyKey: bad as string }), { code: 'INVALID_ARGUMENT' });
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('retries a 409 IDEMPOTENCY_KEY_IN_USE: an earlier attempt still runs, the retry gets its answer', async () => {
+    const server = await scriptedServer((_request, response, index) =>
+      index === 0
+        ? reply(response, 409, { success: false, errno: 409, message: 'still running', code: 'IDEMPOTENCY_KEY_IN_USE' })
+        : reply(response, 200, SUCCESS),
+    );
+    try {
+      const client = createClient({ baseUrl: server.url, apiKey: API_KEY, retry: fast });
+      assert.deepEqual(await client.emitToUser('alice', 'notification', {}), SUCCESS);
+      assert.equal(server.requests.length, 2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  describe('against a real gateway behind a balancer', () => {
+    let gw: TestGateway;
+    before(async () => {
+      gw = await startGateway();
+    });
+    after(() => gw.close());
+
+    it('retries after a 503 do not duplicate: the retry answers what the gateway answered the first time', async () => {
+      const balancer = await flakyBalancer(gw.url, 'answer 503');
+      try {
+        const socket = await gw.connectUser('sdk-503');
+        const got = collect(socket, 'notification');
+        const retries: RetryInfo[] = [];
+        const client = createClient({ baseUrl: balancer.url, apiKey: API_KEY, retry: { ...fast, onRetry: (info) => retries.push(info) } });
+        const result = await client.emitToUser('sdk-503', 'notification', { n: 1 });
+        assert.equal(result.sockets, 1);
+        assert.deepEqual(
+          retries.map((r) => r.status),
+          [503],
+        );
+        assert.equal(balancer.forwarded(), 2, 'the gateway got the call twice');
+        const marker = nextEvent(socket, 'marker');
+        await client.emitToUser('sdk-503', 'marker', null);
+        await marker;
+        assert.deepEqual(got, [{ n: 1 }], 'and delivered it once');
+      } finally {
+        await balancer.close();
+      }
+    });
+
+    it('a timed-out emit carries its key; repeating the call with it delivers nothing more', async () => {
+      const balancer = await flakyBalancer(gw.url, 'answer late');
+      try {
+        const socket = await gw.connectUser('sdk-late');
+        const got = collect(socket, 'notification');
+        const client = createClient({ baseUrl: balancer.url, apiKey: API_KEY, timeoutMs: 500, retry: fast });
+        const error = await rejection(client.emitToUser('sdk-late', 'notification', { n: 1 }), { code: 'TIMEOUT' });
+        assert.match(error.message, /repeat it with the same idempotencyKey/);
+        assert.ok(error.idempotencyKey);
+        const repeat = await client.emitToUser('sdk-late', 'notification', { n: 1 }, { idempotencyKey: error.idempotencyKey! });
+        assert.equal(repeat.sockets, 1);
+        const marker = nextEvent(socket, 'marker');
+        await client.emitToUser('sdk-late', 'marker', null);
+        await marker;
+        assert.deepEqual(got, [{ n: 1 }]);
+      } finally {
+        await balancer.close();
+      }
+    });
+
+    it('emitBatch answers one result per item; emitToUsers sends an event named "batch" as a batch of one', async () => {
+      const client = createClient({ baseUrl: gw.url, apiKey: API_KEY });
+      const socket = await gw.connectUser('sdk-batch');
+      const arrivals = new Promise<unknown[]>((resolve) => {
+        const got: unknown[] = [];
+        socket.onAny((event: string, data: unknown) => {
+          got.push([event, data]);
+          if (got.length === 3) resolve(got);
+        });
+      });
+      const result = await client.emitBatch([
+        { userId: 'sdk-batch', event: 'one', data: 1 },
+        { userIds: ['sdk-batch'], event: 'connect', data: 2 },
+        { socketId: 'gone', event: 'task', data: undefined },
+        { userIds: ['sdk-batch', 'nobody'], event: 'two', data: 2 },
+      ]);
+      assert.deepEqual(
+        result.results.map((r) => (r.success ? r.sockets : r.code)),
+        [1, 'VALIDATION_ERROR', 'NOT_FOUND', 1],
+      );
+      const named = await client.emitToUsers('sdk-batch', 'batch', { n: 3 });
+      assert.deepEqual([named.success, named.sockets], [true, 1]);
+      assert.deepEqual(await arrivals, [
+        ['one', 1],
+        ['two', 2],
+        ['batch', { n: 3 }],
+      ]);
+      await rejection(client.emitBatch([]), { code: 'INVALID_ARGUMENT' });
+      await rejection(
+        client
+          .emitToUsers('sdk-batch', 'batch', 1, { idempotencyKey: 'batch-of-one' })
+          .then(() => client.emitToUsers('sdk-batch', 'batch', 2, { idempotencyKey: 'batch-of-one' })),
+        {
+          code: 'IDEMPOTENCY_KEY_REUSED',
+          status: 422,
+        },
+      );
+    });
   });
 });

@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['http/'],
   ['emitter.ts', 'stats.ts', 'namespaces.ts', 'socket-lifecycle.ts', 'socket-server.ts', 'socket-limits.ts', 'stream-cursors.ts'],
   ['api/', 'client/'],
-  ['cluster/', 'store/', 'streams/', 'conversations/'],
+  ['cluster/', 'store/', 'streams/', 'idempotency/', 'conversations/'],
   ['config.ts', 'dev-secrets.ts', 'auth/'],
   ['errors.ts', 'ids.ts', 'secrets.ts', 'json-limits.ts', 'readiness.ts', 'internals/'],
 ];

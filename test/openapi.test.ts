@@ -154,8 +154,9 @@ describe('GET /openapi.json', () => {
   it("shows the seed's examples", () => {
     const toUser = doc.paths['/emit/{userId}/{emitTo}']!.post;
     assert.equal(toUser.requestBody.content['application/json'].example.title, 'New Lead');
+    const pathParameters = (op: any) => op.parameters.filter((p: any) => p.in === 'path');
     assert.deepEqual(
-      toUser.parameters.map((p: any) => [p.name, p.example]),
+      pathParameters(toUser).map((p: any) => [p.name, p.example]),
       [
         ['userId', '64user123abc'],
         ['emitTo', 'notification'],
@@ -168,7 +169,7 @@ describe('GET /openapi.json', () => {
     assert.deepEqual(doc.paths['/emit/{emitTo}']!.post.responses['200'].content['application/json'].example, { success: true, message: 'SUCCESS', sockets: 2 });
     const message = doc.paths['/conversations/{channel}/emit/message/{messageID}']!.get;
     assert.deepEqual(
-      message.parameters.map((p: any) => [p.name, p.example]),
+      pathParameters(message).map((p: any) => [p.name, p.example]),
       [
         ['channel', 'prospect'],
         ['messageID', '64abc123def456789'],
@@ -176,8 +177,29 @@ describe('GET /openapi.json', () => {
     );
     const convo = doc.paths['/conversations/{channel}/emit/conversation/{convoID}/{isNew}']!.get;
     assert.deepEqual(
-      convo.parameters.map((p: any) => p.example),
+      pathParameters(convo).map((p: any) => p.example),
       ['prospect', '64conv123', 'new'],
+    );
+  });
+
+  it('documents the Idempotency-Key header on every emit route, and the batch’s items as they must be', () => {
+    for (const op of OPERATIONS) {
+      const header = doc.paths[openApiPath(op.url)]![op.method.toLowerCase()].parameters?.find((p: any) => p.in === 'header' && p.name === 'idempotency-key');
+      assert.equal(header !== undefined, op.emit, `${op.operationId}: ${op.emit ? 'documents' : 'does not document'} the header`);
+      if (header) {
+        assert.equal(header.required, false);
+        assert.match(header.description, /Idempotent-Replayed: true/);
+      }
+    }
+    const batch = doc.paths['/emit/batch']!.post.requestBody.content['application/json'].schema;
+    const item = batch.properties.items.items;
+    assert.deepEqual(
+      item.anyOf.map((shape: any) => Object.keys(shape.properties)),
+      [
+        ['userId', 'event', 'data'],
+        ['userIds', 'event', 'data'],
+        ['socketId', 'event', 'data'],
+      ],
     );
   });
 
@@ -340,6 +362,56 @@ describe('documented error statuses', { timeout: 120_000 }, () => {
     try {
       await frozenPeer.subscribe(`${prefix}-request#/#`);
       for (const op of OPERATIONS) provoked.record(op, 'a cluster node that does not answer', await inject(gateway, example(op)));
+    } finally {
+      frozenPeer.disconnect();
+      await gateway.close();
+    }
+  });
+
+  it('provoke: an Idempotency-Key used for another request', async () => {
+    const gateway = await build();
+    try {
+      for (const op of OPERATIONS.filter((candidate) => candidate.emit)) {
+        const first = { ...example(op), headers: { ...example(op).headers, 'idempotency-key': `reused-${op.operationId}` } };
+        await inject(gateway, first);
+        // Another request: other parameters, or for a route without any, another body.
+        const other = op.url.includes(':')
+          ? { ...first, url: example(op, (name) => (name === 'isNew' ? 'existing' : `other-${name}`)).url }
+          : { ...first, payload: JSON.stringify({ items: [{ userId: 'someone-else', event: 'other', data: null }] }) };
+        provoked.record(op, 'an Idempotency-Key used for another request', await inject(gateway, other));
+      }
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('provoke: a repeat while the first call waits for a node that does not answer', { skip: !redisUp && 'Redis is not running' }, async () => {
+    const prefix = uniquePrefix();
+    // A repeat waits REQUEST_TIMEOUT_MS for the call that holds its key; the first one waits CLUSTER_TIMEOUT_MS for the frozen node.
+    const gateway = await build({
+      REDIS_URL: SHARED_REDIS_URL,
+      REDIS_PREFIX: prefix,
+      CLUSTER_TIMEOUT_MS: '2000',
+      REQUEST_TIMEOUT_MS: '100',
+      HEADERS_TIMEOUT_MS: '100',
+    });
+    const frozenPeer = new Redis(SHARED_REDIS_URL);
+    try {
+      // The conversation routes' examples name documents, so that they reach the emit (and the frozen node).
+      await gateway.store.importDocuments({
+        users: [{ _id: 'u1' }],
+        conversationprospects: [{ _id: '64conv123', users: ['u1'] }],
+        communications: [{ _id: '64abc123def456789', type: 'OUTGOING', sent_by: 'u1', conversation_id: ['64conv123'], data: 'hi' }],
+      });
+      await frozenPeer.subscribe(`${prefix}-request#/#`);
+      for (const op of OPERATIONS.filter((candidate) => candidate.emit)) {
+        const call = { ...example(op), headers: { ...example(op).headers, 'idempotency-key': `running-${op.operationId}` } };
+        // Whichever of the two claims the key first, the other one waits for it and gives up.
+        const answers = await Promise.all([inject(gateway, call), inject(gateway, call)]);
+        const conflict = answers.find((answer) => answer.status === 409);
+        assert.ok(conflict, `${op.operationId}: one of the two answered 409 (${answers.map((a) => a.status).join(', ')})`);
+        provoked.record(op, 'a repeat while the first call still runs', conflict);
+      }
     } finally {
       frozenPeer.disconnect();
       await gateway.close();

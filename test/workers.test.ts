@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
@@ -142,6 +143,53 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
     await markers;
     for (const received of got) assert.deepEqual(received, [{ call: 0 }, { call: 1 }, { call: 2 }, { call: 3 }]);
     assert.ok(users.every((socket) => socket.connected && socket.io.engine.transport.name === 'polling'));
+  });
+
+  it('shares idempotency keys between its workers: a repeat handled by the other worker replays, nothing sent twice', async () => {
+    // Sockets until two of them live on different workers (a session id names its worker).
+    const byWorker = new Map<string, Socket>();
+    for (let n = 0; n < 10 && byWorker.size < 2; n++) {
+      const socket = await connectUser('idem-workers');
+      byWorker.set(socket.io.engine.id.slice(0, 4), socket);
+    }
+    assert.equal(byWorker.size, 2, 'a socket on each worker');
+    const got = [...byWorker.values()].map((socket) => collect(socket, 'once'));
+    // A connection of its own per call, whose head names a session: sticky hands it to that session's worker.
+    const viaWorkerOf = (socket: Socket) =>
+      new Promise<{ status: number; replayed: string | undefined; body: string }>((resolve, reject) => {
+        const target = new URL('/emit/idem-workers/once', url);
+        const call = httpRequest(
+          {
+            host: target.hostname,
+            port: target.port,
+            path: target.pathname,
+            method: 'POST',
+            agent: false,
+            headers: {
+              'x-api-key': API_KEY,
+              'content-type': 'application/json',
+              'idempotency-key': 'across-workers',
+              'x-session': `sid=${socket.io.engine.id}`,
+            },
+          },
+          (response) => {
+            let body = '';
+            response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            response.on('end', () => resolve({ status: response.statusCode!, replayed: response.headers['idempotent-replayed'] as string | undefined, body }));
+          },
+        );
+        call.on('error', reject);
+        call.end('{"n":1}');
+      });
+    const [first, second] = [...byWorker.values()];
+    const one = await viaWorkerOf(first!);
+    const other = await viaWorkerOf(second!);
+    assert.deepEqual([one.status, one.replayed, other.status, other.replayed], [200, undefined, 200, 'true']);
+    assert.equal(other.body, one.body);
+    const markers = Promise.all([...byWorker.values()].map((socket) => nextEvent(socket, 'marker')));
+    await request('POST', '/emit/idem-workers/marker', {});
+    await markers;
+    assert.deepEqual(got, [[{ n: 1 }], [{ n: 1 }]]);
   });
 
   it('still counts a worker that was too busy to say anything for a few seconds', async () => {

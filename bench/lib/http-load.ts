@@ -11,8 +11,8 @@ export interface HttpLoadOptions {
   method?: 'GET' | 'POST';
   /** Requests/s over all connections; unlimited when undefined. */
   overallRate?: number;
-  /** Request number i → path and JSON body; called once per request, so bodies may carry a send timestamp. */
-  request(i: number): { path: string; body: string };
+  /** Request number i → path, JSON body and headers of its own; called once per request, so bodies may carry a send timestamp. */
+  request(i: number): { path: string; body: string; headers?: Record<string, string> };
   /** Hard stop, in case the server stalls. */
   maxMs: number;
 }
@@ -53,8 +53,9 @@ export function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadResult> {
         requests: [
           {
             setupRequest: (request) => {
-              const { path, body } = options.request(next++);
+              const { path, body, headers } = options.request(next++);
               request.path = path;
+              if (headers) request.headers = { ...request.headers, ...headers };
               if (options.method !== 'GET') request.body = body;
               return request;
             },

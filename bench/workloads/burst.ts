@@ -21,8 +21,8 @@ export interface BurstOptions {
   connections: number;
   /** Measured requests. */
   amount: number;
-  /** Request number i → path and body; `event` is the event name the request should produce. */
-  request(i: number, event: string): { path: string; body: string };
+  /** Request number i → path, body and headers of its own; `event` is the event name the request should produce. */
+  request(i: number, event: string): { path: string; body: string; headers?: Record<string, string> };
   /** Name of the event the measured requests produce, and the one warm-up requests produce. */
   event: string;
   warmupEvent: string;

@@ -70,6 +70,27 @@ export const Id = Type.String({
   'x-error': `must be a string of 1 to ${MAX_ID_LENGTH} characters without whitespace`,
 });
 
+/** Longest accepted `Idempotency-Key`. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+/** The headers an emit route reads besides the API key: its optional `Idempotency-Key`. */
+export const EmitHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: MAX_IDEMPOTENCY_KEY_LENGTH,
+      pattern: '^[\\x20-\\x7E]+$',
+      description:
+        'Makes the call safe to repeat: a repeat with the same key (and API key) within IDEMPOTENCY_TTL_SECONDS delivers nothing and answers what the first call answered, ' +
+        'with the header `Idempotent-Replayed: true`; while the first call runs, a repeat waits for it. ' +
+        'The same key with another request is 422 `IDEMPOTENCY_KEY_REUSED`. A 429 or 5xx answer is not kept: a retry with the same key runs again. ' +
+        `1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters, such as a UUID.`,
+      'x-error': `must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters, such as a UUID`,
+      examples: ['3f2c8a4e-5b1d-4c8e-9a57-2f0d6c1b7e94'],
+    }),
+  ),
+});
+
 /** Any JSON value, passed to clients as it is (http/json-body.ts holds it to json-limits.ts). */
 export const AnyJson = Type.Unknown({
   description: 'Any JSON value nested at most JSON_MAX_DEPTH levels, whose numbers a 64-bit float holds as written; clients receive it as it is.',

@@ -19,6 +19,12 @@ export const EmitToUser = {
 };
 export type EmitToUserParams = Static<typeof EmitToUser.params>;
 
+/** One user id or a non-empty array of them (`POST /emit/:emitTo`, and a batch item's `userIds`). */
+export const UserIdList = Type.Union([Id, Type.Array(Id, { minItems: 1 })], {
+  description: 'One user id, or a non-empty array of them; duplicates are delivered once.',
+  'x-error': 'must be a user id or a non-empty array of user ids (strings of 1 to 128 characters without whitespace)',
+});
+
 /** `POST /emit/:emitTo`: `{ userIds, data }`. */
 export const EmitToUsers = {
   summary: 'Emit an event to every socket of several users',
@@ -27,10 +33,7 @@ export const EmitToUsers = {
   params: Type.Object({ emitTo: withExamples(EventName, 'system_announcement') }),
   body: Type.Object(
     {
-      userIds: Type.Union([Id, Type.Array(Id, { minItems: 1 })], {
-        description: 'One user id, or a non-empty array of them; duplicates are delivered once.',
-        'x-error': 'must be a user id or a non-empty array of user ids (strings of 1 to 128 characters without whitespace)',
-      }),
+      userIds: UserIdList,
       data: AnyJson,
     },
     {

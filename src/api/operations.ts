@@ -8,13 +8,15 @@
  * - a path parameter or a body: 400 (the schema refuses it; a body may also not be JSON);
  * - a body: 413 (larger than BODY_LIMIT_BYTES) and 415 (not application/json);
  * - a key: 401 (missing or wrong) and 403 (address outside ALLOWED_IPS);
- * - an emit: 429 (the rate limit);
+ * - an emit: 429 (the rate limit), and for its `Idempotency-Key` 409 (a request with the key is still
+ *   running) and 422 (the key was used for another request);
  * - every operation: 400 for a key or token in the query string (http/access.ts), and 503 while the
  *   gateway shuts down;
  * - plus the statuses its row names (`errors`), which only its handler answers.
  */
 import { Type, type TSchema } from 'typebox';
-import { errorReplyFor } from './common.js';
+import { EmitBatch } from './batch.js';
+import { EmitHeaders, errorReplyFor } from './common.js';
 import { ConsoleToken } from './console.js';
 import { EmitConversation, EmitMessage } from './conversations.js';
 import { EmitToUser, EmitToUsers } from './emit.js';
@@ -31,6 +33,11 @@ export interface OperationDefinition {
   readonly tags: readonly string[];
   readonly params?: TSchema;
   readonly body?: TSchema;
+  /**
+   * What the body must be, when `body` (what the route validates) lets more through so that the
+   * handler can refuse its parts one by one (a batch's items): the OpenAPI document shows this one.
+   */
+  readonly documentedBody?: TSchema;
   readonly response: { readonly 200: unknown; readonly [status: number]: unknown };
 }
 
@@ -59,7 +66,7 @@ function errorStatuses(definition: OperationDefinition, access: Access, emit: bo
   const statuses = new Set<number>([...own, 400, 503]);
   if (definition.body !== undefined) for (const status of [413, 415]) statuses.add(status);
   if (access !== 'public') for (const status of [401, 403]) statuses.add(status);
-  if (emit) statuses.add(429);
+  if (emit) for (const status of [409, 422, 429]) statuses.add(status);
   return [...statuses].sort((a, b) => a - b);
 }
 
@@ -80,7 +87,8 @@ function operation<Id extends OperationId, D extends OperationDefinition>(id: Id
     // A status the operation answers with a body of its own (/readyz's 503) may also be an error.
     response[status] = body === undefined ? errorReplyFor(status) : Type.Union([body as TSchema, errorReplyFor(status)]);
   }
-  const schema = { ...definition, operationId: id, ...security(access), response } as Operation<Id, D>['schema'];
+  // Every emit takes an Idempotency-Key (http/idempotency.ts), validated and documented here.
+  const schema = { ...definition, ...(emit && { headers: EmitHeaders }), operationId: id, ...security(access), response } as Operation<Id, D>['schema'];
   return { operationId: id, method, url, access, emit, errors, schema };
 }
 
@@ -89,6 +97,7 @@ const definitions = {
   emitToUser: EmitToUser,
   emitToUsers: EmitToUsers,
   emitToScraper: EmitToScraper,
+  emitBatch: EmitBatch,
   emitMessage: EmitMessage,
   emitConversation: EmitConversation,
   health: Health,

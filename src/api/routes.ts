@@ -10,7 +10,8 @@
  * - `access`: `public` needs nothing; `key` needs an `x-api-key`; `key-or-bearer` also takes the key as
  *   `Authorization: Bearer <key>` (what Prometheus sends).
  * - `emit`: the route sends events: it counts against the rate limit (one budget per key across every
- *   emit route), in the emit metrics, and answers no HEAD (a HEAD must never send anything).
+ *   emit route), in the emit metrics, takes an `Idempotency-Key`, and answers no HEAD (a HEAD must
+ *   never send anything).
  * - `errors`: statuses the handler itself answers, beyond those every route of its kind can answer
  *   (see operations.ts: a body, a parameter, a key, an emit and a shutdown each bring their own).
  * - `sdk: false`: the SDK (general-socket/client) offers no method for it. Every other operation has an
@@ -19,6 +20,9 @@
 export const ROUTES = {
   emitToUser: { method: 'POST', url: '/emit/:userId/:emitTo', access: 'key', emit: true, errors: [] },
   emitToUsers: { method: 'POST', url: '/emit/:emitTo', access: 'key', emit: true, errors: [] },
+  // One call, many events: per-item results; each item counts against the rate limit. Static, so it
+  // wins over `/emit/:emitTo` (an event named "batch" to several users goes as a batch item).
+  emitBatch: { method: 'POST', url: '/emit/batch', access: 'key', emit: true, errors: [] },
   // 404: the socket is not connected; 504: other nodes were asked but not all answered (maybe delivered).
   emitToScraper: { method: 'POST', url: '/lead-finder/:event', access: 'key', emit: true, errors: [404, 504] },
   // 404: no such document; 413: more to send than EMIT_MAX_BYTES or CONVERSATION_MAX_USERS allow; 422: a stored document that cannot be sent.

@@ -4,6 +4,7 @@
  * error. `run` touches no process state, so tests call it in-process with their own stdio and env;
  * main.ts is the thin process entry around it.
  */
+import { emitBatch } from './batch.js';
 import { config } from './config.js';
 import { conversation, message } from './conversations.js';
 import { emit } from './emit.js';
@@ -14,7 +15,18 @@ import { status } from './status.js';
 import { token } from './token.js';
 import { UsageError, type Command, type CommandIo } from './command.js';
 
-const commands: Record<string, Command> = { serve, token, config, errors, emit, message, conversation, status, import: importCommand };
+const commands: Record<string, Command> = {
+  serve,
+  token,
+  config,
+  errors,
+  emit,
+  'emit-batch': emitBatch,
+  message,
+  conversation,
+  status,
+  import: importCommand,
+};
 
 function help(): string {
   const lines = Object.entries(commands).map(([name, command]) => `  ${name.padEnd(14)}${command.summary}`);

@@ -116,6 +116,27 @@ function wholeNumber(name: string, raw: string, min: number): number {
   return value;
 }
 
+/** parseArgs options of the commands that emit. */
+export const emitOptions = {
+  'idempotency-key': { type: 'string' },
+} as const;
+
+/** Help text for `emitOptions`. */
+export const EMIT_HELP = `Emit options:
+  --idempotency-key <key>  send the call with this Idempotency-Key (1 to 255 printable ASCII
+                      characters): repeating the command with the same key within
+                      IDEMPOTENCY_TTL_SECONDS delivers nothing more and prints the first answer.
+                      Without it each run has a key of its own, which its retries reuse.
+`;
+
+/** The SDK's emit options from the command's flags. */
+export function emitSettings(values: { 'idempotency-key'?: string }): { idempotencyKey?: string } {
+  const key = values['idempotency-key'];
+  if (key === undefined) return {};
+  if (!/^[\x20-\x7E]{1,255}$/.test(key)) throw new UsageError(`--idempotency-key must be 1 to 255 printable ASCII characters, got ${JSON.stringify(key)}`);
+  return { idempotencyKey: key };
+}
+
 /** parseArgs options for commands that send a payload. */
 export const payloadOptions = {
   data: { type: 'string' },

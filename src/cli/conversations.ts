@@ -1,6 +1,6 @@
 /** `general-socket message` and `general-socket conversation`: fan a stored document out to its participants. */
 import { UsageError, parse, type Command } from './command.js';
-import { CONNECTION_HELP, connect, connectionOptions, report, sockets } from './connection.js';
+import { CONNECTION_HELP, EMIT_HELP, connect, connectionOptions, emitOptions, emitSettings, report, sockets } from './connection.js';
 
 export const message: Command = {
   summary: 'Emit a stored message to every participant of its conversations',
@@ -10,20 +10,22 @@ Calls GET /conversations/:channel/emit/message/:messageId: the gateway loads the
 it to every participant of each of its conversations, with is_sender set per recipient. Fails with
 NOT_FOUND when the message does not exist.
 
+${EMIT_HELP}
 ${CONNECTION_HELP}
 Example:
   general-socket message prospect 64abc123def456789
 `,
   async run(args, io) {
-    const { values, positionals } = parse({ args, options: connectionOptions, allowPositionals: true, strict: true });
+    const { values, positionals } = parse({ args, options: { ...connectionOptions, ...emitOptions }, allowPositionals: true, strict: true });
     const [channel, messageId, ...extra] = positionals;
     if (channel === undefined || messageId === undefined) throw new UsageError('message needs a channel and a message id');
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const connection = connect(values, io.env);
+    const settings = emitSettings(values);
     return report(
       io,
       connection,
-      () => connection.client.emitMessage(channel, messageId),
+      () => connection.client.emitMessage(channel, messageId, settings),
       ({ sockets: n }) => `Sent message ${messageId} (${channel}) to ${sockets(n)}.`,
     );
   },
@@ -37,12 +39,13 @@ Calls GET /conversations/:channel/emit/conversation/:conversationId/:isNew: the 
 conversation and sends it to each of its users with their own unread_count. Fails with NOT_FOUND
 when the conversation does not exist.
 
+${EMIT_HELP}
 ${CONNECTION_HELP}
 Example:
   general-socket conversation prospect 64conv123 new
 `,
   async run(args, io) {
-    const { values, positionals } = parse({ args, options: connectionOptions, allowPositionals: true, strict: true });
+    const { values, positionals } = parse({ args, options: { ...connectionOptions, ...emitOptions }, allowPositionals: true, strict: true });
     const [channel, conversationId, isNew, ...extra] = positionals;
     if (channel === undefined || conversationId === undefined || isNew === undefined) {
       throw new UsageError('conversation needs a channel, a conversation id and new or existing');
@@ -50,10 +53,11 @@ Example:
     if (isNew !== 'new' && isNew !== 'existing') throw new UsageError(`the third argument must be new or existing, got "${isNew}"`);
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const connection = connect(values, io.env);
+    const settings = emitSettings(values);
     return report(
       io,
       connection,
-      () => connection.client.emitConversation(channel, conversationId, isNew),
+      () => connection.client.emitConversation(channel, conversationId, isNew, settings),
       ({ sockets: n }) => `Sent ${isNew} conversation ${conversationId} (${channel}) to ${sockets(n)}.`,
     );
   },

@@ -34,6 +34,8 @@ export interface GeneralSocketErrorInit {
   readonly attempts?: number;
   /** Seconds the gateway asked to wait (`Retry-After`, as on 429). */
   readonly retryAfterSeconds?: number;
+  /** The `Idempotency-Key` the call was sent with (emits): repeating the call with it never delivers twice. */
+  readonly idempotencyKey?: string;
   readonly cause?: unknown;
 }
 
@@ -44,6 +46,7 @@ export class GeneralSocketError extends Error {
   readonly errno: number;
   readonly attempts: number;
   readonly retryAfterSeconds: number | undefined;
+  readonly idempotencyKey: string | undefined;
 
   constructor(init: GeneralSocketErrorInit) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -53,6 +56,7 @@ export class GeneralSocketError extends Error {
     this.errno = init.errno ?? this.status;
     this.attempts = init.attempts ?? 0;
     this.retryAfterSeconds = init.retryAfterSeconds;
+    this.idempotencyKey = init.idempotencyKey;
   }
 }
 

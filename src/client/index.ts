@@ -9,10 +9,12 @@
  * ```
  */
 import { ROUTES, pathOf, type PathParams, type SdkOperationId } from '../api/routes.js';
-import { invalidArgument } from './errors.js';
+import { GeneralSocketError, invalidArgument } from './errors.js';
 import { retryPolicy, type RetryOptions } from './retry.js';
-import { send, type CallOptions, type Transport } from './transport.js';
+import { send, type CallOptions, type EmitOptions, type Transport } from './transport.js';
 import type {
+  BatchItem,
+  BatchResult,
   Channel,
   ConversationId,
   EmitResult,
@@ -31,9 +33,11 @@ import type {
 export { GeneralSocketError } from './errors.js';
 export type { ClientErrorCode, GeneralSocketErrorCode, GeneralSocketErrorInit } from './errors.js';
 export type { RetryInfo, RetryOptions } from './retry.js';
-export type { CallOptions } from './transport.js';
+export type { CallOptions, EmitOptions } from './transport.js';
 // Named rather than `export type *`, which older TypeScript versions cannot read in a .d.ts.
 export type {
+  BatchItem,
+  BatchResult,
   Channel,
   ConversationId,
   EmitResult,
@@ -71,15 +75,17 @@ export interface ClientOptions {
  */
 export interface GeneralSocketClient {
   /** `POST /emit/:userId/:event`: `payload` to every socket of one user. */
-  emitToUser(userId: UserId, event: EventName, payload: Payload, options?: CallOptions): Promise<EmitResult>;
+  emitToUser(userId: UserId, event: EventName, payload: Payload, options?: EmitOptions): Promise<EmitResult>;
   /** `POST /emit/:event`: `data` to every socket of each user (one id or several). */
-  emitToUsers(userIds: UserIds, event: EventName, data: Payload, options?: CallOptions): Promise<EmitResult>;
+  emitToUsers(userIds: UserIds, event: EventName, data: Payload, options?: EmitOptions): Promise<EmitResult>;
   /** `POST /lead-finder/:event`: `payload` to one scraper socket; `NOT_FOUND` when it is gone. */
-  emitToScraper(socketId: ScraperSocketId, event: EventName, payload: Payload, options?: CallOptions): Promise<EmitResult>;
+  emitToScraper(socketId: ScraperSocketId, event: EventName, payload: Payload, options?: EmitOptions): Promise<EmitResult>;
+  /** `POST /emit/batch`: many events, each to its own audience; one result per item, in order (a refused item does not reject the call). */
+  emitBatch(items: readonly BatchItem[], options?: EmitOptions): Promise<BatchResult>;
   /** `GET /conversations/:channel/emit/message/:messageId`: a stored message to its conversations' participants. */
-  emitMessage(channel: Channel, messageId: MessageId, options?: CallOptions): Promise<EmitResult>;
+  emitMessage(channel: Channel, messageId: MessageId, options?: EmitOptions): Promise<EmitResult>;
   /** `GET /conversations/:channel/emit/conversation/:id/:isNew`: a conversation to each of its users. */
-  emitConversation(channel: Channel, conversationId: ConversationId, isNew: IsNew, options?: CallOptions): Promise<EmitResult>;
+  emitConversation(channel: Channel, conversationId: ConversationId, isNew: IsNew, options?: EmitOptions): Promise<EmitResult>;
   /** `GET /healthz`: resolves while the gateway serves. */
   health(options?: CallOptions): Promise<HealthResult>;
   /** `GET /readyz`: whether every dependency answers; resolves with `ready: false` rather than rejecting. */
@@ -106,33 +112,85 @@ export function createClient(options: ClientOptions): GeneralSocketClient {
     segments: Record<PathParams<(typeof ROUTES)[Id]['url']>, string>,
     body?: string,
     callOptions?: CallOptions,
-    extra: { answers?: number[]; retryable?: boolean } = {},
+    extra: { answers?: number[]; retryable?: boolean; idempotencyKey?: string } = {},
   ): Promise<T> => send<T>(transport, { method: ROUTES[id].method, path: pathOf(id, segments), ...(body !== undefined && { body }), ...extra }, callOptions);
+  /** An emit: one Idempotency-Key for the logical call, which every retry of it sends again. */
+  const emit = <T, Id extends SdkOperationId = SdkOperationId>(
+    id: Id,
+    segments: Record<PathParams<(typeof ROUTES)[Id]['url']>, string>,
+    body: string | undefined,
+    emitOptions: EmitOptions | undefined,
+  ): Promise<T> => call<T, Id>(id, segments, body, emitOptions, { idempotencyKey: idempotencyKeyOf(emitOptions) });
+  const emitBatch = (items: readonly BatchItem[], emitOptions?: EmitOptions): Promise<BatchResult> => {
+    if (!Array.isArray(items) || items.length === 0) throw invalidArgument('items must be a non-empty array of { userId | userIds | socketId, event, data }');
+    // A payload of undefined is sent as null, as by the other emits; the gateway checks the rest per item.
+    const sent = items.map((item) => (typeof item === 'object' && item !== null && !Array.isArray(item) ? { ...item, data: item.data ?? null } : item));
+    return emit('emitBatch', {}, json('items', { items: sent }), emitOptions);
+  };
 
   return {
-    emitToUser: async (userId, event, payload, callOptions) =>
-      call('emitToUser', { userId: segment('userId', userId), emitTo: segment('event', event) }, json('payload', payload), callOptions),
-    emitToUsers: async (userIds, event, data, callOptions) =>
-      call('emitToUsers', { emitTo: segment('event', event) }, json('data', { userIds: userIdList(userIds), data: data ?? null }), callOptions),
-    emitToScraper: async (socketId, event, payload, callOptions) =>
-      call(
+    emitToUser: async (userId, event, payload, emitOptions) =>
+      emit('emitToUser', { userId: segment('userId', userId), emitTo: segment('event', event) }, json('payload', payload), emitOptions),
+    emitToUsers: async (userIds, event, data, emitOptions) => {
+      const users = userIdList(userIds);
+      // POST /emit/batch is the batch route: an event named "batch" goes as a batch of one.
+      if (event === 'batch') return oneOfBatch(await emitBatch([{ userIds: users, event, data: data ?? null }], emitOptions));
+      return emit('emitToUsers', { emitTo: segment('event', event) }, json('data', { userIds: users, data: data ?? null }), emitOptions);
+    },
+    emitToScraper: async (socketId, event, payload, emitOptions) =>
+      emit(
         'emitToScraper',
         { event: segment('event', event) },
         json('payload', { socketId: text('socketId', socketId), payload: payload ?? null }),
-        callOptions,
+        emitOptions,
       ),
-    emitMessage: async (channel, messageId, callOptions) =>
-      call('emitMessage', { channel: segment('channel', channel), messageID: segment('messageId', messageId) }, undefined, callOptions),
-    emitConversation: async (channel, conversationId, isNew, callOptions) =>
-      call(
+    emitBatch: async (items, emitOptions) => emitBatch(items, emitOptions),
+    emitMessage: async (channel, messageId, emitOptions) =>
+      emit('emitMessage', { channel: segment('channel', channel), messageID: segment('messageId', messageId) }, undefined, emitOptions),
+    emitConversation: async (channel, conversationId, isNew, emitOptions) =>
+      emit(
         'emitConversation',
         { channel: segment('channel', channel), convoID: segment('conversationId', conversationId), isNew: newness(isNew) },
         undefined,
-        callOptions,
+        emitOptions,
       ),
     health: async (callOptions) => call('health', {}, undefined, callOptions),
     readiness: async (callOptions) => call('readiness', {}, undefined, callOptions, { answers: [200, 503], retryable: false }),
     stats: async (callOptions) => call('stats', {}, undefined, callOptions),
+  };
+}
+
+/** The caller's Idempotency-Key, checked, or a new one. */
+function idempotencyKeyOf(options: EmitOptions | undefined): string {
+  const given = options?.idempotencyKey;
+  if (given === undefined) return newKey();
+  if (typeof given !== 'string' || !/^[\x20-\x7E]{1,255}$/.test(given)) {
+    throw invalidArgument(`idempotencyKey must be 1 to 255 printable ASCII characters, such as a UUID, got ${JSON.stringify(given)}`);
+  }
+  return given;
+}
+
+/** A random UUID; runtimes without `crypto.randomUUID` get 128 random bits from `getRandomValues`. */
+function newKey(): string {
+  const webCrypto = (globalThis as { crypto?: { randomUUID?: () => string; getRandomValues?: (array: Uint8Array) => Uint8Array } }).crypto;
+  if (typeof webCrypto?.randomUUID === 'function') return webCrypto.randomUUID();
+  if (typeof webCrypto?.getRandomValues === 'function') {
+    return Array.from(webCrypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, '0')).join('');
+  }
+  throw invalidArgument('No crypto.randomUUID in this runtime to make an idempotency key: pass your own as the idempotencyKey option');
+}
+
+/** The answer of a one-item batch as the single emit would have given it. */
+function oneOfBatch(result: BatchResult): EmitResult {
+  const [first] = result.results;
+  if (first === undefined) throw new GeneralSocketError({ code: 'INVALID_RESPONSE', message: 'The batch answered no result for its one item' });
+  if (!first.success) throw new GeneralSocketError({ code: first.code, message: first.message, status: first.errno, errno: first.errno, attempts: 1 });
+  return {
+    success: true,
+    message: 'SUCCESS',
+    sockets: first.sockets,
+    ...(result.partial && { partial: true }),
+    ...(result.unconfirmed && { unconfirmed: true }),
   };
 }
 

@@ -1,7 +1,9 @@
 /**
- * When and how long the SDK waits before trying a call again. Only failures where the gateway
- * plausibly never handled the call are retried: the network (refused, reset) and 502/503/504.
- * A timeout is not retried: the gateway may still be emitting, and the caller asked for a bound.
+ * When and how long the SDK waits before trying a call again: after a network failure (refused,
+ * reset), on 502/503/504, and on the gateway's 409 IDEMPOTENCY_KEY_IN_USE (an earlier attempt still
+ * runs). Every attempt of an emit carries the same Idempotency-Key, so a retry of a call the gateway
+ * did handle answers what it answered instead of delivering again. A timeout is not retried: the
+ * caller asked for a bound (the error carries the key, to repeat the call safely later).
  */
 import { invalidArgument } from './errors.js';
 

@@ -23,6 +23,16 @@ export interface CallOptions {
   readonly timeoutMs?: number;
 }
 
+/** Options of the emit methods. */
+export interface EmitOptions extends CallOptions {
+  /**
+   * The call's `Idempotency-Key` (1 to 255 printable ASCII characters). By default each call gets a
+   * new one, which its retries reuse; pass your own to repeat a call safely later (after a `TIMEOUT`,
+   * `error.idempotencyKey` is the key to pass).
+   */
+  readonly idempotencyKey?: string;
+}
+
 /** A request as the methods describe it. */
 export interface Call {
   readonly method: 'GET' | 'POST';
@@ -34,6 +44,8 @@ export interface Call {
   readonly answers?: readonly number[];
   /** Whether this call may be retried at all (default true). */
   readonly retryable?: boolean;
+  /** Sent as `Idempotency-Key` with every attempt, so that a retry never delivers twice. */
+  readonly idempotencyKey?: string;
 }
 
 /** Sends a call, retrying as the policy allows, and resolves with the parsed body of the answer. */
@@ -50,7 +62,7 @@ export async function send<T>(transport: Transport, call: Call, options: CallOpt
     try {
       await sleep(delayMs, options.signal);
     } catch (reason) {
-      throw aborted(transport, attempt, reason);
+      throw aborted(transport, call, attempt, reason);
     }
   }
 }
@@ -58,7 +70,7 @@ export async function send<T>(transport: Transport, call: Call, options: CallOpt
 type Outcome = { ok: true; body: unknown } | { ok: false; error: GeneralSocketError; retryable: boolean };
 
 async function attemptOnce(transport: Transport, call: Call, timeoutMs: number, signal: AbortSignal | undefined, attempt: number): Promise<Outcome> {
-  if (signal?.aborted) return { ok: false, error: aborted(transport, attempt - 1, signal.reason), retryable: false };
+  if (signal?.aborted) return { ok: false, error: aborted(transport, call, attempt - 1, signal.reason), retryable: false };
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -70,6 +82,8 @@ async function attemptOnce(transport: Transport, call: Call, timeoutMs: number, 
   const headers: Record<string, string> = { accept: 'application/json', ...transport.headers };
   if (transport.apiKey !== undefined) headers['x-api-key'] = transport.apiKey;
   if (call.body !== undefined) headers['content-type'] = 'application/json';
+  if (call.idempotencyKey !== undefined) headers['idempotency-key'] = call.idempotencyKey;
+  const key = call.idempotencyKey === undefined ? {} : { idempotencyKey: call.idempotencyKey };
   try {
     // The timer runs until the body is read: a gateway that sends headers and stalls is a timeout too.
     const response = await transport.fetch(transport.baseUrl + call.path, {
@@ -82,12 +96,15 @@ async function attemptOnce(transport: Transport, call: Call, timeoutMs: number, 
     return interpret(response, text, call, attempt);
   } catch (error) {
     if (timedOut) {
-      const message = `No answer from ${transport.baseUrl} within ${timeoutMs} ms (${call.method} ${call.path}); the gateway may still have handled the call`;
-      return { ok: false, error: new GeneralSocketError({ code: 'TIMEOUT', message, attempts: attempt, cause: error }), retryable: false };
+      const message =
+        call.idempotencyKey === undefined
+          ? `No answer from ${transport.baseUrl} within ${timeoutMs} ms (${call.method} ${call.path}); the gateway may still have handled the call`
+          : `No answer from ${transport.baseUrl} within ${timeoutMs} ms (${call.method} ${call.path}); the gateway may still have handled the call: repeat it with the same idempotencyKey to learn its answer without delivering twice`;
+      return { ok: false, error: new GeneralSocketError({ code: 'TIMEOUT', message, attempts: attempt, cause: error, ...key }), retryable: false };
     }
-    if (signal?.aborted) return { ok: false, error: aborted(transport, attempt, signal.reason), retryable: false };
+    if (signal?.aborted) return { ok: false, error: aborted(transport, call, attempt, signal.reason), retryable: false };
     const message = `Cannot reach ${transport.baseUrl}: ${networkReason(error)}`;
-    return { ok: false, error: new GeneralSocketError({ code: 'NETWORK_ERROR', message, attempts: attempt, cause: error }), retryable: true };
+    return { ok: false, error: new GeneralSocketError({ code: 'NETWORK_ERROR', message, attempts: attempt, cause: error, ...key }), retryable: true };
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
@@ -116,14 +133,25 @@ function interpret(response: Response, text: string, call: Call, attempt: number
     errno: typeof shaped?.errno === 'number' ? shaped.errno : response.status,
     attempts: attempt,
     ...(retryAfterSeconds !== undefined && { retryAfterSeconds }),
+    ...(call.idempotencyKey !== undefined && { idempotencyKey: call.idempotencyKey }),
   });
   // The gateway's DELIVERY_UNCONFIRMED (504) means the event may have been delivered: no blind retry.
-  return { ok: false, error, retryable: RETRYABLE_STATUSES.includes(response.status) && error.code !== 'DELIVERY_UNCONFIRMED' };
+  // IDEMPOTENCY_KEY_IN_USE (409): an earlier attempt still runs; the retry gets its answer.
+  const retryable =
+    (RETRYABLE_STATUSES.includes(response.status) && error.code !== 'DELIVERY_UNCONFIRMED') ||
+    (error.code === 'IDEMPOTENCY_KEY_IN_USE' && call.idempotencyKey !== undefined);
+  return { ok: false, error, retryable };
 }
 
-function aborted(transport: Transport, attempts: number, reason: unknown): GeneralSocketError {
+function aborted(transport: Transport, call: Call, attempts: number, reason: unknown): GeneralSocketError {
   const why = reason instanceof Error ? `: ${reason.message}` : '';
-  return new GeneralSocketError({ code: 'ABORTED', message: `The call to ${transport.baseUrl} was aborted${why}`, attempts, cause: reason });
+  return new GeneralSocketError({
+    code: 'ABORTED',
+    message: `The call to ${transport.baseUrl} was aborted${why}`,
+    attempts,
+    cause: reason,
+    ...(call.idempotencyKey !== undefined && { idempotencyKey: call.idempotencyKey }),
+  });
 }
 
 function parseJson(text: string): unknown {

@@ -3,6 +3,7 @@
  * (src/api). Type-only imports: nothing of the server reaches the SDK's JavaScript.
  */
 import type { Static } from 'typebox';
+import type { BatchItem as BatchItemSchema, BatchReply } from '../api/batch.js';
 import type { EmitConversation, EmitMessage } from '../api/conversations.js';
 import type { EmitToUser, EmitToUsers } from '../api/emit.js';
 import type { Health, Ready } from '../api/health.js';
@@ -38,6 +39,12 @@ export type IsNew = Static<typeof EmitConversation.params>['isNew'] | boolean;
 
 /** The answer of every emit: `{ success: true, message: 'SUCCESS', sockets }`. */
 export type EmitResult = Static<(typeof EmitToUser.response)[200]>;
+
+/** One item of `emitBatch`: exactly one of `userId`, `userIds`, `socketId`; an event; its payload. */
+export type BatchItem = Static<typeof BatchItemSchema>;
+
+/** The answer of `emitBatch`: one result per item, in order (`{ success: true, sockets }` or the item's error). */
+export type BatchResult = Static<typeof BatchReply>;
 
 /** The answer of `GET /healthz`. */
 export type HealthResult = Static<(typeof Health.response)[200]>;

@@ -6,12 +6,25 @@
  * Uses @fastify/rate-limit. In a cluster the counters live in a store every node shares (Redis, or
  * the primary process of `WORKERS=n`), so N nodes do not allow N times the limit; while that store
  * fails, each node counts in its own memory instead of letting everything through.
+ *
+ * A call that sends several emits (a batch) counts as that many: the route's hook counts it once, as
+ * every call, and its handler counts the rest with `reply.countEmits` once it knows how many.
  */
 import rateLimit, { type FastifyRateLimitOptions, type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Config } from '../config.js';
 import { fail } from '../errors.js';
 import { LocalStore, rulesOf, type StoreFactory } from '../internals/rate-limit.js';
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /**
+     * Counts this call as `emits` emits against the key's rate limit, the one its route counted
+     * included; rejects with 429 when they do not all fit, before anything is sent.
+     */
+    countEmits(emits: number): Promise<void>;
+  }
+}
 
 type StoreCallback = Parameters<FastifyRateLimitStore['incr']>[1];
 type RouteOptions = Parameters<FastifyRateLimitStore['child']>[0];
@@ -55,7 +68,10 @@ export async function registerRateLimit(
   config: Pick<Config, 'rateLimitMax' | 'rateLimitWindowMs'>,
   shared?: StoreFactory,
 ): Promise<void> {
-  if (config.rateLimitMax === 0 || config.rateLimitWindowMs === 0) return;
+  if (config.rateLimitMax === 0 || config.rateLimitWindowMs === 0) {
+    app.decorateReply('countEmits', async () => undefined);
+    return;
+  }
   await app.register(rateLimit, {
     global: true,
     max: config.rateLimitMax,
@@ -71,5 +87,29 @@ export async function registerRateLimit(
         `Too many emit requests: at most ${context.max} per ${describeWindow(config.rateLimitWindowMs)} for this API key; retry in ${Math.ceil(context.ttl / 1000)} s`,
       ),
     ...(shared && { store: withLocalFallback(shared) }),
+  });
+  // The same store and bucket as the routes' hook; one count per emit, all sent at once.
+  const count = app.createRateLimit();
+  app.decorateReply('countEmits', async function (this: FastifyReply, emits: number) {
+    if (emits <= 1) return;
+    const counted = await Promise.all(Array.from({ length: emits - 1 }, () => count(this.request)));
+    let remaining = Number.POSITIVE_INFINITY;
+    let retryIn = 0;
+    for (const result of counted) {
+      if (result.isAllowed) return;
+      remaining = Math.min(remaining, result.remaining);
+      retryIn = Math.max(retryIn, result.ttlInSeconds);
+    }
+    void this.header('ratelimit-remaining', remaining).header('ratelimit-reset', retryIn);
+    if (counted.some((result) => !result.isAllowed && result.isExceeded)) {
+      const limit = `${config.rateLimitMax} per ${describeWindow(config.rateLimitWindowMs)} for this API key`;
+      throw fail(
+        'RATE_LIMITED',
+        emits > config.rateLimitMax
+          ? `Too many emits: this call counts as ${emits} (one per item), more than the rate limit allows at all (${limit}); nothing was sent, split it`
+          : `Too many emits: this call counts as ${emits} (one per item), more than are left of ${limit}; nothing was sent, retry in ${retryIn} s`,
+        { 'retry-after': String(retryIn) },
+      );
+    }
   });
 }

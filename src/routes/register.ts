@@ -18,6 +18,7 @@ import type {
 } from 'fastify';
 import { operations, withAccess, type Operation, type Operations } from '../api/operations.js';
 import type { OperationId } from '../api/routes.js';
+import type { IdempotencyHooks } from '../http/idempotency.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -49,6 +50,8 @@ export interface RouteGuards {
   readonly rateLimit: (scope: FastifyInstance) => Promise<void>;
   /** Operations served without the key whatever their row says (`metrics` with METRICS_PUBLIC=true). */
   readonly open?: readonly OperationId[];
+  /** The hooks that honour an emit's `Idempotency-Key` (http/idempotency.ts); every emit route gets them. */
+  readonly idempotency?: IdempotencyHooks;
 }
 
 /** Prometheus sends the key as `Authorization: Bearer <key>`: read it as `x-api-key` (key-or-bearer routes only). */
@@ -76,6 +79,7 @@ export async function registerRoutes(app: FastifyInstance, handlers: Handlers, g
       config: op.emit ? { emit: true } : { rateLimit: false },
       // A HEAD must never send events.
       exposeHeadRoute: !op.emit,
+      ...(op.emit && guards.idempotency && { preHandler: guards.idempotency.preHandler, onSend: guards.idempotency.onSend }),
     });
   };
   const having = (access: Operation['access']) => served.filter((op) => op.access === access);

@@ -96,7 +96,8 @@ export function openSqliteStore(path: string, { maxDepth = DEFAULT_JSON_MAX_DEPT
  * The database holds user documents: it is created 0600, and SQLite gives its -wal, -shm and
  * -journal files the database file's mode. Files an older version left readable by others are
  * tightened; a file of another owner (which cannot be) is left as it is. The streams' file
- * (streams/sqlite.ts) holds event payloads and is created the same way.
+ * (streams/sqlite.ts), which holds event payloads, and the idempotency file (idempotency/sqlite.ts),
+ * which holds emit answers, are created the same way.
  */
 export function createOwnerOnly(path: string): void {
   closeSync(openSync(path, 'a', 0o600));
