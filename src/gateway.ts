@@ -146,13 +146,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
 }
 
 /** The rest of createGateway, once the server, Socket.IO and the bus exist. */
-async function build(
-  app: FastifyInstance,
-  config: Config,
-  io: GatewayServer,
-  bus: ClusterBus,
-  socketLimits: SocketLimits,
-): Promise<Gateway> {
+async function build(app: FastifyInstance, config: Config, io: GatewayServer, bus: ClusterBus, socketLimits: SocketLimits): Promise<Gateway> {
   const apiKeys = createKeySet(config.internalApiKeys);
   const probes: ReadinessProbe[] = [{ name: 'bus', check: () => bus.check() }];
   const metrics = createMetrics(io, probes);

@@ -177,7 +177,11 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
     labelNames: ['how'],
     registers,
   });
-  const replayed = new Counter({ name: `${PREFIX}stream_replayed_events_total`, help: 'Events sent to user sockets from their streams rather than live.', registers });
+  const replayed = new Counter({
+    name: `${PREFIX}stream_replayed_events_total`,
+    help: 'Events sent to user sockets from their streams rather than live.',
+    registers,
+  });
   const gaps = new Counter({
     name: `${PREFIX}stream_gaps_total`,
     help: 'Gap events sent to user sockets, per reason (trimmed, epoch, unknown): clients told to reload their state.',
