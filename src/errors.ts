@@ -31,6 +31,11 @@ export const errorRegistry = {
     when: "The caller's address is not in `ALLOWED_IPS`; or `POST /console/token` in production.",
   },
   NOT_FOUND: { status: 404, message: 'Not found', when: 'Unknown route, or the scraper socket (or document, or channel) does not exist.' },
+  HISTORY_DISABLED: {
+    status: 404,
+    message: 'Event history is off: HISTORY_SIZE is 0',
+    when: '`GET /users/:userId/events` while `HISTORY_SIZE` is 0: no events are kept, so there is no history to read.',
+  },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed', when: 'The path exists under another method (see the `Allow` header).' },
   REQUEST_TIMEOUT: {
     status: 408,
@@ -69,7 +74,7 @@ export const errorRegistry = {
   SERVICE_UNAVAILABLE: {
     status: 503,
     message: 'A service the gateway depends on is unavailable',
-    when: 'A dependency (database, cluster bus, the idempotency store of a call with an `Idempotency-Key`) is unavailable, or the gateway is shutting down (`Retry-After: 1`).',
+    when: 'A dependency (database, cluster bus, the event history `GET /users/:userId/events` reads, the idempotency store of a call with an `Idempotency-Key`) is unavailable, or the gateway is shutting down (`Retry-After: 1`).',
   },
   STREAMS_UNAVAILABLE: {
     status: 503,

@@ -39,6 +39,7 @@ import { consoleHandlers } from './routes/console.js';
 import { conversationHandlers } from './routes/conversations.js';
 import { emitHandlers } from './routes/emit.js';
 import { healthHandlers } from './routes/health.js';
+import { historyHandlers } from './routes/history.js';
 import { leadFinderHandlers } from './routes/lead-finder.js';
 import { metricsHandlers } from './routes/metrics.js';
 import { registerRoutes } from './routes/register.js';
@@ -212,6 +213,7 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
         maxBytes: config.emitMaxBytes,
       }),
       ...consoleHandlers({ config }),
+      ...historyHandlers({ streams }),
     },
     {
       access,

@@ -133,7 +133,7 @@ describe('CLI against a real gateway', () => {
         ok: true,
         url: fresh.url,
         health: { status: 'ok' },
-        readiness: { ready: true, checks: { bus: { ok: true, detail: 'standalone' }, database: { ok: true } } },
+        readiness: { ready: true, checks: { bus: { ok: true, detail: 'standalone' }, database: { ok: true }, streams: { ok: true } } },
         stats: { success: true, message: 'SUCCESS', nodes: 1, users: 2, sockets: { '/v1/shared': 2, '/v1/lead-finder': 1 } },
       });
     } finally {

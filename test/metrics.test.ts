@@ -104,6 +104,7 @@ describe('GET /metrics', () => {
     assert.ok((m.get(key('nodejs_eventloop_lag_p99_seconds')) ?? -1) >= 0, 'event-loop delay is reported');
     expect('general_socket_dependency_up', { dependency: 'bus' }, 1);
     expect('general_socket_dependency_up', { dependency: 'database' }, 1);
+    expect('general_socket_dependency_up', { dependency: 'streams' }, 1);
   });
 
   it('counts unknown URLs under one label, so that scanners cannot create series', async () => {

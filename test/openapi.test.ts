@@ -354,6 +354,15 @@ describe('documented error statuses', { timeout: 120_000 }, () => {
     }
   });
 
+  it('provoke: the event history while HISTORY_SIZE=0', async () => {
+    const gateway = await build({ HISTORY_SIZE: '0' });
+    try {
+      provoked.record(operations.history as Operation, 'HISTORY_SIZE=0', await inject(gateway, example(operations.history as Operation)));
+    } finally {
+      await gateway.close();
+    }
+  });
+
   it('provoke: a cluster node that does not answer in time', { skip: !redisUp && 'Redis is not running' }, async () => {
     const prefix = uniquePrefix();
     const gateway = await build({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix, CLUSTER_TIMEOUT_MS: '500' });

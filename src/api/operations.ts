@@ -5,7 +5,7 @@
  *
  * The error answers an operation documents are derived from what it is, so that they cannot drift
  * from what the gateway does (test/openapi.test.ts provokes each of them):
- * - a path parameter or a body: 400 (the schema refuses it; a body may also not be JSON);
+ * - a path parameter, a query string or a body: 400 (the schema refuses it; a body may also not be JSON);
  * - a body: 413 (larger than BODY_LIMIT_BYTES) and 415 (not application/json);
  * - a key: 401 (missing or wrong) and 403 (address outside ALLOWED_IPS);
  * - an emit: 429 (the rate limit), and for its `Idempotency-Key` 409 (a request with the key is still
@@ -21,6 +21,7 @@ import { ConsoleToken } from './console.js';
 import { EmitConversation, EmitMessage } from './conversations.js';
 import { EmitToUser, EmitToUsers } from './emit.js';
 import { Health, Ready } from './health.js';
+import { History } from './history.js';
 import { EmitToScraper } from './lead-finder.js';
 import { Metrics } from './metrics.js';
 import { ROUTES, type OperationId, type RouteEntry } from './routes.js';
@@ -32,6 +33,8 @@ export interface OperationDefinition {
   readonly description?: string;
   readonly tags: readonly string[];
   readonly params?: TSchema;
+  /** The query string: its values arrive as strings and are validated as such (no coercion). */
+  readonly querystring?: TSchema;
   readonly body?: TSchema;
   /**
    * What the body must be, when `body` (what the route validates) lets more through so that the
@@ -100,6 +103,7 @@ const definitions = {
   emitBatch: EmitBatch,
   emitMessage: EmitMessage,
   emitConversation: EmitConversation,
+  history: History,
   health: Health,
   readiness: Ready,
   stats: Stats,

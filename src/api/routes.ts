@@ -28,6 +28,8 @@ export const ROUTES = {
   // 404: no such document; 413: more to send than EMIT_MAX_BYTES or CONVERSATION_MAX_USERS allow; 422: a stored document that cannot be sent.
   emitMessage: { method: 'GET', url: '/conversations/:channel/emit/message/:messageID', access: 'key', emit: true, errors: [404, 413, 422] },
   emitConversation: { method: 'GET', url: '/conversations/:channel/emit/conversation/:convoID/:isNew', access: 'key', emit: true, errors: [404, 413, 422] },
+  // 404: HISTORY_SIZE is 0, so no events are kept (HISTORY_DISABLED).
+  history: { method: 'GET', url: '/users/:userId/events', access: 'key', emit: false, errors: [404] },
   health: { method: 'GET', url: '/healthz', access: 'public', emit: false, errors: [] },
   readiness: { method: 'GET', url: '/readyz', access: 'public', emit: false, errors: [] },
   stats: { method: 'GET', url: '/stats', access: 'key', emit: false, errors: [] },

@@ -9,6 +9,7 @@ import { config } from './config.js';
 import { conversation, message } from './conversations.js';
 import { emit } from './emit.js';
 import { errors } from './errors.js';
+import { history } from './history.js';
 import { importCommand } from './import.js';
 import { serve } from './serve.js';
 import { status } from './status.js';
@@ -24,6 +25,7 @@ const commands: Record<string, Command> = {
   'emit-batch': emitBatch,
   message,
   conversation,
+  history,
   status,
   import: importCommand,
 };

@@ -20,6 +20,8 @@ import type {
   EmitResult,
   EventName,
   HealthResult,
+  HistoryOptions,
+  HistoryResult,
   IsNew,
   MessageId,
   Payload,
@@ -43,9 +45,12 @@ export type {
   EmitResult,
   EventName,
   HealthResult,
+  HistoryOptions,
+  HistoryResult,
   IsNew,
   MessageId,
   Payload,
+  Position,
   ReadinessResult,
   ScraperSocketId,
   StatsResult,
@@ -86,6 +91,12 @@ export interface GeneralSocketClient {
   emitMessage(channel: Channel, messageId: MessageId, options?: EmitOptions): Promise<EmitResult>;
   /** `GET /conversations/:channel/emit/conversation/:id/:isNew`: a conversation to each of its users. */
   emitConversation(channel: Channel, conversationId: ConversationId, isNew: IsNew, options?: EmitOptions): Promise<EmitResult>;
+  /**
+   * `GET /users/:userId/events`: the events kept for a user after `since` (from the oldest kept
+   * without it), oldest first; `gap: true` when some after `since` are gone. `HISTORY_DISABLED`
+   * when the gateway keeps none (HISTORY_SIZE=0).
+   */
+  history(userId: UserId, options?: HistoryOptions, callOptions?: CallOptions): Promise<HistoryResult>;
   /** `GET /healthz`: resolves while the gateway serves. */
   health(options?: CallOptions): Promise<HealthResult>;
   /** `GET /readyz`: whether every dependency answers; resolves with `ready: false` rather than rejecting. */
@@ -112,8 +123,11 @@ export function createClient(options: ClientOptions): GeneralSocketClient {
     segments: Record<PathParams<(typeof ROUTES)[Id]['url']>, string>,
     body?: string,
     callOptions?: CallOptions,
-    extra: { answers?: number[]; retryable?: boolean; idempotencyKey?: string } = {},
-  ): Promise<T> => send<T>(transport, { method: ROUTES[id].method, path: pathOf(id, segments), ...(body !== undefined && { body }), ...extra }, callOptions);
+    extra: { answers?: number[]; retryable?: boolean; idempotencyKey?: string; query?: string } = {},
+  ): Promise<T> => {
+    const { query = '', ...rest } = extra;
+    return send<T>(transport, { method: ROUTES[id].method, path: pathOf(id, segments) + query, ...(body !== undefined && { body }), ...rest }, callOptions);
+  };
   /** An emit: one Idempotency-Key for the logical call, which every retry of it sends again. */
   const emit = <T, Id extends SdkOperationId = SdkOperationId>(
     id: Id,
@@ -154,6 +168,8 @@ export function createClient(options: ClientOptions): GeneralSocketClient {
         undefined,
         emitOptions,
       ),
+    history: async (userId, options = {}, callOptions) =>
+      call('history', { userId: segment('userId', userId) }, undefined, callOptions, { query: historyQuery(options) }),
     health: async (callOptions) => call('health', {}, undefined, callOptions),
     readiness: async (callOptions) => call('readiness', {}, undefined, callOptions, { answers: [200, 503], retryable: false }),
     stats: async (callOptions) => call('stats', {}, undefined, callOptions),
@@ -239,6 +255,21 @@ function userIdList(userIds: UserIds): string | string[] {
   if (typeof userIds === 'string') return text('userIds', userIds);
   if (!Array.isArray(userIds) || userIds.length === 0) throw invalidArgument('userIds must be a user id or a non-empty array of user ids');
   return userIds.map((id, index) => text(`userIds[${index}]`, id));
+}
+
+/** `?since=&limit=` of a history call, checked before anything is sent. */
+function historyQuery(options: HistoryOptions): string {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('history options must be an object such as { since, limit }');
+  const query = new URLSearchParams();
+  if (options.since !== undefined) query.set('since', text('since', options.since));
+  // 1000 is api/history.ts's MAX_HISTORY_LIMIT, whose module (typebox) the SDK's JavaScript must not load.
+  if (options.limit !== undefined) {
+    if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > 1000)
+      throw invalidArgument(`limit must be a whole number from 1 to 1000, got ${String(options.limit)}`);
+    query.set('limit', String(options.limit));
+  }
+  const encoded = query.toString();
+  return encoded === '' ? '' : `?${encoded}`;
 }
 
 function newness(isNew: IsNew): 'new' | 'existing' {

@@ -7,6 +7,7 @@ import type { BatchItem as BatchItemSchema, BatchReply } from '../api/batch.js';
 import type { EmitConversation, EmitMessage } from '../api/conversations.js';
 import type { EmitToUser, EmitToUsers } from '../api/emit.js';
 import type { Health, Ready } from '../api/health.js';
+import type { History } from '../api/history.js';
 import type { EmitToScraper } from '../api/lead-finder.js';
 import type { Stats } from '../api/stats.js';
 
@@ -54,3 +55,17 @@ export type ReadinessResult = Static<(typeof Ready.response)[200]>;
 
 /** The answer of `GET /stats`: connected users and sockets per namespace. */
 export type StatsResult = Static<(typeof Stats.response)[200]>;
+
+/** A position in a user's history (`<epoch>:<seq>`), as an answer of `history()` gave it; opaque. */
+export type Position = string;
+
+/** Which events `history()` returns. */
+export interface HistoryOptions {
+  /** Only events after this position (the last one you received); omitted, from the oldest kept. */
+  readonly since?: Position;
+  /** Most events to return, 1 to 1000 (default 100). */
+  readonly limit?: number;
+}
+
+/** The answer of `GET /users/:userId/events`: the events kept for a user, and whether some after `since` are gone (`gap`). */
+export type HistoryResult = Static<(typeof History.response)[200]>;

@@ -66,7 +66,8 @@ export function formatValidationErrors(errors: FastifySchemaValidationError[], d
   const withSentence = [...errors].reverse().find((e) => typeof (e as { parentSchema?: Record<string, unknown> }).parentSchema?.['x-error'] === 'string');
   const chosen = withSentence ?? errors[0];
   if (!chosen) return new Error(`${dataVar} is invalid`);
-  const path = dataVar + chosen.instancePath.replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.');
+  // Fastify calls the query string `querystring`; callers write `?since=` and read "query.since".
+  const path = (dataVar === 'querystring' ? 'query' : dataVar) + chosen.instancePath.replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.');
   const params = chosen.params as Record<string, unknown>;
   if (chosen.keyword === 'required') return new Error(`${path}.${String(params.missingProperty)} is required`);
   if (chosen.keyword === 'additionalProperties') return new Error(`${path} has an unknown property "${String(params.additionalProperty)}"`);

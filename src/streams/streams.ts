@@ -62,7 +62,10 @@ export interface UserStreams {
   append(items: readonly Append[]): Promise<readonly Appended[]>;
   /** The head of a user's stream, creating an empty one (a new epoch) when there is none, and keeping it alive. */
   head(userId: string): Promise<StreamHead>;
-  /** Kept events after `after` (a seq of the current epoch), at most `limit`. */
+  /**
+   * Kept events after `after` (a seq of the current epoch), at most `limit`, with the head: like
+   * head(), it creates the stream when there is none and keeps it alive (a page always names an epoch).
+   */
   read(userId: string, after: number, limit: number): Promise<StreamPage>;
   /** Whether the store can be reached, for readiness. */
   ping(): Promise<void>;
@@ -83,7 +86,9 @@ export interface Position {
   readonly seq: number;
 }
 
-const POSITION = /^([0-9a-z]{1,16}):(0|[1-9][0-9]{0,15})$/;
+/** What a position string looks like (also the history API's schema for `since`). */
+export const POSITION_PATTERN = '^([0-9a-z]{1,16}):(0|[1-9][0-9]{0,15})$';
+const POSITION = new RegExp(POSITION_PATTERN);
 
 /** The position string a client receives. */
 export function formatPosition({ epoch, seq }: Position): string {
