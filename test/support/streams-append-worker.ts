@@ -1,0 +1,43 @@
+/**
+ * A process that appends to the SQLite streams at `argv[2]` and prints every acknowledged append as
+ * `<userId> <epoch>:<seq> <data JSON>`, one line each, once its promise resolved. Stdout to a pipe is
+ * synchronous on Linux, so a line the parent reads was acknowledged before anything after it.
+ *
+ * - `forever`: appends until it is killed (the crash test kills it with SIGKILL);
+ * - `count <n>`: prints `ready` once the file is open, waits for a line on stdin, then appends about n
+ *   events to each user and exits (two at once act as two WORKERS sharing the file).
+ */
+import { createInterface } from 'node:readline';
+import { openSqliteStreams } from '../../src/streams/sqlite.js';
+import type { Append } from '../../src/streams/streams.js';
+
+const [path, mode, count] = process.argv.slice(2);
+if (path === undefined || (mode !== 'forever' && mode !== 'count')) throw new Error('usage: streams-append-worker.ts <path> forever|count <n>');
+
+const USERS = ['u0', 'u1', 'u2', 'u3'];
+const streams = openSqliteStreams(path, { size: 10_000, ttlMs: 3_600_000 });
+
+let n = 0;
+/** One append call: an event for each of three users, as one emit to several users would make. */
+async function appendOnce(): Promise<void> {
+  const items: Append[] = [0, 1, 2].map((k) => ({ userId: USERS[(n + k) % USERS.length]!, event: 'crash-test', data: { n: n++, text: 'ünï ✓' } }));
+  const appended = await streams.append(items);
+  const lines = items.map((item, i) => `${item.userId} ${appended[i]!.epoch}:${appended[i]!.seq} ${JSON.stringify(item.data)}\n`);
+  process.stdout.write(lines.join(''));
+}
+
+if (mode === 'forever') {
+  // Four calls per turn: they share a group commit.
+  for (;;) await Promise.all([appendOnce(), appendOnce(), appendOnce(), appendOnce()]);
+} else {
+  const perUser = Number(count);
+  process.stdout.write('ready\n');
+  const input = createInterface({ input: process.stdin });
+  await new Promise<void>((resolve) => input.once('line', () => resolve()));
+  // An open stdin would keep the process alive after its work.
+  input.close();
+  process.stdin.destroy();
+  const items = perUser * USERS.length;
+  while (n < items) await Promise.all([appendOnce(), appendOnce()]);
+  await streams.close();
+}
