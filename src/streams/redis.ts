@@ -13,9 +13,9 @@
  *   starts a new epoch and every client holding a position of the old one is told it has a gap. An
  *   evicted stream whose meta survived moves `oldest` past what readers hold: a gap again, never
  *   silent loss. Under `noeviction` a full Redis refuses the append, which the REST call answers 503.
- * - Memory stays bounded: each XADD trims the stream to `size` (MAXLEN), events older than the ttl
- *   are trimmed from its front, and both keys expire after the ttl without an append or a read, so
- *   idle users cost nothing.
+ * - Memory stays bounded: each XADD trims the stream to `size` (MAXLEN), reads trim the events
+ *   older than the ttl from its front, and both keys expire after the ttl without an append or a
+ *   read, so idle users cost nothing.
  * - Each call is one Lua script per user (EVALSHA; the time is Redis's, one clock for every node):
  *   creating the epoch, counting, appending and refreshing the ttl happen atomically.
  *
@@ -105,7 +105,7 @@ for i = 1, count do
     redis.call('XADD', KEYS[1], 'MAXLEN', size, string.format('%d-1', seq), 't', now, 'e', ARGV[2 + 2 * i], 'd', ARGV[3 + 2 * i])
   end
 end
-oldest(last)
+-- Events older than the ttl are trimmed by head and read (which skip them); MAXLEN bounds them meanwhile.
 keep()
 return { epoch, last }
 `;

@@ -98,12 +98,12 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   }
   const { size, ttlMs } = limits;
 
-  const selectMeta = db.prepare<[string], { touched: number }>('SELECT touched FROM stream_meta WHERE user = ?');
-  const resetMeta = db.prepare<[string, string, number]>(
-    'INSERT INTO stream_meta (user, epoch, seq, touched) VALUES (?, ?, 0, ?) ON CONFLICT (user) DO UPDATE SET epoch = excluded.epoch, seq = 0, touched = excluded.touched',
+  // Advances a live stream: no row when the stream is missing or expired.
+  const advanceLive = db.prepare<[number, number, string, number], { epoch: string; seq: number }>(
+    'UPDATE stream_meta SET seq = seq + ?, touched = ? WHERE user = ? AND touched > ? RETURNING epoch, seq',
   );
-  const advance = db.prepare<[number, number, string], { epoch: string; seq: number }>(
-    'UPDATE stream_meta SET seq = seq + ?, touched = ? WHERE user = ? RETURNING epoch, seq',
+  const restart = db.prepare<[string, string, number, number], { epoch: string; seq: number }>(
+    'INSERT INTO stream_meta (user, epoch, seq, touched) VALUES (?, ?, ?, ?) ON CONFLICT (user) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, touched = excluded.touched RETURNING epoch, seq',
   );
   const dropEvents = db.prepare<[string]>('DELETE FROM stream_events WHERE user = ?');
   const dropMeta = db.prepare<[string]>('DELETE FROM stream_meta WHERE user = ?');
@@ -120,12 +120,11 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
    * the old events) when the stream is missing or expired. Returns the epoch and the new last seq.
    */
   const advanceStream = (user: string, count: number, now: number): { epoch: string; seq: number } => {
-    const meta = selectMeta.get(user);
-    if (meta === undefined || meta.touched <= now - ttlMs) {
-      if (meta !== undefined) dropEvents.run(user);
-      resetMeta.run(user, newEpoch(), now);
-    }
-    return advance.get(count, now, user)!;
+    const live = advanceLive.get(count, now, user, now - ttlMs);
+    if (live !== undefined) return live;
+    // The old epoch's events, if the sweeper has not deleted them yet.
+    dropEvents.run(user);
+    return restart.get(user, newEpoch(), count, now)!;
   };
 
   const headOf = (user: string, now: number): StreamHead => {
@@ -151,9 +150,8 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
         if (seq > last - size) insertEvent.run(user, seq, now, items[index]!.event, payloads[index]!);
         results[index] = { epoch, seq };
       });
-      // Past the size, and past the ttl from the front (the new events are live, so this stops at them).
-      const keepFrom = Math.max(last - size + 1, firstLive.get(user, now - ttlMs)?.seq ?? last + 1);
-      dropBefore.run(user, keepFrom);
+      // Events older than the ttl are left to reads (which skip them), the size and the sweeper: all bound them.
+      if (last > size) dropBefore.run(user, last - size + 1);
     }
     return results;
   };
