@@ -18,17 +18,21 @@ import { eventually, gatewayEnv, startGateway } from './support/gateway.js';
 const modeOf = (path: string): number => statSync(path).mode & 0o777;
 
 describe('data files', () => {
-  it('are created owner-only: the folder 0700, the database and its -wal and -shm files 0600', async () => {
+  it('are created owner-only: the folder 0700, the database, the event history and their -wal and -shm files 0600', async () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'gs-perm-')), 'nested', 'data');
     const gw = await startGateway({ DATA_DIR: dataDir });
     try {
       // A write makes SQLite create its -wal and -shm files.
       await gw.gateway.store.importDocuments({ users: [{ _id: 'u1', name: 'Alice', password: 'hash' }] });
+      await gw.gateway.streams!.append([{ userId: 'u1', event: 'notification', data: { secret: 'payload' } }]);
       assert.equal(modeOf(dataDir), 0o700, 'data folder');
       assert.equal(modeOf(join(dataDir, '..')), 0o700, 'every folder the gateway created');
       const files = readdirSync(dataDir).filter((file) => file.startsWith('general-socket.sqlite'));
       assert.deepEqual(files.sort(), ['general-socket.sqlite', 'general-socket.sqlite-shm', 'general-socket.sqlite-wal']);
       for (const file of files) assert.equal(modeOf(join(dataDir, file)), 0o600, file);
+      const history = readdirSync(dataDir).filter((file) => file.startsWith('streams.sqlite'));
+      assert.deepEqual(history.sort(), ['streams.sqlite', 'streams.sqlite-shm', 'streams.sqlite-wal']);
+      for (const file of history) assert.equal(modeOf(join(dataDir, file)), 0o600, file);
     } finally {
       await gw.close();
     }
