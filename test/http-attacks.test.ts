@@ -135,7 +135,11 @@ describe('the same access rule for /readyz details, /stats and /metrics', () => 
   it('shows /readyz details only to a key holder inside ALLOWED_IPS', async () => {
     const outside = await call(gateway, { url: '/readyz', remoteAddress: '203.0.113.5' });
     assert.equal(outside.status, 200);
-    assert.deepEqual(outside.body, { ready: true, checks: { bus: { ok: true }, database: { ok: true }, streams: { ok: true } } }, 'a key from outside the list sees no details');
+    assert.deepEqual(
+      outside.body,
+      { ready: true, checks: { bus: { ok: true }, database: { ok: true }, streams: { ok: true } } },
+      'a key from outside the list sees no details',
+    );
     assertRefused(await call(gateway, { url: '/stats', remoteAddress: '203.0.113.5' }), 403, 'FORBIDDEN');
     assertRefused(await call(gateway, { url: '/metrics', remoteAddress: '203.0.113.5' }), 403, 'FORBIDDEN');
 
