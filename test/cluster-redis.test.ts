@@ -55,25 +55,40 @@ const PASSWORD = 'redis-secret-0123456789';
 describe('a gateway whose Redis never answers', { timeout: 30_000 }, () => {
   const rejections: unknown[] = [];
   const onRejection = (reason: unknown): void => void rejections.push(reason);
+  /** Gateways not closed yet: a failed test leaves none behind, reconnecting forever and keeping the process alive. */
+  const open = new Set<TestGateway>();
+  const start = async (env: Record<string, string>): Promise<TestGateway> => {
+    const node = await startGateway({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, CLUSTER_TIMEOUT_MS: '200', ...env });
+    open.add(node);
+    return node;
+  };
+  /** Closes `node` and checks that nothing was left to reject. */
+  const closeCleanly = async (node: TestGateway): Promise<void> => {
+    open.delete(node);
+    await node.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(rejections, []);
+  };
   before(() => process.on('unhandledRejection', onRejection));
-  after(() => process.off('unhandledRejection', onRejection));
+  after(async () => {
+    process.off('unhandledRejection', onRejection);
+    await Promise.all([...open].map((node) => node.close()));
+  });
 
   it('starts, serves its own sockets, reports the bus down, and closes cleanly (streams off: live delivery)', async () => {
     rejections.length = 0;
-    const node = await startGateway({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, CLUSTER_TIMEOUT_MS: '200', HISTORY_SIZE: '0' });
+    const node = await start({ HISTORY_SIZE: '0' });
     const socket = await node.connectUser('solo');
     const arrival = nextEvent(socket, 'hi');
     assert.deepEqual((await node.request('POST', '/emit/solo/hi', { a: 1 })).body, { success: true, message: 'SUCCESS', sockets: 1, partial: true });
     assert.deepEqual(await arrival, { a: 1 });
     assert.equal((await node.request('GET', '/readyz')).status, 503);
-    await node.close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.deepEqual(rejections, []);
+    await closeCleanly(node);
   });
 
   it('with streams on, starts, refuses emits to users (503 STREAMS_UNAVAILABLE) and user sockets, still sends scraper tasks, and closes cleanly', async () => {
     rejections.length = 0;
-    const node = await startGateway({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, CLUSTER_TIMEOUT_MS: '200' });
+    const node = await start({});
     // A user socket is not admitted while its stream cannot be read: its transport is closed, which a
     // stock client (reconnection on) answers by trying again.
     const turnedAway = connect(`${node.url}/v1/shared`, {
@@ -102,9 +117,7 @@ describe('a gateway whose Redis never answers', { timeout: 30_000 }, () => {
     const ready = await node.request('GET', '/readyz');
     assert.equal(ready.status, 503);
     assert.equal(ready.body.checks.streams.ok, false);
-    await node.close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.deepEqual(rejections, []);
+    await closeCleanly(node);
   });
 });
 
