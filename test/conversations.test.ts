@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'socket.io-client';
 import { loadConfig } from '../src/config.js';
 import type { ImportBatch } from '../src/store/store.js';
-import { collect, nextEvent, nextEvents, startGateway, type TestGateway } from './support/gateway.js';
+import { assertSent, collect, nextEvent, nextEvents, startGateway, type TestGateway } from './support/gateway.js';
 import { createTestSchema, postgresAvailable } from './support/postgres.js';
 
 const PASSWORD_HASH = '$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy';
@@ -115,7 +115,7 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
       const arrivals = Promise.all([nextEvent(tab, 'prospect_message'), nextEvent(phone, 'prospect_message'), nextEvent(bob, 'prospect_message')]);
       const reply = await gw.request('GET', '/conversations/prospect/emit/message/msg-in');
       assert.equal(reply.status, 200);
-      assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 3 });
+      assertSent(reply.body, 3, ['u1', 'u2']);
       const [toTab, toPhone, toBob] = (await arrivals) as Record<string, unknown>[];
       const expected = {
         _id: 'msg-in',
@@ -141,7 +141,8 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
       const bobGot = collect(bob, 'prospect_message');
       const carolGot = nextEvent(carol, 'prospect_message');
       const reply = await gw.request('GET', '/conversations/prospect/emit/message/msg-out');
-      assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 4 });
+      // u1 is in both conversations: one position each, the reply names the later.
+      assertSent(reply.body, 4, ['u1', 'u2', 'u3']);
 
       const toAlice = (await aliceGot) as Record<string, unknown>[];
       assert.deepEqual(toAlice.map((p) => [p.conversation_id, p.is_sender]).sort(), [
@@ -164,7 +165,7 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
       const bob = await user('u2');
       const arrival = nextEvent(bob, 'prospect_message');
       const reply = await gw.request('GET', '/conversations/prospect/emit/message/msg-lost');
-      assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 1 });
+      assertSent(reply.body, 1, ['u2']);
       assert.equal(((await arrival) as Record<string, unknown>).conversation_id, 'conv-c');
       bob.disconnect();
     });
@@ -173,7 +174,7 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
       const carol = await user('u3');
       const arrival = nextEvent(carol, 'prospect_message');
       const reply = await gw.request('GET', '/conversations/prospect/emit/message/msg-single');
-      assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 1 });
+      assertSent(reply.body, 1, ['u3']);
       const payload = (await arrival) as Record<string, unknown>;
       assert.equal(payload.conversation_id, 'conv-d');
       assert.equal(payload.is_sender, true);
@@ -184,7 +185,7 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) {
       const [alice, bob] = [await user('u1'), await user('u2')];
       const arrivals = Promise.all([nextEvent(alice, 'prospect_add_conversation'), nextEvent(bob, 'prospect_add_conversation')]);
       const reply = await gw.request('GET', '/conversations/prospect/emit/conversation/conv-a/new');
-      assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 2 });
+      assertSent(reply.body, 2, ['u1', 'u2']);
       const [toAlice, toBob] = (await arrivals) as Record<string, any>[];
       assert.equal(toAlice!.unread_count, 3);
       assert.equal(toBob!.unread_count, 0, 'u2 is missing from the unread_count map');

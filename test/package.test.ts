@@ -8,7 +8,7 @@ import * as root from '../src/index.js';
 import type { Config, ErrorBody, ErrorCode, Gateway, SocketErrorCode } from '../src/index.js';
 import ts from 'typescript';
 import { ensureBuilt, ROOT } from './support/dist.js';
-import { API_KEY, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+import { API_KEY, assertSent, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 
 /** What `import ... from 'general-socket'` offers at run time; its types are pinned by the import above. */
 const ROOT_EXPORTS = ['ConfigError', 'GatewayError', 'createGateway', 'errorRegistry', 'loadConfig', 'socketErrorRegistry'];
@@ -101,13 +101,15 @@ export async function use(signal: AbortSignal): Promise<number> {
   }
   // @ts-expect-error -- isNew is 'new', 'existing' or a boolean
   await client.emitConversation('prospect', '64conv', 'maybe');
+  // With streams on, where the event stands in each user's stream.
+  const positions: Readonly<Record<string, string>> | undefined = one.positions;
   // @ts-expect-error -- sockets is a number
   const wrong: string = one.sockets;
   // @ts-expect-error -- there is no such method
   client.emitToEveryone();
   // @ts-expect-error -- baseUrl is required
   createClient({ apiKey: 'key' });
-  console.log(wrong, ready.ready, status);
+  console.log(wrong, ready.ready, status, positions);
   return one.sockets + stats.users;
 }
 `;
@@ -228,8 +230,9 @@ describe('the npm package', () => {
     writeFileSync(join(project, 'consumer.mjs'), CONSUMER_JS);
     const run = await exec(process.execPath, ['consumer.mjs'], project, 30_000, { PATH: process.env.PATH, GS_URL: gw.url, GS_KEY: API_KEY });
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(JSON.parse(run.stdout), {
-      sent: { success: true, message: 'SUCCESS', sockets: 1 },
+    const { sent, ...rest } = JSON.parse(run.stdout);
+    assertSent(sent, 1, ['pkg-user']);
+    assert.deepEqual(rest, {
       refused: { isTyped: true, code: 'UNAUTHORIZED', status: 401 },
       health: { status: 'ok' },
       rootExports: ROOT_EXPORTS,

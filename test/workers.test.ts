@@ -11,7 +11,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
 import { builtMain } from './support/dist.js';
-import { API_KEY, JWT_SECRET, SCRAPER_KEY, collect, eventually, gatewayEnv, nextEvent, postDuringSignal } from './support/gateway.js';
+import { API_KEY, JWT_SECRET, SCRAPER_KEY, assertSent, collect, eventually, gatewayEnv, nextEvent, postDuringSignal } from './support/gateway.js';
 
 interface LogLine {
   msg: string;
@@ -135,7 +135,7 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
     for (let call = 0; call < 4; call++) {
       const arrivals = Promise.all(users.map((socket) => nextEvent(socket, 'notification')));
       const reply = await request('POST', '/emit/poller/notification', { call });
-      assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 6 });
+      assertSent(reply.body, 6, ['poller']);
       await arrivals;
     }
     const markers = Promise.all(users.map((socket) => nextEvent(socket, 'marker')));
@@ -215,7 +215,10 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
     } finally {
       process.kill(busy!, 'SIGCONT');
     }
-    for (const reply of await Promise.all(replies)) assert.deepEqual(reply, { success: true, message: 'SUCCESS', sockets: 6 });
+    const answered = (await Promise.all(replies)) as { positions: { poller: string } }[];
+    for (const reply of answered) assertSent(reply, 6, ['poller']);
+    // Sent at once through both workers, into the one stream they share: each event its own position.
+    assert.equal(new Set(answered.map((reply) => reply.positions.poller)).size, answered.length);
     assert.ok(pollers.every((socket) => socket.connected));
   });
 
@@ -245,7 +248,7 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
     const fresh = await Promise.all(Array.from({ length: 4 }, () => connectUser('after-crash')));
     const arrivals = Promise.all(fresh.map((socket) => nextEvent(socket, 'hello')));
     const reply = await request('POST', '/emit/after-crash/hello', { ok: true });
-    assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', sockets: 4 });
+    assertSent(reply.body, 4, ['after-crash']);
     await arrivals;
   });
 
