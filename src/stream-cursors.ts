@@ -12,7 +12,9 @@
  * token is checked): after the position its client sent back (Socket.IO's recovery: `auth.pid` and
  * `auth.offset`), after an explicit `auth.since`, or after the stream's head for a fresh connection.
  * A position that the stream no longer holds (trimmed, expired, another epoch) is answered with the
- * gap event, so the client reloads its state instead of silently missing events.
+ * gap event, so the client reloads its state instead of silently missing events; the socket then
+ * receives what the stream still keeps, from its oldest event, so that a client that ignores the gap
+ * event loses only what is truly gone.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { STREAM_GAP_EVENT } from './api/common.js';
@@ -35,14 +37,17 @@ export type GapReason =
   /** The position is not one this stream ever handed out. */
   | 'unknown';
 
-/** The payload of the gap event (its last argument is the newest position, as for every event). */
+/**
+ * The payload of the gap event. Its last argument, as for every event, is a position: the one just
+ * before `oldest`, so that a client that drops right after it resumes with what is still kept.
+ */
 export interface GapNotice {
   readonly reason: GapReason;
   /** The position the client asked to resume after, as it sent it. */
   readonly requested: string | null;
-  /** The oldest position still kept, or null when the stream keeps nothing. */
+  /** The oldest position still kept (the socket receives it next), or null when the stream keeps nothing. */
   readonly oldest: string | null;
-  /** The newest position: the socket continues after it. */
+  /** The newest position when the gap was found: the socket receives what is kept up to it, then live events. */
   readonly newest: string;
 }
 
@@ -128,10 +133,12 @@ export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger
     cursor.next = seq + 1;
   };
 
-  const announce = (cursor: Cursor, gap: GapNotice): void => {
-    // The newest position as the last argument: the client's offset moves past what it cannot have.
-    cursor.socket.emit(STREAM_GAP_EVENT, gap, gap.newest);
+  /** Sends the gap event; the socket goes on with the first event still kept. */
+  const announce = (cursor: Cursor, gap: GapNotice, oldest: number): void => {
+    // The client's offset moves to just before what is kept: past what it cannot have, short of what it can.
+    cursor.socket.emit(STREAM_GAP_EVENT, gap, formatPosition({ epoch: cursor.epoch, seq: oldest - 1 }));
     observer.gap(gap.reason);
+    cursor.next = oldest;
   };
 
   /** Reads the stream from where the socket stands until it has caught up with it. */
@@ -156,8 +163,7 @@ export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger
             newest: formatPosition(page),
           };
           cursor.epoch = page.epoch;
-          announce(cursor, gap);
-          cursor.next = page.seq + 1;
+          announce(cursor, gap, page.oldest);
           continue;
         }
         let replayed = 0;
@@ -184,7 +190,8 @@ export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger
       const head = await streams.head(userId);
       const gap = gapFor(resume, head);
       observer.started(resume.kind);
-      const start = resume.kind === 'fresh' || gap !== undefined ? head.seq : (resume.position as Position).seq;
+      // Fresh: from now on. After a gap: from what the stream still keeps. Else: after the position.
+      const start = resume.kind === 'fresh' ? head.seq : gap !== undefined ? head.oldest - 1 : (resume.position as Position).seq;
       const epoch = head.epoch;
       // The session id names where this socket started: a client that received nothing resumes there.
       const recovered = resume.kind === 'recover' && gap === undefined;
@@ -196,7 +203,7 @@ export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger
       const cursor = cursors.get(socket);
       if (cursor === undefined) return;
       if (cursor.gap !== undefined) {
-        announce(cursor, cursor.gap);
+        announce(cursor, cursor.gap, cursor.next);
         delete cursor.gap;
       }
       // Also for a fresh socket: an event appended between its head and its joining the user's room

@@ -91,7 +91,7 @@ describe('recovery', () => {
     );
   });
 
-  it('a position older than what is kept gets the gap event, then live events', async () => {
+  it('a position older than what is kept gets the gap event, then what is still kept, then live events', async () => {
     const gw = await startGateway({ HISTORY_SIZE: '5' });
     gateways.push(gw);
     const first = (await gw.request('POST', '/emit/u3/n', { i: 0 })).body.positions.u3;
@@ -108,10 +108,18 @@ describe('recovery', () => {
     const gap = gaps[0]?.data as Record<string, unknown>;
     assert.equal(gap.reason, 'trimmed');
     assert.equal(gap.requested, first);
-    assert.equal(gaps[0]?.position, gap.newest);
+    // What is still kept (the last 5) follows the gap event, then live events.
+    await eventually(() => seen.length === 5, 5000, 'what is kept');
+    assert.equal(gap.oldest, seen[0]?.position);
+    assert.equal(gap.newest, seen[4]?.position);
+    // The gap event's own position is the one just before the oldest kept.
+    assert.equal(gaps[0]?.position, `${(gap.oldest as string).split(':')[0]}:${Number((gap.oldest as string).split(':')[1]) - 1}`);
     await gw.request('POST', '/emit/u3/n', { i: 10 });
-    await eventually(() => seen.length === 1, 5000, 'live');
-    assert.deepEqual(seen[0]?.data, { i: 10 });
+    await eventually(() => seen.length === 6, 5000, 'live');
+    assert.deepEqual(
+      seen.map((e) => (e.data as { i: number }).i),
+      [5, 6, 7, 8, 9, 10],
+    );
   });
 });
 
@@ -147,8 +155,11 @@ describe('recovery with streams in Redis', { skip: !redisUp && 'Redis is not run
     await eventually(() => gaps.length === 1, 5000, 'gap');
     assert.deepEqual(gaps[0]?.data, { reason: 'epoch', requested: before, oldest: after, newest: after });
     await gw.request('POST', '/emit/wiped/n', { i: 2 });
-    await eventually(() => seen.length === 1, 5000, 'live after the gap');
-    assert.deepEqual(seen[0]?.data, { i: 2 });
+    await eventually(() => seen.length === 2, 5000, 'what the new stream keeps, then live');
+    assert.deepEqual(
+      seen.map((e) => e.data),
+      [{ i: 1 }, { i: 2 }],
+    );
   });
 
   it('while Redis is away emits answer 503 and send nothing; the client retries, and a Redis restarted empty is a gap, not a silent loss', async () => {

@@ -20,7 +20,9 @@
  *   creating the epoch, counting, appending and refreshing the ttl happen atomically.
  *
  * The connection is our own and fails fast (no offline queue, a command timeout): an emit during a
- * Redis outage is refused within `timeoutMs` with StreamsUnavailableError, never left waiting.
+ * Redis outage is refused within `timeoutMs` with StreamsUnavailableError, never left waiting. An
+ * append also carries a deadline that Redis checks on its own clock (half that timeout), so an append
+ * refused here is not written there later by a Redis that was only frozen.
  */
 import { Redis } from 'ioredis';
 import { redactUrl } from '../secrets.js';
@@ -93,16 +95,23 @@ local function keep()
 end
 `;
 
-/** ARGV[3] the size, then event and data JSON of each event. Returns { epoch, last seq }. */
-const APPEND = `${OPEN}
-local size = tonumber(ARGV[3])
-local count = (#ARGV - 3) / 2
+/**
+ * ARGV[3] a deadline on Redis's clock in milliseconds (0: none), ARGV[4] the size, then event and data
+ * JSON of each event. Returns { epoch, last seq }, or false, writing nothing, past the deadline.
+ */
+const APPEND = `
+local started = redis.call('TIME')
+local deadline = tonumber(ARGV[3])
+if deadline > 0 and tonumber(started[1]) * 1000 + math.floor(tonumber(started[2]) / 1000) > deadline then return false end
+${OPEN}
+local size = tonumber(ARGV[4])
+local count = (#ARGV - 4) / 2
 local last = redis.call('HINCRBY', KEYS[2], 'seq', count)
 local first = last - count + 1
 for i = 1, count do
   local seq = first + i - 1
   if seq > last - size then
-    redis.call('XADD', KEYS[1], 'MAXLEN', size, string.format('%d-1', seq), 't', now, 'e', ARGV[2 + 2 * i], 'd', ARGV[3 + 2 * i])
+    redis.call('XADD', KEYS[1], 'MAXLEN', size, string.format('%d-1', seq), 't', now, 'e', ARGV[3 + 2 * i], 'd', ARGV[4 + 2 * i])
   end
 end
 -- Events older than the ttl are trimmed by head and read (which skip them); MAXLEN bounds them meanwhile.
@@ -131,7 +140,7 @@ return { epoch, seq, from, entries }
 `;
 
 interface StreamCommands {
-  gsStreamAppend(stream: string, meta: string, ...args: (string | number)[]): Promise<[string, number]>;
+  gsStreamAppend(stream: string, meta: string, ...args: (string | number)[]): Promise<[string, number] | null>;
   gsStreamHead(stream: string, meta: string, epoch: string, ttlMs: number): Promise<[string, number, number]>;
   gsStreamRead(stream: string, meta: string, epoch: string, ttlMs: number, after: number, limit: number): Promise<[string, number, number, RawEntry[]]>;
 }
@@ -170,6 +179,26 @@ export async function openRedisStreams(options: RedisStreamsOptions): Promise<Us
     if (up) log.warn({ redis: where, reason: lastError || undefined }, 'event streams lost Redis: emits answer 503 until it is back');
     up = false;
   });
+  // How far Redis's clock is ahead of ours, so that an append carries a deadline Redis itself checks:
+  // a script that was sent in time but runs late (Redis frozen, then thawed after this side answered
+  // 503) writes nothing, and the 503's "nothing was sent" stays true. Measured at each connection and
+  // every minute; until the first measure, appends carry no deadline.
+  let clockOffset: number | undefined;
+  const measureClock = async (): Promise<void> => {
+    const sent = Date.now();
+    const [seconds, micros] = await redis.time();
+    const received = Date.now();
+    clockOffset = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (sent + received) / 2;
+  };
+  redis.on('ready', () => void measureClock().catch(() => undefined));
+  const clock = setInterval(() => {
+    if (redis.status === 'ready') measureClock().catch(() => undefined);
+  }, 60_000);
+  clock.unref();
+  // Half the command timeout: a script that starts later is refused by Redis, and one that starts in
+  // time has the other half for its answer to come back before this side gives up on it.
+  const deadline = (): number => (clockOffset === undefined ? 0 : Math.floor(Date.now() + clockOffset + Math.max(timeoutMs, 100) / 2));
+
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
       log.warn({ redis: where, timeoutMs }, 'Redis is not reachable yet for the event streams; emits answer 503 until it is');
@@ -206,7 +235,9 @@ export async function openRedisStreams(options: RedisStreamsOptions): Promise<Us
       const results: Appended[] = new Array(items.length);
       // One script per user, all sent at once: ioredis writes them back to back on one connection.
       const calls = users.map(({ userId, indexes, args }) => {
-        return redis.gsStreamAppend(...keys(userId), newEpoch(), ttlMs, size, ...args).then(([epoch, last]) => {
+        return redis.gsStreamAppend(...keys(userId), newEpoch(), ttlMs, deadline(), size, ...args).then((appended) => {
+          if (appended === null) throw new Error('Redis ran the append past its deadline, so it wrote nothing');
+          const [epoch, last] = appended;
           indexes.forEach((index, k) => {
             results[index] = { epoch, seq: Number(last) - indexes.length + 1 + k };
           });
@@ -227,6 +258,7 @@ export async function openRedisStreams(options: RedisStreamsOptions): Promise<Us
       }),
     ping: () => guard(async () => void (await redis.ping())),
     async close() {
+      clearInterval(clock);
       // No QUIT: it would wait for a Redis that may be gone; nothing is pending once requests drained.
       redis.disconnect();
     },
