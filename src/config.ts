@@ -162,6 +162,23 @@ const namespaceName: Parser<string> = (raw, name) => {
   return raw;
 };
 
+/** Webhook endpoints: http(s) URLs without credentials (a secret in a URL would reach logs). */
+const webhookUrlList: Parser<readonly string[]> = (raw, name) => {
+  const entries = list(raw, name);
+  for (const entry of entries) {
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      throw new Error(`${name} entry "${entry}" is not a URL such as https://backend.example.com/hooks/general-socket`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${name} entry "${entry}" must start with http:// or https://`);
+    if (url.username !== '' || url.password !== '') throw new Error(`${name} entries must not carry credentials: the signature authenticates the gateway`);
+  }
+  if (entries.length > 20) throw new Error(`${name} names ${entries.length} URLs; at most 20 are allowed`);
+  return entries;
+};
+
 /** `auto` (or 0) means one worker per core. */
 const workerCount: Parser<number> = (raw, name) => (raw.toLowerCase() === 'auto' ? 0 : integer(0, 256)(raw, name));
 
@@ -449,6 +466,47 @@ const options = {
     integer(0, 1_000_000),
     600,
   ),
+  // Presence and webhooks (src/presence/).
+  presenceLeaseMs: option(
+    'PRESENCE_LEASE_MS',
+    "How long a gateway node stays listed in the cluster's user directory without renewing its lease (it renews every third of it): a node killed or cut off from Redis stops counting in presence, and its users go offline, within this time.",
+    integer(1000, 600_000),
+    5000,
+  ),
+  presenceMaxUserIds: option('PRESENCE_MAX_USER_IDS', 'Most user ids one `POST /presence` call may name.', integer(1, 100_000), 1000),
+  webhookUrls: option(
+    'WEBHOOK_URLS',
+    'Comma-separated http(s) URLs that receive a signed POST when a user comes online or goes offline and when a scraper socket connects or disconnects, once per cluster; needs `WEBHOOK_SECRET`.',
+    webhookUrlList,
+    [],
+    '(none)',
+  ),
+  webhookSecret: option(
+    'WEBHOOK_SECRET',
+    'Secret of the HMAC-SHA256 signature (`x-webhook-signature`) of every webhook; required when `WEBHOOK_URLS` is set (in production at least 32 characters).',
+    text,
+    '',
+    '(none)',
+  ),
+  webhookOfflineGraceMs: option(
+    'WEBHOOK_OFFLINE_GRACE_MS',
+    "How long a user's last socket must stay gone before the user counts as offline (the `user.offline` webhook; presence's `since` restarts): a page reload or a quick reconnect within it sends nothing.",
+    integer(0, 3_600_000),
+    3000,
+  ),
+  webhookTimeoutMs: option('WEBHOOK_TIMEOUT_MS', 'Longest wait for a webhook endpoint to answer one delivery attempt.', integer(100, 120_000), 5000),
+  webhookRetryForMs: option(
+    'WEBHOOK_RETRY_FOR_MS',
+    'How long a webhook that fails (an error, a timeout, a status other than 2xx) is retried, with exponential backoff from 1 s to 60 s, before it is given up (counted and logged).',
+    integer(0, 86_400_000),
+    300_000,
+  ),
+  webhookQueueSize: option(
+    'WEBHOOK_QUEUE_SIZE',
+    'Most webhook deliveries waiting on this node (retries included); past it a new one is dropped, counted and logged, so a dead endpoint never holds memory or slows emits.',
+    integer(1, 1_000_000),
+    10_000,
+  ),
   adminUi: option(
     'ADMIN_UI',
     'Instrument Socket.IO for `@socket.io/admin-ui` (namespace `/admin`) and serve that UI at `/admin-ui/`; needs `ADMIN_UI_PASSWORD`.',
@@ -518,6 +576,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       'CORS_CREDENTIALS=true needs CORS_ORIGINS to list the origins allowed (https://app.example.com,...): with `*` any site could make browsers send their cookies',
     );
   }
+  if (Array.isArray(values.webhookUrls) && values.webhookUrls.length > 0 && values.webhookSecret === '') {
+    problems.push('WEBHOOK_URLS needs WEBHOOK_SECRET: every webhook is signed with it, so that the receiver can tell it came from the gateway');
+  }
   if (values.jwtSecret && values.jwtPublicKey) {
     problems.push('Set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both: tokens are verified with one key');
   }
@@ -540,6 +601,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
 function weakSecrets(config: Config): string[] {
   const weak: string[] = [];
   if (config.jwtSecret && config.jwtSecret.length < MIN_JWT_SECRET) weak.push(`JWT_SECRET must have at least ${MIN_JWT_SECRET} characters in production`);
+  if (config.webhookSecret && config.webhookSecret.length < MIN_JWT_SECRET)
+    weak.push(`WEBHOOK_SECRET must have at least ${MIN_JWT_SECRET} characters in production`);
   for (const [name, keys] of [
     ['INTERNAL_API_KEY', config.internalApiKeys],
     ['SCRAPER_API_KEY', config.scraperApiKeys],

@@ -50,6 +50,8 @@ import { configuredPrivacy } from './conversations/privacy.js';
 import { openIdempotencyStore } from './idempotency/open.js';
 import type { IdempotencyStore } from './idempotency/store.js';
 import { openStore } from './store/open.js';
+import { createPresence, type Presence } from './presence/presence.js';
+import { presenceHandlers } from './routes/presence.js';
 import type { Store } from './store/store.js';
 import { createStreamCursors } from './stream-cursors.js';
 import { openStreams } from './streams/open.js';
@@ -70,6 +72,8 @@ export interface Gateway {
   readonly bus: ClusterBus;
   /** Where emits sent with an Idempotency-Key keep their answers (closed with the gateway). */
   readonly idempotency: IdempotencyStore;
+  /** Who is online cluster-wide, webhooks, and disconnects. */
+  readonly presence: Presence;
   /** Starts listening on `config.host:config.port`; resolves to the bound address. */
   listen(): Promise<AddressInfo>;
   /** Stops accepting, closes socket connections (clients reconnect), waits for in-flight requests, releases resources. */
@@ -128,7 +132,10 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
     // would tell it "io server disconnect", after which it never comes back.
     io.engine.close();
   });
+  // Closed before the bus, whose Redis connection they use (the presence directory).
+  const closers: (() => Promise<void>)[] = [];
   app.addHook('onClose', async () => {
+    for (const close of closers) await close();
     for (const nsp of namespacesOf(io)) await nsp.adapter.close();
     await bus.close();
   });
@@ -138,7 +145,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
   );
 
   try {
-    return await build(app, config, io, bus, socketLimits);
+    return await build(app, config, io, bus, socketLimits, closers);
   } catch (error) {
     // Whatever was opened so far (the bus, the store) is released with the app.
     await app.close().catch(() => undefined);
@@ -147,7 +154,14 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
 }
 
 /** The rest of createGateway, once the server, Socket.IO and the bus exist. */
-async function build(app: FastifyInstance, config: Config, io: GatewayServer, bus: ClusterBus, socketLimits: SocketLimits): Promise<Gateway> {
+async function build(
+  app: FastifyInstance,
+  config: Config,
+  io: GatewayServer,
+  bus: ClusterBus,
+  socketLimits: SocketLimits,
+  closers: (() => Promise<void>)[],
+): Promise<Gateway> {
   const apiKeys = createKeySet(config.internalApiKeys);
   const probes: ReadinessProbe[] = [{ name: 'bus', check: () => bus.check() }];
   const metrics = createMetrics(io, probes);
@@ -172,6 +186,10 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
   const cluster = createClusterChannel(io.of(names.control), bus, app.log);
   metrics.observeCluster(cluster);
   const emitter = metrics.observe(createEmitter(io, cluster, { names, ...(streams && cursors && { streams: { store: streams, cursors } }) }));
+  const presence = await createPresence(io, { config, bus, cluster, names, log: app.log });
+  closers.push(() => presence.close());
+  metrics.observePresence(presence);
+  const figures = createFigures(io, cluster, names);
   const allowlist = createIpAllowlist(config.allowedIps);
   const access = accessHook(apiKeys, allowlist);
 
@@ -203,7 +221,13 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
       ...emitHandlers({ emitter, maxUserIds: config.maxUserIds }),
       ...leadFinderHandlers({ emitter, namespace: names.scrapers }),
       ...batchHandlers({ emitter, maxItems: config.batchMaxItems, maxUserIds: config.maxUserIds, namespace: names.scrapers }),
-      ...statsHandlers({ figures: createFigures(io, cluster, names) }),
+      ...statsHandlers({
+        figures: async () => {
+          const [counted, online] = await Promise.all([figures(), presence.directory.online()]);
+          return { ...counted, ...(online !== undefined && { online }), presence: presence.directory.kind };
+        },
+      }),
+      ...presenceHandlers({ presence, maxUserIds: config.presenceMaxUserIds, scraperNamespace: names.scrapers }),
       ...conversationHandlers({
         emitter,
         store,
@@ -235,6 +259,7 @@ async function build(app: FastifyInstance, config: Config, io: GatewayServer, bu
     streams,
     bus,
     idempotency,
+    presence,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       return app.server.address() as AddressInfo;

@@ -10,6 +10,7 @@ import type { ClusterChannel } from './cluster/channel.js';
 import type { Emitter } from './emitter.js';
 import { toGatewayError } from './http/error-handler.js';
 import { namespacesOf } from './internals/socket-io.js';
+import type { Presence } from './presence/presence.js';
 import { checkProbes, type ReadinessProbe } from './readiness.js';
 import { socketLifecycle } from './socket-lifecycle.js';
 import type { GatewayServer } from './socket-server.js';
@@ -33,6 +34,8 @@ export interface Metrics {
   observeCluster(cluster: ClusterChannel): void;
   /** Counts how user sockets start in their streams, what they are replayed, and the gaps they are told of. */
   readonly cursors: CursorObserver;
+  /** Counts presence transitions and webhook outcomes, and reads the directory's online count. */
+  observePresence(presence: Presence): void;
   /** Adds the HTTP hooks (latency of every route, outcome of every emit route); call before routes. */
   instrument(app: FastifyInstance): void;
 }
@@ -188,6 +191,38 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
     labelNames: ['reason'],
     registers,
   });
+  // Presence (src/presence): filled by observePresence.
+  let presence: Presence | undefined;
+  new Gauge({
+    name: `${PREFIX}presence_online`,
+    help: 'Distinct users online in the whole cluster, from the user directory (the same on every node: aggregate with max).',
+    registers,
+    async collect() {
+      this.reset();
+      const online = await presence?.directory.online();
+      if (online !== undefined) this.set(online);
+    },
+  });
+  const transitions = new Counter({
+    name: `${PREFIX}presence_transitions_total`,
+    help: 'Presence transitions this node reported (each is reported by one node of the cluster), per type: user.online, user.offline, scraper.connected, scraper.disconnected.',
+    labelNames: ['type'],
+    registers,
+  });
+  const webhookOutcomes = new Counter({
+    name: `${PREFIX}webhooks_total`,
+    help: 'Webhook deliveries of this node, per type and outcome: delivered, attempt_failed (one attempt; it may be retried), gave_up (WEBHOOK_RETRY_FOR_MS passed), dropped (queue full).',
+    labelNames: ['type', 'outcome'],
+    registers,
+  });
+  new Gauge({
+    name: `${PREFIX}webhook_queue`,
+    help: 'Webhook deliveries waiting or in flight on this node (at most WEBHOOK_QUEUE_SIZE).',
+    registers,
+    collect() {
+      this.set(presence?.webhooks.pending() ?? 0);
+    },
+  });
 
   const lifecycle = socketLifecycle(io);
   lifecycle.onConnect((socket) => connections.inc({ namespace: socket.nsp.name }));
@@ -220,6 +255,11 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
     },
     observeCluster(cluster) {
       cluster.onRefused(({ type, reason }) => clusterRefusals.inc({ type, reason }));
+    },
+    observePresence(observed) {
+      presence = observed;
+      observed.onTransition((transition) => transitions.inc({ type: transition.kind }));
+      observed.webhooks.onOutcome((outcome, type) => webhookOutcomes.inc({ type, outcome }));
     },
     instrument(app) {
       const outcomes = new WeakMap<FastifyRequest, string>();

@@ -18,7 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['routes/', 'console/'],
   ['metrics.ts', 'openapi.ts', 'admin-ui.ts'],
   ['http/'],
-  ['emitter.ts', 'stats.ts', 'namespaces.ts', 'socket-lifecycle.ts', 'socket-server.ts', 'socket-limits.ts', 'stream-cursors.ts'],
+  ['emitter.ts', 'stats.ts', 'namespaces.ts', 'socket-lifecycle.ts', 'socket-server.ts', 'socket-limits.ts', 'stream-cursors.ts', 'presence/'],
   ['api/', 'client/'],
   ['cluster/', 'store/', 'streams/', 'idempotency/', 'conversations/'],
   ['config.ts', 'dev-secrets.ts', 'auth/'],

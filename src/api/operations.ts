@@ -24,6 +24,7 @@ import { Health, Ready } from './health.js';
 import { History } from './history.js';
 import { EmitToScraper } from './lead-finder.js';
 import { Metrics } from './metrics.js';
+import { DisconnectScraper, DisconnectUser, UserPresence, UsersPresence } from './presence.js';
 import { ROUTES, type OperationId, type RouteEntry } from './routes.js';
 import { Stats } from './stats.js';
 
@@ -104,6 +105,10 @@ const definitions = {
   emitMessage: EmitMessage,
   emitConversation: EmitConversation,
   history: History,
+  userPresence: UserPresence,
+  usersPresence: UsersPresence,
+  disconnectUser: DisconnectUser,
+  disconnectScraper: DisconnectScraper,
   health: Health,
   readiness: Ready,
   stats: Stats,

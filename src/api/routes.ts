@@ -30,6 +30,12 @@ export const ROUTES = {
   emitConversation: { method: 'GET', url: '/conversations/:channel/emit/conversation/:convoID/:isNew', access: 'key', emit: true, errors: [404, 413, 422] },
   // 404: HISTORY_SIZE is 0, so no events are kept (HISTORY_DISABLED).
   history: { method: 'GET', url: '/users/:userId/events', access: 'key', emit: false, errors: [404] },
+  // Presence and disconnect (src/presence). The disconnects count as emits: they send a last event and act on sockets.
+  userPresence: { method: 'GET', url: '/users/:userId/presence', access: 'key', emit: false, errors: [] },
+  usersPresence: { method: 'POST', url: '/presence', access: 'key', emit: false, errors: [] },
+  disconnectUser: { method: 'POST', url: '/users/:userId/disconnect', access: 'key', emit: true, errors: [] },
+  // 404: the socket is not connected; 504: other nodes were asked but not all answered (maybe disconnected).
+  disconnectScraper: { method: 'POST', url: '/lead-finder/:socketId/disconnect', access: 'key', emit: true, errors: [404, 504] },
   health: { method: 'GET', url: '/healthz', access: 'public', emit: false, errors: [] },
   readiness: { method: 'GET', url: '/readyz', access: 'public', emit: false, errors: [] },
   stats: { method: 'GET', url: '/stats', access: 'key', emit: false, errors: [] },

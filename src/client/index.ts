@@ -17,6 +17,8 @@ import type {
   BatchResult,
   Channel,
   ConversationId,
+  DisconnectNotice,
+  DisconnectResult,
   EmitResult,
   EventName,
   HealthResult,
@@ -30,6 +32,8 @@ import type {
   StatsResult,
   UserId,
   UserIds,
+  UserPresenceResult,
+  UsersPresenceResult,
 } from './types.js';
 
 export { GeneralSocketError } from './errors.js';
@@ -42,6 +46,8 @@ export type {
   BatchResult,
   Channel,
   ConversationId,
+  DisconnectNotice,
+  DisconnectResult,
   EmitResult,
   EventName,
   HealthResult,
@@ -56,6 +62,8 @@ export type {
   StatsResult,
   UserId,
   UserIds,
+  UserPresenceResult,
+  UsersPresenceResult,
 } from './types.js';
 
 /** How to reach a gateway. */
@@ -103,6 +111,14 @@ export interface GeneralSocketClient {
   readiness(options?: CallOptions): Promise<ReadinessResult>;
   /** `GET /stats`: connected users and sockets per namespace. */
   stats(options?: CallOptions): Promise<StatsResult>;
+  /** `GET /users/:userId/presence`: whether the user is online cluster-wide, with how many sockets, since when. */
+  userPresence(userId: UserId, options?: CallOptions): Promise<UserPresenceResult>;
+  /** `POST /presence`: which of these users are online (at most PRESENCE_MAX_USER_IDS). */
+  usersPresence(userIds: readonly UserId[], options?: CallOptions): Promise<UsersPresenceResult>;
+  /** `POST /users/:userId/disconnect`: closes every socket of the user, after `notice` when given. */
+  disconnectUser(userId: UserId, notice?: DisconnectNotice, options?: CallOptions): Promise<DisconnectResult>;
+  /** `POST /lead-finder/:socketId/disconnect`: closes one scraper socket; `NOT_FOUND` when it is gone. */
+  disconnectScraper(socketId: ScraperSocketId, notice?: DisconnectNotice, options?: CallOptions): Promise<DisconnectResult>;
 }
 
 /**
@@ -173,6 +189,15 @@ export function createClient(options: ClientOptions): GeneralSocketClient {
     health: async (callOptions) => call('health', {}, undefined, callOptions),
     readiness: async (callOptions) => call('readiness', {}, undefined, callOptions, { answers: [200, 503], retryable: false }),
     stats: async (callOptions) => call('stats', {}, undefined, callOptions),
+    userPresence: async (userId, callOptions) => call('userPresence', { userId: segment('userId', userId) }, undefined, callOptions),
+    usersPresence: async (userIds, callOptions) => {
+      if (!Array.isArray(userIds) || userIds.length === 0) throw invalidArgument('userIds must be a non-empty array of user ids');
+      return call('usersPresence', {}, json('userIds', { userIds: userIds.map((id, index) => text(`userIds[${index}]`, id)) }), callOptions);
+    },
+    disconnectUser: async (userId, notice, callOptions) =>
+      call('disconnectUser', { userId: segment('userId', userId) }, json('notice', noticeBody(notice)), callOptions),
+    disconnectScraper: async (socketId, notice, callOptions) =>
+      call('disconnectScraper', { socketId: segment('socketId', socketId) }, json('notice', noticeBody(notice)), callOptions),
   };
 }
 
@@ -270,6 +295,17 @@ function historyQuery(options: HistoryOptions): string {
   }
   const encoded = query.toString();
   return encoded === '' ? '' : `?${encoded}`;
+}
+
+/** The body of a disconnect: `{}` without a notice. */
+function noticeBody(notice: DisconnectNotice | undefined): DisconnectNotice {
+  if (notice === undefined || notice === null) return {};
+  if (typeof notice !== 'object' || Array.isArray(notice)) throw invalidArgument('notice must be { event, data } or undefined');
+  if (notice.event === undefined) {
+    if (notice.data !== undefined) throw invalidArgument('notice.data is sent as the payload of notice.event: give notice.event too');
+    return {};
+  }
+  return { event: text('notice.event', notice.event), ...(notice.data !== undefined && { data: notice.data }) };
 }
 
 function newness(isNew: IsNew): 'new' | 'existing' {

@@ -9,6 +9,7 @@ import type { EmitToUser, EmitToUsers } from '../api/emit.js';
 import type { Health, Ready } from '../api/health.js';
 import type { History } from '../api/history.js';
 import type { EmitToScraper } from '../api/lead-finder.js';
+import type { DisconnectUser, UserPresence, UsersPresence } from '../api/presence.js';
 import type { Stats } from '../api/stats.js';
 
 /** A user id: a token's `sub`, 1 to 128 characters without whitespace. */
@@ -69,3 +70,15 @@ export interface HistoryOptions {
 
 /** The answer of `GET /users/:userId/events`: the events kept for a user, and whether some after `since` are gone (`gap`). */
 export type HistoryResult = Static<(typeof History.response)[200]>;
+
+/** The answer of `GET /users/:userId/presence`: `{ online, sockets, since }` (`since` an ISO date, or null). */
+export type UserPresenceResult = Static<(typeof UserPresence.response)[200]>;
+
+/** The answer of `POST /presence`: the online users among those asked, and each one's sockets and since. */
+export type UsersPresenceResult = Static<(typeof UsersPresence.response)[200]>;
+
+/** A last event before a disconnect: `{ event, data }` (data optional). */
+export type DisconnectNotice = Static<typeof DisconnectUser.body>;
+
+/** The answer of a disconnect: `{ sockets }` closed (with `partial` and `unconfirmed` as an emit's). */
+export type DisconnectResult = Static<(typeof DisconnectUser.response)[200]>;

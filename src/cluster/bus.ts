@@ -11,6 +11,7 @@
  * test/bus.test.ts runs one conformance suite against every implementation it can start in-process.
  */
 import type { FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { ServerOptions } from 'socket.io';
 import type { Config } from '../config.js';
 import type { StoreFactory } from '../internals/rate-limit.js';
@@ -34,6 +35,11 @@ export interface ClusterBus {
   check(): Promise<ProbeResult>;
   /** The rate-limit store every node shares; undefined keeps a per-process store. */
   readonly rateLimitStore: StoreFactory | undefined;
+  /**
+   * The Redis bus's command connection (no offline queue: a command while Redis is away fails at
+   * once), for the services that keep cluster-wide state in the same Redis (the presence directory).
+   */
+  readonly redis?: Redis;
   /** Releases connections; the adapters must be closed first. */
   close(): Promise<void>;
 }

@@ -168,3 +168,25 @@ export const FiguresMessage = message<null, NodeFigures>({
   readBody: (body) => (body === null ? null : undefined),
   readAnswer: (answer) => (isNodeFigures(answer) ? answer : undefined),
 });
+
+/** A disconnect as it crosses: every socket of a user, or one scraper socket, optionally after a last event. */
+export type WireDisconnect = ({ readonly to: 'user'; readonly userId: string } | { readonly to: 'scraper'; readonly socketId: string }) & {
+  readonly event?: string;
+  readonly data?: unknown;
+};
+
+function isWireDisconnect(value: unknown): value is WireDisconnect {
+  if (typeof value !== 'object' || value === null) return false;
+  const disconnect = value as Record<string, unknown>;
+  if (disconnect.event !== undefined && !isString(disconnect.event)) return false;
+  if (disconnect.to === 'user') return isString(disconnect.userId);
+  return disconnect.to === 'scraper' && isString(disconnect.socketId);
+}
+
+/** Disconnect these sockets of yours (after sending them the event, when there is one); answers how many were closed. */
+export const DisconnectMessage = message<WireDisconnect, number>({
+  type: 'disconnect',
+  version: 1,
+  readBody: (body) => (isWireDisconnect(body) ? body : undefined),
+  readAnswer: (answer) => (isCount(answer) ? answer : undefined),
+});

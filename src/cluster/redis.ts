@@ -126,6 +126,7 @@ export async function createRedisBus(options: {
     },
     rateLimitStore: (limits) => new RedisStore(limits.continueExceeding, limits.exponentialBackoff, pub, `${prefix}:rate-limit:`),
     clients: [pub, sub],
+    redis: pub,
     async close() {
       // No QUIT: it would wait for a Redis that may be gone; nothing pending is worth keeping.
       pub.disconnect();

@@ -1,0 +1,412 @@
+/**
+ * The directory in Redis, for a cluster. Every change is one Lua script, so each transition is
+ * decided atomically, once for the whole cluster, and reported to the node whose script made it.
+ *
+ * Keys, under `<REDIS_PREFIX>:presence:`
+ * - `nodes`                 sorted set: node id -> end of its lease (ms, Redis's clock)
+ * - `user:<id>`             hash: `n:<node>` -> sockets there; `since` (online since); `off` (last socket gone at)
+ * - `node:<node>:users`     set: users the node holds (so a dead node's can be released)
+ * - `node:<node>:scrapers`  set: scraper sockets the node holds
+ * - `scrapers`              hash: scraper socket id -> node id
+ * - `leaving`               sorted set: user -> when their grace delay ends
+ * - `online`                users online (changed only by the two transitions)
+ *
+ * Costs: a socket's connect or disconnect is one EVALSHA touching the user's hash (O(nodes holding
+ * that user)); a user's second socket on a node is an HSET and SADD inside it. Each node renews its
+ * lease every third of PRESENCE_LEASE_MS and sweeps (dead nodes, ended grace delays) in batches.
+ * Readers count only nodes whose lease holds, so a killed node stops counting when its lease ends,
+ * before any sweep. A node that could not write (Redis unreachable), or whose lease ended, registers
+ * everything it holds again (absolute counts, so repeating is harmless) once Redis answers.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { notify, type Holdings, type PresenceDirectory, type Transition, type UserPresence } from './directory.js';
+
+/** Lua shared by the scripts: Redis's clock, and a user's live sockets. */
+const COMMON = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function live(user_key, nodes_key, now)
+  local fields = redis.call('HGETALL', user_key)
+  local total = 0
+  for i = 1, #fields, 2 do
+    local field = fields[i]
+    if string.sub(field, 1, 2) == 'n:' then
+      local lease = redis.call('ZSCORE', nodes_key, string.sub(field, 3))
+      if lease and tonumber(lease) >= now then total = total + tonumber(fields[i + 1]) end
+    end
+  end
+  return total
+end
+-- After a user's holdings changed: the online transition, or the start of the grace delay.
+local function settle(user_key, user, nodes_key, leaving_key, online_key, now, grace)
+  local total = live(user_key, nodes_key, now)
+  local since = redis.call('HGET', user_key, 'since')
+  if total > 0 then
+    if not since then
+      redis.call('HSET', user_key, 'since', now)
+      redis.call('INCR', online_key)
+      return {'user.online', user, tostring(now)}
+    end
+    if redis.call('HDEL', user_key, 'off') == 1 then redis.call('ZREM', leaving_key, user) end
+    return {}
+  end
+  if not since then
+    redis.call('DEL', user_key)
+    return {}
+  end
+  if redis.call('HSETNX', user_key, 'off', now) == 1 then
+    redis.call('ZADD', leaving_key, now + grace, user)
+    return {'leaving', user, tostring(now + grace)}
+  end
+  return {}
+end
+`;
+
+/** KEYS: user, nodes, node's users, leaving, online. ARGV: node, user, sockets, grace. */
+const HOLD_USER = `${COMMON}
+local now = now_ms()
+local field = 'n:' .. ARGV[1]
+local sockets = tonumber(ARGV[3])
+local before = tonumber(redis.call('HGET', KEYS[1], field) or '0')
+if sockets > 0 then
+  redis.call('HSET', KEYS[1], field, sockets)
+  redis.call('SADD', KEYS[3], ARGV[2])
+  if before > 0 then return {} end
+else
+  if before == 0 then
+    redis.call('SREM', KEYS[3], ARGV[2])
+    return {}
+  end
+  redis.call('HDEL', KEYS[1], field)
+  redis.call('SREM', KEYS[3], ARGV[2])
+end
+return settle(KEYS[1], ARGV[2], KEYS[2], KEYS[4], KEYS[5], now, tonumber(ARGV[4]))
+`;
+
+/** KEYS: scrapers, node's scrapers. ARGV: node, socket id, '1' held or '0'. */
+const HOLD_SCRAPER = `${COMMON}
+local now = now_ms()
+local holder = redis.call('HGET', KEYS[1], ARGV[2])
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
+  redis.call('SADD', KEYS[2], ARGV[2])
+  if holder == ARGV[1] then return {} end
+  return {'scraper.connected', ARGV[2], tostring(now)}
+end
+redis.call('SREM', KEYS[2], ARGV[2])
+if holder ~= ARGV[1] then return {} end
+redis.call('HDEL', KEYS[1], ARGV[2])
+return {'scraper.disconnected', ARGV[2], tostring(now)}
+`;
+
+/** KEYS: nodes. ARGV: node, lease ms. Renews the lease; answers 1 when it had not ended. */
+const HEARTBEAT = `${COMMON}
+local now = now_ms()
+local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+if lease and tonumber(lease) >= now then return 1 end
+return 0
+`;
+
+/** KEYS: nodes, leaving, online, scrapers. ARGV: key prefix, grace, batch. Answers transitions, then whether more is due. */
+const SWEEP = `${COMMON}
+local now = now_ms()
+local p = ARGV[1]
+local grace = tonumber(ARGV[2])
+local budget = tonumber(ARGV[3])
+local out = {}
+local more = 0
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, 1)
+for _, node in ipairs(dead) do
+  local users_key = p .. 'node:' .. node .. ':users'
+  local scrapers_key = p .. 'node:' .. node .. ':scrapers'
+  for _, user in ipairs(redis.call('SPOP', users_key, budget)) do
+    local user_key = p .. 'user:' .. user
+    redis.call('HDEL', user_key, 'n:' .. node)
+    local r = settle(user_key, user, KEYS[1], KEYS[2], KEYS[3], now, grace)
+    for _, v in ipairs(r) do table.insert(out, v) end
+  end
+  for _, socket in ipairs(redis.call('SPOP', scrapers_key, budget)) do
+    if redis.call('HGET', KEYS[4], socket) == node then
+      redis.call('HDEL', KEYS[4], socket)
+      table.insert(out, 'scraper.disconnected'); table.insert(out, socket); table.insert(out, tostring(now))
+    end
+  end
+  if redis.call('SCARD', users_key) == 0 and redis.call('SCARD', scrapers_key) == 0 then
+    redis.call('ZREM', KEYS[1], node)
+  end
+  more = 1
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, budget)
+for _, user in ipairs(due) do
+  redis.call('ZREM', KEYS[2], user)
+  local user_key = p .. 'user:' .. user
+  if live(user_key, KEYS[1], now) == 0 and redis.call('HGET', user_key, 'off') then
+    local since = redis.call('HGET', user_key, 'since')
+    redis.call('DEL', user_key)
+    if since then redis.call('DECR', KEYS[3]) end
+    table.insert(out, 'user.offline'); table.insert(out, user); table.insert(out, since or '')
+  else
+    redis.call('HDEL', user_key, 'off')
+  end
+end
+if #due == budget then more = 1 end
+table.insert(out, tostring(more))
+return out
+`;
+
+/** KEYS: nodes. ARGV: key prefix, user ids. Answers per user: live sockets, since, and the live nodes. */
+const READ = `${COMMON}
+local now = now_ms()
+local out = {}
+for i = 2, #ARGV do
+  local user_key = ARGV[1] .. 'user:' .. ARGV[i]
+  local fields = redis.call('HGETALL', user_key)
+  local total = 0
+  local since = ''
+  local nodes = {}
+  for j = 1, #fields, 2 do
+    local field = fields[j]
+    if field == 'since' then since = fields[j + 1]
+    elseif string.sub(field, 1, 2) == 'n:' then
+      local node = string.sub(field, 3)
+      local lease = redis.call('ZSCORE', KEYS[1], node)
+      if lease and tonumber(lease) >= now then
+        total = total + tonumber(fields[j + 1])
+        table.insert(nodes, node)
+      end
+    end
+  end
+  table.insert(out, {tostring(total), since, nodes})
+end
+return out
+`;
+
+type Row = [string, string, string[]];
+
+interface Scripts {
+  gsPresenceHoldUser(...args: (string | number)[]): Promise<string[]>;
+  gsPresenceHoldScraper(...args: (string | number)[]): Promise<string[]>;
+  gsPresenceHeartbeat(...args: (string | number)[]): Promise<number>;
+  gsPresenceSweep(...args: (string | number)[]): Promise<string[]>;
+  gsPresenceRead(...args: (string | number)[]): Promise<Row[]>;
+}
+
+/** Most users or scrapers one sweep script releases, and one READ reads: each script blocks Redis while it runs. */
+const BATCH = 500;
+
+/** Builds the Redis directory of this node; `holdings` tells what the node holds, for re-registering. */
+export function redisDirectory(options: {
+  client: Redis;
+  /** REDIS_PREFIX. */
+  prefix: string;
+  leaseMs: number;
+  graceMs: number;
+  log: FastifyBaseLogger;
+  holdings: () => Holdings;
+}): PresenceDirectory {
+  const { client, leaseMs, graceMs, log, holdings } = options;
+  const p = `${options.prefix}:presence:`;
+  const nodeId = randomBytes(8).toString('hex');
+  const keys = {
+    nodes: `${p}nodes`,
+    leaving: `${p}leaving`,
+    online: `${p}online`,
+    scrapers: `${p}scrapers`,
+    users: `${p}node:${nodeId}:users`,
+    nodeScrapers: `${p}node:${nodeId}:scrapers`,
+    user: (userId: string) => `${p}user:${userId}`,
+  };
+  const commands: [keyof Scripts, number, string][] = [
+    ['gsPresenceHoldUser', 5, HOLD_USER],
+    ['gsPresenceHoldScraper', 2, HOLD_SCRAPER],
+    ['gsPresenceHeartbeat', 1, HEARTBEAT],
+    ['gsPresenceSweep', 4, SWEEP],
+    ['gsPresenceRead', 1, READ],
+  ];
+  for (const [name, numberOfKeys, lua] of commands) if (!(name in client)) client.defineCommand(name, { numberOfKeys, lua });
+  const redis = client as unknown as Scripts;
+
+  const listeners: ((transition: Transition) => void)[] = [];
+  const emit = (transition: Transition): void => notify(listeners, transition, (error) => log.error({ err: error }, 'a presence listener threw'));
+  /** Something this node holds may be missing from Redis or wrong there: register everything again. */
+  let dirty = true;
+  let closed = false;
+  const up = (): boolean => client.status === 'ready';
+
+  /** Reads what a script answered: flat triples of transition kind, id, and a time. */
+  const report = (flat: readonly string[]): void => {
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      const [kind, id, value] = [flat[i], flat[i + 1]!, flat[i + 2]!];
+      if (kind === 'user.online') emit({ kind, userId: id, at: Number(value) });
+      else if (kind === 'user.offline') emit({ kind, userId: id, at: Date.now(), since: value === '' ? undefined : Number(value) });
+      else if (kind === 'scraper.connected' || kind === 'scraper.disconnected') emit({ kind, socketId: id, at: Number(value) });
+      else if (kind === 'leaving') sweepAt(Number(value));
+    }
+  };
+
+  const failed = (error: unknown): void => {
+    if (!dirty && !closed) log.warn({ err: error }, 'presence: a directory write failed; this node registers what it holds again once Redis answers');
+    dirty = true;
+  };
+
+  const holdUser = (userId: string, sockets: number): Promise<void> => {
+    if (closed) return Promise.resolve();
+    if (!up()) {
+      dirty = true;
+      return Promise.resolve();
+    }
+    return redis
+      .gsPresenceHoldUser(keys.user(userId), keys.nodes, keys.users, keys.leaving, keys.online, nodeId, userId, sockets, graceMs)
+      .then(report, failed);
+  };
+  const holdScraper = (socketId: string, held: boolean): Promise<void> => {
+    if (closed) return Promise.resolve();
+    if (!up()) {
+      dirty = true;
+      return Promise.resolve();
+    }
+    return redis.gsPresenceHoldScraper(keys.scrapers, keys.nodeScrapers, nodeId, socketId, held ? '1' : '0').then(report, failed);
+  };
+
+  /** Registers everything this node holds, absolutely, and releases what Redis lists that it no longer holds. */
+  const register = async (): Promise<void> => {
+    dirty = false;
+    const [listedUsers, listedScrapers] = await Promise.all([client.smembers(keys.users), client.smembers(keys.nodeScrapers)]);
+    const held = holdings();
+    const writes: Promise<void>[] = [];
+    const flush = async (): Promise<void> => {
+      if (writes.length < BATCH) return;
+      await Promise.all(writes.splice(0));
+    };
+    for (const [userId, sockets] of held.users) {
+      writes.push(holdUser(userId, sockets));
+      await flush();
+    }
+    for (const userId of listedUsers) {
+      if (!holdings().users.has(userId)) writes.push(holdUser(userId, 0));
+      await flush();
+    }
+    for (const socketId of held.scrapers) writes.push(holdScraper(socketId, true));
+    for (const socketId of listedScrapers) if (!holdings().scrapers.has(socketId)) writes.push(holdScraper(socketId, false));
+    await Promise.all(writes);
+    log.info({ node: nodeId, users: held.users.size, scrapers: held.scrapers.size }, 'presence: registered what this node holds');
+  };
+
+  let sweeping = false;
+  const sweep = async (): Promise<void> => {
+    if (sweeping || !up()) return;
+    sweeping = true;
+    try {
+      // Bounded per call: the next heartbeat goes on where this one stopped.
+      for (let round = 0; round < 20; round++) {
+        const flat = await redis.gsPresenceSweep(keys.nodes, keys.leaving, keys.online, keys.scrapers, p, graceMs, BATCH);
+        const more = flat.pop() === '1';
+        report(flat);
+        if (!more) break;
+      }
+    } finally {
+      sweeping = false;
+    }
+  };
+
+  // One timer for the earliest grace delay to end on this node; the heartbeat's sweep covers the rest.
+  let nextSweep: { at: number; timer: NodeJS.Timeout } | undefined;
+  function sweepAt(at: number): void {
+    if (closed || (nextSweep !== undefined && nextSweep.at <= at)) return;
+    clearTimeout(nextSweep?.timer);
+    const timer = setTimeout(
+      () => {
+        nextSweep = undefined;
+        sweep().catch((error: unknown) => log.warn({ err: error }, 'presence: sweep failed'));
+      },
+      // Redis's clock decided `at`; a few ms more absorb the difference with this one.
+      Math.max(0, at - Date.now()) + 20,
+    );
+    timer.unref();
+    nextSweep = { at, timer };
+  }
+
+  let beating = false;
+  const heartbeat = async (): Promise<void> => {
+    if (beating || closed || !up()) return;
+    beating = true;
+    try {
+      const alive = await redis.gsPresenceHeartbeat(keys.nodes, nodeId, leaseMs);
+      if (alive !== 1 && !dirty)
+        log.warn({ node: nodeId }, 'presence: this node was not renewing its lease (cut off from Redis, or blocked); registering again');
+      if (alive !== 1 || dirty) await register();
+      await sweep();
+    } catch (error) {
+      failed(error);
+    } finally {
+      beating = false;
+    }
+  };
+  const timer = setInterval(() => void heartbeat(), Math.max(100, Math.floor(leaseMs / 3)));
+  timer.unref();
+  client.on('ready', () => void heartbeat());
+  void heartbeat();
+
+  const read = async (userIds: readonly string[]): Promise<Row[] | undefined> => {
+    if (!up()) return undefined;
+    try {
+      const rows: Row[] = [];
+      for (let i = 0; i < userIds.length; i += BATCH) rows.push(...(await redis.gsPresenceRead(keys.nodes, p, ...userIds.slice(i, i + BATCH))));
+      return rows;
+    } catch (error) {
+      log.warn({ err: error }, 'presence: reading the directory failed');
+      return undefined;
+    }
+  };
+
+  return {
+    kind: 'redis',
+    nodeId,
+    holdUser: (userId, sockets) => void holdUser(userId, sockets),
+    holdScraper: (socketId, held) => void holdScraper(socketId, held),
+    async users(userIds) {
+      const rows = await read(userIds);
+      if (rows === undefined) return undefined;
+      const presence = new Map<string, UserPresence>();
+      rows.forEach(([sockets, since], index) => {
+        const count = Number(sockets);
+        presence.set(userIds[index]!, { sockets: count, since: count > 0 && since !== '' ? Number(since) : undefined });
+      });
+      return presence;
+    },
+    async nodesHolding(userIds) {
+      const rows = await read(userIds);
+      if (rows === undefined) return 'unknown';
+      const byNode = new Map<string, string[]>();
+      rows.forEach(([, , nodes], index) => {
+        for (const node of nodes) {
+          const list = byNode.get(node);
+          if (list) list.push(userIds[index]!);
+          else byNode.set(node, [userIds[index]!]);
+        }
+      });
+      return byNode;
+    },
+    async online() {
+      if (!up()) return undefined;
+      try {
+        return Math.max(0, Number((await client.get(keys.online)) ?? 0));
+      } catch {
+        return undefined;
+      }
+    },
+    onTransition: (listener) => void listeners.push(listener),
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      clearTimeout(nextSweep?.timer);
+      // End the lease now: the other nodes release what this one held at their next sweep.
+      if (up()) await client.zadd(keys.nodes, 0, nodeId).catch(() => undefined);
+    },
+  };
+}
