@@ -5,6 +5,7 @@ import { type Config, ConfigError, loadConfig } from './config.js';
 import { devSecretsPath } from './dev-secrets.js';
 import { createGateway } from './gateway.js';
 import { primaryServerTimeouts } from './http/connection-timeouts.js';
+import { servePresencePrimary } from './presence/workers.js';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -15,7 +16,10 @@ async function main(): Promise<void> {
     process.stderr.write(`general-socket: ${error.message}\n`);
     process.exit(1);
   }
-  if (cluster.isWorker || config.workers !== 1) return runCluster(config, (bus) => createGateway(config, bus ? { bus } : {}), primaryServerTimeouts(config));
+  if (cluster.isWorker || config.workers !== 1) {
+    const presence = (log: Parameters<typeof servePresencePrimary>[0]['log']) => servePresencePrimary({ graceMs: config.webhookOfflineGraceMs, log });
+    return runCluster(config, (bus) => createGateway(config, bus ? { bus } : {}), primaryServerTimeouts(config), [presence]);
+  }
   const gateway = await createGateway(config);
   const log = gateway.app.log;
   if (config.generatedSecrets.length > 0) {

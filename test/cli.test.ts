@@ -126,7 +126,7 @@ describe('CLI against a real gateway', () => {
       assert.equal(text.code, 0, text.stderr);
       assert.equal(
         text.stdout,
-        `Gateway  ${fresh.url}\nHealth   ok\nReady    yes (bus ok, database ok, streams ok)\nUsers    2 connected\nSockets  /v1/shared 2, /v1/lead-finder 1\nNodes    1\n`,
+        `Gateway  ${fresh.url}\nHealth   ok\nReady    yes (bus ok, database ok, streams ok)\nUsers    2 connected\nSockets  /v1/shared 2, /v1/lead-finder 1\nNodes    1\nOnline   2 users cluster-wide (directory: memory)\n`,
       );
       assert.equal(json.code, 0);
       assert.deepEqual(JSON.parse(json.stdout), {
@@ -134,7 +134,7 @@ describe('CLI against a real gateway', () => {
         url: fresh.url,
         health: { status: 'ok' },
         readiness: { ready: true, checks: { bus: { ok: true, detail: 'standalone' }, database: { ok: true }, streams: { ok: true } } },
-        stats: { success: true, message: 'SUCCESS', nodes: 1, users: 2, sockets: { '/v1/shared': 2, '/v1/lead-finder': 1 } },
+        stats: { success: true, message: 'SUCCESS', nodes: 1, users: 2, sockets: { '/v1/shared': 2, '/v1/lead-finder': 1 }, online: 2, presence: 'memory' },
       });
     } finally {
       await fresh.close();
@@ -207,7 +207,7 @@ describe('CLI against a real gateway', () => {
   });
 
   it('--help works for every command and exits 0', async () => {
-    const commands = ['serve', 'token', 'config', 'emit', 'emit-batch', 'message', 'conversation', 'status'];
+    const commands = ['serve', 'token', 'config', 'emit', 'emit-batch', 'message', 'conversation', 'presence', 'disconnect', 'status'];
     const runs = await Promise.all([cli(['--help']), ...commands.map((name) => cli([name, '--help']))]);
     const [top, ...each] = runs;
     assert.equal(top!.code, 0);

@@ -16,7 +16,15 @@ describe('GET /stats', () => {
     await gw.connectScraper();
     const reply = await gw.request('GET', '/stats');
     assert.equal(reply.status, 200);
-    assert.deepEqual(reply.body, { success: true, message: 'SUCCESS', nodes: 1, users: 2, sockets: { '/v1/shared': 3, '/v1/lead-finder': 1 } });
+    assert.deepEqual(reply.body, {
+      success: true,
+      message: 'SUCCESS',
+      nodes: 1,
+      users: 2,
+      sockets: { '/v1/shared': 3, '/v1/lead-finder': 1 },
+      online: 2,
+      presence: 'memory',
+    });
 
     a1.disconnect();
     await eventually(async () => (await gw.request('GET', '/stats')).body.sockets['/v1/shared'] === 2, 3000, 'disconnect to count');

@@ -11,6 +11,7 @@ import { emit } from './emit.js';
 import { errors } from './errors.js';
 import { history } from './history.js';
 import { importCommand } from './import.js';
+import { disconnect, presence } from './presence.js';
 import { serve } from './serve.js';
 import { status } from './status.js';
 import { token } from './token.js';
@@ -26,6 +27,8 @@ const commands: Record<string, Command> = {
   message,
   conversation,
   history,
+  presence,
+  disconnect,
   status,
   import: importCommand,
 };

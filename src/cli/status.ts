@@ -63,6 +63,7 @@ Example:
             .join(', '),
         ]);
         lines.push(['Nodes', String(nodes)]);
+        if (stats.value.online !== undefined) lines.push(['Online', `${stats.value.online} users cluster-wide (directory: ${stats.value.presence})`]);
       }
     }
     const text = lines.map(([label, value]) => `${(label ?? '').padEnd(9)}${value}`).join('\n');

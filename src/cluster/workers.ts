@@ -51,12 +51,23 @@ export interface PrimaryHttp {
   readonly onClientError: (error: Error, socket: Duplex) => void;
 }
 
+/**
+ * What the primary serves its workers without Redis besides the adapter and the rate limits: the
+ * presence directory (presence/workers.ts), passed in by main.ts like the gateway factory.
+ */
+export type PrimaryService = (log: { error(object: object, message: string): void }) => void;
+
 /** Runs this process's part of a `WORKERS=n` gateway: the primary, or one worker. */
-export function runCluster(config: Config, createGateway: GatewayFactory, primaryHttp: PrimaryHttp): Promise<void> {
-  return cluster.isWorker ? runWorker(config, createGateway) : runPrimary(config, primaryHttp);
+export function runCluster(
+  config: Config,
+  createGateway: GatewayFactory,
+  primaryHttp: PrimaryHttp,
+  primaryServices: readonly PrimaryService[] = [],
+): Promise<void> {
+  return cluster.isWorker ? runWorker(config, createGateway) : runPrimary(config, primaryHttp, primaryServices);
 }
 
-async function runPrimary(config: Config, primaryHttp: PrimaryHttp): Promise<void> {
+async function runPrimary(config: Config, primaryHttp: PrimaryHttp, primaryServices: readonly PrimaryService[]): Promise<void> {
   const log = pino({ level: config.logLevel, base: { pid: process.pid, role: 'primary' } });
   const count = workerCount(config);
   if (config.generatedSecrets.length > 0) {
@@ -64,7 +75,10 @@ async function runPrimary(config: Config, primaryHttp: PrimaryHttp): Promise<voi
   }
   // sticky passes the first bytes of each connection as a Buffer, which needs advanced serialization.
   cluster.setupPrimary({ serialization: 'advanced' });
-  if (config.redisUrl === '') servePrimary();
+  if (config.redisUrl === '') {
+    servePrimary();
+    for (const serve of primaryServices) serve(log);
+  }
   const server = createServer(primaryHttp.options);
   server.on('clientError', primaryHttp.onClientError);
   setupMaster(server, { loadBalancingMethod: 'least-connection' });

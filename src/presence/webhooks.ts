@@ -190,7 +190,8 @@ export function createWebhooks(options: {
       if (ready.length > 0 || inFlight.size > 0) {
         await new Promise<void>((resolve) => {
           idle = resolve;
-          setTimeout(resolve, graceMs).unref();
+          // Not unref'd: the wait is bounded, and a closing gateway must not exit before it.
+          setTimeout(resolve, graceMs);
           pump();
         });
       }
