@@ -52,7 +52,9 @@ export async function startReceiver(): Promise<Receiver> {
     url: `http://127.0.0.1:${port}/hooks`,
     received,
     accepted: () => received.filter((delivery) => delivery.status >= 200 && delivery.status < 300),
-    answer: (fn) => void (decide = fn),
+    answer(fn) {
+      decide = fn;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
