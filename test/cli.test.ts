@@ -57,6 +57,29 @@ describe('CLI against a real gateway', () => {
     assert.deepEqual(await arrival, task);
   });
 
+  it('presence tells who is online; disconnect closes a user’s sockets after a last event', async () => {
+    const tab = await gw.connectUser('64cli-presence');
+    const one = await cli(['presence', '64cli-presence'], env);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^64cli-presence is online: 1 socket, since \d{4}-\d\d-\d\dT/);
+    const several = await cli(['presence', '64cli-presence,64cli-nobody'], env);
+    assert.equal(
+      several.stdout,
+      `64cli-presence  online   1 socket, since ${(await gw.request('GET', '/users/64cli-presence/presence')).body.since}\n64cli-nobody  offline\n`,
+    );
+    const notice = nextEvent(tab, 'bye');
+    const run = await cli(['disconnect', 'user', '64cli-presence', '--event', 'bye', '--data', '{"why":"cli"}'], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'Disconnected 1 socket of user 64cli-presence.\n');
+    assert.deepEqual(await notice, { why: 'cli' });
+    const usage = await cli(['disconnect', 'user', '64cli-presence', '--data', '1'], env);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--data is the payload of --event/);
+    const gone = await cli(['disconnect', 'scraper', 'no-such-socket'], env);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /NOT_FOUND, HTTP 404/);
+  });
+
   it('takes a socket id that begins with "-" (Socket.IO ids may) as the id, not as an option', async () => {
     const run = await cli(['emit', 'scraper', '-c2Wxyz_AAAB', 'scrape_task', '--data', '{}', '--url', gw.url, '--api-key', API_KEY], {});
     assert.equal(run.code, 1, run.stderr);

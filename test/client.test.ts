@@ -142,6 +142,28 @@ describe('SDK against a real gateway', () => {
     await rejection(client.emitConversation('prospect', 'c1', 'maybe'), { code: 'INVALID_ARGUMENT' });
   });
 
+  it('presence and disconnect: who is online, and closing their sockets', async () => {
+    const fresh = await startGateway();
+    try {
+      const freshClient = createClient({ baseUrl: fresh.url, apiKey: API_KEY });
+      const [tab, scraper] = await Promise.all([fresh.connectUser('pia'), fresh.connectScraper()]);
+      const presence = await freshClient.userPresence('pia');
+      assert.equal(presence.online, true);
+      assert.equal(presence.sockets, 1);
+      assert.deepEqual((await freshClient.usersPresence(['pia', 'quinn'])).online, ['pia']);
+      const notice = nextEvent(tab, 'bye');
+      assert.equal((await freshClient.disconnectUser('pia', { event: 'bye', data: { why: 'ban' } })).sockets, 1);
+      assert.deepEqual(await notice, { why: 'ban' });
+      const scraperId = scraper.id!;
+      assert.equal((await freshClient.disconnectScraper(scraperId)).sockets, 1);
+      await assert.rejects(freshClient.disconnectScraper(scraperId), { name: 'GeneralSocketError', code: 'NOT_FOUND' });
+      await assert.rejects(freshClient.usersPresence([]), { code: 'INVALID_ARGUMENT' });
+      await assert.rejects(freshClient.disconnectUser('pia', { data: 1 } as never), { code: 'INVALID_ARGUMENT' });
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('health, readiness and stats read the probes and the live counts', async () => {
     assert.deepEqual(await client.health(), { status: 'ok' });
     assert.deepEqual(await client.readiness(), {
@@ -158,6 +180,8 @@ describe('SDK against a real gateway', () => {
         nodes: 1,
         users: 1,
         sockets: { '/v1/shared': 2, '/v1/lead-finder': 1 },
+        online: 1,
+        presence: 'memory',
       });
     } finally {
       await fresh.close();
