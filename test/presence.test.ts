@@ -58,7 +58,7 @@ describe('presence API, standalone', () => {
     const tabs = [await gw.connectUser('carl'), await gw.connectUser('carl', { transports: ['polling'] })];
     // Reconnection on, as in a browser: it must not come back by itself.
     const reconnecting = connect(`${gw.url}/v1/shared`, { auth: { token: await gw.token('carl') }, forceNew: true, transports: ['websocket'] });
-    await new Promise((resolve) => reconnecting.once('connect', resolve));
+    await new Promise<void>((resolve) => reconnecting.once('connect', () => resolve()));
     const bystander = await gw.connectUser('dora');
     const bystanderGot = collect(bystander, 'session_ended');
     const notices = [...tabs, reconnecting].map((socket) => nextEvent(socket, 'session_ended'));
