@@ -6,6 +6,8 @@ const REFRESH_MS = 2000;
 interface Figures {
   nodes: number;
   users: number;
+  /** Distinct users cluster-wide, from the user directory (absent when it cannot be read). */
+  online?: number;
   sockets: Record<string, number>;
 }
 
@@ -20,7 +22,8 @@ function byId(id: string): HTMLElement {
 }
 
 function render(figures: Figures): void {
-  byId('users').textContent = String(figures.users);
+  // The directory's count is distinct across nodes; `users` counts a user once per node.
+  byId('users').textContent = String(figures.online ?? figures.users);
   byId('nodes').textContent = String(figures.nodes);
   const rows = Object.entries(figures.sockets).map(([namespace, count]) => {
     const row = document.createElement('tr');
