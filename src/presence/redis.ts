@@ -254,15 +254,23 @@ export function redisDirectory(options: {
     dirty = true;
   };
 
+  /** Writes sent and not answered yet: closing waits for them (each is bounded by the command timeout). */
+  const inFlight = new Set<Promise<void>>();
+  const track = (write: Promise<void>): Promise<void> => {
+    inFlight.add(write);
+    void write.finally(() => inFlight.delete(write));
+    return write;
+  };
+
   const holdUser = (userId: string, sockets: number): Promise<void> => {
     if (closed) return Promise.resolve();
     if (!up()) {
       dirty = true;
       return Promise.resolve();
     }
-    return redis
-      .gsPresenceHoldUser(keys.user(userId), keys.nodes, keys.users, keys.leaving, keys.online, nodeId, userId, sockets, graceMs)
-      .then(report, failed);
+    return track(
+      redis.gsPresenceHoldUser(keys.user(userId), keys.nodes, keys.users, keys.leaving, keys.online, nodeId, userId, sockets, graceMs).then(report, failed),
+    );
   };
   const holdScraper = (socketId: string, held: boolean): Promise<void> => {
     if (closed) return Promise.resolve();
@@ -270,7 +278,7 @@ export function redisDirectory(options: {
       dirty = true;
       return Promise.resolve();
     }
-    return redis.gsPresenceHoldScraper(keys.scrapers, keys.nodeScrapers, nodeId, socketId, held ? '1' : '0').then(report, failed);
+    return track(redis.gsPresenceHoldScraper(keys.scrapers, keys.nodeScrapers, nodeId, socketId, held ? '1' : '0').then(report, failed));
   };
 
   /** Registers everything this node holds, absolutely, and releases what Redis lists that it no longer holds. */
@@ -402,6 +410,8 @@ export function redisDirectory(options: {
     },
     onTransition: (listener) => void listeners.push(listener),
     async close() {
+      // The sockets' disconnects (the gateway closed them first) are written before the lease ends.
+      await Promise.all(inFlight);
       closed = true;
       clearInterval(timer);
       clearTimeout(nextSweep?.timer);

@@ -1,5 +1,6 @@
 /** A webhook receiver for tests: a real HTTP server that records every delivery and answers as told. */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 
 /** One delivery as it arrived. */
@@ -21,14 +22,21 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-/** README's verification, as a backend writes it: five lines. */
-export function verifyWebhook(secret: string, headers: IncomingHttpHeaders, rawBody: string): boolean {
-  const timestamp = String(headers['x-webhook-timestamp']);
-  const expected = Buffer.from(`v1=${createHmac('sha256', secret).update(`${timestamp}.${rawBody}`).digest('hex')}`);
-  const given = Buffer.from(String(headers['x-webhook-signature']));
-  const fresh = Math.abs(Date.now() / 1000 - Number(timestamp)) < 300;
-  return fresh && given.length === expected.length && timingSafeEqual(given, expected);
+/**
+ * README's verification, as a backend copies it from there (so README stays true): the code block
+ * that defines `verifyWebhook`, run as it is written, its import supplied.
+ */
+function readmeVerification(): (secret: string, headers: IncomingHttpHeaders, rawBody: string) => boolean {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const block = /```js\nimport \{ createHmac, timingSafeEqual \} from 'node:crypto';\n([\s\S]*?function verifyWebhook[\s\S]*?)```/.exec(readme);
+  if (block === null) throw new Error("README's webhook verification code block is missing");
+  const lines = block[1]!.trim().split('\n');
+  if (lines.length > 7) throw new Error(`README's webhook verification is ${lines.length - 2} lines long, not five`);
+  return new Function('createHmac', 'timingSafeEqual', `${block[1]}\nreturn verifyWebhook;`)(createHmac, timingSafeEqual);
 }
+
+/** README's five lines that verify a webhook's signature. */
+export const verifyWebhook = readmeVerification();
 
 export async function startReceiver(): Promise<Receiver> {
   const received: Received[] = [];
