@@ -115,6 +115,14 @@ describe('webhooks, standalone', { timeout: 120_000 }, () => {
     const a = await gw.connectUser('eve');
     const b = await gw.connectUser('eve');
     await eventually(() => deliveries(receiver, 'user.online', 'eve').length === 1, 10_000, 'user.online');
+    assert.equal(await metric(gw, /^general_socket_presence_online /), 1, 'the directory counts eve once');
+    assert.equal(await metric(gw, /^general_socket_presence_transitions_total\{type="user.online"\}/), 1);
+    // Counted once the gateway has read the receiver's answer, a moment after the receiver recorded it.
+    await eventually(
+      async () => (await metric(gw, /^general_socket_webhooks_total\{type="user.online",outcome="delivered"\}/)) === 1,
+      5000,
+      'the delivery to be counted',
+    );
     a.disconnect();
     b.disconnect();
     await eventually(() => deliveries(receiver, 'user.offline', 'eve').length === 1, 10_000, 'user.offline after the grace delay');
