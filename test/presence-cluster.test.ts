@@ -222,8 +222,9 @@ describe('a node that loses Redis', { skip: !redisServer && 'redis-server is not
 
   it('answers 503 while the directory cannot be read, and registers what it holds again once Redis is back', async () => {
     await a.connectUser('olga');
+    const second = await a.connectUser('olga');
     await b.connectScraper();
-    await eventually(async () => (await presenceOf(b, 'olga')).sockets === 1, 5000, 'b to see olga');
+    await eventually(async () => (await presenceOf(b, 'olga')).sockets === 2, 5000, 'b to see olga');
     // Redis loses everything it held (no persistence): only re-registering brings olga back.
     await redis.stop();
     await eventually(async () => (await b.request('GET', '/users/olga/presence')).status === 503, 10_000, 'b to see the directory gone');
@@ -231,10 +232,11 @@ describe('a node that loses Redis', { skip: !redisServer && 'redis-server is not
     assert.equal(down.body.code, 'SERVICE_UNAVAILABLE');
     assert.equal(down.headers.get('retry-after'), '1');
     assert.equal((await b.request('POST', '/presence', { userIds: ['olga'] })).status, 503);
-    // Meanwhile a second socket: a write that cannot reach Redis.
-    await a.connectUser('olga');
+    // Meanwhile a socket leaves: a write that cannot reach Redis.
+    second.disconnect();
+    await eventually(() => a.gateway.io.of('/v1/shared').sockets.size === 1, 5000, 'a to see the socket leave');
     await redis.start();
-    await eventually(async () => (await b.request('GET', '/users/olga/presence')).body.sockets === 2, 20_000, 'a to register olga again');
+    await eventually(async () => (await b.request('GET', '/users/olga/presence')).body.sockets === 1, 20_000, 'a to register olga again');
     assert.equal((await b.request('GET', '/stats')).body.online, 1);
   });
 });

@@ -211,7 +211,9 @@ describe('webhooks to an endpoint that never answers', { timeout: 60_000 }, () =
     );
     assert.equal(gw.gateway.presence.webhooks.pending(), 2);
     const arrival = nextEvent(sockets[0]!, 'ping');
-    assert.deepEqual((await gw.request('POST', '/emit/u1/ping', { n: 1 })).body, { success: true, message: 'SUCCESS', sockets: 1 });
+    const emitted = await gw.request('POST', '/emit/u1/ping', { n: 1 });
+    assert.equal(emitted.status, 200);
+    assert.equal(emitted.body.sockets, 1);
     assert.deepEqual(await arrival, { n: 1 });
   });
 });
