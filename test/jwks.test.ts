@@ -33,7 +33,7 @@ const tokenFor = (key: SigningKey, userId: string): Promise<string> =>
 class Provider {
   keys: SigningKey[] = [];
   fetches = 0;
-  private readonly server: Server = createServer((request, response) => {
+  private readonly server: Server = createServer((_request, response) => {
     this.fetches++;
     response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: this.keys.map((key) => key.jwk) }));
   });
