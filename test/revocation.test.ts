@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import type { Socket } from 'socket.io-client';
-import { JWT_SECRET, collect, eventually, startGateway, type TestGateway } from './support/gateway.js';
+import { createClient } from '../src/client/index.js';
+import { cli } from './support/cli.js';
+import { API_KEY, JWT_SECRET, collect, eventually, startGateway, type TestGateway } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
 import { requireService } from './support/services.js';
 
@@ -152,6 +154,41 @@ describe('revoking a user’s tokens (standalone)', () => {
     } finally {
       await short.close();
     }
+  });
+});
+
+describe('revoking from the SDK and the command line', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway();
+  });
+  after(() => gw.close());
+
+  it('the SDK revokes a user’s tokens and a jti', async () => {
+    const client = createClient({ baseUrl: gw.url, apiKey: API_KEY });
+    const socket = await connectWith(gw, 'sdk-alice', await gw.token('sdk-alice', { issuedAt: secondsAgo(10), jti: 'sdk-1' }));
+    const byJti = await client.revokeToken('sdk-1', secondsAgo(-600));
+    assert.equal(byJti.sockets, 1);
+    await eventually(() => !socket.socket.connected, 5000, 'disconnected');
+    const byUser = await client.revokeUserTokens('sdk-alice');
+    assert.equal(byUser.sockets, 0);
+    assert.match(byUser.revokedAt, /^\d{4}-\d\d-\d\dT/);
+    await assert.rejects(client.revokeToken('sdk-1', 1.5), /exp must be/);
+  });
+
+  it('general-socket revoke user|token', async () => {
+    const env = { GENERAL_SOCKET_URL: gw.url, INTERNAL_API_KEY: API_KEY };
+    const socket = await connectWith(gw, 'cli-bob', await gw.token('cli-bob', { issuedAt: secondsAgo(10) }));
+    const user = await cli(['revoke', 'user', 'cli-bob'], env);
+    assert.equal(user.code, 0, user.stderr);
+    assert.match(user.stdout, /Revoked the tokens of user cli-bob issued before .*; disconnected 1 socket\./);
+    await eventually(() => !socket.socket.connected, 5000, 'disconnected');
+    const token = await cli(['revoke', 'token', 'cli-jti', '--exp', String(secondsAgo(-60)), '--json'], env);
+    assert.equal(token.code, 0, token.stderr);
+    assert.equal(JSON.parse(token.stdout).sockets, 0);
+    const usage = await cli(['revoke', 'token', 'cli-jti'], env);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--exp must be/);
   });
 });
 
