@@ -515,7 +515,7 @@ const options = {
   ),
   socketMaxMessageBytes: option(
     'SOCKET_MAX_MESSAGE_BYTES',
-    "Largest message a Socket.IO client may send, in bytes (Engine.IO's `maxHttpBufferSize`): clients send only a namespace CONNECT with their token, and the admin UI its commands; a larger message closes the connection.",
+    "Largest message a Socket.IO client may send, in bytes (Engine.IO's `maxHttpBufferSize`): clients send only a namespace CONNECT with their token (and a fresh token with `token_refresh`), and the admin UI its commands; a larger message closes the connection.",
     integer(1024, 100 * 1024 * 1024),
     16 * 1024,
   ),
