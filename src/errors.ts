@@ -28,7 +28,7 @@ export const errorRegistry = {
   FORBIDDEN: {
     status: 403,
     message: 'This address may not call the API',
-    when: "The caller's address is not in `ALLOWED_IPS`; or `POST /console/token` in production.",
+    when: "The caller's address is not in `ALLOWED_IPS`; `POST /console/token` in production; or a key of `API_KEYS` calling a route whose row names no scope.",
   },
   // Scoped API keys (issue 14): one code per scope, so that a refusal names what the key lacks.
   SCOPE_EMIT_REQUIRED: { status: 403, message: 'This API key may not emit to users', when: 'The key lacks the `emit` scope.' },

@@ -78,6 +78,10 @@ export function accessHook(keys: KeySet, allowed: IpAllowlist): onRequestHookHan
     if (scope !== undefined && !holds(grant, scope)) {
       return done(fail(SCOPE_CODES[scope], `API key "${grant.id}" lacks the scope "${scope}" that ${request.method} ${request.routeOptions.url} needs`));
     }
+    // A route whose row names no scope yet is closed to scoped keys rather than open to all of them.
+    if (scope === undefined && grant.scopes !== 'all') {
+      return done(fail('FORBIDDEN', `${request.method} ${request.routeOptions.url} belongs to no scope yet: only keys with every scope may call it`));
+    }
     if (grant.allowsEvent !== undefined && emit === true) {
       if (event === undefined) {
         return done(
