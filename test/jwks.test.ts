@@ -100,6 +100,12 @@ describe('JWT_JWKS_URL', () => {
     assert.equal(answer.ok, true, JSON.stringify(answer));
   });
 
+  it('leaves the console nothing to sign tokens with: POST /console/token answers 403', async () => {
+    const reply = await gw.request('POST', '/console/token', { userId: 'jwks-console' });
+    assert.equal(reply.status, 403);
+    assert.match(reply.body.message, /JWT_JWKS_URL/);
+  });
+
   it('stops accepting a key the provider removed, once the cached set is older than JWT_JWKS_MAX_AGE_MS', async () => {
     provider.keys = [first, second];
     const short = await startGateway({ JWT_SECRET: '', JWT_JWKS_URL: gw.gateway.config.jwtJwksUrl, JWT_JWKS_MAX_AGE_MS: '1000' });
