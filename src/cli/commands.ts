@@ -11,6 +11,7 @@ import { emit } from './emit.js';
 import { errors } from './errors.js';
 import { history } from './history.js';
 import { importCommand } from './import.js';
+import { revoke } from './revoke.js';
 import { serve } from './serve.js';
 import { status } from './status.js';
 import { token } from './token.js';
@@ -27,6 +28,7 @@ const commands: Record<string, Command> = {
   conversation,
   history,
   status,
+  revoke,
   import: importCommand,
 };
 

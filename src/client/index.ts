@@ -26,8 +26,11 @@ import type {
   MessageId,
   Payload,
   ReadinessResult,
+  RevokeTokenResult,
+  RevokeUserTokensResult,
   ScraperSocketId,
   StatsResult,
+  TokenId,
   UserId,
   UserIds,
 } from './types.js';
@@ -52,8 +55,11 @@ export type {
   Payload,
   Position,
   ReadinessResult,
+  RevokeTokenResult,
+  RevokeUserTokensResult,
   ScraperSocketId,
   StatsResult,
+  TokenId,
   UserId,
   UserIds,
 } from './types.js';
@@ -103,6 +109,10 @@ export interface GeneralSocketClient {
   readiness(options?: CallOptions): Promise<ReadinessResult>;
   /** `GET /stats`: connected users and sockets per namespace. */
   stats(options?: CallOptions): Promise<StatsResult>;
+  /** `POST /users/:userId/revoke-tokens`: refuses the user's tokens issued before now and disconnects the sockets holding them. */
+  revokeUserTokens(userId: UserId, options?: CallOptions): Promise<RevokeUserTokensResult>;
+  /** `POST /tokens/revoke`: refuses one token by its `jti` until its `exp` and disconnects the sockets holding it. */
+  revokeToken(jti: TokenId, exp: number, options?: CallOptions): Promise<RevokeTokenResult>;
 }
 
 /**
@@ -173,6 +183,11 @@ export function createClient(options: ClientOptions): GeneralSocketClient {
     health: async (callOptions) => call('health', {}, undefined, callOptions),
     readiness: async (callOptions) => call('readiness', {}, undefined, callOptions, { answers: [200, 503], retryable: false }),
     stats: async (callOptions) => call('stats', {}, undefined, callOptions),
+    revokeUserTokens: async (userId, callOptions) => call('revokeUserTokens', { userId: segment('userId', userId) }, undefined, callOptions),
+    revokeToken: async (jti, exp, callOptions) => {
+      if (!Number.isSafeInteger(exp) || exp < 0) throw invalidArgument(`exp must be the token's exp claim, whole seconds since 1970, got ${String(exp)}`);
+      return call('revokeToken', {}, json('body', { jti: text('jti', jti), exp }), callOptions);
+    },
   };
 }
 

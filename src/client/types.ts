@@ -10,6 +10,7 @@ import type { Health, Ready } from '../api/health.js';
 import type { History } from '../api/history.js';
 import type { EmitToScraper } from '../api/lead-finder.js';
 import type { Stats } from '../api/stats.js';
+import type { RevokeToken, RevokeUserTokens } from '../api/tokens.js';
 
 /** A user id: a token's `sub`, 1 to 128 characters without whitespace. */
 export type UserId = Static<typeof EmitToUser.params>['userId'];
@@ -69,3 +70,12 @@ export interface HistoryOptions {
 
 /** The answer of `GET /users/:userId/events`: the events kept for a user, and whether some after `since` are gone (`gap`). */
 export type HistoryResult = Static<(typeof History.response)[200]>;
+
+/** The answer of `POST /users/:userId/revoke-tokens`: the sockets disconnected and the moment tokens must be issued after. */
+export type RevokeUserTokensResult = Static<(typeof RevokeUserTokens.response)[200]>;
+
+/** The answer of `POST /tokens/revoke`: the sockets disconnected and until when the token is refused. */
+export type RevokeTokenResult = Static<(typeof RevokeToken.response)[200]>;
+
+/** A token's `jti` claim. */
+export type TokenId = Static<typeof RevokeToken.body>['jti'];
