@@ -62,6 +62,8 @@ export interface Operation<Id extends OperationId = OperationId, D extends Opera
   readonly scope?: Scope;
   /** The name of the event it sends, `{param}` for a path parameter (routes.ts). */
   readonly event?: string;
+  /** The body names the events; the handler checks each (routes.ts). */
+  readonly eventsInBody?: true;
   readonly emit: boolean;
   /** Every error status it can answer, ascending (derived; see the top of this file). */
   readonly errors: readonly number[];
@@ -108,7 +110,7 @@ function operation<Id extends OperationId, D extends OperationDefinition>(id: Id
   }
   // Every emit takes an Idempotency-Key (http/idempotency.ts), validated and documented here.
   const schema = { ...definition, ...(emit && { headers: EmitHeaders }), operationId: id, ...security(access), response } as Operation<Id, D>['schema'];
-  return { operationId: id, method, url, access, ...(scope && { scope }), ...(row.event !== undefined && { event: row.event }), emit, errors, schema };
+  return { operationId: id, method, url, access, ...(scope && { scope }), ...(row.event !== undefined && { event: row.event }), ...('eventsInBody' in row && { eventsInBody: true as const }), emit, errors, schema };
 }
 
 /** The schemas of each operation. */

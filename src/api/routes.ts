@@ -27,7 +27,7 @@ export const ROUTES = {
   // One call, many events: per-item results; each item counts against the rate limit. Static, so it
   // wins over `/emit/:emitTo` (an event named "batch" to several users goes as a batch item). Its
   // events are in its body: a key limited to event patterns cannot call it (see RouteEntry.event).
-  emitBatch: { method: 'POST', url: '/emit/batch', access: 'key', scope: 'emit', emit: true, errors: [] },
+  emitBatch: { method: 'POST', url: '/emit/batch', access: 'key', scope: 'emit', eventsInBody: true, emit: true, errors: [] },
   // 404: the socket is not connected; 504: other nodes were asked but not all answered (maybe delivered).
   emitToScraper: { method: 'POST', url: '/lead-finder/:event', access: 'key', scope: 'lead-finder', event: '{event}', emit: true, errors: [404, 504] },
   // 404: no such document; 413: more to send than EMIT_MAX_BYTES or CONVERSATION_MAX_USERS allow; 422: a stored document that cannot be sent.
@@ -76,6 +76,8 @@ export interface RouteEntry {
    * event-name patterns is checked against. An emit route without it cannot be called by such a key.
    */
   readonly event?: string;
+  /** Instead of `event`: the body names the events, and the handler checks each against the key's patterns. */
+  readonly eventsInBody?: true;
   readonly emit: boolean;
   readonly errors: readonly number[];
   readonly sdk?: false;

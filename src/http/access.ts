@@ -20,6 +20,8 @@ declare module 'fastify' {
     scope?: Scope;
     /** The route table's `event`: the name of the event the route sends, `{param}` for a path parameter. */
     event?: string;
+    /** The route table's `eventsInBody`: the handler checks each event its body names (assertEventAllowed). */
+    eventsInBody?: boolean;
   }
 }
 
@@ -74,7 +76,7 @@ export function accessHook(keys: KeySet, allowed: IpAllowlist): onRequestHookHan
     }
     request.apiKeyId = grant.id;
     request.apiKey = grant;
-    const { scope, event, emit } = request.routeOptions.config;
+    const { scope, event, emit, eventsInBody } = request.routeOptions.config;
     if (scope !== undefined && !holds(grant, scope)) {
       return done(fail(SCOPE_CODES[scope], `API key "${grant.id}" lacks the scope "${scope}" that ${request.method} ${request.routeOptions.url} needs`));
     }
@@ -82,7 +84,7 @@ export function accessHook(keys: KeySet, allowed: IpAllowlist): onRequestHookHan
     if (scope === undefined && grant.scopes !== 'all') {
       return done(fail('FORBIDDEN', `${request.method} ${request.routeOptions.url} belongs to no scope yet: only keys with every scope may call it`));
     }
-    if (grant.allowsEvent !== undefined && emit === true) {
+    if (grant.allowsEvent !== undefined && emit === true && eventsInBody !== true) {
       if (event === undefined) {
         return done(
           fail('EVENT_FORBIDDEN', `API key "${grant.id}" may send only events matching ${patterns(grant)}, and this route's events cannot be checked first`),

@@ -81,6 +81,7 @@ export async function registerRoutes(app: FastifyInstance, handlers: Handlers, g
         ...(op.emit ? { emit: true } : { rateLimit: false }),
         ...(op.scope && { scope: op.scope }),
         ...(op.event !== undefined && { event: op.event }),
+        ...(op.eventsInBody && { eventsInBody: true }),
       },
       // A HEAD must never send events.
       exposeHeadRoute: !op.emit,
