@@ -5,6 +5,8 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { createIpAllowlist } from './auth/ip-allowlist.js';
+import type { DeclaredKey } from './auth/keys.js';
+import { MAX_EVENT_PATTERN_LENGTH, SCOPE_NAMES, type Scope } from './auth/scopes.js';
 import { loadDevSecrets } from './dev-secrets.js';
 import { DEFAULT_JSON_MAX_DEPTH, JSON_DEPTH_CEILING } from './json-limits.js';
 
@@ -181,6 +183,80 @@ const webhookUrlList: Parser<readonly string[]> = (raw, name) => {
 
 /** `auto` (or 0) means one worker per core. */
 const workerCount: Parser<number> = (raw, name) => (raw.toLowerCase() === 'auto' ? 0 : integer(0, 256)(raw, name));
+
+/* Token lifecycle and scoped API keys (issue 14). */
+
+const KEY_FIELDS = new Set(['id', 'key', 'scopes', 'events', 'rateLimit']);
+
+/** One entry of `API_KEYS`; messages name the entry by index and id, never its key. */
+function declaredKey(entry: unknown, where: string): DeclaredKey {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+    throw new Error(`${where} must be an object { id, key, scopes, events?, rateLimit? }`);
+  const fields = entry as Record<string, unknown>;
+  const unknown = Object.keys(fields).find((field) => !KEY_FIELDS.has(field));
+  if (unknown !== undefined) throw new Error(`${where} has an unknown field "${unknown.slice(0, 40)}" (known: ${[...KEY_FIELDS].join(', ')})`);
+  const { id, key, scopes, events, rateLimit } = fields;
+  if (typeof id !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(id))
+    throw new Error(`${where}.id must be 1 to 64 letters, digits, _ . or - (it names the key in logs and metrics)`);
+  const named = `${where} ("${id}")`;
+  if (typeof key !== 'string' || key.trim() === '' || key !== key.trim() || key.length > 1024)
+    throw new Error(`${named}.key must be a string of 1 to 1024 characters without surrounding spaces (the value is not shown)`);
+  if (!Array.isArray(scopes) || scopes.length === 0) throw new Error(`${named}.scopes must be a non-empty array of ${SCOPE_NAMES.join(', ')}, or ["*"]`);
+  const bad = scopes.find((scope) => scope !== '*' && !(SCOPE_NAMES as unknown[]).includes(scope));
+  if (bad !== undefined) throw new Error(`${named}.scopes: ${JSON.stringify(bad).slice(0, 60)} is not a scope (${SCOPE_NAMES.join(', ')}, or "*" for all)`);
+  const declared: { -readonly [K in keyof DeclaredKey]: DeclaredKey[K] } = { id, key, scopes: scopes.includes('*') ? 'all' : new Set(scopes as Scope[]) };
+  if (events !== undefined) {
+    const ok = (pattern: unknown): boolean =>
+      typeof pattern === 'string' && pattern !== '' && pattern.length <= MAX_EVENT_PATTERN_LENGTH && !/\p{Cc}/u.test(pattern);
+    if (!Array.isArray(events) || events.length === 0 || events.length > 100 || !events.every(ok))
+      throw new Error(
+        `${named}.events must be 1 to 100 event-name patterns of 1 to ${MAX_EVENT_PATTERN_LENGTH} characters (\`*\` matches any characters), such as ["notification*"]`,
+      );
+    declared.events = events as string[];
+  }
+  if (rateLimit !== undefined) {
+    const { max, windowMs, ...rest } = (typeof rateLimit === 'object' && rateLimit !== null ? rateLimit : { max: undefined }) as Record<string, unknown>;
+    const whole = (value: unknown, min: number, top: number): value is number =>
+      Number.isInteger(value) && (value as number) >= min && (value as number) <= top;
+    if (!whole(max, 1, 10_000_000) || !whole(windowMs, 1000, 24 * 3600 * 1000) || Object.keys(rest).length > 0)
+      throw new Error(`${named}.rateLimit must be { "max": 1 to 10000000 emits, "windowMs": 1000 to 86400000 } and nothing else`);
+    declared.rateLimit = { max, windowMs };
+  }
+  return declared;
+}
+
+/** `API_KEYS`: a JSON array of declared keys; the message never echoes the value, which holds keys. */
+const apiKeyList: Parser<readonly DeclaredKey[]> = (raw, name) => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new Error(`${name} must be a JSON array such as [{"id":"notifier","key":"...","scopes":["emit"]}] (the value is not shown: it holds keys)`);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0 || parsed.length > 1000) throw new Error(`${name} must be a JSON array of 1 to 1000 keys`);
+  const keys = parsed.map((entry, index) => declaredKey(entry, `${name}[${index}]`));
+  const ids = new Set<string>();
+  const secrets = new Set<string>();
+  for (const { id, key } of keys) {
+    if (ids.has(id)) throw new Error(`${name}: two keys have the id "${id}"; ids name keys in logs and metrics`);
+    if (secrets.has(key)) throw new Error(`${name}: key "${id}" has the same key as another entry`);
+    ids.add(id);
+    secrets.add(key);
+  }
+  return keys;
+};
+
+/** A JWKS location: https://, or http:// for an issuer on the same host or network. */
+const jwksUrl: Parser<string> = (raw, name) => {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`${name} must be a URL such as https://issuer.example.com/.well-known/jwks.json, got "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${name} must start with https:// (or http://), got "${raw}"`);
+  return url.href;
+};
 
 const options = {
   nodeEnv: option(
@@ -456,7 +532,7 @@ const options = {
   ),
   socketMaxMessageBytes: option(
     'SOCKET_MAX_MESSAGE_BYTES',
-    "Largest message a Socket.IO client may send, in bytes (Engine.IO's `maxHttpBufferSize`): clients send only a namespace CONNECT with their token, and the admin UI its commands; a larger message closes the connection.",
+    "Largest message a Socket.IO client may send, in bytes (Engine.IO's `maxHttpBufferSize`): clients send only a namespace CONNECT with their token (and a fresh token with `token_refresh`), and the admin UI its commands; a larger message closes the connection.",
     integer(1024, 100 * 1024 * 1024),
     16 * 1024,
   ),
@@ -521,6 +597,45 @@ const options = {
     '',
     '(none)',
   ),
+  // Token lifecycle and scoped API keys (issue 14).
+  apiKeys: option(
+    'API_KEYS',
+    'API keys limited to some route groups, event names and a rate limit of their own, as a JSON array (see README, "Scoped API keys"); they are accepted beside `INTERNAL_API_KEY`, whose keys may do everything.',
+    apiKeyList,
+    [],
+    '(none)',
+  ),
+  jwtJwksUrl: option(
+    'JWT_JWKS_URL',
+    "URL of the identity provider's JSON Web Key Set that verifies user tokens (RS*, PS*, ES*, EdDSA), instead of `JWT_SECRET` or `JWT_PUBLIC_KEY`; keys are cached and a token signed with a new key (`kid`) fetches the set again, so rotations need no restart.",
+    jwksUrl,
+    '',
+    '(none)',
+  ),
+  jwtJwksMaxAgeMs: option(
+    'JWT_JWKS_MAX_AGE_MS',
+    'How long the fetched key set is used before it is fetched again: a key the provider removed is refused at most this long after.',
+    integer(1000, 24 * 3600 * 1000),
+    600_000,
+  ),
+  jwtJwksCooldownMs: option(
+    'JWT_JWKS_COOLDOWN_MS',
+    'Least time between two fetches of the key set prompted by tokens signed with a key it does not hold, so that made-up tokens cannot make the gateway fetch it without end.',
+    integer(0, 3600 * 1000),
+    30_000,
+  ),
+  tokenExpiryWarningSeconds: option(
+    'TOKEN_EXPIRY_WARNING_SECONDS',
+    "How long before a connected socket's token expires it receives `token_expiring`, so that it can send a fresh one with `token_refresh`; at expiry it is disconnected. 0 sends no warning.",
+    integer(0, 24 * 3600),
+    60,
+  ),
+  tokenRevocationTtlSeconds: option(
+    'TOKEN_REVOCATION_TTL_SECONDS',
+    'How long a revocation (`POST /users/:userId/revoke-tokens`, `POST /tokens/revoke`) is kept: make it at least the longest lifetime of your tokens, since a token issued before a revocation is accepted again once the revocation is forgotten.',
+    integer(60, 366 * 24 * 3600),
+    7 * 24 * 3600,
+  ),
 };
 
 type Options = typeof options;
@@ -579,8 +694,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (Array.isArray(values.webhookUrls) && values.webhookUrls.length > 0 && values.webhookSecret === '') {
     problems.push('WEBHOOK_URLS needs WEBHOOK_SECRET: every webhook is signed with it, so that the receiver can tell it came from the gateway');
   }
-  if (values.jwtSecret && values.jwtPublicKey) {
-    problems.push('Set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both: tokens are verified with one key');
+  if ([values.jwtSecret, values.jwtPublicKey, values.jwtJwksUrl].filter(Boolean).length > 1) {
+    problems.push('Set one of JWT_SECRET (HS256), JWT_PUBLIC_KEY (RS256/ES256) or JWT_JWKS_URL, not several: tokens are verified with one key or key set');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const config = { ...values, generatedSecrets: [] } as unknown as Config;
@@ -606,6 +721,7 @@ function weakSecrets(config: Config): string[] {
   for (const [name, keys] of [
     ['INTERNAL_API_KEY', config.internalApiKeys],
     ['SCRAPER_API_KEY', config.scraperApiKeys],
+    ['API_KEYS key', config.apiKeys.map((declared) => declared.key)],
   ] as const) {
     if (keys.some((key) => key.length < MIN_KEY)) weak.push(`each ${name} must have at least ${MIN_KEY} characters in production`);
   }
@@ -617,15 +733,15 @@ const MIN_KEY = 16;
 
 function missingSecrets(config: Config): string[] {
   const missing: string[] = [];
-  if (config.internalApiKeys.length === 0) missing.push('INTERNAL_API_KEY');
-  if (config.jwtSecret === '' && config.jwtPublicKey === '') missing.push('JWT_SECRET (or JWT_PUBLIC_KEY)');
+  if (config.internalApiKeys.length === 0 && config.apiKeys.length === 0) missing.push('INTERNAL_API_KEY (or API_KEYS)');
+  if (config.jwtSecret === '' && config.jwtPublicKey === '' && config.jwtJwksUrl === '') missing.push('JWT_SECRET (or JWT_PUBLIC_KEY, or JWT_JWKS_URL)');
   return missing;
 }
 
 /** Fills unset secrets from DATA_DIR/dev-secrets.json, creating it on first use; touches no file when all are set. */
 function generatedSecrets(config: Config): Partial<Config> {
-  const needKey = config.internalApiKeys.length === 0;
-  const needJwt = config.jwtSecret === '' && config.jwtPublicKey === '';
+  const needKey = config.internalApiKeys.length === 0 && config.apiKeys.length === 0;
+  const needJwt = config.jwtSecret === '' && config.jwtPublicKey === '' && config.jwtJwksUrl === '';
   const needScraper = config.scraperApiKeys.length === 0;
   if (!needKey && !needJwt && !needScraper) return {};
   const dev = loadDevSecrets(config.dataDir);

@@ -28,7 +28,21 @@ export const errorRegistry = {
   FORBIDDEN: {
     status: 403,
     message: 'This address may not call the API',
-    when: "The caller's address is not in `ALLOWED_IPS`; or `POST /console/token` in production.",
+    when: "The caller's address is not in `ALLOWED_IPS`; `POST /console/token` in production; or a key of `API_KEYS` calling a route whose row names no scope.",
+  },
+  // Scoped API keys (issue 14): one code per scope, so that a refusal names what the key lacks.
+  SCOPE_EMIT_REQUIRED: { status: 403, message: 'This API key may not emit to users', when: 'The key lacks the `emit` scope.' },
+  SCOPE_LEAD_FINDER_REQUIRED: { status: 403, message: 'This API key may not emit to scrapers', when: 'The key lacks the `lead-finder` scope.' },
+  SCOPE_CONVERSATIONS_REQUIRED: { status: 403, message: 'This API key may not send conversations', when: 'The key lacks the `conversations` scope.' },
+  SCOPE_PRESENCE_REQUIRED: { status: 403, message: 'This API key may not use presence', when: 'The key lacks the `presence` scope.' },
+  SCOPE_HISTORY_REQUIRED: { status: 403, message: 'This API key may not read history', when: 'The key lacks the `history` scope.' },
+  SCOPE_TOKENS_REQUIRED: { status: 403, message: 'This API key may not revoke tokens', when: 'The key lacks the `tokens` scope.' },
+  SCOPE_METRICS_REQUIRED: { status: 403, message: 'This API key may not read metrics', when: 'The key lacks the `metrics` scope (`/metrics`, `/stats`).' },
+  SCOPE_CONSOLE_REQUIRED: { status: 403, message: "This API key may not use the console's route", when: 'The key lacks the `console` scope.' },
+  EVENT_FORBIDDEN: {
+    status: 403,
+    message: 'This API key may not send this event',
+    when: "The event's name matches none of the key's `events` patterns; the message names the patterns.",
   },
   NOT_FOUND: { status: 404, message: 'Not found', when: 'Unknown route, or the scraper socket (or document, or channel) does not exist.' },
   HISTORY_DISABLED: {
@@ -106,11 +120,30 @@ interface SocketErrorEntry {
  */
 export const socketErrorRegistry = {
   TOKEN_MISSING: { namespace: '/v1/shared', message: 'Authentication required: connect with auth: { token: "<JWT>" }', when: 'No token in `auth.token`.' },
-  TOKEN_EXPIRED: { namespace: '/v1/shared', message: 'Token expired: get a new token and reconnect', when: "The token's `exp` has passed." },
+  TOKEN_EXPIRED: {
+    namespace: '/v1/shared',
+    message: 'Token expired: get a new token and reconnect',
+    when: "The token's `exp` has passed: at the handshake, at a `token_refresh`, or on a connected socket that did not refresh in time (`disconnect_reason`).",
+  },
   TOKEN_INVALID: {
     namespace: '/v1/shared',
     message: 'Invalid token',
     when: 'The token is not a JWT, has a bad signature or an algorithm the gateway does not accept, lacks `sub` or `exp`, or its `iss` or `aud` do not match.',
+  },
+  TOKEN_REVOKED: {
+    namespace: '/v1/shared',
+    message: 'Token revoked: sign in again',
+    when: "The user's tokens issued before a revocation (`POST /users/:userId/revoke-tokens`), or this token's `jti` (`POST /tokens/revoke`), were revoked: at the handshake, at a `token_refresh`, or on a connected socket (`disconnect_reason`).",
+  },
+  TOKEN_USER_MISMATCH: {
+    namespace: '/v1/shared',
+    message: 'The token is for another user',
+    when: "A `token_refresh` sent a token whose `sub` is not the socket's user.",
+  },
+  TOKEN_UNVERIFIABLE: {
+    namespace: '/v1/shared',
+    message: 'The token cannot be checked right now: retry',
+    when: 'The key set of `JWT_JWKS_URL` could not be fetched, or revocations could not be read; retry later.',
   },
   KEY_MISSING: {
     namespace: '/v1/lead-finder',

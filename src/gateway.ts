@@ -29,7 +29,7 @@ import { registerRateLimit } from './http/rate-limit.js';
 import { RequestLog } from './http/request-log.js';
 import { namespacesOf } from './internals/socket-io.js';
 import { createMetrics } from './metrics.js';
-import { namespaceNames, setupNamespaces } from './namespaces.js';
+import { USERS_NAMESPACE, namespaceNames, setupNamespaces } from './namespaces.js';
 import { createSocketLimits, type SocketLimits } from './socket-limits.js';
 import { registerOpenApi } from './openapi.js';
 import { MAX_PATH_PARAM_LENGTH } from './api/common.js';
@@ -44,6 +44,10 @@ import { leadFinderHandlers } from './routes/lead-finder.js';
 import { metricsHandlers } from './routes/metrics.js';
 import { registerRoutes } from './routes/register.js';
 import { statsHandlers } from './routes/stats.js';
+import { tokenHandlers } from './routes/tokens.js';
+import { openRevocations } from './revocations/open.js';
+import { trackTokenExpiry } from './token-expiry.js';
+import { createRevoker, refusingRevoked } from './token-revocation.js';
 import type { GatewayServer } from './socket-server.js';
 import { createFigures } from './stats.js';
 import { configuredPrivacy } from './conversations/privacy.js';
@@ -162,7 +166,7 @@ async function build(
   socketLimits: SocketLimits,
   closers: (() => Promise<void>)[],
 ): Promise<Gateway> {
-  const apiKeys = createKeySet(config.internalApiKeys);
+  const apiKeys = createKeySet([...config.internalApiKeys, ...config.apiKeys]);
   const probes: ReadinessProbe[] = [{ name: 'bus', check: () => bus.check() }];
   const metrics = createMetrics(io, probes);
   // Before the namespaces: a user socket's start in its stream is settled in their middleware.
@@ -175,15 +179,22 @@ async function build(
   socketLimits.attach(io, { log: app.log, onRefused: metrics.refused });
   const names = namespaceNames(config.leadFinderNamespace);
   const cursors = streams === undefined ? undefined : createStreamCursors(streams, app.log, metrics.cursors);
+  const revocations = await openRevocations(config, app.log);
+  app.addHook('onClose', () => revocations.close());
+  app.log.info({ revocations: revocations.description }, `token revocations in ${revocations.description}`);
+  const verifyToken = refusingRevoked(createTokenVerifier(config), revocations, app.log);
   setupNamespaces(io, {
     ...(cursors && { cursors }),
-    verifyToken: createTokenVerifier(config),
+    verifyToken,
     scraperKeys: createKeySet(config.scraperApiKeys),
     log: app.log,
     onRefused: metrics.refused,
     names,
   });
+  const expiry = trackTokenExpiry(io.of(USERS_NAMESPACE), { verify: verifyToken, warningSeconds: config.tokenExpiryWarningSeconds });
+  app.addHook('onClose', async () => expiry.close());
   const cluster = createClusterChannel(io.of(names.control), bus, app.log);
+  const revoker = createRevoker({ users: io.of(USERS_NAMESPACE), store: revocations, cluster, ttlSeconds: config.tokenRevocationTtlSeconds });
   metrics.observeCluster(cluster);
   const emitter = metrics.observe(createEmitter(io, cluster, { names, ...(streams && cursors && { streams: { store: streams, cursors } }) }));
   const presence = await createPresence(io, { config, bus, cluster, names, log: app.log });
@@ -238,10 +249,11 @@ async function build(
       }),
       ...consoleHandlers({ config }),
       ...historyHandlers({ streams }),
+      ...tokenHandlers({ revoker }),
     },
     {
       access,
-      rateLimit: (scope) => registerRateLimit(scope, config, bus.rateLimitStore),
+      rateLimit: (scope) => registerRateLimit(scope, { ...config, keyLimits: config.apiKeys.some((key) => key.rateLimit) }, bus.rateLimitStore),
       open: config.metricsPublic ? ['metrics'] : [],
       idempotency: idempotencyHooks({ store: idempotency, ttlMs: config.idempotencyTtlSeconds * 1000, waitMs: config.requestTimeoutMs }),
     },

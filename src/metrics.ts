@@ -224,6 +224,18 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
     },
   });
 
+  // Scoped API keys (issue 14): what each key did, by its id (never the key).
+  const keyRequests = new Tally();
+  new Counter({
+    name: `${PREFIX}api_key_requests_total`,
+    help: 'REST calls that presented a valid API key, per key id and outcome (SUCCESS or the error code, such as SCOPE_EMIT_REQUIRED).',
+    labelNames: ['key', 'outcome'],
+    registers,
+    collect() {
+      keyRequests.flush(this);
+    },
+  });
+
   const lifecycle = socketLifecycle(io);
   lifecycle.onConnect((socket) => connections.inc({ namespace: socket.nsp.name }));
   lifecycle.onDisconnect((socket, reason) => disconnections.inc({ namespace: socket.nsp.name, reason }));
@@ -277,6 +289,11 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
             outcome: outcomes.get(request) ?? (reply.statusCode < 400 ? 'SUCCESS' : String(reply.statusCode)),
           };
           emits.add(`${labels.route}\n${labels.outcome}`, () => labels);
+        }
+        const key = request.apiKeyId;
+        if (key !== undefined) {
+          const outcome = outcomes.get(request) ?? (reply.statusCode < 400 ? 'SUCCESS' : String(reply.statusCode));
+          keyRequests.add(`${key}\n${outcome}`, () => ({ key, outcome }));
         }
         done();
       });

@@ -1,9 +1,10 @@
 /**
  * The Socket.IO namespaces and who may join them.
  *
- * - `/v1/shared`: browsers and apps of users, authenticated by a JWT (`auth: { token }`). Every socket
- *   of user X joins room `user:X`. That room name is a public contract: a service using
- *   `@socket.io/redis-emitter` reaches a user with `.of('/v1/shared').to('user:<id>')`.
+ * - `/v1/shared`: browsers and apps of users, authenticated by a JWT (`auth: { token }`), which holds
+ *   for the life of the socket (token-expiry.ts). Every socket of user X joins room `user:X`. That
+ *   room name is a public contract: a service using `@socket.io/redis-emitter` reaches a user with
+ *   `.of('/v1/shared').to('user:<id>')`.
  * - `/v1/lead-finder` (LEAD_FINDER_NAMESPACE): lead-finder scrapers, authenticated by a shared key
  *   (`auth: { token: <key> }`).
  * - the control namespace, `/` unless the lead-finder scrapers have it: server-side messages between
@@ -14,6 +15,7 @@ import type { KeySet } from './auth/keys.js';
 import { TokenError, type TokenVerifier } from './auth/tokens.js';
 import { socketErrorRegistry, socketRefusal as refusal } from './errors.js';
 import { socketLifecycle } from './socket-lifecycle.js';
+import { socketToken } from './token-expiry.js';
 import type { GatewayNamespace, GatewayServer, GatewaySocket } from './socket-server.js';
 import type { StreamCursors } from './stream-cursors.js';
 
@@ -97,8 +99,11 @@ export function setupNamespaces(
   const users: GatewayNamespace = io.of(USERS_NAMESPACE);
   users.use((socket, next) => {
     deps.verifyToken(socket.handshake.auth?.token).then(
-      (userId) => {
+      (verified) => {
+        const { userId } = verified;
         socket.data.userId = userId;
+        // The token holds for the life of the socket (token-expiry.ts).
+        socket.data.token = socketToken(verified);
         if (deps.cursors === undefined) return next();
         // Where the socket starts in its user's stream, settled before it connects (stream-cursors.ts).
         deps.cursors.prepare(socket, userId).then(

@@ -1,8 +1,8 @@
 /**
  * What a Socket.IO client may send, and what happens when it sends more.
  *
- * Clients of this gateway only ever send a namespace CONNECT (with their token); the admin UI sends
- * a few small commands. So the gateway accepts small messages (`SOCKET_MAX_MESSAGE_BYTES`), parses
+ * Clients of this gateway only ever send a namespace CONNECT (with their token) and, on /v1/shared,
+ * a fresh token (`token_refresh`, token-expiry.ts); the admin UI sends a few small commands. So the gateway accepts small messages (`SOCKET_MAX_MESSAGE_BYTES`), parses
  * no packet nested deeper than `CLIENT_PACKET_MAX_DEPTH`, accepts no acknowledgement (it never asks
  * a client for one), allows one socket per namespace per connection, limits handshakes per address
  * (`SOCKET_HANDSHAKES_PER_MINUTE`), and closes a connection that keeps sending what it refuses.

@@ -18,7 +18,7 @@ describe('loadConfig', () => {
       () => loadConfig({ NODE_ENV: 'production', DATA_DIR: tempDir() }),
       (error: unknown) => error instanceof ConfigError && /INTERNAL_API_KEY/.test(error.message) && /JWT_SECRET/.test(error.message),
     );
-    assert.throws(() => loadConfig({ NODE_ENV: 'production', INTERNAL_API_KEY: 'k' }), /JWT_SECRET \(or JWT_PUBLIC_KEY\)/);
+    assert.throws(() => loadConfig({ NODE_ENV: 'production', INTERNAL_API_KEY: 'k' }), /JWT_SECRET \(or JWT_PUBLIC_KEY, or JWT_JWKS_URL\)/);
     assert.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's' }), /INTERNAL_API_KEY/);
   });
 
@@ -58,7 +58,8 @@ describe('loadConfig', () => {
   it('refuses two token keys, and an EC key on a curve other than P-256', () => {
     const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
     const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    assert.throws(() => loadConfig({ JWT_SECRET: SECRET, JWT_PUBLIC_KEY: p256, INTERNAL_API_KEY: KEY_A }), /not both/);
+    assert.throws(() => loadConfig({ JWT_SECRET: SECRET, JWT_PUBLIC_KEY: p256, INTERNAL_API_KEY: KEY_A }), /not several/);
+    assert.throws(() => loadConfig({ JWT_SECRET: SECRET, JWT_JWKS_URL: 'https://issuer.example/jwks.json', INTERNAL_API_KEY: KEY_A }), /not several/);
     assert.throws(() => loadConfig({ JWT_PUBLIC_KEY: p384, INTERNAL_API_KEY: KEY_A }), /JWT_PUBLIC_KEY .*curve secp384r1 is not P-256/);
     assert.equal(loadConfig({ JWT_PUBLIC_KEY: p256, INTERNAL_API_KEY: KEY_A, SCRAPER_API_KEY: KEY_B }).jwtPublicKey, p256.trim());
   });

@@ -3,11 +3,18 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { errorCodes } from 'fastify';
+import { SignJWT, generateKeyPair } from 'jose';
 import { io as connectSocket } from 'socket.io-client';
 import { errorRegistry, httpErrorTable, socketErrorRegistry, socketErrorTable } from '../src/errors.js';
 import { toGatewayError } from '../src/http/error-handler.js';
 import { API_KEY, SCRAPER_KEY, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 import { openRaw } from './support/raw-socket.js';
+
+/** A token signed with a key of its own (RS256), as an identity provider behind a JWKS signs. */
+async function rs256Token(userId: string): Promise<string> {
+  const { privateKey } = await generateKeyPair('RS256');
+  return new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject(userId).setIssuedAt().setExpirationTime('1h').sign(privateKey);
+}
 
 /** Every failure must have the seed's shape plus a stable code. */
 function assertError(reply: { status: number; body: any }, status: number, code: string, message?: RegExp): void {
@@ -209,6 +216,8 @@ describe('the error registry', () => {
   it('holds every code a refused Socket.IO client gets, with its message', async () => {
     const gw = await startGateway();
     const limited = await startGateway({ SOCKET_HANDSHAKES_PER_MINUTE: '1' });
+    // A key set nobody serves: its tokens cannot be checked.
+    const unverifiable = await startGateway({ JWT_SECRET: '', JWT_JWKS_URL: 'http://127.0.0.1:9/jwks.json' });
     /** Connects with `auth` and resolves with the connect_error. */
     const refusal = (namespace: string, auth: Record<string, unknown>, url = gw.url) =>
       new Promise<Error & { data: { code: string } }>((resolve, reject) => {
@@ -238,12 +247,27 @@ describe('the error registry', () => {
       const { code, message } = await reason;
       return Object.assign(new Error(message), { data: { code } });
     };
+    /** A token issued before its user's tokens were revoked. */
+    const revoked = async () => {
+      const token = await gw.token('revoked-user', { issuedAt: Math.floor(Date.now() / 1000) - 10 });
+      assert.equal((await gw.request('POST', '/users/revoked-user/revoke-tokens')).status, 200);
+      return refusal('/v1/shared', { token });
+    };
+    /** A refresh with another user's token is refused in its acknowledgement. */
+    const otherUser = async () => {
+      const socket = await gw.connectUser('refresher');
+      const answer = (await socket.emitWithAck('token_refresh', { token: await gw.token('someone-else') })) as { code: string; message: string };
+      return Object.assign(new Error(answer.message), { data: { code: answer.code } });
+    };
     try {
       const expired = await gw.token('alice', { ttlSeconds: -60 });
       const refusals = {
         TOKEN_MISSING: await refusal('/v1/shared', {}),
         TOKEN_EXPIRED: await refusal('/v1/shared', { token: expired }),
         TOKEN_INVALID: await refusal('/v1/shared', { token: 'not-a-jwt' }),
+        TOKEN_REVOKED: await revoked(),
+        TOKEN_USER_MISMATCH: await otherUser(),
+        TOKEN_UNVERIFIABLE: await refusal('/v1/shared', { token: await rs256Token('alice') }, unverifiable.url),
         KEY_MISSING: await refusal('/v1/lead-finder', {}),
         KEY_INVALID: await refusal('/v1/lead-finder', { token: `${SCRAPER_KEY}-wrong` }),
         NAMESPACE_FORBIDDEN: await refusal('/', { token: API_KEY }),
@@ -263,7 +287,7 @@ describe('the error registry', () => {
       assert.equal(refusals.KEY_INVALID.message, socketErrorRegistry.KEY_INVALID.message);
       assert.equal(refusals.KEY_MISSING.message, socketErrorRegistry.KEY_MISSING.message);
     } finally {
-      await Promise.all([gw.close(), limited.close()]);
+      await Promise.all([gw.close(), limited.close(), unverifiable.close()]);
     }
   });
 });

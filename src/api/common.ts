@@ -8,7 +8,7 @@
  */
 import { Type, type Static, type TSchema } from 'typebox';
 import { Memory } from 'typebox/system';
-import { errorRegistry } from '../errors.js';
+import { errorRegistry, type ErrorCode } from '../errors.js';
 import { ID_PATTERN, MAX_ID_LENGTH } from '../ids.js';
 
 /**
@@ -25,9 +25,15 @@ export const DISCONNECT_REASON_EVENT = 'disconnect_reason';
 /** The event a user socket receives when it asked to resume from a position its stream no longer holds (README, "Recovery"). */
 export const STREAM_GAP_EVENT = 'stream_gap';
 
+/** The event a user socket receives some time before its token expires: `{ expiresAt, secondsLeft }`. */
+export const TOKEN_EXPIRING_EVENT = 'token_expiring';
+
+/** The event a user socket sends with a fresh token, `{ token }`, and an acknowledgement. */
+export const TOKEN_REFRESH_EVENT = 'token_refresh';
+
 /**
  * Event names Socket.IO or the gateway uses for itself: emitting them would confuse every client, and
- * a backend must not be able to imitate the gateway's own disconnect notice.
+ * a backend must not be able to imitate the gateway's own notices.
  */
 export const RESERVED_EVENTS = [
   'connect',
@@ -38,6 +44,8 @@ export const RESERVED_EVENTS = [
   'removeListener',
   DISCONNECT_REASON_EVENT,
   STREAM_GAP_EVENT,
+  TOKEN_EXPIRING_EVENT,
+  TOKEN_REFRESH_EVENT,
 ] as const;
 
 /** Longest accepted event name. */
@@ -141,9 +149,9 @@ const ErrorReply = Type.Object(
 );
 export type ErrorReply = Static<typeof ErrorReply>;
 
-/** The body of a failed call with HTTP `status`; the description lists the codes it may carry. */
-export function errorReplyFor(status: number): typeof ErrorReply {
-  const codes = Object.entries(errorRegistry).filter(([, entry]) => entry.status === status);
+/** The body of a failed call with HTTP `status`; the description lists the codes it may carry (`only` those, when given). */
+export function errorReplyFor(status: number, only?: readonly ErrorCode[]): typeof ErrorReply {
+  const codes = Object.entries(errorRegistry).filter(([code, entry]) => entry.status === status && (only === undefined || only.includes(code as ErrorCode)));
   const description = codes.map(([code, entry]) => `\`${code}\`: ${entry.when}`).join(' ');
   return codes.length === 0 ? ErrorReply : (Memory.Update(ErrorReply, {}, { description }) as typeof ErrorReply);
 }

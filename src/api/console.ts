@@ -10,7 +10,7 @@ export const ConsoleToken = {
   summary: 'Mint a short-lived user token for the console (refused in production)',
   description:
     'Signs a token for `userId` with JWT_SECRET so that the console can connect to `/v1/shared` as that user. ' +
-    'Refused (403) with NODE_ENV=production, and when tokens are verified with JWT_PUBLIC_KEY (the gateway has no signing key).',
+    'Refused (403) with NODE_ENV=production, and when tokens are verified with JWT_PUBLIC_KEY or JWT_JWKS_URL (the gateway has no signing key).',
   tags: ['Operations'],
   body: Type.Object(
     {

@@ -6,8 +6,10 @@
  * The error answers an operation documents are derived from what it is, so that they cannot drift
  * from what the gateway does (test/openapi.test.ts provokes each of them):
  * - a path parameter, a query string or a body: 400 (the schema refuses it; a body may also not be JSON);
- * - a body: 413 (larger than BODY_LIMIT_BYTES) and 415 (not application/json);
- * - a key: 401 (missing or wrong) and 403 (address outside ALLOWED_IPS);
+ * - a body, or a POST (Fastify reads its body all the same): 413 (larger than BODY_LIMIT_BYTES) and
+ *   415 (not application/json);
+ * - a key: 401 (missing or wrong) and 403 (address outside ALLOWED_IPS, a key without the route's
+ *   scope, or an emit of an event the key may not send);
  * - an emit: 429 (the rate limit), and for its `Idempotency-Key` 409 (a request with the key is still
  *   running) and 422 (the key was used for another request);
  * - every operation: 400 for a key or token in the query string (http/access.ts), and 503 while the
@@ -15,6 +17,8 @@
  * - plus the statuses its row names (`errors`), which only its handler answers.
  */
 import { Type, type TSchema } from 'typebox';
+import { SCOPE_CODES, type Scope } from '../auth/scopes.js';
+import type { ErrorCode } from '../errors.js';
 import { EmitBatch } from './batch.js';
 import { EmitHeaders, errorReplyFor } from './common.js';
 import { ConsoleToken } from './console.js';
@@ -27,6 +31,7 @@ import { Metrics } from './metrics.js';
 import { DisconnectScraper, DisconnectUser, UserPresence, UsersPresence } from './presence.js';
 import { ROUTES, type OperationId, type RouteEntry } from './routes.js';
 import { Stats } from './stats.js';
+import { RevokeToken, RevokeUserTokens } from './tokens.js';
 
 /** What an operation's schema file defines: its documentation, its inputs and its successful answer. */
 export interface OperationDefinition {
@@ -54,6 +59,12 @@ export interface Operation<Id extends OperationId = OperationId, D extends Opera
   readonly method: RouteEntry['method'];
   readonly url: string;
   readonly access: Access;
+  /** The route group a key needs (routes.ts); none for public operations. */
+  readonly scope?: Scope;
+  /** The name of the event it sends, `{param}` for a path parameter (routes.ts). */
+  readonly event?: string;
+  /** The body names the events; the handler checks each (routes.ts). */
+  readonly eventsInBody?: true;
   readonly emit: boolean;
   /** Every error status it can answer, ascending (derived; see the top of this file). */
   readonly errors: readonly number[];
@@ -66,11 +77,12 @@ export interface Operation<Id extends OperationId = OperationId, D extends Opera
 }
 
 /** The error statuses an operation can answer (see the top of this file). */
-function errorStatuses(definition: OperationDefinition, access: Access, emit: boolean, own: readonly number[]): number[] {
-  const statuses = new Set<number>([...own, 400, 503]);
-  if (definition.body !== undefined) for (const status of [413, 415]) statuses.add(status);
+function errorStatuses(definition: OperationDefinition, row: RouteEntry, access: Access): number[] {
+  const statuses = new Set<number>([...row.errors, 400, 503]);
+  // Fastify reads the body of any POST, whether or not the operation takes one.
+  if (definition.body !== undefined || row.method === 'POST') for (const status of [413, 415]) statuses.add(status);
   if (access !== 'public') for (const status of [401, 403]) statuses.add(status);
-  if (emit) for (const status of [409, 422, 429]) statuses.add(status);
+  if (row.emit) for (const status of [409, 422, 429]) statuses.add(status);
   return [...statuses].sort((a, b) => a - b);
 }
 
@@ -83,17 +95,34 @@ function security(access: Access): { security?: { [scheme: string]: string[] }[]
 
 /** Builds an operation from its row and its definition; `access` overrides the row's (METRICS_PUBLIC). */
 function operation<Id extends OperationId, D extends OperationDefinition>(id: Id, definition: D, access: Access = ROUTES[id].access): Operation<Id, D> {
-  const { method, url, emit, errors: own } = ROUTES[id];
-  const errors = errorStatuses(definition, access, emit, own);
+  const row: RouteEntry = ROUTES[id];
+  const { method, url, emit } = row;
+  const errors = errorStatuses(definition, row, access);
+  const guarded = access !== 'public';
+  const scope = guarded ? row.scope : undefined;
+  // A 403 names its codes: the address check, and what this route's key must hold.
+  const forbidden: ErrorCode[] = ['FORBIDDEN', ...(scope ? [SCOPE_CODES[scope]] : []), ...(emit ? (['EVENT_FORBIDDEN'] as const) : [])];
   const response: Record<number, unknown> = { ...definition.response };
   for (const status of errors) {
     const body = definition.response[status];
+    const reply = status === 403 ? errorReplyFor(status, forbidden) : errorReplyFor(status);
     // A status the operation answers with a body of its own (/readyz's 503) may also be an error.
-    response[status] = body === undefined ? errorReplyFor(status) : Type.Union([body as TSchema, errorReplyFor(status)]);
+    response[status] = body === undefined ? reply : Type.Union([body as TSchema, reply]);
   }
   // Every emit takes an Idempotency-Key (http/idempotency.ts), validated and documented here.
   const schema = { ...definition, ...(emit && { headers: EmitHeaders }), operationId: id, ...security(access), response } as Operation<Id, D>['schema'];
-  return { operationId: id, method, url, access, emit, errors, schema };
+  return {
+    operationId: id,
+    method,
+    url,
+    access,
+    ...(scope && { scope }),
+    ...(row.event !== undefined && { event: row.event }),
+    ...('eventsInBody' in row && { eventsInBody: true as const }),
+    emit,
+    errors,
+    schema,
+  };
 }
 
 /** The schemas of each operation. */
@@ -114,6 +143,8 @@ const definitions = {
   stats: Stats,
   metrics: Metrics,
   consoleToken: ConsoleToken,
+  revokeUserTokens: RevokeUserTokens,
+  revokeToken: RevokeToken,
 } as const satisfies { readonly [Id in OperationId]: OperationDefinition };
 
 /** The type of every operation, by operationId, with its own schemas (handlers are typed from them). */

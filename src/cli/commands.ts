@@ -12,6 +12,7 @@ import { errors } from './errors.js';
 import { history } from './history.js';
 import { importCommand } from './import.js';
 import { disconnect, presence } from './presence.js';
+import { revoke } from './revoke.js';
 import { serve } from './serve.js';
 import { status } from './status.js';
 import { token } from './token.js';
@@ -30,6 +31,7 @@ const commands: Record<string, Command> = {
   presence,
   disconnect,
   status,
+  revoke,
   import: importCommand,
 };
 

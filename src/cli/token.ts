@@ -22,7 +22,7 @@ Options:
     // A ConfigError reaches the user as the command's error (cli/commands.ts prints its message).
     const config = loadConfig(env);
     if (config.jwtSecret === '') {
-      throw new Error('the gateway verifies tokens with JWT_PUBLIC_KEY; mint tokens with the matching private key instead');
+      throw new Error('the gateway verifies tokens with JWT_PUBLIC_KEY or JWT_JWKS_URL; mint tokens with the matching private key instead');
     }
     const jwt = await mintUserToken(config, values.user, ttlSeconds);
     stdout.write(`${jwt}\n`);

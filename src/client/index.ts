@@ -28,8 +28,11 @@ import type {
   MessageId,
   Payload,
   ReadinessResult,
+  RevokeTokenResult,
+  RevokeUserTokensResult,
   ScraperSocketId,
   StatsResult,
+  TokenId,
   UserId,
   UserIds,
   UserPresenceResult,
@@ -58,8 +61,11 @@ export type {
   Payload,
   Position,
   ReadinessResult,
+  RevokeTokenResult,
+  RevokeUserTokensResult,
   ScraperSocketId,
   StatsResult,
+  TokenId,
   UserId,
   UserIds,
   UserPresenceResult,
@@ -119,6 +125,10 @@ export interface GeneralSocketClient {
   disconnectUser(userId: UserId, notice?: DisconnectNotice, options?: CallOptions): Promise<DisconnectResult>;
   /** `POST /lead-finder/:socketId/disconnect`: closes one scraper socket; `NOT_FOUND` when it is gone. */
   disconnectScraper(socketId: ScraperSocketId, notice?: DisconnectNotice, options?: CallOptions): Promise<DisconnectResult>;
+  /** `POST /users/:userId/revoke-tokens`: refuses the user's tokens issued before now and disconnects the sockets holding them. */
+  revokeUserTokens(userId: UserId, options?: CallOptions): Promise<RevokeUserTokensResult>;
+  /** `POST /tokens/revoke`: refuses one token by its `jti` until its `exp` and disconnects the sockets holding it. */
+  revokeToken(jti: TokenId, exp: number, options?: CallOptions): Promise<RevokeTokenResult>;
 }
 
 /**
@@ -198,6 +208,11 @@ export function createClient(options: ClientOptions): GeneralSocketClient {
       call('disconnectUser', { userId: segment('userId', userId) }, json('notice', noticeBody(notice)), callOptions),
     disconnectScraper: async (socketId, notice, callOptions) =>
       call('disconnectScraper', { socketId: segment('socketId', socketId) }, json('notice', noticeBody(notice)), callOptions),
+    revokeUserTokens: async (userId, callOptions) => call('revokeUserTokens', { userId: segment('userId', userId) }, undefined, callOptions),
+    revokeToken: async (jti, exp, callOptions) => {
+      if (!Number.isSafeInteger(exp) || exp < 0) throw invalidArgument(`exp must be the token's exp claim, whole seconds since 1970, got ${String(exp)}`);
+      return call('revokeToken', {}, json('body', { jti: text('jti', jti), exp }), callOptions);
+    },
   };
 }
 

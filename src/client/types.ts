@@ -11,6 +11,7 @@ import type { History } from '../api/history.js';
 import type { EmitToScraper } from '../api/lead-finder.js';
 import type { DisconnectUser, UserPresence, UsersPresence } from '../api/presence.js';
 import type { Stats } from '../api/stats.js';
+import type { RevokeToken, RevokeUserTokens } from '../api/tokens.js';
 
 /** A user id: a token's `sub`, 1 to 128 characters without whitespace. */
 export type UserId = Static<typeof EmitToUser.params>['userId'];
@@ -82,3 +83,11 @@ export type DisconnectNotice = Static<typeof DisconnectUser.body>;
 
 /** The answer of a disconnect: `{ sockets }` closed (with `partial` and `unconfirmed` as an emit's). */
 export type DisconnectResult = Static<(typeof DisconnectUser.response)[200]>;
+/** The answer of `POST /users/:userId/revoke-tokens`: the sockets disconnected and the moment tokens must be issued after. */
+export type RevokeUserTokensResult = Static<(typeof RevokeUserTokens.response)[200]>;
+
+/** The answer of `POST /tokens/revoke`: the sockets disconnected and until when the token is refused. */
+export type RevokeTokenResult = Static<(typeof RevokeToken.response)[200]>;
+
+/** A token's `jti` claim. */
+export type TokenId = Static<typeof RevokeToken.body>['jti'];

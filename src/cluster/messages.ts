@@ -190,3 +190,26 @@ export const DisconnectMessage = message<WireDisconnect, number>({
   readBody: (body) => (isWireDisconnect(body) ? body : undefined),
   readAnswer: (answer) => (isCount(answer) ? answer : undefined),
 });
+
+/* Token revocation (issue 14). */
+
+/** A revocation as it crosses: a user's tokens issued before `revokedAt`, or one token by its `jti` (times in seconds). */
+export type WireRevocation =
+  | { readonly kind: 'user'; readonly userId: string; readonly revokedAt: number; readonly keepUntil: number }
+  | { readonly kind: 'token'; readonly jti: string; readonly keepUntil: number };
+
+function isWireRevocation(value: unknown): value is WireRevocation {
+  if (typeof value !== 'object' || value === null) return false;
+  const revocation = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(revocation.keepUntil)) return false;
+  if (revocation.kind === 'user') return isString(revocation.userId) && Number.isSafeInteger(revocation.revokedAt);
+  return revocation.kind === 'token' && isString(revocation.jti);
+}
+
+/** Disconnect your sockets whose token this revokes (and remember it); answers how many were disconnected. */
+export const RevokeMessage = message<WireRevocation, number>({
+  type: 'revoke',
+  version: 1,
+  readBody: (body) => (isWireRevocation(body) ? body : undefined),
+  readAnswer: (answer) => (isCount(answer) ? answer : undefined),
+});

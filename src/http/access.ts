@@ -1,13 +1,27 @@
-/** Who may call the REST API: the `ALLOWED_IPS` allowlist (403), then an `x-api-key` (401). */
+/**
+ * Who may call the REST API: the `ALLOWED_IPS` allowlist (403), then an `x-api-key` (401), then what
+ * that key may do: the route's scope and the event it sends (403, with a code naming what is missing).
+ */
 import type { FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { KeySet } from '../auth/keys.js';
 import type { IpAllowlist } from '../auth/ip-allowlist.js';
+import { SCOPE_CODES, holds, type Grant, type Scope } from '../auth/scopes.js';
 import { fail } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Non-secret id of the API key the caller presented (set once access is granted). */
     apiKeyId?: string;
+    /** What that key may do (set once access is granted). */
+    apiKey?: Grant;
+  }
+  interface FastifyContextConfig {
+    /** The route table's `scope`: the route group a key needs. */
+    scope?: Scope;
+    /** The route table's `event`: the name of the event the route sends, `{param}` for a path parameter. */
+    event?: string;
+    /** The route table's `eventsInBody`: the handler checks each event its body names (assertEventAllowed). */
+    eventsInBody?: boolean;
   }
 }
 
@@ -49,19 +63,57 @@ export const refuseCredentialsInQuery: onRequestHookHandler = (request, _reply, 
 
 /**
  * The onRequest hook that guards every REST route but the probes. Callback style: it runs on every
- * call, and an async hook costs a promise and a microtask more for work that never waits.
+ * call, and an async hook costs a promise and a microtask more for work that never waits. It runs
+ * before the rate limiter, so a refused call spends none of the key's budget.
  */
 export function accessHook(keys: KeySet, allowed: IpAllowlist): onRequestHookHandler {
   return (request, _reply, done) => {
     if (!allowed(request.ip)) return done(fail('FORBIDDEN', `Address ${request.ip} is not in ALLOWED_IPS`));
     const presented = request.headers['x-api-key'];
-    const keyId = keys.match(presented);
-    if (keyId === undefined) {
+    const grant = keys.grant(presented);
+    if (grant === undefined) {
       return done(fail('UNAUTHORIZED', presented === undefined || presented === '' ? 'Missing x-api-key header' : 'Invalid API key in x-api-key header'));
     }
-    request.apiKeyId = keyId;
+    request.apiKeyId = grant.id;
+    request.apiKey = grant;
+    const { scope, event, emit, eventsInBody } = request.routeOptions.config;
+    if (scope !== undefined && !holds(grant, scope)) {
+      return done(fail(SCOPE_CODES[scope], `API key "${grant.id}" lacks the scope "${scope}" that ${request.method} ${request.routeOptions.url} needs`));
+    }
+    // A route whose row names no scope yet is closed to scoped keys rather than open to all of them.
+    if (scope === undefined && grant.scopes !== 'all') {
+      return done(fail('FORBIDDEN', `${request.method} ${request.routeOptions.url} belongs to no scope yet: only keys with every scope may call it`));
+    }
+    if (grant.allowsEvent !== undefined && emit === true && eventsInBody !== true) {
+      if (event === undefined) {
+        return done(
+          fail('EVENT_FORBIDDEN', `API key "${grant.id}" may send only events matching ${patterns(grant)}, and this route's events cannot be checked first`),
+        );
+      }
+      const name = eventName(event, request.params as Record<string, string>);
+      if (!grant.allowsEvent(name))
+        return done(fail('EVENT_FORBIDDEN', `API key "${grant.id}" may send only events matching ${patterns(grant)}, not "${name.slice(0, 100)}"`));
+    }
     done();
   };
+}
+
+/**
+ * For a handler that sends events its body names (which the route table cannot): refuses with 403
+ * `EVENT_FORBIDDEN` an event the caller's key may not send.
+ */
+export function assertEventAllowed(request: FastifyRequest, event: string): void {
+  const grant = request.apiKey;
+  if (grant?.allowsEvent !== undefined && !grant.allowsEvent(event)) {
+    throw fail('EVENT_FORBIDDEN', `API key "${grant.id}" may send only events matching ${patterns(grant)}, not "${event.slice(0, 100)}"`);
+  }
+}
+
+const patterns = (grant: Grant): string => (grant.events ?? []).map((pattern) => JSON.stringify(pattern)).join(', ');
+
+/** The event a route sends: its row's template with path parameters filled in. */
+function eventName(template: string, params: Record<string, string>): string {
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? '');
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * Rate limits on the emit routes, as the seed recommends: per API key. Every route of the scope the
+ * Rate limits on the emit routes, as the seed recommends: per API key (a key of `API_KEYS` may have
+ * a limit of its own). Every route of the scope the
  * limiter is registered in shares one budget per key (a per-route `rateLimit` object would give each
  * route a budget of its own, which is not what "100 emits per minute" means); the routes that are not
  * emits opt out (routes/register.ts, from the route table's `emit`).
@@ -11,7 +12,7 @@
  * every call, and its handler counts the rest with `reply.countEmits` once it knows how many.
  */
 import rateLimit, { type FastifyRateLimitOptions, type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { fail } from '../errors.js';
 import { LocalStore, rulesOf, type StoreFactory } from '../internals/rate-limit.js';
@@ -62,29 +63,43 @@ export function describeWindow(ms: number): string {
   return unit === 'ms' ? `${amount} ms` : `${amount} ${unit}${amount === 1 ? '' : 's'}`;
 }
 
-/** Registers the limiter for every route of `app`'s scope; nothing when `RATE_LIMIT_MAX` or the window is 0. */
+/**
+ * Registers the limiter for every route of `app`'s scope. Each key counts against its own
+ * `rateLimit` when `API_KEYS` gives it one (`keyLimits`), else against `RATE_LIMIT_MAX` per
+ * `RATE_LIMIT_WINDOW_MS`; nothing is registered when neither limits anything.
+ */
 export async function registerRateLimit(
   app: FastifyInstance,
-  config: Pick<Config, 'rateLimitMax' | 'rateLimitWindowMs'>,
+  config: Pick<Config, 'rateLimitMax' | 'rateLimitWindowMs'> & { readonly keyLimits?: boolean },
   shared?: StoreFactory,
 ): Promise<void> {
-  if (config.rateLimitMax === 0 || config.rateLimitWindowMs === 0) {
+  const global = config.rateLimitMax !== 0 && config.rateLimitWindowMs !== 0;
+  if (!global && !config.keyLimits) {
     app.decorateReply('countEmits', async () => undefined);
     return;
   }
+  const windowOf = (request: FastifyRequest): number => request.apiKey?.rateLimit?.windowMs ?? config.rateLimitWindowMs;
+  const maxOf = (request: FastifyRequest): number => request.apiKey?.rateLimit?.max ?? config.rateLimitMax;
   await app.register(rateLimit, {
     global: true,
-    max: config.rateLimitMax,
-    timeWindow: config.rateLimitWindowMs,
+    // Numbers unless some key has its own limit: a function costs a promise per request.
+    ...(config.keyLimits
+      ? {
+          max: maxOf,
+          timeWindow: windowOf,
+          // With RATE_LIMIT_MAX=0, keys without a limit of their own are not limited.
+          ...(!global && { allowList: (request: FastifyRequest) => request.apiKey?.rateLimit === undefined }),
+        }
+      : { max: config.rateLimitMax, timeWindow: config.rateLimitWindowMs }),
     enableDraftSpec: true,
     // Buckets are named by the key's non-secret id: no API key ever reaches a shared store.
     // The access hook runs first, so every request counted here presented a valid key.
     keyGenerator: (request) => `key:${request.apiKeyId ?? 'none'}`,
     // `context.after` is the time left in the window, not the window: name each for what it is.
-    errorResponseBuilder: (_request, context) =>
+    errorResponseBuilder: (request, context) =>
       fail(
         'RATE_LIMITED',
-        `Too many emit requests: at most ${context.max} per ${describeWindow(config.rateLimitWindowMs)} for this API key; retry in ${Math.ceil(context.ttl / 1000)} s`,
+        `Too many emit requests: at most ${context.max} per ${describeWindow(windowOf(request))} for this API key; retry in ${Math.ceil(context.ttl / 1000)} s`,
       ),
     ...(shared && { store: withLocalFallback(shared) }),
   });
@@ -102,10 +117,10 @@ export async function registerRateLimit(
     }
     void this.header('ratelimit-remaining', remaining).header('ratelimit-reset', retryIn);
     if (counted.some((result) => !result.isAllowed && result.isExceeded)) {
-      const limit = `${config.rateLimitMax} per ${describeWindow(config.rateLimitWindowMs)} for this API key`;
+      const limit = `${maxOf(this.request)} per ${describeWindow(windowOf(this.request))} for this API key`;
       throw fail(
         'RATE_LIMITED',
-        emits > config.rateLimitMax
+        emits > maxOf(this.request)
           ? `Too many emits: this call counts as ${emits} (one per item), more than the rate limit allows at all (${limit}); nothing was sent, split it`
           : `Too many emits: this call counts as ${emits} (one per item), more than are left of ${limit}; nothing was sent, retry in ${retryIn} s`,
         { 'retry-after': String(retryIn) },

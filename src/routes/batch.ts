@@ -11,6 +11,7 @@ import { EventName, Id } from '../api/common.js';
 import { UserIdList } from '../api/emit.js';
 import { toScraper, toUsers, type Delivery, type DeliveryReport, type Emitter } from '../emitter.js';
 import { GatewayError, fail } from '../errors.js';
+import { assertEventAllowed } from '../http/access.js';
 import { SCRAPERS_NAMESPACE } from '../namespaces.js';
 import { scraperMissed } from './lead-finder.js';
 import type { Handlers } from './register.js';
@@ -33,7 +34,7 @@ const FIELDS: ReadonlySet<string> = new Set([...AUDIENCES, 'event', 'data']);
 const sentence = (schema: TSchema): string => (schema as { 'x-error'?: string })['x-error'] ?? 'is invalid';
 
 /** The delivery an item asks for, or why it cannot be sent; `at` names it (`body.items[3]`). */
-function check(item: unknown, at: string, maxUserIds: number): Delivery | GatewayError {
+function check(item: unknown, at: string, maxUserIds: number, allowed: (event: string) => GatewayError | undefined): Delivery | GatewayError {
   const refuse = (message: string): GatewayError => fail('VALIDATION_ERROR', message);
   if (typeof item !== 'object' || item === null || Array.isArray(item)) return refuse(`${at} must be an object { userId | userIds | socketId, event, data }`);
   const fields = item as Record<string, unknown>;
@@ -47,6 +48,8 @@ function check(item: unknown, at: string, maxUserIds: number): Delivery | Gatewa
   if (!Value.Check(EventName, fields.event)) return refuse(`${at}.event ${sentence(EventName)}`);
   if (!('data' in fields)) return refuse(`${at}.data is required (null sends no payload)`);
   const event = fields.event as string;
+  const forbidden = allowed(event);
+  if (forbidden !== undefined) return forbidden;
   const { data } = fields;
 
   if (named[0] === 'socketId') {
@@ -73,7 +76,16 @@ export function batchHandlers({ emitter, maxItems, maxUserIds, namespace = SCRAP
       if (items.length > maxItems) {
         throw fail('EMIT_TOO_LARGE', `body.items holds ${items.length} items; one batch may hold at most ${maxItems} (BATCH_MAX_ITEMS)`);
       }
-      const checked = items.map((item, index) => check(item, `body.items[${index}]`, maxUserIds));
+      // A key limited to event-name patterns is held to them item by item: a forbidden event is that item's 403.
+      const allowed = (event: string): GatewayError | undefined => {
+        try {
+          assertEventAllowed(request, event);
+          return undefined;
+        } catch (error) {
+          return error as GatewayError;
+        }
+      };
+      const checked = items.map((item, index) => check(item, `body.items[${index}]`, maxUserIds, allowed));
       // Every item counts, a refused one too: checking it cost the gateway as much as sending.
       await reply.countEmits(items.length);
       const deliveries = checked.filter((entry): entry is Delivery => !(entry instanceof GatewayError));

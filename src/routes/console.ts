@@ -13,8 +13,9 @@ export function consoleHandlers({ config }: { config: Config }): Pick<Handlers, 
     consoleToken: async (request) => {
       // Anyone holding an API key could otherwise impersonate any user in production.
       if (config.nodeEnv === 'production') throw fail('FORBIDDEN', 'The console mints user tokens only outside production (NODE_ENV=production)');
-      if (config.jwtPublicKey !== '') {
-        throw fail('FORBIDDEN', 'This gateway verifies user tokens with JWT_PUBLIC_KEY, so it has no key to sign one');
+      if (config.jwtSecret === '') {
+        const by = config.jwtJwksUrl !== '' ? 'the keys of JWT_JWKS_URL' : 'JWT_PUBLIC_KEY';
+        throw fail('FORBIDDEN', `This gateway verifies user tokens with ${by}, so it has no key to sign one`);
       }
       const ttlSeconds = request.body.ttlSeconds ?? DEFAULT_TTL_SECONDS;
       const token = await mintUserToken(config, request.body.userId, ttlSeconds);

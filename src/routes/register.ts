@@ -76,7 +76,13 @@ export async function registerRoutes(app: FastifyInstance, handlers: Handlers, g
       schema: op.schema,
       handler: handlers[op.operationId] as RouteHandlerMethod,
       // Every emit route of the limited scope shares the key's one budget; other routes must not use it.
-      config: op.emit ? { emit: true } : { rateLimit: false },
+      // The access hook reads the scope a key needs and the event the route sends.
+      config: {
+        ...(op.emit ? { emit: true } : { rateLimit: false }),
+        ...(op.scope && { scope: op.scope }),
+        ...(op.event !== undefined && { event: op.event }),
+        ...(op.eventsInBody && { eventsInBody: true }),
+      },
       // A HEAD must never send events.
       exposeHeadRoute: !op.emit,
       ...(op.emit && guards.idempotency && { preHandler: guards.idempotency.preHandler, onSend: guards.idempotency.onSend }),

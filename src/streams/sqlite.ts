@@ -13,6 +13,9 @@
  * one seq, and neither trusts a counter the other has moved.
  *
  * A stream is a row of `stream_meta` (epoch, last seq, when it was last touched) and its events.
+ * Events live in a rowid table, so appends land at its end (a few pages written per commit, whoever
+ * they are for), with an index on (user, seq) for reads: keyed by user, every append would write a
+ * page of its own user's, and writing pages is what a commit costs.
  * Untouched for the ttl, it is expired: the next call starts a new epoch, and a sweeper deletes
  * expired streams so that idle users cost nothing.
  */
@@ -60,17 +63,24 @@ CREATE TABLE IF NOT EXISTS stream_meta (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS stream_meta_touched ON stream_meta (touched);
 CREATE TABLE IF NOT EXISTS stream_events (
+  id INTEGER PRIMARY KEY,
   user TEXT NOT NULL,
   seq INTEGER NOT NULL,
   time INTEGER NOT NULL,
   event TEXT NOT NULL,
-  data TEXT NOT NULL,
-  PRIMARY KEY (user, seq)
-) WITHOUT ROWID;
+  data TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS stream_events_user_seq ON stream_events (user, seq);
 `;
 
 /** Items queued past this many are written at once rather than at the end of the turn. */
 const FLUSH_AT_ITEMS = 5000;
+
+/**
+ * A user's events past the size are deleted every this many appends (reads skip them meanwhile): a
+ * delete at each append would dirty a page more per event, and pages written are what a commit costs.
+ */
+const TRIM_EVERY = 32;
 
 /** Expired streams deleted per transaction, so that a sweep never holds the write lock for long. */
 const SWEEP_BATCH = 500;
@@ -129,7 +139,8 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
 
   const headOf = (user: string, now: number): StreamHead => {
     const { epoch, seq } = advanceStream(user, 0, now);
-    return { epoch, seq, oldest: firstLive.get(user, now - ttlMs)?.seq ?? seq + 1 };
+    // Up to TRIM_EVERY - 1 events past the size may still be on disk: they are not kept.
+    return { epoch, seq, oldest: Math.max(firstLive.get(user, now - ttlMs)?.seq ?? seq + 1, seq - size + 1) };
   };
 
   /** Appends one call's items; results in the items' order, each user's seqs in the items' order. */
@@ -151,7 +162,8 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
         results[index] = { epoch, seq };
       });
       // Events older than the ttl are left to reads (which skip them), the size and the sweeper: all bound them.
-      if (last > size) dropBefore.run(user, last - size + 1);
+      // Trimmed every TRIM_EVERY events of a user, not at each: a delete dirties pages of its own.
+      if (last > size && Math.floor(last / TRIM_EVERY) > Math.floor((first - 1) / TRIM_EVERY)) dropBefore.run(user, last - size + 1);
     }
     return results;
   };
@@ -236,7 +248,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       enqueue(1, (now): StreamPage => {
         const head = headOf(userId, now);
         const entries: StreamEntry[] = selectEvents
-          .all(userId, after, now - ttlMs, limit)
+          .all(userId, Math.max(after, head.oldest - 1), now - ttlMs, limit)
           .map(({ seq, time, event, data }) => ({ seq, time, event, data: JSON.parse(data) as unknown }));
         return { ...head, entries };
       }),
