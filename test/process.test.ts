@@ -122,6 +122,6 @@ describe('production mode', () => {
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     assert.equal(await exited(child), 1);
-    assert.match(stderr, /NODE_ENV=production refuses to start without INTERNAL_API_KEY and JWT_SECRET \(or JWT_PUBLIC_KEY\)/);
+    assert.match(stderr, /NODE_ENV=production refuses to start without INTERNAL_API_KEY \(or API_KEYS\) and JWT_SECRET \(or JWT_PUBLIC_KEY, or JWT_JWKS_URL\)/);
   });
 });
