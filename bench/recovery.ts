@@ -106,8 +106,10 @@ async function main(): Promise<void> {
   const seen = new Map<string, Seen>();
   const sockets: Socket[] = [];
   let reconnects = 0;
+  let lastReconnectAt = 0;
   let recovered = 0;
   let gaps = 0;
+  const connectErrors = new Map<string, number>();
   for (let u = 0; u < USERS; u++) {
     const userId = `user-${u}`;
     const record: Seen = { positions: new Set(), duplicates: 0, outOfOrder: 0, lastSeq: 0, lastEpoch: '' };
@@ -128,7 +130,13 @@ async function main(): Promise<void> {
       record.lastSeq = Number(seq);
     });
     socket.on('stream_gap', () => gaps++);
-    socket.io.on('reconnect', () => reconnects++);
+    socket.on('connect_error', (error: Error) => {
+      connectErrors.set(error.message, (connectErrors.get(error.message) ?? 0) + 1);
+    });
+    socket.io.on('reconnect', () => {
+      reconnects++;
+      lastReconnectAt = Date.now();
+    });
     socket.on('connect', () => {
       if (socket.recovered) recovered++;
     });
@@ -158,7 +166,8 @@ async function main(): Promise<void> {
       log(`killed B (SIGKILL) after ${k} emits`);
     }
     const node = nodes[k % 2] as Node;
-    const userId = `user-${k % USERS}`;
+    // Each user in turn through both nodes: after the kill, every user's events go through the survivor.
+    const userId = `user-${Math.floor(k / 2) % USERS}`;
     sent++;
     const call = fetch(`http://127.0.0.1:${node.port}/emit/${userId}/n`, {
       method: 'POST',
@@ -205,9 +214,10 @@ async function main(): Promise<void> {
   const connected = sockets.filter((s) => s.connected).length;
   log(
     `result: ${answered200} acknowledged, ${lost} lost, ${duplicates} duplicated, ${outOfOrder} out of order, ${gaps} gap events; ` +
-      `${reconnects} reconnects (${recovered} recovered), ${connected}/${USERS} connected at the end; ` +
+      `${reconnects} reconnects (${recovered} recovered, the last ${((lastReconnectAt - killedAt) / 1000).toFixed(2)} s after the kill), ${connected}/${USERS} connected at the end; ` +
       `every client caught up ${((caughtUp - killedAt) / 1000).toFixed(2)} s after the kill (${((caughtUp - publishEnded) / 1000).toFixed(2)} s after the last emit)`,
   );
+  if (connectErrors.size > 0) log(`connect errors: ${JSON.stringify(Object.fromEntries(connectErrors))}`);
   console.log(
     JSON.stringify({
       users: USERS,
@@ -221,6 +231,7 @@ async function main(): Promise<void> {
       gaps,
       reconnects,
       recovered,
+      lastReconnectAfterKillMs: lastReconnectAt - killedAt,
       catchUpAfterKillMs: caughtUp - killedAt,
     }),
   );
