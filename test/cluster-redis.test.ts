@@ -284,14 +284,21 @@ describe('Redis faults', { skip: !redisServer && 'redis-server is not installed'
         redis.resume();
       }
       arrivals = Promise.all([nextEvent(onC, 'news'), nextEvent(onD, 'news')]);
-      const next = await c.request('POST', '/emit/frank/news', { n: 2 });
+      // Just thawed, a loaded Redis may still run this one past its deadline: refused again, and
+      // again not recorded. Whatever was refused must never arrive.
+      let next = await c.request('POST', '/emit/frank/news', { n: 2 });
+      for (let attempt = 0; next.status === 503 && attempt < 20; attempt++) {
+        assertRefused(next);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        next = await c.request('POST', '/emit/frank/news', { n: 2 });
+      }
       assertSent(next.body, 2, ['frank']);
       await arrivals;
       assert.deepEqual(got, [
         [{ n: 1 }, { n: 2 }],
         [{ n: 1 }, { n: 2 }],
       ]);
-      assert.match(next.body.positions.frank, /:2$/, 'the refused event took no place in the stream');
+      assert.match(next.body.positions.frank, /:2$/, 'the refused events took no place in the stream');
     });
 
     it('refuses emits to users while Redis is down (503 STREAMS_UNAVAILABLE, nothing sent), turns user sockets away, and takes both again once it is back', async () => {
