@@ -265,6 +265,8 @@ export async function openRedisStreams(options: RedisStreamsOptions): Promise<Us
     ping: () => guard(async () => void (await redis.ping())),
     async close() {
       clearInterval(clock);
+      // Closing is not losing Redis: nothing to warn about.
+      up = false;
       // No QUIT: it would wait for a Redis that may be gone; nothing is pending once requests drained.
       redis.disconnect();
     },
