@@ -7,7 +7,8 @@
  * Its own connection, set up like the bus's publishing one: no offline queue and a command timeout,
  * so that while Redis is away a call with an Idempotency-Key fails at once (503) instead of waiting.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { commandConnection, firstReady } from '../cluster/command-connection.js';
 import { redactUrl } from '../secrets.js';
 import { claimOf, type Claim, type IdempotencyEntry, type IdempotencyStore } from './store.js';
 
@@ -56,29 +57,13 @@ interface Scripts {
 export async function openRedisIdempotency(options: { url: string; prefix: string; timeoutMs: number }): Promise<IdempotencyStore> {
   const { url, prefix, timeoutMs } = options;
   const where = redactUrl(url);
-  const redis = new Redis(url, {
-    connectionName: 'general-socket-idempotency',
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-    connectTimeout: Math.max(timeoutMs, 1000),
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    autoResendUnfulfilledCommands: false,
-    commandTimeout: Math.max(timeoutMs, 100),
-  });
-  // Failed reconnects are reported as error events; the calls that need Redis report them as 503.
-  redis.on('error', () => undefined);
+  const redis = commandConnection(url, 'idempotency', timeoutMs);
   redis.defineCommand('idempotencyClaim', { numberOfKeys: 1, lua: CLAIM });
   redis.defineCommand('idempotencyRenew', { numberOfKeys: 1, lua: RENEW });
   redis.defineCommand('idempotencyComplete', { numberOfKeys: 1, lua: COMPLETE });
   redis.defineCommand('idempotencyRelease', { numberOfKeys: 1, lua: RELEASE });
   const scripts = redis as unknown as Scripts;
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    redis.once('ready', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  await firstReady(redis, timeoutMs);
 
   const named = (key: string): string => `${prefix}:idempotency:${key}`;
   const unavailable = (error: unknown): never => {

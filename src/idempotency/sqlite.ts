@@ -1,13 +1,5 @@
-/**
- * The embedded idempotency store: a SQLite file of its own in DATA_DIR (not the documents' database,
- * which PostgreSQL may replace), so keys survive a restart and every WORKERS process of the machine
- * shares them. Claims run in IMMEDIATE transactions: two processes cannot both find a key free.
- * Expired rows are deleted by a sweeper, so the file holds at most one retention period of answers.
- */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createOwnerOnly } from '../store/sqlite.js';
+import { join } from 'node:path';
+import { openLocalDatabase } from '../store/sqlite.js';
 import { claimOf, type Claim, type IdempotencyEntry, type IdempotencyStore } from './store.js';
 
 /** The idempotency file inside a data folder. */
@@ -32,13 +24,7 @@ type Row = { token: string; fingerprint: string; state: 'running' | 'done'; stat
 
 /** Opens (creating when needed) the idempotency file at `path`; expired keys are deleted every `sweepEveryMs`. */
 export function openSqliteIdempotency(path: string, { sweepEveryMs = 60_000 }: { sweepEveryMs?: number } = {}): IdempotencyStore & { sweep(): number } {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  createOwnerOnly(path);
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  // Every WORKERS process writes here; a claim waits for another's rather than failing.
-  db.pragma('busy_timeout = 5000');
-  db.pragma('synchronous = NORMAL');
+  const db = openLocalDatabase(path);
   db.exec(SCHEMA);
 
   const select = db.prepare<[string], Row>('SELECT token, fingerprint, state, status, body, expires_at FROM idempotency_keys WHERE key = ?');

@@ -6,7 +6,8 @@
  * the revocations it has seen (its own and those the other nodes told it about), and logs the outage.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { commandConnection, firstReady } from '../cluster/command-connection.js';
 import { redactUrl } from '../secrets.js';
 import { RevocationMemory, nowSeconds, type RevocationStore } from './revocations.js';
 
@@ -22,25 +23,9 @@ return 1`;
 export async function openRedisRevocations(options: { url: string; prefix: string; timeoutMs: number; log: FastifyBaseLogger }): Promise<RevocationStore> {
   const { url, prefix, timeoutMs, log } = options;
   const where = redactUrl(url);
-  // Fail fast and queue nothing, as the bus's publishing connection: a handshake must not wait for a
-  // Redis that is gone.
-  const redis = new Redis(url, {
-    connectionName: 'general-socket-revocations',
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-    connectTimeout: Math.max(timeoutMs, 1000),
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    autoResendUnfulfilledCommands: false,
-    commandTimeout: Math.max(timeoutMs, 100),
-  });
-  redis.on('error', () => undefined);
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    redis.once('ready', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  // A handshake must not wait for a Redis that is gone.
+  const redis = commandConnection(url, 'revocations', timeoutMs);
+  await firstReady(redis, timeoutMs);
 
   const memory = new RevocationMemory();
   let failing = false;

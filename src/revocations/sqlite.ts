@@ -1,12 +1,5 @@
-/**
- * Revocations in a SQLite file of DATA_DIR (better-sqlite3): a standalone gateway keeps them across
- * restarts, and the processes of a `WORKERS=n` gateway share them. Lookups are primary-key reads of a
- * local file, fast enough to make on every handshake.
- */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createOwnerOnly } from '../store/sqlite.js';
+import { openLocalDatabase } from '../store/sqlite.js';
 import { nowSeconds, type RevocationEntry, type RevocationStore } from './revocations.js';
 
 /** The revocations file inside a data folder. */
@@ -23,13 +16,8 @@ CREATE INDEX IF NOT EXISTS revoked_tokens_keep_until ON revoked_tokens (keep_unt
 
 /** Opens (creating when needed) the revocations of `dataDir`. */
 export function openSqliteRevocations(dataDir: string): RevocationStore {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = revocationsPath(dataDir);
-  createOwnerOnly(path);
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  // Another worker process may hold the write lock for a moment.
-  db.pragma('busy_timeout = 2000');
+  const db = openLocalDatabase(path, { busyTimeoutMs: 2000 });
   db.exec(SCHEMA);
 
   // A later revocation of a user wins; an earlier one (another node's clock) changes nothing.

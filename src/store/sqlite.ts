@@ -28,13 +28,7 @@ export function sqlitePath(dataDir: string): string {
 
 /** Opens (creating and migrating when needed) the SQLite store at `path`; documents nested deeper than `maxDepth` are refused when read. */
 export function openSqliteStore(path: string, { maxDepth = DEFAULT_JSON_MAX_DEPTH }: { maxDepth?: number } = {}): Store {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  createOwnerOnly(path);
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  // Another process (the import CLI) may hold the write lock for a moment.
-  db.pragma('busy_timeout = 5000');
-  db.pragma('synchronous = NORMAL');
+  const db = openLocalDatabase(path);
   migrate(db);
 
   // One statement per collection; json_each turns one JSON array parameter into the IN list, so a
@@ -99,6 +93,28 @@ export function openSqliteStore(path: string, { maxDepth = DEFAULT_JSON_MAX_DEPT
  * (streams/sqlite.ts), which holds event payloads, and the idempotency file (idempotency/sqlite.ts),
  * which holds emit answers, are created the same way.
  */
+/**
+ * Opens a SQLite file of the gateway's own (the documents, the streams, idempotency keys,
+ * revocations), creating it and its folder readable by their owner only. WAL with
+ * synchronous=NORMAL: a commit survives a killed process without an fsync each. Every WORKERS
+ * process (and the import CLI) may open the same file: a writer waits up to `busyTimeoutMs` for
+ * another's lock rather than failing at once.
+ */
+export function openLocalDatabase(path: string, { busyTimeoutMs = 5000 }: { busyTimeoutMs?: number } = {}): Database.Database {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  createOwnerOnly(path);
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
 export function createOwnerOnly(path: string): void {
   closeSync(openSync(path, 'a', 0o600));
   for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {

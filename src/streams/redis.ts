@@ -24,7 +24,8 @@
  * append also carries a deadline that Redis checks on its own clock (half that timeout), so an append
  * refused here is not written there later by a Redis that was only frozen.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { commandConnection, firstReady } from '../cluster/command-connection.js';
 import { redactUrl } from '../secrets.js';
 import {
   StreamsUnavailableError,
@@ -152,15 +153,7 @@ type RawEntry = [string, [string, string, string, string, string, string]];
 export async function openRedisStreams(options: RedisStreamsOptions): Promise<UserStreams> {
   const { url, prefix, limits, timeoutMs, log } = options;
   const where = redactUrl(url);
-  const redis = new Redis(url, {
-    connectionName: 'general-socket-streams',
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    autoResendUnfulfilledCommands: false,
-    commandTimeout: Math.max(timeoutMs, 100),
-    connectTimeout: Math.max(timeoutMs, 1000),
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-  }) as Redis & StreamCommands;
+  const redis = commandConnection(url, 'streams', timeoutMs) as Redis & StreamCommands;
   redis.defineCommand('gsStreamAppend', { numberOfKeys: 2, lua: APPEND });
   redis.defineCommand('gsStreamHead', { numberOfKeys: 2, lua: HEAD });
   redis.defineCommand('gsStreamRead', { numberOfKeys: 2, lua: READ });
@@ -205,16 +198,9 @@ export async function openRedisStreams(options: RedisStreamsOptions): Promise<Us
   // time has the other half for its answer to come back before this side gives up on it.
   const deadline = (): number => (clockOffset === undefined ? 0 : Math.floor(Date.now() + clockOffset + Math.max(timeoutMs, 100) / 2));
 
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      log.warn({ redis: where, timeoutMs }, 'Redis is not reachable yet for the event streams; emits answer 503 until it is');
-      resolve();
-    }, timeoutMs);
-    redis.once('ready', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  if (!(await firstReady(redis, timeoutMs))) {
+    log.warn({ redis: where, timeoutMs }, 'Redis is not reachable yet for the event streams; emits answer 503 until it is');
+  }
 
   const keys = (userId: string): [string, string] => [`${prefix}:stream:{${userId}}`, `${prefix}:stream-meta:{${userId}}`];
   const { size, ttlMs } = limits;

@@ -19,10 +19,9 @@
  * Untouched for the ttl, it is expired: the next call starts a new epoch, and a sweeper deletes
  * expired streams so that idle users cost nothing.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createOwnerOnly } from '../store/sqlite.js';
+import type Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { openLocalDatabase } from '../store/sqlite.js';
 import {
   StreamsUnavailableError,
   newEpoch,
@@ -93,14 +92,8 @@ interface Job {
 
 /** Opens (creating when needed) the streams' file at `path`. */
 export function openSqliteStreams(path: string, limits: StreamLimits, options: SqliteStreamsOptions = {}): UserStreams {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  createOwnerOnly(path);
-  const db = new Database(path);
+  const db = openLocalDatabase(path);
   try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    // Another worker's commit holds the write lock for a moment.
-    db.pragma('busy_timeout = 5000');
     createSchema(db, path);
   } catch (error) {
     db.close();
