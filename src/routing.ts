@@ -16,8 +16,9 @@
  * and, its directory entry being written at that same moment, that read comes after the append in
  * all but one case: the entry is written slower than the whole append-then-read of another node. Then
  * the socket gets the event with the user's next event (a later position makes its cursor read the
- * stream) or when it reconnects (it resumes from its offset). The same holds for the moments after a
- * node finds Redis again, before it has registered what it holds anew. With streams off
+ * stream) or when it reconnects (it resumes from its offset). The same holds when one node alone
+ * was cut off from Redis, for the moment between its finding Redis again and its registering what
+ * it holds anew (the other nodes did not lose Redis, so they do not wait a lease). With streams off
  * (HISTORY_SIZE=0) nothing replays: an event reaches the sockets that are in their user's room when
  * their node handles it, which is Socket.IO's own guarantee for a broadcast.
  */
@@ -47,7 +48,7 @@ export interface Routing {
 }
 
 /** The directory questions routing asks. */
-export type RoutingDirectory = Pick<PresenceDirectory, 'nodesHolding' | 'nodeHoldingScraper'>;
+export type RoutingDirectory = Pick<PresenceDirectory, 'nodesHolding' | 'nodeHoldingScraper' | 'settled'>;
 
 const none: Answers<readonly number[]> = { answers: [], complete: true, unconfirmed: false };
 
@@ -113,6 +114,7 @@ export function createRouting(cluster: ClusterChannel, options: { mode: 'targete
 
   /** Each node's part of a send, or undefined when the directory cannot say. */
   const plan = async (deliveries: readonly Routed<WireDelivery>[], fanouts: readonly Routed<WireFanout>[]): Promise<Map<string, Part> | undefined> => {
+    if (!directory.settled()) return undefined;
     const userIds = new Set<string>();
     const scrapers: Routed<WireDelivery & { to: 'scraper' }>[] = [];
     for (const routed of deliveries) {

@@ -53,8 +53,10 @@ describe('targeted routing in a Redis cluster', { skip: !redisUp && 'Redis is no
   const prefix = uniquePrefix();
   let nodes: TestGateway[] = [];
   before(async () => {
-    const env = { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix };
+    // The shortest lease: a node asks every node for one lease after it connects to Redis.
+    const env = { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix, PRESENCE_LEASE_MS: '1000' };
     nodes = await Promise.all([startGateway(env), startGateway(env), startGateway(env)]);
+    await eventually(() => nodes.every((node) => node.gateway.presence.directory.settled()), 10_000, 'every node to route by the directory');
   });
   after(async () => {
     await Promise.all(nodes.map((node) => node.close()));

@@ -24,6 +24,7 @@ import {
   measureRuns,
   payload,
   reproduce,
+  sleep,
   startServer,
   userIds,
   type Workload,
@@ -70,12 +71,16 @@ async function measureLayout(ctx: WorkloadContext, gateway: Target, layout: Layo
   const pools: SwarmPool[] = [];
   try {
     for (let n = 0; n < layout.nodes; n++) servers.push(await startServer(ctx, gateway, env));
+    // A node routes by the directory one lease (PRESENCE_LEASE_MS, 5 s) after it connected to Redis;
+    // before, it asks every node.
+    const targetedFrom = Date.now() + 5000 + 500;
     // Node B holds the addressed users; node A and every further node as many others (no REST traffic to them).
     for (const [n, server] of servers.entries()) {
       const ids = n === 1 ? addressed : addressed.map((id) => `${id}-on-${n}`);
       pools.push((await connectUsers(ctx, gateway, server.url, ids)).pool);
     }
     const pool = SwarmPool.combine(pools);
+    await sleep(Math.max(0, targetedFrom - Date.now()));
     const phase = async (label: string, users: readonly string[], delivering: boolean): Promise<Record<string, number>> => {
       let before = Number.NaN;
       const figures = await burst(

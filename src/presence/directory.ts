@@ -59,6 +59,12 @@ export interface PresenceDirectory {
    * when the directory cannot be read: a caller must then ask every node.
    */
   nodesHolding(userIds: readonly string[]): Promise<ReadonlyMap<string, readonly string[]> | 'unknown'>;
+  /**
+   * Whether `nodesHolding` can be trusted to list every node that holds a user: false while this
+   * node's own connection to the directory is new (it and every node that lost Redis with it may
+   * not have registered what they hold yet). Routing asks every node meanwhile.
+   */
+  settled(): boolean;
   /** The node holding scraper socket `socketId` (undefined: none does), or `unknown` when the directory cannot be read. */
   nodeHoldingScraper(socketId: string): Promise<string | undefined | 'unknown'>;
   /** Users online cluster-wide (counted at each transition, so reading it is O(1)); undefined when unreadable. */

@@ -158,6 +158,7 @@ export function memoryDirectory(options: { graceMs: number; onError: (error: unk
     users: async (userIds) => new Map(userIds.map((userId) => [userId, state.user(userId)])),
     nodesHolding: async (userIds) => state.nodesHolding(userIds),
     nodeHoldingScraper: async (socketId) => state.scraperNode(socketId),
+    settled: () => true,
     online: async () => state.online(),
     onTransition: (listener) => state.onTransition(listener),
     close: async () => state.close(),

@@ -350,6 +350,17 @@ export function redisDirectory(options: {
     nextSweep = { at, timer };
   }
 
+  /**
+   * From when `nodesHolding` can be trusted again (undefined: not before a heartbeat succeeds). After
+   * this node (re)connects, the others that lost Redis with it (a restart, maybe an empty one)
+   * register what they hold when they reconnect, which is within a few seconds of it (they retry at
+   * least every 2 s) or at their next heartbeat: one lease covers both.
+   */
+  let settledAt: number | undefined;
+  client.on('close', () => {
+    settledAt = undefined;
+  });
+
   let beating = false;
   const heartbeat = async (): Promise<void> => {
     if (beating || closed || !up()) return;
@@ -359,6 +370,7 @@ export function redisDirectory(options: {
       if (alive !== 1 && !dirty)
         log.warn({ node: nodeId }, 'presence: this node was not renewing its lease (cut off from Redis, or blocked); registering again');
       if (alive !== 1 || dirty) await register();
+      settledAt ??= Date.now() + leaseMs;
       await sweep();
     } catch (error) {
       failed(error);
@@ -411,6 +423,7 @@ export function redisDirectory(options: {
       });
       return byNode;
     },
+    settled: () => up() && settledAt !== undefined && Date.now() >= settledAt,
     async nodeHoldingScraper(socketId) {
       if (!up()) return 'unknown';
       try {

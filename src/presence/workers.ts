@@ -132,6 +132,8 @@ export function workersDirectory(options: { timeoutMs: number; log: FastifyBaseL
       const answer = await ask(userIds);
       return answer === undefined ? 'unknown' : new Map(answer.nodes);
     },
+    // The primary holds the directory and learns each worker's holdings as they change: nothing to re-register.
+    settled: () => true,
     async nodeHoldingScraper(socketId) {
       const answer = await ask([], socketId);
       return answer === undefined ? 'unknown' : (answer.scraper ?? undefined);
