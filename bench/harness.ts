@@ -21,12 +21,13 @@ import { fanout } from './workloads/fanout.js';
 import { idle } from './workloads/idle.js';
 import { batch } from './workloads/batch.js';
 import { cluster } from './workloads/cluster.js';
+import { routing } from './workloads/routing.js';
 import { conversation } from './workloads/conversation.js';
 import { unicast } from './workloads/unicast.js';
 import type { Workload, WorkloadOutcome } from './workloads/workload.js';
 
 /** Every workload in report order. */
-const WORKLOADS: readonly Workload[] = [unicast, fanout, idle, conversation, cluster, batch];
+const WORKLOADS: readonly Workload[] = [unicast, fanout, idle, conversation, cluster, routing, batch];
 
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;

@@ -506,6 +506,12 @@ const options = {
     integer(50, 60_000),
     2000,
   ),
+  clusterRouting: option(
+    'CLUSTER_ROUTING',
+    'How an emit to users or to a lead-finder socket reaches the other gateway nodes: `targeted` asks the user directory which nodes hold the addressed sockets and sends each of them only its part (nothing for an offline user or one held only by this node); `broadcast` asks every node, as before the directory existed. Targeted falls back to broadcast by itself while the directory cannot be read.',
+    oneOf(['targeted', 'broadcast'] as const),
+    'targeted',
+  ),
   dataDir: option(
     'DATA_DIR',
     "Folder for local state: the embedded database, the users' event history (`streams.sqlite`) and generated development secrets, readable by their owner only (a new folder is created 0700, its files 0600).",

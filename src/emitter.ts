@@ -3,10 +3,11 @@
  * the emitter sends them. Delivery reports, acknowledgements, idempotency and cluster routing grow
  * here, behind this small interface.
  */
-import type { Answers, ClusterChannel } from './cluster/channel.js';
+import type { ClusterChannel } from './cluster/channel.js';
 import { DeliverEachMessage, DeliverMessage, type FanoutRecipient, type WireDelivery, type WireFanout } from './cluster/messages.js';
 import { errorRegistry, fail } from './errors.js';
 import { namespaceNames, userRoom, type NamespaceNames } from './namespaces.js';
+import { createRouting, type Routed, type Routing } from './routing.js';
 import type { GatewayServer } from './socket-server.js';
 import type { StreamCursors } from './stream-cursors.js';
 import { StreamsUnavailableError, formatPosition, parsePosition, type Append, type Appended, type UserStreams } from './streams/streams.js';
@@ -80,15 +81,18 @@ export interface EmitterOptions {
   readonly names?: NamespaceNames;
   /** Per-user streams and this node's cursors over them; absent when streams are off (HISTORY_SIZE=0). */
   readonly streams?: { readonly store: UserStreams; readonly cursors: StreamCursors };
+  /** Which other nodes a send asks (routing.ts); every other node when absent. */
+  readonly routing?: Routing;
 }
 
 /**
  * An emitter over a Socket.IO server. With a distributed bus, each node delivers only to its own
- * sockets: this node to its local ones, and one `DeliverMessage` per `send` (with one
- * `DeliverEachMessage` beside it for fan-outs) asks every other node to do the same and answer how
- * many sockets each delivery reached. A socket lives on exactly one node, so each gets the event once,
- * and the report counts sockets on every node, at the cost of one round trip bounded by the bus's
- * timeout. A scraper socket found locally costs no round trip at all.
+ * sockets: this node to its local ones, and the routing (routing.ts) asks the other nodes that may
+ * hold the rest (one `DeliverMessage` per node per `send`, with one `DeliverEachMessage` beside it
+ * for fan-outs) to do the same and answer how many sockets each delivery reached. A socket lives on
+ * exactly one node, so each gets the event once, and the report counts sockets on every node asked,
+ * at the cost of one round trip bounded by the bus's timeout. A scraper socket found locally costs no
+ * round trip at all.
  *
  * With streams, positions travel beside user ids, and each node hands an event to its sockets'
  * cursors (stream-cursors.ts), which keep every socket in stream order whatever order nodes deliver in.
@@ -98,6 +102,7 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
   const users = io.of(names.users);
   const scrapers = io.of(names.scrapers);
   const cursors = options.streams?.cursors;
+  const routing = options.routing ?? createRouting(cluster, { mode: 'broadcast' });
 
   /** Sends one user's event to this node's sockets of that user, through their cursors when it has a position. */
   const toUserHere = (userId: string, event: string, data: unknown, position: string | undefined): number => {
@@ -178,8 +183,6 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
     });
   };
 
-  const none: Answers<readonly number[]> = { answers: [], complete: true, unconfirmed: false };
-
   return {
     async send(deliveries) {
       const positions = await record(deliveries);
@@ -187,20 +190,15 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
       const count = (item: number, sockets: number): void => {
         counts[item] = (counts[item] as number) + sockets;
       };
-      const elsewhere: WireDelivery[] = [];
-      const elsewhereItems: number[] = [];
-      const fanouts: WireFanout[] = [];
-      const fanoutItems: number[] = [];
+      const elsewhere: Routed<WireDelivery>[] = [];
+      const fanouts: Routed<WireFanout>[] = [];
       deliveries.forEach(({ audience, event, data }, item) => {
         const at = positions[item];
         if (audience.kind === 'each') {
           const recipients = at === undefined ? audience.recipients : audience.recipients.map((recipient, i) => ({ ...recipient, position: at[i] as string }));
           const fanout: WireFanout = { event, common: data as WireFanout['common'], recipients };
           count(item, deliverEachHere(fanout));
-          if (cluster.distributed) {
-            fanouts.push(fanout);
-            fanoutItems.push(item);
-          }
+          if (cluster.distributed) fanouts.push({ wire: fanout, item });
           return;
         }
         const wire: WireDelivery =
@@ -210,32 +208,14 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
         const here = deliverHere(wire);
         count(item, here);
         // Any node may hold sockets of a user; a scraper socket found here is nowhere else.
-        if (cluster.distributed && (wire.to === 'users' || here === 0)) {
-          elsewhere.push(wire);
-          elsewhereItems.push(item);
-        }
+        if (cluster.distributed && (wire.to === 'users' || here === 0)) elsewhere.push({ wire, item });
       });
       let complete = true;
       let unconfirmed = false;
       if (elsewhere.length > 0 || fanouts.length > 0) {
-        const asked = [
-          { items: elsewhereItems, reply: elsewhere.length === 0 ? none : cluster.ask(DeliverMessage, elsewhere) },
-          { items: fanoutItems, reply: fanouts.length === 0 ? none : cluster.ask(DeliverEachMessage, fanouts) },
-        ];
-        for (const { items, reply } of asked) {
-          const { answers, complete: all, unconfirmed: maybe } = await reply;
-          complete &&= all;
-          unconfirmed ||= !all && maybe;
-          for (const answer of answers) {
-            // A node that answered with another number of counts may have delivered: say so rather than guess.
-            if (answer.length !== items.length) {
-              complete = false;
-              unconfirmed = true;
-              continue;
-            }
-            for (const [i, sockets] of answer.entries()) count(items[i] as number, sockets);
-          }
-        }
+        const reached = await routing.deliver(elsewhere, fanouts);
+        for (const [item, sockets] of reached.counts) count(item, sockets);
+        ({ complete, unconfirmed } = reached);
       }
       const items: ItemReport[] = deliveries.map((delivery, item) => {
         const at = positions[item];

@@ -174,6 +174,13 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
     registers,
   });
 
+  const clusterMessages = new Counter({
+    name: `${PREFIX}cluster_messages_total`,
+    help: 'Messages between gateway nodes, per message type (deliver, deliver-each, figures...) and direction: sent (one per message, however many nodes it reaches) or received. With CLUSTER_ROUTING=targeted an emit sends one per node holding its users, none for an offline user.',
+    labelNames: ['type', 'direction'],
+    registers,
+  });
+
   const starts = new Counter({
     name: `${PREFIX}stream_starts_total`,
     help: 'User sockets connected with streams on, per how they started: fresh (at the head), recover (resuming their session after a drop or a restart) or since (auth.since).',
@@ -267,6 +274,7 @@ export function createMetrics(io: GatewayServer, probes: readonly ReadinessProbe
     },
     observeCluster(cluster) {
       cluster.onRefused(({ type, reason }) => clusterRefusals.inc({ type, reason }));
+      cluster.onTraffic(({ type, direction }) => clusterMessages.inc({ type, direction }));
     },
     observePresence(observed) {
       presence = observed;

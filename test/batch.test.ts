@@ -184,10 +184,14 @@ describe('a batch across two Redis-joined nodes', { skip: !redisUp && 'Redis is 
   it('counts sockets on both nodes, finds a scraper on the other node, in one round of messages', async () => {
     const [onA, onB, onlyB] = await Promise.all([a.connectUser('x-both'), b.connectUser('x-both'), b.connectUser('x-b')]);
     const scraper = await b.connectScraper();
-    // A pattern subscriber sees the nodes' requests without counting as a node that must answer.
+    // A pattern subscriber sees the nodes' requests without counting as a node that must answer: on
+    // the adapter's request channel (CLUSTER_ROUTING=broadcast), or as questions on a node's own
+    // channel (targeted, the default; the answers travel there too).
     const requests: Buffer[] = [];
-    await spy.psubscribe(`${prefix}-request#*`);
-    spy.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => requests.push(message));
+    await spy.psubscribe(`${prefix}-request#*`, `${prefix}:node:*`);
+    spy.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => {
+      if (!channel.toString().startsWith(`${prefix}:node:`) || JSON.parse(message.toString()).kind === 'ask') requests.push(message);
+    });
     const arrivals = Promise.all([nextEvent(onA, 'hello'), nextEvent(onB, 'hello'), nextEvent(onlyB, 'hello'), nextEvent(scraper, 'job')]);
     const reply = await batch(a, [
       { userId: 'x-both', event: 'hello', data: 'both' },

@@ -81,6 +81,8 @@ describe('benchmark harness (quick smoke run)', () => {
     assert.equal(conversation.length, postgresUp ? 2 : 1, 'one row per store (SQLite, and PostgreSQL when it runs)');
     const cluster = sectionRows(report, 'Cluster');
     assert.equal(cluster.length, redisUp ? 3 : 1, 'single node, and the two-node layouts when Redis runs');
+    const routing = sectionRows(report, 'Targeted routing');
+    assert.equal(routing.length, redisUp ? 6 : 0, '2, 4 and 8 nodes, to users on node B and to offline users, when Redis runs');
     assert.deepEqual(
       sectionRows(report, 'Batch and idempotency keys').map((row) => row[0]),
       ['gateway: 100 single calls', 'gateway: 1 batch of 100', 'gateway: single calls with Idempotency-Key'],
@@ -88,7 +90,8 @@ describe('benchmark harness (quick smoke run)', () => {
 
     // Every "delivered / expected" cell: the same number on both sides, and not zero.
     const cells = [...report.matchAll(/\| ([\d,]+) \/ ([\d,]+) \| (\d+)\/(\d+) \|/g)];
-    assert.ok(cells.length >= 2 + 2 + 2 + conversation.length + cluster.length + 3, `delivery cells found: ${cells.length}`);
+    // Routing: the rows to users on node B count deliveries; offline rows have none by design.
+    assert.ok(cells.length >= 2 + 2 + 2 + conversation.length + cluster.length + routing.length / 2 + 3, `delivery cells found: ${cells.length}`);
     for (const [cell, delivered, expected, ok, runs] of cells) {
       assert.equal(delivered, expected, `lost or extra deliveries: ${cell}`);
       assert.notEqual(expected, '0', `nothing was delivered: ${cell}`);

@@ -20,6 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['http/'],
   [
     'emitter.ts',
+    'routing.ts',
     'stats.ts',
     'namespaces.ts',
     'socket-lifecycle.ts',

@@ -17,6 +17,29 @@ import type { Config } from '../config.js';
 import type { StoreFactory } from '../internals/rate-limit.js';
 import type { ProbeResult } from '../readiness.js';
 
+/**
+ * What travels on a node link: a question to one node, its answer, or word that the node asked is
+ * not there (channel.ts gives them meaning).
+ */
+export type LinkMessage =
+  | { readonly kind: 'ask'; readonly from: string; readonly id: number; readonly envelope: unknown }
+  | { readonly kind: 'reply'; readonly id: number; readonly reply: unknown }
+  | { readonly kind: 'gone'; readonly id: number };
+
+/**
+ * Reaches one node by its id, where the adapter's server-side emit reaches all of them: what lets an
+ * emit ask only the nodes that hold its users.
+ */
+export interface NodeLink {
+  /**
+   * Sends `message` to node `nodeId`. Resolves false when it surely did not arrive (the bus is
+   * unreachable, or no node by that id listens); true when it went out. Never rejects.
+   */
+  send(nodeId: string, message: LinkMessage): Promise<boolean>;
+  /** Calls `listener` with every message sent to this node, unread (other nodes may run other versions). */
+  onMessage(listener: (message: unknown) => void): void;
+}
+
 /** Joins this gateway process to its peers (or stands alone). */
 export interface ClusterBus {
   readonly kind: 'embedded' | 'redis' | 'workers';
@@ -29,6 +52,10 @@ export interface ClusterBus {
    * the answers it got. Each bus knows its adapter (the WORKERS one has a fixed timeout of its own).
    */
   readonly timeoutMs: number;
+  /** This node's id among its peers: the one the presence directory lists for it. */
+  readonly nodeId: string;
+  /** Reaches one node at a time; absent standalone (there is no other node). */
+  readonly link?: NodeLink;
   /** Whether the other nodes can be reached right now (cheap: no round trip). */
   reachable(): boolean;
   /** Readiness: can the other nodes be reached? */
@@ -49,6 +76,7 @@ export function embeddedBus(): ClusterBus {
   return {
     kind: 'embedded',
     adapter: undefined,
+    nodeId: 'local',
     distributed: false,
     timeoutMs: 0,
     reachable: () => true,

@@ -1,7 +1,9 @@
 /**
- * The channel gateway nodes exchange messages on (messages.ts declares them): one server-side event
- * of the main namespace, carried by the cluster bus's adapter. Every envelope received is answered,
- * with the handler's answer or a refusal, and every answer received is read before it is counted.
+ * The channel gateway nodes exchange messages on (messages.ts declares them): to every other node,
+ * one server-side event of the main namespace carried by the cluster bus's adapter; to chosen nodes,
+ * the bus's link, which reaches one node by its id. Both carry the same envelopes and answer them the
+ * same way (`receive`, below): with the handler's answer or a refusal, and every answer received is
+ * read before it is counted.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace } from 'socket.io';
@@ -29,10 +31,21 @@ export interface Refusal {
   readonly reason: RefusalReason;
 }
 
+/** A message sent or received, for the metrics. */
+export interface Traffic {
+  /** The message's type when this version knows it, else `unknown`. */
+  readonly type: string;
+  readonly direction: 'sent' | 'received';
+}
+
 /** Sends messages to the other nodes and answers theirs. */
 export interface ClusterChannel {
   /** Whether other nodes may exist: when not, `ask` answers at once with nothing. */
   readonly distributed: boolean;
+  /** This node's id: the one the presence directory lists, and `askNode` reaches. */
+  readonly nodeId: string;
+  /** Whether `askNode` can reach one node alone (a distributed bus with a link). */
+  readonly targeted: boolean;
   /** Acts on `kind` when another node sends it; the handler's result is the answer. One handler per kind. */
   handle<Body, Answer>(kind: MessageKind<Body, Answer>, handler: (body: Body) => Answer): void;
   /**
@@ -40,8 +53,16 @@ export interface ClusterChannel {
    * rejects; an unreachable bus answers at once with no answers.
    */
   ask<Body, Answer>(kind: MessageKind<Body, Answer>, body: Body): Promise<Answers<Answer>>;
+  /**
+   * Sends `body` to node `nodeId` only and reads its answer, within the bus's timeout (at most one
+   * answer). Never rejects; a node that is not there, or a bus that is unreachable, answers at once
+   * with nothing, `complete` false and `unconfirmed` false (it cannot have acted).
+   */
+  askNode<Body, Answer>(nodeId: string, kind: MessageKind<Body, Answer>, body: Body): Promise<Answers<Answer>>;
   /** Calls `listener` for every message this node refuses (the metrics count them). */
   onRefused(listener: (refusal: Refusal) => void): void;
+  /** Calls `listener` for every message this node sends or receives (the metrics count them). */
+  onTraffic(listener: (traffic: Traffic) => void): void;
 }
 
 /** The channel of one gateway node: `control` is its main namespace, `bus` joins it to the others. */
@@ -49,6 +70,13 @@ export interface ClusterChannel {
 export function createClusterChannel(control: Namespace<any, any, ClusterEvents, any>, bus: ClusterBus, log: FastifyBaseLogger): ClusterChannel {
   const handlers = new Map<string, { kind: MessageKind<unknown, unknown>; handler: (body: unknown) => unknown }>();
   const refusedListeners: ((refusal: Refusal) => void)[] = [];
+  const trafficListeners: ((traffic: Traffic) => void)[] = [];
+  const known = (type: unknown): string => (MESSAGES.some((kind) => kind.type === type) ? (type as string) : 'unknown');
+  const count = (type: unknown, direction: Traffic['direction']): void => {
+    if (trafficListeners.length === 0) return;
+    const traffic: Traffic = { type: known(type), direction };
+    for (const listener of trafficListeners) listener(traffic);
+  };
   // One log line per kind of problem: a node on another version would otherwise log every emit.
   const logged = new Set<string>();
   const logOnce = (key: string, write: () => void): void => {
@@ -59,8 +87,7 @@ export function createClusterChannel(control: Namespace<any, any, ClusterEvents,
   };
 
   const refuse = (envelope: Partial<Envelope>, reason: RefusalReason): Reply => {
-    const known = MESSAGES.some((kind) => kind.type === envelope.type);
-    const refusal: Refusal = { type: known ? (envelope.type as string) : 'unknown', reason };
+    const refusal: Refusal = { type: known(envelope.type), reason };
     for (const listener of refusedListeners) listener(refusal);
     const about = { type: typeof envelope.type === 'string' ? envelope.type.slice(0, 100) : undefined, version: envelope.version, reason };
     if (reason === 'failed') log.error(about, 'a message from another gateway node failed here');
@@ -74,6 +101,7 @@ export function createClusterChannel(control: Namespace<any, any, ClusterEvents,
   const receive = (received: unknown): Reply => {
     if (typeof received !== 'object' || received === null) return refuse({}, 'malformed');
     const envelope = received as Partial<Envelope>;
+    count(envelope.type, 'received');
     if (typeof envelope.type !== 'string' || !Number.isSafeInteger(envelope.version) || envelope.version! < 1) return refuse(envelope, 'malformed');
     const entry = handlers.get(envelope.type);
     if (!entry) return refuse(envelope, 'unknown-type');
@@ -89,6 +117,61 @@ export function createClusterChannel(control: Namespace<any, any, ClusterEvents,
     }
   };
 
+  /** Reads the replies of the nodes asked; `allAnswered` false: some node asked did not answer in time. */
+  const gather = <Answer>(kind: MessageKind<unknown, Answer>, replies: readonly unknown[], allAnswered: boolean): Answers<Answer> => {
+    const answers: Answer[] = [];
+    let complete = allAnswered;
+    let unconfirmed = !allAnswered;
+    for (const reply of replies) {
+      const ok = typeof reply === 'object' && reply !== null && (reply as Reply).ok === true;
+      const answer = ok ? kind.readAnswer((reply as { answer: unknown }).answer) : undefined;
+      if (answer !== undefined) {
+        answers.push(answer);
+        continue;
+      }
+      complete = false;
+      const reason = typeof reply === 'object' && reply !== null && (reply as Reply).ok === false ? (reply as { refused: unknown }).refused : undefined;
+      // A node that says it did not act changed nothing; any other answer may hide an action.
+      if (reason === undefined || reason === 'failed') unconfirmed = true;
+      const problem = reason === undefined ? 'unreadable' : String(reason);
+      logOnce(`asked/${kind.type}/${problem}`, () =>
+        log.warn(
+          { type: kind.type, version: kind.version, problem },
+          'another gateway node did not act on a message (is it running another version?); replies are partial',
+        ),
+      );
+    }
+    return { answers, complete, unconfirmed };
+  };
+
+  // Questions sent on the link and not answered yet, by id: each is settled by its answer, by the
+  // link saying it did not arrive, or by the bus's timeout, so the map stays bounded.
+  const link = bus.distributed ? bus.link : undefined;
+  const pending = new Map<number, (answered: { reply: unknown } | 'not-asked' | 'no-answer') => void>();
+  let nextId = 0;
+  const askOne = (nodeId: string, envelope: Envelope): Promise<{ reply: unknown } | 'not-asked' | 'no-answer'> =>
+    new Promise((resolve) => {
+      const id = nextId++;
+      const settle = (answered: { reply: unknown } | 'not-asked' | 'no-answer'): void => {
+        if (!pending.delete(id)) return;
+        clearTimeout(timer);
+        resolve(answered);
+      };
+      const timer = setTimeout(() => settle('no-answer'), bus.timeoutMs);
+      pending.set(id, settle);
+      // The answer may come back before the send is confirmed: it was registered first.
+      void link!.send(nodeId, { kind: 'ask', from: bus.nodeId, id, envelope }).then((arrived) => arrived || settle('not-asked'));
+    });
+  link?.onMessage((received) => {
+    if (typeof received !== 'object' || received === null) return;
+    const message = received as Readonly<Record<string, unknown>>;
+    if (!Number.isSafeInteger(message.id)) return;
+    if (message.kind === 'reply') pending.get(message.id as number)?.({ reply: message.reply });
+    else if (message.kind === 'gone') pending.get(message.id as number)?.('not-asked');
+    else if (message.kind === 'ask' && typeof message.from === 'string')
+      void link.send(message.from, { kind: 'reply', id: message.id as number, reply: receive(message.envelope) });
+  });
+
   if (bus.distributed) {
     control.on(MESSAGE_EVENT, (envelope: unknown, reply: unknown) => {
       const answer = receive(envelope);
@@ -99,6 +182,8 @@ export function createClusterChannel(control: Namespace<any, any, ClusterEvents,
 
   return {
     distributed: bus.distributed,
+    nodeId: bus.nodeId,
+    targeted: link !== undefined,
 
     handle(kind, handler) {
       if (handlers.has(kind.type)) throw new Error(`cluster message "${kind.type}" already has a handler`);
@@ -108,35 +193,27 @@ export function createClusterChannel(control: Namespace<any, any, ClusterEvents,
     async ask<Body, Answer>(kind: MessageKind<Body, Answer>, body: Body): Promise<Answers<Answer>> {
       if (!bus.distributed) return { answers: [], complete: true, unconfirmed: false };
       if (!bus.reachable()) return { answers: [], complete: false, unconfirmed: false };
+      count(kind.type, 'sent');
       const sent = await sendToOthers(control, bus.timeoutMs, { type: kind.type, version: kind.version, body });
       if (!sent.published) return { answers: [], complete: false, unconfirmed: false };
-      const answers: Answer[] = [];
-      let complete = sent.allAnswered;
-      let unconfirmed = !sent.allAnswered;
-      for (const reply of sent.replies) {
-        const ok = typeof reply === 'object' && reply !== null && (reply as Reply).ok === true;
-        const answer = ok ? kind.readAnswer((reply as { answer: unknown }).answer) : undefined;
-        if (answer !== undefined) {
-          answers.push(answer);
-          continue;
-        }
-        complete = false;
-        const reason = typeof reply === 'object' && reply !== null && (reply as Reply).ok === false ? (reply as { refused: unknown }).refused : undefined;
-        // A node that says it did not act changed nothing; any other answer may hide an action.
-        if (reason === undefined || reason === 'failed') unconfirmed = true;
-        const problem = reason === undefined ? 'unreadable' : String(reason);
-        logOnce(`asked/${kind.type}/${problem}`, () =>
-          log.warn(
-            { type: kind.type, version: kind.version, problem },
-            'another gateway node did not act on a message (is it running another version?); replies are partial',
-          ),
-        );
-      }
-      return { answers, complete, unconfirmed };
+      return gather(kind, sent.replies, sent.allAnswered);
+    },
+
+    async askNode<Body, Answer>(nodeId: string, kind: MessageKind<Body, Answer>, body: Body): Promise<Answers<Answer>> {
+      if (link === undefined || !bus.reachable()) return { answers: [], complete: false, unconfirmed: false };
+      count(kind.type, 'sent');
+      const answered = await askOne(nodeId, { type: kind.type, version: kind.version, body });
+      if (answered === 'not-asked') return { answers: [], complete: false, unconfirmed: false };
+      if (answered === 'no-answer') return { answers: [], complete: false, unconfirmed: true };
+      return gather(kind, [answered.reply], true);
     },
 
     onRefused(listener) {
       refusedListeners.push(listener);
+    },
+
+    onTraffic(listener) {
+      trafficListeners.push(listener);
     },
   };
 }

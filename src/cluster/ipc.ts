@@ -8,7 +8,7 @@ import { createAdapter, setupPrimary } from '@socket.io/cluster-adapter';
 import type { FastifyRateLimitStore } from '@fastify/rate-limit';
 import { ADAPTER_ANSWER_TIMEOUT_MS, adapterClosed, adapterOf } from '../internals/cluster-adapter.js';
 import { LocalStore, routeOf, type StoreRules } from '../internals/rate-limit.js';
-import type { ClusterBus } from './bus.js';
+import type { ClusterBus, LinkMessage, NodeLink } from './bus.js';
 import { guardPrimaryChannel } from './ipc-guard.js';
 
 /** A rate-limit question from a worker to the primary, and its answer. */
@@ -55,10 +55,56 @@ function announceDeaths(): void {
   });
 }
 
-/** In the primary: relays adapter messages between workers and counts rate limits for them. */
+/** A link message on its way through the primary: to worker `to` (its cluster id), or delivered. */
+interface Relayed {
+  readonly gs: 'node';
+  readonly to?: string;
+  readonly message: LinkMessage;
+}
+
+/**
+ * Relays link messages to the one worker they name. A question to a worker that is gone is answered
+ * here at once (`gone`: the asker counts it as not asked), rather than left to time out.
+ */
+function relayLinks(): void {
+  cluster.on('message', (worker, relayed: Relayed) => {
+    if (relayed?.gs !== 'node' || typeof relayed.to !== 'string') return;
+    const target = cluster.workers?.[relayed.to];
+    if (target?.isConnected()) {
+      target.send({ gs: 'node', message: relayed.message } satisfies Relayed, () => undefined);
+      return;
+    }
+    const { message } = relayed;
+    if (message?.kind === 'ask' && worker.isConnected())
+      worker.send({ gs: 'node', message: { kind: 'gone', id: message.id } } satisfies Relayed, () => undefined);
+  });
+}
+
+/** In a worker: the link to its siblings, through the primary; node ids are cluster worker ids. */
+function workerLink(): NodeLink {
+  const listeners: ((message: unknown) => void)[] = [];
+  process.on('message', (relayed: Relayed) => {
+    if (relayed?.gs === 'node' && relayed.to === undefined) for (const listener of listeners) listener(relayed.message);
+  });
+  return {
+    send: (to, message) =>
+      new Promise((resolve) => {
+        try {
+          if (!process.connected) return resolve(false);
+          process.send!({ gs: 'node', to, message } satisfies Relayed, undefined, {}, (error: Error | null) => resolve(error === null || error === undefined));
+        } catch {
+          resolve(false);
+        }
+      }),
+    onMessage: (listener) => void listeners.push(listener),
+  };
+}
+
+/** In the primary: relays adapter and link messages between workers and counts rate limits for them. */
 export function servePrimary(): void {
   setupPrimary();
   announceDeaths();
+  relayLinks();
   const stores = new Map<string, FastifyRateLimitStore>();
   cluster.on('message', (worker, message: RateLimitAsk) => {
     if (message?.gs !== 'rate-limit') return;
@@ -144,6 +190,9 @@ export function createWorkersBus(timeoutMs: number): ClusterBus {
     // `partial`. Dead workers need no heartbeat: announceDeaths tells the others at once.
     adapter: createAdapter(),
     distributed: true,
+    // The presence directory of WORKERS (presence/workers.ts) names each worker by the same id.
+    nodeId: String(cluster.worker?.id ?? process.pid),
+    link: workerLink(),
     // The adapter waits for answers for a fixed time of its own, whatever CLUSTER_TIMEOUT_MS says.
     timeoutMs: Math.max(timeoutMs, ADAPTER_ANSWER_TIMEOUT_MS),
     reachable: () => process.connected,

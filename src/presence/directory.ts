@@ -44,8 +44,8 @@ export interface PresenceDirectory {
   /** Which implementation: shown in `/stats` and the logs. */
   readonly kind: 'memory' | 'redis' | 'workers';
   /**
-   * This node's id in the directory: what `nodesHolding` answers. With Redis, a random id per gateway
-   * instance; a node that should be addressed alone needs a channel of its own (see README, Presence).
+   * This node's id in the directory: what `nodesHolding` answers, and the id the cluster bus's link
+   * reaches this node by (the bus chooses it: with Redis, a random id per gateway instance).
    */
   readonly nodeId: string;
   /** This node now holds `sockets` sockets of `userId` (0: none). Never throws; a failure is repaired later. */
@@ -59,6 +59,14 @@ export interface PresenceDirectory {
    * when the directory cannot be read: a caller must then ask every node.
    */
   nodesHolding(userIds: readonly string[]): Promise<ReadonlyMap<string, readonly string[]> | 'unknown'>;
+  /**
+   * Whether `nodesHolding` can be trusted to list every node that holds a user: false while this
+   * node's own connection to the directory is new (it and every node that lost Redis with it may
+   * not have registered what they hold yet). Routing asks every node meanwhile.
+   */
+  settled(): boolean;
+  /** The node holding scraper socket `socketId` (undefined: none does), or `unknown` when the directory cannot be read. */
+  nodeHoldingScraper(socketId: string): Promise<string | undefined | 'unknown'>;
   /** Users online cluster-wide (counted at each transition, so reading it is O(1)); undefined when unreadable. */
   online(): Promise<number | undefined>;
   /** Calls `listener` for each transition reported to this node. */

@@ -84,6 +84,10 @@ export class MemoryPresence {
     return byNode;
   }
 
+  scraperNode(socketId: string): string | undefined {
+    return this.scrapers.get(socketId);
+  }
+
   online(): number {
     return this.announced;
   }
@@ -153,6 +157,8 @@ export function memoryDirectory(options: { graceMs: number; onError: (error: unk
     holdScraper: (socketId, held) => state.holdScraper(nodeId, socketId, held),
     users: async (userIds) => new Map(userIds.map((userId) => [userId, state.user(userId)])),
     nodesHolding: async (userIds) => state.nodesHolding(userIds),
+    nodeHoldingScraper: async (socketId) => state.scraperNode(socketId),
+    settled: () => true,
     online: async () => state.online(),
     onTransition: (listener) => state.onTransition(listener),
     close: async () => state.close(),

@@ -102,6 +102,7 @@ async function openDirectory(
     const { redisDirectory } = await import('./redis.js');
     return redisDirectory({
       client: bus.redis,
+      nodeId: bus.nodeId,
       prefix: config.redisPrefix,
       leaseMs: config.presenceLeaseMs,
       graceMs: config.webhookOfflineGraceMs,

@@ -20,7 +20,6 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import { randomBytes } from 'node:crypto';
 import { notify, type Holdings, type PresenceDirectory, type Transition, type UserPresence } from './directory.js';
 
 /** Lua shared by the scripts: Redis's clock, and a user's live sockets. */
@@ -186,6 +185,15 @@ end
 return out
 `;
 
+/** KEYS: nodes, scrapers. ARGV: socket id. Answers the node holding it while its lease holds, else false. */
+const READ_SCRAPER = `${COMMON}
+local node = redis.call('HGET', KEYS[2], ARGV[1])
+if not node then return false end
+local lease = redis.call('ZSCORE', KEYS[1], node)
+if lease and tonumber(lease) >= now_ms() then return node end
+return false
+`;
+
 type Row = [string, string, string[]];
 
 interface Scripts {
@@ -194,6 +202,7 @@ interface Scripts {
   gsPresenceHeartbeat(...args: (string | number)[]): Promise<number>;
   gsPresenceSweep(...args: (string | number)[]): Promise<string[]>;
   gsPresenceRead(...args: (string | number)[]): Promise<Row[]>;
+  gsPresenceReadScraper(...args: (string | number)[]): Promise<string | null>;
 }
 
 /** Most users or scrapers one sweep script releases, and one READ reads: each script blocks Redis while it runs. */
@@ -202,6 +211,8 @@ const BATCH = 500;
 /** Builds the Redis directory of this node; `holdings` tells what the node holds, for re-registering. */
 export function redisDirectory(options: {
   client: Redis;
+  /** The bus's id of this node, so that the nodes listed here are the ones its link reaches. */
+  nodeId: string;
   /** REDIS_PREFIX. */
   prefix: string;
   leaseMs: number;
@@ -209,9 +220,8 @@ export function redisDirectory(options: {
   log: FastifyBaseLogger;
   holdings: () => Holdings;
 }): PresenceDirectory {
-  const { client, leaseMs, graceMs, log, holdings } = options;
+  const { client, nodeId, leaseMs, graceMs, log, holdings } = options;
   const p = `${options.prefix}:presence:`;
-  const nodeId = randomBytes(8).toString('hex');
   const keys = {
     nodes: `${p}nodes`,
     leaving: `${p}leaving`,
@@ -227,6 +237,7 @@ export function redisDirectory(options: {
     ['gsPresenceHeartbeat', 1, HEARTBEAT],
     ['gsPresenceSweep', 4, SWEEP],
     ['gsPresenceRead', 1, READ],
+    ['gsPresenceReadScraper', 2, READ_SCRAPER],
   ];
   for (const [name, numberOfKeys, lua] of commands) if (!(name in client)) client.defineCommand(name, { numberOfKeys, lua });
   const redis = client as unknown as Scripts;
@@ -339,6 +350,17 @@ export function redisDirectory(options: {
     nextSweep = { at, timer };
   }
 
+  /**
+   * From when `nodesHolding` can be trusted again (undefined: not before a heartbeat succeeds). After
+   * this node (re)connects, the others that lost Redis with it (a restart, maybe an empty one)
+   * register what they hold when they reconnect, which is within a few seconds of it (they retry at
+   * least every 2 s) or at their next heartbeat: one lease covers both.
+   */
+  let settledAt: number | undefined;
+  client.on('close', () => {
+    settledAt = undefined;
+  });
+
   let beating = false;
   const heartbeat = async (): Promise<void> => {
     if (beating || closed || !up()) return;
@@ -348,6 +370,7 @@ export function redisDirectory(options: {
       if (alive !== 1 && !dirty)
         log.warn({ node: nodeId }, 'presence: this node was not renewing its lease (cut off from Redis, or blocked); registering again');
       if (alive !== 1 || dirty) await register();
+      settledAt ??= Date.now() + leaseMs;
       await sweep();
     } catch (error) {
       failed(error);
@@ -399,6 +422,16 @@ export function redisDirectory(options: {
         }
       });
       return byNode;
+    },
+    settled: () => up() && settledAt !== undefined && Date.now() >= settledAt,
+    async nodeHoldingScraper(socketId) {
+      if (!up()) return 'unknown';
+      try {
+        return (await redis.gsPresenceReadScraper(keys.nodes, keys.scrapers, socketId)) ?? undefined;
+      } catch (error) {
+        log.warn({ err: error }, 'presence: reading the directory failed');
+        return 'unknown';
+      }
     },
     async online() {
       if (!up()) return undefined;

@@ -18,6 +18,7 @@ interface Ask {
   readonly gs: 'presence-ask';
   readonly id: number;
   readonly userIds: readonly string[];
+  readonly scraperId?: string;
 }
 interface Answer {
   readonly gs: 'presence-answer';
@@ -25,6 +26,8 @@ interface Answer {
   readonly users: readonly [number, number | null][];
   readonly nodes: readonly [string, string[]][];
   readonly online: number;
+  /** With `scraperId` asked: the node holding it, or null. */
+  readonly scraper?: string | null;
 }
 interface Report {
   readonly gs: 'presence-transition';
@@ -56,7 +59,15 @@ export function servePresencePrimary(options: { graceMs: number; log: { error(ob
         const { sockets, since } = state.user(userId);
         return [sockets, since ?? null];
       });
-      const answer: Answer = { gs: 'presence-answer', id: Number(message.id), users, nodes: [...state.nodesHolding(userIds)], online: state.online() };
+      const scraper = isString(message.scraperId) ? { scraper: state.scraperNode(message.scraperId) ?? null } : {};
+      const answer: Answer = {
+        gs: 'presence-answer',
+        id: Number(message.id),
+        users,
+        nodes: [...state.nodesHolding(userIds)],
+        online: state.online(),
+        ...scraper,
+      };
       if (worker.isConnected()) worker.send(answer, () => undefined);
     }
   });
@@ -92,7 +103,7 @@ export function workersDirectory(options: { timeoutMs: number; log: FastifyBaseL
       return false;
     }
   };
-  const ask = (userIds: readonly string[]): Promise<Answer | undefined> =>
+  const ask = (userIds: readonly string[], scraperId?: string): Promise<Answer | undefined> =>
     new Promise((resolve) => {
       const id = nextId++;
       const settle = (answer: Answer | undefined): void => {
@@ -102,7 +113,7 @@ export function workersDirectory(options: { timeoutMs: number; log: FastifyBaseL
       };
       const timer = setTimeout(() => settle(undefined), options.timeoutMs);
       pending.set(id, settle);
-      if (!send({ gs: 'presence-ask', id, userIds })) settle(undefined);
+      if (!send({ gs: 'presence-ask', id, userIds, ...(scraperId !== undefined && { scraperId }) })) settle(undefined);
     });
 
   return {
@@ -120,6 +131,12 @@ export function workersDirectory(options: { timeoutMs: number; log: FastifyBaseL
     async nodesHolding(userIds) {
       const answer = await ask(userIds);
       return answer === undefined ? 'unknown' : new Map(answer.nodes);
+    },
+    // The primary holds the directory and learns each worker's holdings as they change: nothing to re-register.
+    settled: () => true,
+    async nodeHoldingScraper(socketId) {
+      const answer = await ask([], socketId);
+      return answer === undefined ? 'unknown' : (answer.scraper ?? undefined);
     },
     async online() {
       return (await ask([]))?.online;
