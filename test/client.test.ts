@@ -447,7 +447,8 @@ describe('SDK timeouts, aborts and retries', () => {
 describe('SDK against a cluster node that does not answer', { skip: !redisUp && 'Redis is not running' }, () => {
   it('says unconfirmed when other nodes were asked but did not all answer: they may have delivered', async () => {
     const prefix = uniquePrefix();
-    const gw = await startGateway({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix, CLUSTER_TIMEOUT_MS: '500' });
+    // Broadcast: the frozen peer is not in the user directory, which targeted routing would ask.
+    const gw = await startGateway({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix, CLUSTER_TIMEOUT_MS: '500', CLUSTER_ROUTING: 'broadcast' });
     // Subscribed to the nodes' request channel, it counts as a node and never answers: a frozen peer.
     const frozenPeer = new Redis(SHARED_REDIS_URL);
     try {

@@ -365,7 +365,8 @@ describe('documented error statuses', { timeout: 120_000 }, () => {
 
   it('provoke: a cluster node that does not answer in time', { skip: !redisUp && 'Redis is not running' }, async () => {
     const prefix = uniquePrefix();
-    const gateway = await build({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix, CLUSTER_TIMEOUT_MS: '500' });
+    // Broadcast: the frozen peer is not in the user directory, which targeted routing would ask.
+    const gateway = await build({ REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix, CLUSTER_TIMEOUT_MS: '500', CLUSTER_ROUTING: 'broadcast' });
     // Subscribed to the nodes' request channel, it counts as a node, and never answers: a frozen peer.
     const frozenPeer = new Redis(SHARED_REDIS_URL);
     try {
@@ -397,12 +398,15 @@ describe('documented error statuses', { timeout: 120_000 }, () => {
   it('provoke: a repeat while the first call waits for a node that does not answer', { skip: !redisUp && 'Redis is not running' }, async () => {
     const prefix = uniquePrefix();
     // A repeat waits REQUEST_TIMEOUT_MS for the call that holds its key; the first one waits CLUSTER_TIMEOUT_MS for the frozen node.
+    // Broadcast: the frozen peer below is not in the user directory, so targeted routing would not
+    // ask it (once the first lease after start-up has passed), and nothing would wait.
     const gateway = await build({
       REDIS_URL: SHARED_REDIS_URL,
       REDIS_PREFIX: prefix,
       CLUSTER_TIMEOUT_MS: '2000',
       REQUEST_TIMEOUT_MS: '100',
       HEADERS_TIMEOUT_MS: '100',
+      CLUSTER_ROUTING: 'broadcast',
     });
     const frozenPeer = new Redis(SHARED_REDIS_URL);
     try {
