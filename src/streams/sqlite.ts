@@ -21,6 +21,7 @@
  */
 import type Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { groupCommit } from '../store/group-commit.js';
 import { openLocalDatabase } from '../store/sqlite.js';
 import {
   StreamsUnavailableError,
@@ -83,12 +84,6 @@ const TRIM_EVERY = 32;
 
 /** Expired streams deleted per transaction, so that a sweep never holds the write lock for long. */
 const SWEEP_BATCH = 500;
-
-interface Job {
-  readonly run: (now: number) => unknown;
-  readonly resolve: (value: never) => void;
-  readonly reject: (error: Error) => void;
-}
 
 /** Opens (creating when needed) the streams' file at `path`. */
 export function openSqliteStreams(path: string, limits: StreamLimits, options: SqliteStreamsOptions = {}): UserStreams {
@@ -161,43 +156,10 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     return results;
   };
 
-  const runJobs = db.transaction((jobs: readonly Job[]) => {
-    const now = Date.now();
-    return jobs.map((job) => job.run(now));
-  });
-
-  let queue: Job[] = [];
-  let queuedItems = 0;
-  let scheduled: NodeJS.Immediate | undefined;
+  const commits = groupCommit(db, { flushAt: FLUSH_AT_ITEMS, failure: (error) => unavailable(path, error) });
   let closed = false;
-
-  const flush = (): void => {
-    if (scheduled !== undefined) clearImmediate(scheduled);
-    scheduled = undefined;
-    const jobs = queue;
-    queue = [];
-    queuedItems = 0;
-    if (jobs.length === 0) return;
-    let results: unknown[];
-    try {
-      results = runJobs.immediate(jobs);
-    } catch (error) {
-      const failure = unavailable(path, error);
-      for (const job of jobs) job.reject(failure);
-      return;
-    }
-    for (const [index, job] of jobs.entries()) job.resolve(results[index] as never);
-  };
-
-  const enqueue = <T>(items: number, run: (now: number) => T): Promise<T> => {
-    if (closed) return Promise.reject(new StreamsUnavailableError('the streams are closed'));
-    return new Promise<T>((resolve, reject) => {
-      queue.push({ run, resolve: resolve as (value: never) => void, reject });
-      queuedItems += items;
-      if (queuedItems >= FLUSH_AT_ITEMS) flush();
-      else scheduled ??= setImmediate(flush);
-    });
-  };
+  const enqueue = <T>(items: number, run: (now: number) => T): Promise<T> =>
+    closed ? Promise.reject(new StreamsUnavailableError('the streams are closed')) : commits.enqueue(run, items);
 
   const sweepBatch = db.transaction((cutoff: number): number => {
     const users = expiredUsers.all(cutoff, SWEEP_BATCH);
@@ -249,7 +211,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     async close() {
       if (closed) return;
       // What was asked before the close is written (and answered) first.
-      flush();
+      commits.flush();
       closed = true;
       clearInterval(sweeper);
       if (sweeping !== undefined) clearImmediate(sweeping);
