@@ -49,7 +49,7 @@ import { tokenHandlers } from './routes/tokens.js';
 import { openRevocations } from './revocations/open.js';
 import { trackTokenExpiry } from './token-expiry.js';
 import { createRevoker, refusingRevoked } from './token-revocation.js';
-import type { GatewayServer } from './socket-server.js';
+import type { GatewayServer, GatewaySocket } from './socket-server.js';
 import { createFigures } from './stats.js';
 import { configuredPrivacy } from './conversations/privacy.js';
 import { openIdempotencyStore } from './idempotency/open.js';
@@ -197,7 +197,16 @@ async function build(
   const cluster = createClusterChannel(io.of(names.control), bus, app.log);
   const revoker = createRevoker({ users: io.of(USERS_NAMESPACE), store: revocations, cluster, ttlSeconds: config.tokenRevocationTtlSeconds });
   metrics.observeCluster(cluster);
-  const presence = await createPresence(io, { config, bus, cluster, names, log: app.log });
+  const presence = await createPresence(io, {
+    config,
+    bus,
+    cluster,
+    names,
+    log: app.log,
+    // Targeted routing asks only the nodes the directory lists: a socket whose node was not listed yet
+    // reads its stream again once it is, for what went elsewhere meanwhile.
+    ...(cursors && { onUserHeld: (socket: GatewaySocket) => cursors.refresh(socket) }),
+  });
   closers.push(() => presence.close());
   const routing = createRouting(cluster, { mode: config.clusterRouting, directory: presence.directory });
   const emitter = metrics.observe(createEmitter(io, cluster, { names, routing, ...(streams && cursors && { streams: { store: streams, cursors } }) }));

@@ -88,6 +88,11 @@ export interface StreamCursors {
   prepare(socket: GatewaySocket, userId: string): Promise<void>;
   /** Starts following the stream for a connected socket: announces a gap, replays what it missed. */
   attach(socket: GatewaySocket): void;
+  /**
+   * Reads the stream once more for a connected socket: what another node appended and sent while the
+   * user directory did not list this node yet reached the other nodes, not this socket.
+   */
+  refresh(socket: GatewaySocket): void;
   /** A live event of `userId`'s stream for one of this node's sockets of that user; false when the socket has no cursor. */
   offer(socket: GatewaySocket, position: Position, event: string, data: unknown): boolean;
 }
@@ -209,6 +214,11 @@ export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger
       // Also for a fresh socket: an event appended between its head and its joining the user's room
       // was delivered to the room without it.
       void catchUp(cursor);
+    },
+
+    refresh(socket) {
+      const cursor = cursors.get(socket);
+      if (cursor !== undefined && socket.connected) void catchUp(cursor);
     },
 
     offer(socket, position, event, data) {

@@ -48,8 +48,11 @@ export interface PresenceDirectory {
    * reaches this node by (the bus chooses it: with Redis, a random id per gateway instance).
    */
   readonly nodeId: string;
-  /** This node now holds `sockets` sockets of `userId` (0: none). Never throws; a failure is repaired later. */
-  holdUser(userId: string, sockets: number): void;
+  /**
+   * This node now holds `sockets` sockets of `userId` (0: none). Resolves once the directory holds it
+   * (Redis: once the write ran; memory and WORKERS: at once), never rejects; a failure is repaired later.
+   */
+  holdUser(userId: string, sockets: number): Promise<void>;
   /** This node now holds (or no longer holds) scraper socket `socketId`. */
   holdScraper(socketId: string, held: boolean): void;
   /** Presence of each user, cluster-wide; undefined when the directory cannot be read (Redis down). */

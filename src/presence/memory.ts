@@ -153,7 +153,7 @@ export function memoryDirectory(options: { graceMs: number; onError: (error: unk
     kind: 'memory',
     nodeId,
     state,
-    holdUser: (userId, sockets) => state.holdUser(nodeId, userId, sockets),
+    holdUser: async (userId, sockets) => state.holdUser(nodeId, userId, sockets),
     holdScraper: (socketId, held) => state.holdScraper(nodeId, socketId, held),
     users: async (userIds) => new Map(userIds.map((userId) => [userId, state.user(userId)])),
     nodesHolding: async (userIds) => state.nodesHolding(userIds),

@@ -12,7 +12,7 @@ import type { ClusterChannel } from '../cluster/channel.js';
 import type { Config } from '../config.js';
 import type { NamespaceNames } from '../namespaces.js';
 import { socketLifecycle } from '../socket-lifecycle.js';
-import type { GatewayServer } from '../socket-server.js';
+import type { GatewayServer, GatewaySocket } from '../socket-server.js';
 import type { Holdings, PresenceDirectory, Transition, UserPresence } from './directory.js';
 import { createDisconnector, type Disconnector } from './disconnect.js';
 import { memoryDirectory } from './memory.js';
@@ -38,7 +38,15 @@ type PresenceConfig = Pick<
 
 export async function createPresence(
   io: GatewayServer,
-  deps: { config: PresenceConfig; bus: ClusterBus; cluster: ClusterChannel; names: NamespaceNames; log: FastifyBaseLogger },
+  deps: {
+    config: PresenceConfig;
+    bus: ClusterBus;
+    cluster: ClusterChannel;
+    names: NamespaceNames;
+    log: FastifyBaseLogger;
+    /** Called for a user socket once a shared directory (Redis) lists its user on this node. */
+    onUserHeld?: (socket: GatewaySocket) => void;
+  },
 ): Promise<Presence> {
   const { config, cluster, names, log } = deps;
   const users = new Map<string, number>();
@@ -61,7 +69,9 @@ export async function createPresence(
       const { userId } = socket.data;
       const sockets = (users.get(userId) ?? 0) + 1;
       users.set(userId, sockets);
-      directory.holdUser(userId, sockets);
+      const held = directory.holdUser(userId, sockets);
+      // Until the directory lists this node, emits elsewhere skip it: whoever wants to know learns when it does.
+      if (directory.kind === 'redis' && deps.onUserHeld !== undefined) void held.then(() => deps.onUserHeld?.(socket));
     } else if (socket.nsp.name === names.scrapers) {
       scrapers.add(socket.id);
       directory.holdScraper(socket.id, true);

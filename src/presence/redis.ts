@@ -398,7 +398,7 @@ export function redisDirectory(options: {
   return {
     kind: 'redis',
     nodeId,
-    holdUser: (userId, sockets) => void holdUser(userId, sockets),
+    holdUser: (userId, sockets) => holdUser(userId, sockets),
     holdScraper: (socketId, held) => void holdScraper(socketId, held),
     async users(userIds) {
       const rows = await read(userIds);

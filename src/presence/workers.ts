@@ -119,7 +119,7 @@ export function workersDirectory(options: { timeoutMs: number; log: FastifyBaseL
   return {
     kind: 'workers',
     nodeId: String(cluster.worker?.id ?? process.pid),
-    holdUser: (userId, sockets) => void send({ gs: 'presence-hold', userId, sockets }),
+    holdUser: async (userId, sockets) => void send({ gs: 'presence-hold', userId, sockets }),
     holdScraper: (socketId, held) => void send({ gs: 'presence-hold', socketId, held }),
     async users(userIds) {
       const answer = await ask(userIds);
