@@ -4,11 +4,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { io as connect, type Socket } from 'socket.io-client';
 import { Redis } from 'ioredis';
 import { mintToken } from '../src/auth/tokens.js';
-import { builtMain } from './support/dist.js';
+import { spawnGateway } from './support/gateway-process.js';
 import { JWT_SECRET, eventually, gatewayEnv, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, redisServerInstalled, startPrivateRedis, uniquePrefix, type PrivateRedis } from './support/redis.js';
 import { requireService } from './support/services.js';
@@ -128,24 +128,6 @@ describe('presence in a Redis cluster', { skip: !redisUp && 'Redis is not runnin
 });
 
 /** A gateway as a child process (so that it can be killed with SIGKILL); resolves once it listens. */
-async function spawnGateway(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [builtMain()], {
-    env: gatewayEnv({ PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env }),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let buffered = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the gateway exited with ${code} before listening`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = /"port":(\d+)/.exec(buffered);
-      if (match) resolve(Number(match[1]));
-    });
-  });
-  child.stdout!.resume();
-  return { child, url: `http://127.0.0.1:${port}` };
-}
-
 describe('a node killed with SIGKILL', { skip: !redisUp && 'Redis is not running', timeout: 120_000 }, () => {
   const prefix = uniquePrefix();
   const LEASE_MS = 2000;
@@ -164,7 +146,7 @@ describe('a node killed with SIGKILL', { skip: !redisUp && 'Redis is not running
       WEBHOOK_OFFLINE_GRACE_MS: '500',
     };
     survivor = await startGateway(env);
-    const spawned = await spawnGateway(env);
+    const spawned = await spawnGateway(gatewayEnv(env));
     doomed = spawned.child;
     for (const user of ['max', 'ned']) {
       const socket = connect(`${spawned.url}/v1/shared`, {

@@ -6,40 +6,19 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
 import { startBalancer, type Balancer } from './support/balancer.js';
-import { builtMain } from './support/dist.js';
+import { exited, spawnGateway } from './support/gateway-process.js';
 import { API_KEY, JWT_SECRET, eventually, gatewayEnv } from './support/gateway.js';
 import { SHARED_REDIS_URL, freePort, pingRedis, uniquePrefix } from './support/redis.js';
 import { requireService } from './support/services.js';
 
 const redisUp = await requireService('Redis (127.0.0.1:6379)', () => pingRedis());
-const main = builtMain();
-
-/** Starts dist/main.js with `env`; resolves once it listens. */
-function start(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('general-socket listening on')) resolve(child);
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}:\n${output}`)));
-  });
-}
-
-const exited = (child: ChildProcess): Promise<unknown> =>
-  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve));
-
 /** Emits `{ k }` to `userId` through `port`; resolves with the position when it answered 200. */
 async function emit(port: number, userId: string, k: number): Promise<string | undefined> {
   const response = await fetch(`http://127.0.0.1:${port}/emit/${userId}/n`, {
@@ -79,8 +58,8 @@ describe('recovery across a restart of a standalone gateway', { timeout: 120_000
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     it(`${signal}: every event answered 200 before the stop, and after the restart, arrives once and in order on every transport`, async () => {
       const port = await freePort();
-      const env = gatewayEnv({ PORT: String(port), LOG_LEVEL: 'info', DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-recovery-')) });
-      const first = await start(env);
+      const env = gatewayEnv({ PORT: String(port), DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-recovery-')) });
+      const first = (await spawnGateway(env)).child;
       children.push(first);
       const url = `http://127.0.0.1:${port}`;
       const clients = await Promise.all(TRANSPORTS.map((transports) => client(url, 'r', transports)));
@@ -95,7 +74,7 @@ describe('recovery across a restart of a standalone gateway', { timeout: 120_000
       }
       first.kill(signal);
       await exited(first);
-      const second = await start(env);
+      const second = (await spawnGateway(env)).child;
       children.push(second);
       for (let k = 40; k < 50; k++) {
         const position = await emit(port, 'r', k);
@@ -129,9 +108,9 @@ describe('recovery when the node holding a client is killed and it reconnects to
   it('SIGKILL of the node: the client resumes on the survivor with every event answered 200, once and in order, while emits go on', async () => {
     const prefix = uniquePrefix();
     const [portA, portB] = [await freePort(), await freePort()];
-    const common = { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix, LOG_LEVEL: 'info', CLUSTER_TIMEOUT_MS: '1000' };
-    const a = await start(gatewayEnv({ ...common, PORT: String(portA) }));
-    const b = await start(gatewayEnv({ ...common, PORT: String(portB) }));
+    const common = { REDIS_URL: SHARED_REDIS_URL, REDIS_PREFIX: prefix, CLUSTER_TIMEOUT_MS: '1000' };
+    const a = (await spawnGateway(gatewayEnv({ ...common, PORT: String(portA) }))).child;
+    const b = (await spawnGateway(gatewayEnv({ ...common, PORT: String(portB) }))).child;
     children.push(a, b);
     // New connections go to B while it lives: the clients start there.
     balancer = await startBalancer(() => (b.exitCode === null && b.signalCode === null ? portB : portA));

@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { Redis } from 'ioredis';
+import { REDIS_URL, redisUnavailable } from '../lib/redis.js';
 import { SwarmPool } from '../client/swarm-pool.js';
 import { preciseNow } from '../client/light-socket.js';
 import type { ServerProcess } from '../lib/server-process.js';
@@ -32,8 +33,6 @@ import {
   type WorkloadContext,
   type WorkloadOutcome,
 } from './workload.js';
-
-const REDIS_URL = 'redis://127.0.0.1:6379';
 
 interface Layout {
   name: 'single' | 'cross' | 'spread';
@@ -60,20 +59,6 @@ async function redisCpuUs(redis: Redis): Promise<number> {
   const info = await redis.info('cpu');
   const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
   return (field('used_cpu_sys') + field('used_cpu_user')) * 1e6;
-}
-
-async function redisUnavailable(): Promise<string | null> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    await redis.ping();
-    return null;
-  } catch (error) {
-    return `Redis at 127.0.0.1:6379 is unavailable (${(error as Error).message})`;
-  } finally {
-    redis.disconnect();
-  }
 }
 
 async function measureLayout(ctx: WorkloadContext, gateway: Target, layout: Layout, redis: Redis | undefined, failures: string[]): Promise<BurstFigures> {

@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { REDIS_URL, redisUnavailable } from '../lib/redis.js';
 import { SwarmPool } from '../client/swarm-pool.js';
 import { preciseNow } from '../client/light-socket.js';
 import type { ServerProcess } from '../lib/server-process.js';
@@ -32,7 +33,6 @@ import {
   type WorkloadOutcome,
 } from './workload.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const NODE_COUNTS = [2, 4, 8] as const;
 
 interface Layout {
@@ -46,20 +46,6 @@ async function redisCalls(redis: Redis): Promise<number> {
   let calls = 0;
   for (const match of info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(match[1]);
   return calls;
-}
-
-async function redisUnavailable(): Promise<string | null> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    await redis.ping();
-    return null;
-  } catch (error) {
-    return `Redis at 127.0.0.1:6379 is unavailable (${(error as Error).message})`;
-  } finally {
-    redis.disconnect();
-  }
 }
 
 async function measureLayout(ctx: WorkloadContext, gateway: Target, layout: Layout, redis: Redis, failures: string[]): Promise<Record<string, number>> {
