@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 interface Profile {
   nodes: ProfileNode[];
@@ -28,13 +29,21 @@ function packageOf(url: string, name: string): string {
   return local ? `${local[1]}/${local[2]!.split('/')[0]}` : url;
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, inclusive: { type: 'boolean', default: false } } });
 if (positionals.length !== 1) {
-  console.error('usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [--top N]');
+  console.error('usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [--top N] [--inclusive]');
   process.exit(2);
 }
 const profile = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as Profile;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const parentOf = new Map<number, number>();
+for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+const keyOf = ({ functionName, url, lineNumber }: ProfileNode['callFrame']): string => {
+  const file = url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(src|bench)\//, '$1/');
+  return `${functionName || '(anonymous)'}  ${file}${url ? `:${lineNumber + 1}` : ''}`;
+};
+// Inclusive: each sample counts once for every function on its stack (once only, however often it recurs).
+const inclusive = new Map<string, number>();
 const self = new Map<string, number>();
 const packages = new Map<string, number>();
 let total = 0;
@@ -43,10 +52,20 @@ for (let i = 0; i < profile.samples.length; i++) {
   if (!node) continue;
   const dt = profile.timeDeltas[i] ?? 0;
   total += dt;
-  const { functionName, url, lineNumber } = node.callFrame;
-  const file = url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(src|bench)\//, '$1/');
-  const key = `${functionName || '(anonymous)'}  ${file}${url ? `:${lineNumber + 1}` : ''}`;
+  const { functionName, url } = node.callFrame;
+  const key = keyOf(node.callFrame);
   self.set(key, (self.get(key) ?? 0) + dt);
+  if (values.inclusive) {
+    const seen = new Set<string>();
+    for (let id: number | undefined = node.id; id !== undefined; id = parentOf.get(id)) {
+      const frame = byId.get(id)!.callFrame;
+      if (frame.functionName === '(root)') continue;
+      const k = keyOf(frame);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      inclusive.set(k, (inclusive.get(k) ?? 0) + dt);
+    }
+  }
   const pkg = packageOf(url, functionName);
   packages.set(pkg, (packages.get(pkg) ?? 0) + dt);
 }
@@ -62,3 +81,7 @@ console.log(
 for (const [pkg, us] of [...packages].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(us)}  ${pkg}`);
 console.log('\nself time by function:');
 for (const [fn, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(us)}  ${fn}`);
+if (values.inclusive) {
+  console.log('\ntotal time by function (itself and what it calls):');
+  for (const [fn, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(us)}  ${fn}`);
+}

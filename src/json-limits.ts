@@ -178,10 +178,13 @@ export function numberProblem(literal: string): string | undefined {
     }
     if (!exponent && (nonZero || literal.charCodeAt(0) !== 0x2d)) return undefined;
   }
+  // A literal that is already the shortest form of its double (a timestamp with a fraction, say)
+  // reaches clients as written: JSON.stringify prints exactly that. -0 prints as 0, so it falls through.
+  const value = Number(literal);
+  if (String(value) === literal) return undefined;
   const match = NUMBER.exec(literal);
   // Not a JSON number: JSON.parse refuses the text, so this is not the problem to report.
   if (match === null) return undefined;
-  const value = Number(literal);
   const written = decimal(literal)!;
   if (written.digits === '') {
     return written.negative ? `is ${shown(literal)}, a negative zero, which clients would receive as 0` : undefined;

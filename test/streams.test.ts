@@ -126,6 +126,35 @@ for (const make of [sqliteBackend, () => redisBackend(redisUp)]) {
       );
     });
 
+    it('appends one event to each of many users (a fan-out) as it would one by one, trimming each', async () => {
+      const users = Array.from({ length: 40 }, (_, i) => `fan-${i}`);
+      // Half the users have a stream already; the call also holds a user with two events.
+      for (const userId of users.slice(0, 20)) await streams.append(events(userId, 1));
+      const shared = { text: 'the same object for everyone', n: 1 };
+      for (let round = 0; round < 7; round++) {
+        const results = await streams.append([
+          ...users.map((userId) => ({ userId, event: `round-${round}`, data: shared })),
+          { userId: 'fan-twice', event: 'a', data: round },
+          { userId: 'fan-twice', event: 'b', data: round },
+        ]);
+        users.forEach((userId, i) => assert.equal(results[i]!.seq, round + (i < 20 ? 2 : 1), `${userId}'s seq in round ${round}`));
+        assert.deepEqual(seqs(results.slice(-2)), [2 * round + 1, 2 * round + 2]);
+      }
+      for (const [userId, last] of [
+        ['fan-0', 8],
+        ['fan-39', 7],
+      ] as const) {
+        const page = await streams.read(userId, 0, 100);
+        assert.equal(page.seq, last);
+        assert.equal(page.oldest, last - 4, `${userId} keeps the last 5`);
+        assert.deepEqual(
+          page.entries.map((e) => [e.seq, e.event, e.data]),
+          Array.from({ length: 5 }, (_, k) => [last - 4 + k, `round-${k + 2}`, shared]),
+        );
+      }
+      assert.equal(new Set((await Promise.all(users.map((u) => streams.head(u)))).map((h) => h.epoch)).size, 40, 'an epoch per user');
+    });
+
     it('never gives two concurrent appends the same seq', async () => {
       const calls = await Promise.all(
         Array.from({ length: 20 }, (_, call) =>
@@ -273,6 +302,21 @@ for (const make of [sqliteBackend, () => redisBackend(redisUp)]) {
         [{ i: 0 }],
         'nothing of the old epoch is read',
       );
+    });
+
+    it('starts new epochs for the expired streams of a fan-out, and keeps the live ones', async () => {
+      const sleepers = Array.from({ length: 20 }, (_, i) => `fan-sleeper-${i}`);
+      const [old] = await streams.append(sleepers.map((userId) => ({ userId, event: 'before', data: 1 })));
+      await pastTtl(Date.now(), SHORT_TTL_MS);
+      const awake = Array.from({ length: 20 }, (_, i) => `fan-awake-${i}`);
+      const [live] = await streams.append(awake.map((userId) => ({ userId, event: 'first', data: 1 })));
+      const results = await streams.append([...sleepers, ...awake].map((userId) => ({ userId, event: 'after', data: 2 })));
+      for (const result of results.slice(0, 20)) {
+        assert.notEqual(result.epoch, old!.epoch);
+        assert.equal(result.seq, 1, 'a new epoch counts from 1');
+      }
+      assert.deepEqual((await streams.read(sleepers[0]!, 0, 10)).entries.map((e) => e.event), ['after'], 'nothing of the old epoch');
+      assert.deepEqual(results[20], { epoch: live!.epoch, seq: 2 });
     });
 
     it('deletes idle users’ streams by itself, so they cost nothing', async () => {

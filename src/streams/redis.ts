@@ -30,7 +30,7 @@ import { redactUrl } from '../secrets.js';
 import {
   StreamsUnavailableError,
   newEpoch,
-  type Append,
+  serializePayloads,
   type Appended,
   type StreamEntry,
   type StreamHead,
@@ -223,7 +223,8 @@ export async function openRedisStreams(options: RedisStreamsOptions): Promise<Us
         else indexes.push(index);
       });
       // Serialized first: a payload that is not JSON fails the call before anything is sent.
-      const users = [...byUser].map(([userId, indexes]) => ({ userId, indexes, args: indexes.flatMap((index) => eventArgs(items[index]!)) }));
+      const payloads = serializePayloads(items);
+      const users = [...byUser].map(([userId, indexes]) => ({ userId, indexes, args: indexes.flatMap((index) => [items[index]!.event, payloads[index]!]) }));
       const results: Appended[] = new Array(items.length);
       // One script per user, all sent at once: ioredis writes them back to back on one connection.
       const calls = users.map(({ userId, indexes, args }) => {
@@ -257,11 +258,6 @@ export async function openRedisStreams(options: RedisStreamsOptions): Promise<Us
       redis.disconnect();
     },
   };
-}
-
-/** An event's script arguments; the payload as JSON text. */
-function eventArgs({ event, data }: Append): [string, string] {
-  return [event, JSON.stringify(data) ?? 'null'];
 }
 
 function entryOf([id, fields]: RawEntry): StreamEntry {

@@ -26,6 +26,7 @@ import { openLocalDatabase } from '../store/sqlite.js';
 import {
   StreamsUnavailableError,
   newEpoch,
+  serializePayloads,
   type Append,
   type Appended,
   type StreamEntry,
@@ -82,6 +83,9 @@ const FLUSH_AT_ITEMS = 5000;
  */
 const TRIM_EVERY = 32;
 
+/** From this many users with one event each in a call, they are appended by set-wide statements. */
+const MANY_USERS = 16;
+
 /** Expired streams deleted per transaction, so that a sweep never holds the write lock for long. */
 const SWEEP_BATCH = 500;
 
@@ -111,6 +115,20 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   const selectEvents = db.prepare<[string, number, number, number], { seq: number; time: number; event: string; data: string }>(
     'SELECT seq, time, event, data FROM stream_events WHERE user = ? AND seq > ? AND time > ? ORDER BY seq LIMIT ?',
   );
+  // The same three steps for many users at once (a fan-out), each one statement over a JSON array:
+  // one call into SQLite, and the payload bound once, not once per user.
+  const advanceLiveMany = db.prepare<[number, string, number], { user: string; epoch: string; seq: number }>(
+    'UPDATE stream_meta SET seq = seq + 1, touched = ? WHERE user IN (SELECT value FROM json_each(?)) AND touched > ? RETURNING user, epoch, seq',
+  );
+  const dropEventsMany = db.prepare<[string]>('DELETE FROM stream_events WHERE user IN (SELECT value FROM json_each(?))');
+  // `WHERE true` tells the parser that ON CONFLICT belongs to the INSERT, not to a join.
+  const restartMany = db.prepare<[number, string], { user: string; epoch: string; seq: number }>(
+    `INSERT INTO stream_meta (user, epoch, seq, touched) SELECT value ->> 0, value ->> 1, 1, ? FROM json_each(?) WHERE true
+     ON CONFLICT (user) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, touched = excluded.touched RETURNING user, epoch, seq`,
+  );
+  const insertEventMany = db.prepare<[number, string, string, string]>(
+    'INSERT INTO stream_events (user, seq, time, event, data) SELECT value ->> 0, value ->> 1, ?, ?, ? FROM json_each(?)',
+  );
   const expiredUsers = db.prepare<[number, number], { user: string }>('SELECT user FROM stream_meta WHERE touched <= ? LIMIT ?');
 
   /**
@@ -131,6 +149,34 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     return { epoch, seq, oldest: Math.max(firstLive.get(user, now - ttlMs)?.seq ?? seq + 1, seq - size + 1) };
   };
 
+  /**
+   * Appends one event to each of many users' streams (users with one item in the call), in a few
+   * statements whatever their number. Same effect as appendAll's loop for each.
+   */
+  const appendOneEach = (singles: readonly [user: string, index: number][], items: readonly Append[], payloads: readonly string[], now: number, results: Appended[]): void => {
+    const indexOf = new Map(singles);
+    const advanced = advanceLiveMany.all(now, JSON.stringify(singles.map(([user]) => user)), now - ttlMs);
+    // Missing or expired streams start a new epoch, without the old epoch's events.
+    if (advanced.length < singles.length) {
+      const live = new Set(advanced.map((row) => row.user));
+      const fresh = singles.filter(([user]) => !live.has(user)).map(([user]) => user);
+      dropEventsMany.run(JSON.stringify(fresh));
+      advanced.push(...restartMany.all(now, JSON.stringify(fresh.map((user) => [user, newEpoch()]))));
+    }
+    // Rows grouped by payload and event: a fan-out is one group, written by one statement.
+    const groups = new Map<string, Map<string, [string, number][]>>();
+    for (const { user, epoch, seq } of advanced) {
+      const index = indexOf.get(user)!;
+      results[index] = { epoch, seq };
+      const { event } = items[index]!;
+      const byEvent = groups.get(payloads[index]!) ?? groups.set(payloads[index]!, new Map()).get(payloads[index]!)!;
+      const rows = byEvent.get(event) ?? byEvent.set(event, []).get(event)!;
+      rows.push([user, seq]);
+      if (seq > size && seq % TRIM_EVERY === 0) dropBefore.run(user, seq - size + 1);
+    }
+    for (const [payload, byEvent] of groups) for (const [event, rows] of byEvent) insertEventMany.run(now, event, payload, JSON.stringify(rows));
+  };
+
   /** Appends one call's items; results in the items' order, each user's seqs in the items' order. */
   const appendAll = (items: readonly Append[], payloads: readonly string[], now: number): Appended[] => {
     const byUser = new Map<string, number[]>();
@@ -140,6 +186,14 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       else indexes.push(index);
     });
     const results: Appended[] = new Array(items.length);
+    if (byUser.size >= MANY_USERS) {
+      const singles: [string, number][] = [];
+      for (const [user, indexes] of byUser) if (indexes.length === 1) singles.push([user, indexes[0]!]);
+      if (singles.length >= MANY_USERS) {
+        appendOneEach(singles, items, payloads, now, results);
+        for (const [user] of singles) byUser.delete(user);
+      }
+    }
     for (const [user, indexes] of byUser) {
       const { epoch, seq: last } = advanceStream(user, indexes.length, now);
       const first = last - indexes.length + 1;
@@ -192,7 +246,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       if (items.length === 0) return Promise.resolve([]);
       let payloads: string[];
       try {
-        payloads = items.map((item) => JSON.stringify(item.data) ?? 'null');
+        payloads = serializePayloads(items);
       } catch (error) {
         return Promise.reject(error);
       }

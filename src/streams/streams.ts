@@ -104,6 +104,21 @@ export function parsePosition(value: unknown): Position | undefined {
   return Number.isSafeInteger(seq) ? { epoch: match[1] as string, seq } : undefined;
 }
 
+/**
+ * Each item's payload as JSON text, in order. A fan-out hands every user the same `data` object, so a
+ * payload equal by reference to the one before is serialized once, not once per user. Throws what
+ * JSON.stringify throws (a cycle, a BigInt).
+ */
+export function serializePayloads(items: readonly Append[]): string[] {
+  const payloads: string[] = new Array(items.length);
+  let last: { data: unknown; text: string } | undefined;
+  items.forEach(({ data }, index) => {
+    if (last === undefined || last.data !== data) last = { data, text: JSON.stringify(data) ?? 'null' };
+    payloads[index] = last.text;
+  });
+  return payloads;
+}
+
 /** A fresh epoch: 8 random base-36 characters. */
 export function newEpoch(): string {
   return randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0');
