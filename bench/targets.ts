@@ -35,6 +35,12 @@ export interface Target {
   batchPath?: string;
   /** Present when clients can connect: which namespace, with which auth. */
   sockets?: { namespace: string; auth(userId: string): Record<string, unknown> };
+  /**
+   * Present when the server runs on every core rather than the server core (WORKERS=2 needs two,
+   * so it shares the load generator's): the note under each table it appears in, and the target
+   * its figures are set against there (what the extra core buys).
+   */
+  unpinned?: { note: string; versus: string };
 }
 
 const enc = encodeURIComponent;
@@ -125,8 +131,26 @@ const gatewayLive: Target = {
   env: { ...gateway.env, HISTORY_SIZE: '0' },
 };
 
+/**
+ * The gateway on both cores: `WORKERS=2`, a primary that owns the port and hands each connection to
+ * one of two workers (@socket.io/sticky), the workers joined by the cluster adapter through the
+ * primary. Its figures are the sum over the three processes (bench/lib/probe.ts). Not in the batch
+ * workload, which compares call shapes on one gateway; what a second core buys shows in unicast.
+ */
+const { batchPath: _oneGatewayOnly, ...gatewayBase } = gateway;
+const gatewayWorkers2: Target = {
+  ...gatewayBase,
+  name: 'gateway-workers2',
+  title: 'General Socket gateway with WORKERS=2 (a primary and 2 workers), on both cores',
+  env: { ...gateway.env, WORKERS: '2' },
+  unpinned: {
+    note: 'gateway-workers2 is the gateway with `WORKERS=2`: a primary and 2 worker processes, not pinned, so it runs on both cores and shares core 1 with the load generator (every other server has core 0 to itself); its memory and CPU are summed over the 3 processes, each read after its own forced GC where the table says so.',
+    versus: 'gateway',
+  },
+};
+
 /** Every known target, in report order: baselines first, the gateway last. */
-export const TARGETS: readonly Target[] = [rawWs, fastifyHello, seedStyle, gatewayLive, gateway];
+export const TARGETS: readonly Target[] = [rawWs, fastifyHello, seedStyle, gatewayLive, gateway, gatewayWorkers2];
 
 /** Targets named in `only` (all non-opt-in ones when empty) that can run here; the rest with reasons. */
 export function selectTargets(only: string[]): { run: Target[]; skipped: { name: string; reason: string }[] } {

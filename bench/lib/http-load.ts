@@ -31,7 +31,40 @@ export interface HttpLoadResult {
   stopped: boolean;
 }
 
-/** Drives POSTs with autocannon over keep-alive connections and times every response. */
+/** The autocannon client internals honourConnectionClose() relies on (autocannon 9, lib/httpClient.js). */
+interface ClientInternals {
+  _doRequest(): void;
+  _destroyConnection(): void;
+  _connect(): void;
+}
+
+/**
+ * Makes one autocannon client honour `Connection: close`, as HTTP/1.1 clients must: autocannon writes
+ * its next request on the connection the server is closing, and a server may run that request while
+ * its answer is lost with the connection (a WORKERS gateway does: @socket.io/sticky closes every
+ * connection after one response), so the count of 2xx answers would fall short of what ran. Here,
+ * after such a response, the client opens a new connection for its next request instead. Servers
+ * that keep connections alive never take this path.
+ */
+function honourConnectionClose(client: autocannon.Client): void {
+  const internals = client as unknown as ClientInternals;
+  let closing = false;
+  // autocannon emits the parser's head (status, headers, shouldKeepAlive), not what @types/autocannon says.
+  (client as NodeJS.EventEmitter).on('headers', (head: { shouldKeepAlive?: boolean }) => {
+    closing = head.shouldKeepAlive === false;
+  });
+  const doRequest = internals._doRequest.bind(client);
+  // Called once the previous response is complete (and on each new connection): the place to reconnect.
+  internals._doRequest = () => {
+    if (!closing) return doRequest();
+    closing = false;
+    // _destroyConnection drops the 'end' listener that would connect a second time; _connect sends the next request.
+    internals._destroyConnection();
+    internals._connect();
+  };
+}
+
+/** Drives POSTs with autocannon over keep-alive connections (new ones where the server closes them) and times every response. */
 export function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadResult> {
   const samples: number[] = [];
   let next = 0;
@@ -48,6 +81,7 @@ export function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadResult> {
         timeout: 10,
         // Completion is only noticed on a sampling tick; the default of 1 s would idle between phases.
         sampleInt: 100,
+        setupClient: honourConnectionClose,
         method: options.method ?? 'POST',
         headers: options.method === 'GET' ? { ...options.headers } : { 'content-type': 'application/json', ...options.headers },
         requests: [

@@ -67,7 +67,7 @@ const SIZE_FLAGS: Record<string, keyof Sizes> = {
 export const USAGE = `Usage: npm run bench -- [options]
 
   --only <w1,w2>          workloads to run (default: all): unicast, fanout, idle, conversation, cluster, routing, batch
-  --targets <t1,t2>       servers to run (default: all but opt-in ones): raw-ws, fastify-hello, seed-style, gateway
+  --targets <t1,t2>       servers to run (default: all but opt-in ones): raw-ws, fastify-hello, seed-style, gateway-live, gateway, gateway-workers2
   --quick                 tiny sizes, one run, a few seconds; writes bench/out/BENCHMARKS.quick.md
   --runs <n>              runs per figure; the report shows medians (default 3, quick 1)
   --out <file>            report path (default BENCHMARKS.md)

@@ -3,13 +3,23 @@
  * bench/lib/probe.ts <entry>`), so memory and CPU are read the same way for
  * baselines and for the gateway without the gateway exposing anything.
  * Answers `{ probe: 'stats', gc }` on the IPC channel with process figures.
+ *
+ * A `WORKERS=n` gateway is a tree: the primary the harness started, and the
+ * workers it forks with `node:cluster`, which inherit the primary's
+ * `--import` flags and so load this probe too. There the primary answers
+ * with the sum over itself and every worker, asking each worker over the
+ * cluster channel (the gateway's own handlers there ignore messages without
+ * their `gs`, `type` or `source` field); a worker answers only its primary,
+ * and leaves its channel and its shutdown to the gateway.
  */
+import cluster from 'node:cluster';
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 
-/** What a server reports about itself. */
-export interface ProbeStats {
+/** What one process reports about itself. */
+export interface ProcessStats {
+  pid: number;
   rss: number;
   heapUsed: number;
   heapTotal: number;
@@ -19,7 +29,18 @@ export interface ProbeStats {
   totalHeapSize: number;
   cpuUserUs: number;
   cpuSystemUs: number;
+  /** Open TCP handles (connections, not listeners): where a WORKERS primary placed the sockets. */
+  tcpSockets: number;
 }
+
+/** What a server reports: every figure summed over its processes, and each process's own. */
+export interface ProbeStats extends Omit<ProcessStats, 'pid'> {
+  /** The process the harness started first, then its cluster workers. */
+  processes: ProcessStats[];
+}
+
+/** How long the primary waits for a worker's figures before the harness hears of the failure. */
+const WORKER_ANSWER_MS = 5000;
 
 interface ProbeRequest {
   probe: 'stats';
@@ -27,7 +48,7 @@ interface ProbeRequest {
   gc?: boolean;
 }
 
-/** Starts the V8 CPU profiler, or stops it and writes the profile to `file`. */
+/** Starts the V8 CPU profiler, or stops it and writes the profile to `file`; in a WORKERS tree, the primary's only. */
 interface ProfileRequest {
   probe: 'profile';
   id: number;
@@ -62,29 +83,98 @@ function profile(message: ProfileRequest): void {
   });
 }
 
-if (process.send) {
+/** This process's figures; `gc` collects garbage first. */
+function ownStats(gc: boolean): ProcessStats {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  if (gc && collect) {
+    // Twice: the first pass may only promote what the second can free.
+    collect();
+    collect();
+  }
+  const memory = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  return {
+    pid: process.pid,
+    rss: memory.rss,
+    heapUsed: memory.heapUsed,
+    heapTotal: memory.heapTotal,
+    external: memory.external,
+    arrayBuffers: memory.arrayBuffers,
+    totalHeapSize: getHeapStatistics().total_heap_size,
+    cpuUserUs: cpu.user,
+    cpuSystemUs: cpu.system,
+    tcpSockets: process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length,
+  };
+}
+
+let nextWorkerAsk = 1;
+
+/** In a cluster primary: every live worker's figures (none outside a cluster). */
+function workersStats(gc: boolean): Promise<ProcessStats[]> {
+  const workers = Object.values(cluster.workers ?? {}).filter((worker) => worker?.isConnected());
+  return Promise.all(
+    workers.map(
+      (worker) =>
+        new Promise<ProcessStats>((resolve, reject) => {
+          const id = nextWorkerAsk++;
+          const done = (): void => {
+            clearTimeout(timer);
+            worker!.off('message', onMessage);
+          };
+          const timer = setTimeout(() => {
+            done();
+            reject(new Error(`worker ${worker!.process.pid} did not answer the probe`));
+          }, WORKER_ANSWER_MS);
+          const onMessage = (message: { probe?: unknown; id?: unknown; stats?: ProcessStats }): void => {
+            if (message?.probe !== 'worker-stats' || message.id !== id || !message.stats) return;
+            done();
+            resolve(message.stats);
+          };
+          worker!.on('message', onMessage);
+          worker!.send({ probe: 'worker-stats', id, gc }, (error: Error | null) => {
+            if (!error) return;
+            done();
+            reject(error);
+          });
+        }),
+    ),
+  );
+}
+
+/** Sums every figure over `processes`. */
+function summed(processes: ProcessStats[]): ProbeStats {
+  const sum = (key: Exclude<keyof ProcessStats, 'pid'>): number => processes.reduce((n, p) => n + p[key], 0);
+  return {
+    rss: sum('rss'),
+    heapUsed: sum('heapUsed'),
+    heapTotal: sum('heapTotal'),
+    external: sum('external'),
+    arrayBuffers: sum('arrayBuffers'),
+    totalHeapSize: sum('totalHeapSize'),
+    cpuUserUs: sum('cpuUserUs'),
+    cpuSystemUs: sum('cpuSystemUs'),
+    tcpSockets: sum('tcpSockets'),
+    processes,
+  };
+}
+
+if (cluster.isWorker) {
+  // A worker's channel is its primary's: only answer it. Unref and exit-on-disconnect stay the gateway's business.
+  process.on('message', (message: { probe?: unknown; id?: unknown; gc?: unknown }) => {
+    if (message?.probe !== 'worker-stats') return;
+    const stats = ownStats(message.gc === true);
+    process.send?.({ probe: 'worker-stats', id: message.id, stats }, undefined, {}, () => undefined);
+  });
+} else if (process.send) {
   process.on('message', (message: unknown) => {
     if (isProfileRequest(message)) return profile(message);
     if (!isProbeRequest(message)) return;
-    const collect = (globalThis as { gc?: () => void }).gc;
-    if (message.gc && collect) {
-      // Twice: the first pass may only promote what the second can free.
-      collect();
-      collect();
-    }
-    const memory = process.memoryUsage();
-    const cpu = process.cpuUsage();
-    const stats: ProbeStats = {
-      rss: memory.rss,
-      heapUsed: memory.heapUsed,
-      heapTotal: memory.heapTotal,
-      external: memory.external,
-      arrayBuffers: memory.arrayBuffers,
-      totalHeapSize: getHeapStatistics().total_heap_size,
-      cpuUserUs: cpu.user,
-      cpuSystemUs: cpu.system,
-    };
-    process.send?.({ probe: 'stats', id: message.id, stats });
+    const gc = message.gc === true;
+    const own = ownStats(gc);
+    workersStats(gc).then(
+      (workers) => process.send?.({ probe: 'stats', id: message.id, stats: summed([own, ...workers]) }),
+      (error: Error) => process.send?.({ probe: 'stats', id: message.id, error: error.message }),
+    );
   });
   // The channel must not keep a server alive that wants to exit on its own.
   process.channel?.unref();

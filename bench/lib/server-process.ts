@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,15 @@ function httpAnswers(port: number): Promise<boolean> {
     });
     req.end();
   });
+}
+
+/** The program a process runs, from /proc; undefined once it has exited. */
+function executable(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A server under test in its own (optionally pinned) process, with the probe preloaded. */
@@ -96,23 +105,68 @@ export class ServerProcess {
     throw new Error(`${options.name} did not start on port ${options.port}:\n${output}`);
   }
 
-  /** Reads the server's own memory and CPU figures; `gc` collects garbage first. */
-  stats(gc = false): Promise<ProbeStats> {
+  /**
+   * Reads the server's own memory and CPU figures, summed over its processes (a WORKERS primary and
+   * its workers); `gc` collects garbage first in each. Rejects when the probe did not cover every
+   * Node process of the tree /proc shows, so a figure never silently leaves one out. Other programs
+   * in the tree are not the server's: tsx's loader starts an esbuild service when it compiles.
+   */
+  async stats(gc = false): Promise<ProbeStats> {
+    const stats = await this.probeStats(gc);
+    const covered = stats.processes.map((p) => p.pid).sort((a, b) => a - b);
+    const tree = this.serverProcesses()?.sort((a, b) => a - b);
+    if (tree && covered.join() !== tree.join())
+      throw new Error(`${this.name}: the probe covered processes ${covered.join(', ')}, /proc shows ${tree.join(', ')}`);
+    return stats;
+  }
+
+  private probeStats(gc: boolean): Promise<ProbeStats> {
     const id = this.nextProbeId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.child.off('message', onMessage);
         reject(new Error(`${this.name} probe did not answer`));
       }, 10_000);
-      const onMessage = (message: { probe?: string; id?: number; stats?: ProbeStats }): void => {
-        if (message.probe !== 'stats' || message.id !== id || !message.stats) return;
+      const onMessage = (message: { probe?: string; id?: number; stats?: ProbeStats; error?: string }): void => {
+        if (message.probe !== 'stats' || message.id !== id) return;
         clearTimeout(timer);
         this.child.off('message', onMessage);
-        resolve(message.stats);
+        if (message.stats) resolve(message.stats);
+        else reject(new Error(`${this.name} probe: ${message.error ?? 'no figures'}`));
       };
       this.child.on('message', onMessage);
       this.child.send({ probe: 'stats', id, gc });
     });
+  }
+
+  /**
+   * The server's pid and every descendant's that runs Node (a WORKERS primary's workers), from the
+   * parent pids in /proc (not every kernel has `task/<tid>/children`); undefined without /proc.
+   */
+  serverProcesses(): number[] | undefined {
+    const children = new Map<number, number[]>();
+    let entries: string[] = [];
+    try {
+      entries = readdirSync('/proc');
+    } catch {
+      // Not Linux: unknown.
+      return undefined;
+    }
+    for (const entry of entries) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        // The parent pid is the second field after the parenthesised command name.
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+      } catch {
+        // Exited between readdir and read.
+      }
+    }
+    const tree = [this.pid];
+    for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []));
+    const node = realpathSync(process.execPath);
+    return tree.filter((pid) => executable(pid) === node);
   }
 
   /** Starts the CPU profiler in the server (see probe.ts). */
@@ -139,12 +193,15 @@ export class ServerProcess {
     });
   }
 
-  /** CPU time from /proc in ms, independent of the server's event loop; a cross-check of stats(). */
+  /** CPU time of the server's processes from /proc in ms, independent of the server's event loop; a cross-check of stats(). */
   procCpuMs(): number {
-    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    let ticks = 0;
+    for (const pid of this.serverProcesses() ?? [this.pid]) {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    }
     return (ticks * 1000) / 100;
   }
 

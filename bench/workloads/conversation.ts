@@ -41,6 +41,15 @@ interface StoreSubject {
   title: string;
 }
 
+/** One row: a store, served by the gateway or by another gateway target (WORKERS=2). */
+interface Subject {
+  /** The store's name for the one-process gateway, `<store>-<target>` otherwise. */
+  name: string;
+  title: string;
+  store: StoreSubject;
+  target: Target;
+}
+
 /** 5 users, a contact, one conversation of all 5, and MESSAGES messages in it (half from the contact, half from a user). */
 function documents(users: readonly string[]): object {
   const createdAt = { $date: '2025-10-13T10:30:00.000Z' };
@@ -130,7 +139,7 @@ async function freshDatabase(store: StoreSubject['name'], work: string): Promise
   };
 }
 
-async function measureStore(ctx: WorkloadContext, gateway: Target, store: StoreSubject, failures: string[]): Promise<BurstFigures> {
+async function measureStore(ctx: WorkloadContext, { target: gateway, store, name }: Subject, failures: string[]): Promise<BurstFigures> {
   const users = userIds(PARTICIPANTS);
   const work = mkdtempSync(join(tmpdir(), `bench-conversation-${store.name}-`));
   const database = await freshDatabase(store.name, work);
@@ -154,7 +163,7 @@ async function measureStore(ctx: WorkloadContext, gateway: Target, store: StoreS
           await pool.reset();
           return await burst(
             {
-              label: store.name,
+              label: name,
               url: server.url,
               servers: [server],
               headers: gateway.headers,
@@ -189,12 +198,14 @@ export const conversation: Workload = {
   async run(ctx: WorkloadContext): Promise<WorkloadOutcome> {
     const { sizes } = ctx.options;
     const gateway = ctx.targets.find((t) => t.name === 'gateway');
+    // The same gateway on two cores, when selected: the only other target with these endpoints.
+    const others = gateway ? ctx.targets.filter((t) => t.unpinned?.versus === gateway.name) : [];
     const method = `${fmt(sizes.conversationRequests)} × \`GET /conversations/prospect/emit/message/:messageID\` over ${MESSAGES} messages of one conversation of ${PARTICIPANTS} users, each user with one connected socket, ${sizes.httpConnections} keep-alive connections (autocannon), as fast as the gateway answers. Each request reads the message, its sender and the conversation (batched store queries), builds ${PARTICIPANTS} payloads with \`is_sender\` per recipient, and sends them; every socket must receive every request's event exactly once. Each run starts on a fresh database filled by \`general-socket import\`: a new SQLite file in a temporary DATA_DIR, or a new schema on the PostgreSQL at 127.0.0.1:5432 (default pool of 10 connections).`;
     const base = {
       name: 'conversation',
       title: 'Conversation fan-out',
       method,
-      reproduce: reproduce(ctx, 'conversation', gateway ? [gateway] : [], [
+      reproduce: reproduce(ctx, 'conversation', gateway ? [gateway, ...others] : [], [
         `--conversation-requests ${sizes.conversationRequests}`,
         `--connections ${sizes.httpConnections}`,
       ]),
@@ -208,9 +219,13 @@ export const conversation: Workload = {
     if (pgProblem) notes.push(`PostgreSQL not measured: ${pgProblem}.`);
     else stores.push({ name: 'postgres', title: 'PostgreSQL 127.0.0.1:5432' });
 
-    const results = await measureRuns(ctx, 'conversation', stores, (store, failures) => measureStore(ctx, gateway, store, failures));
+    const subjects: Subject[] = stores.flatMap((store) => [
+      { name: store.name, title: store.title, store, target: gateway },
+      ...others.map((target) => ({ name: `${store.name}-${target.name}`, title: `${store.title}, ${target.name}`, store, target })),
+    ]);
+    const results = await measureRuns(ctx, 'conversation', subjects, (subject, failures) => measureStore(ctx, subject, failures));
     const m = (name: string, key: string): number => results.median(name, key);
-    const rows = stores.map((s) => [
+    const rows = subjects.map((s) => [
       s.title,
       fmt(m(s.name, 'rps')),
       fmt(m(s.name, 'httpP50'), 2),
@@ -226,7 +241,11 @@ export const conversation: Workload = {
         "PostgreSQL is the shared server of this machine, not pinned: its backend processes run on whichever core is free, so part of their work lands on the load generator's core; gateway CPU per request excludes it.",
       );
     }
-    notes.push(...saturationNote(new Map(stores.map((s) => [s.title, m(s.name, 'loadBusy')]))));
+    notes.push(...saturationNote(new Map(subjects.map((s) => [s.title, m(s.name, 'loadBusy')]))));
+    for (const target of others) {
+      const ratios = stores.map((store) => `${fmt(m(`${store.name}-${target.name}`, 'rps') / m(store.name, 'rps'), 2)}× on ${store.title}`);
+      notes.push(`${target.unpinned!.note} Req/s: ${ratios.join(', ')}, against gateway's.`);
+    }
     return {
       ...base,
       tables: [
@@ -247,7 +266,7 @@ export const conversation: Workload = {
       ],
       notes: [...notes, ...results.disturbances],
       failures: results.failures,
-      figures: Object.fromEntries(stores.map((s) => [s.name, { rps: m(s.name, 'rps'), httpP99: m(s.name, 'httpP99') }])),
+      figures: Object.fromEntries(subjects.map((s) => [s.name, { rps: m(s.name, 'rps'), httpP99: m(s.name, 'httpP99') }])),
     };
   },
 };

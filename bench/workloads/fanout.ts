@@ -24,6 +24,9 @@ import {
   type Workload,
   type WorkloadContext,
   type WorkloadOutcome,
+  unpinnedNotes,
+  workerSocketNotes,
+  workerSockets,
 } from './workload.js';
 
 type FanoutFigures = {
@@ -36,6 +39,8 @@ type FanoutFigures = {
   loadBusy: number;
   delivered: number;
   expected: number;
+  fewestPerWorker: number;
+  mostPerWorker: number;
 };
 
 const EVENT = 'bench_fanout';
@@ -94,6 +99,7 @@ async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, 
         loadBusy: median(busy),
         delivered,
         expected: sockets * rounds,
+        ...workerSockets(before),
       };
     } finally {
       await pool.close();
@@ -123,7 +129,11 @@ export const fanout: Workload = {
       `${fmt(results.sum(t.name, 'delivered'))} / ${fmt(results.sum(t.name, 'expected'))}`,
       results.ok(t.name),
     ]);
-    const notes = [...saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')])))];
+    const notes = [
+      ...saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')]))),
+      ...unpinnedNotes(targets, (name) => m(name, 'deliveriesPerSec'), 'Deliveries/s'),
+      ...workerSocketNotes(targets, sockets, (name, key) => m(name, key)),
+    ];
     if (sockets < sizes.fanoutSockets)
       notes.push(`Clamped from ${fmt(sizes.fanoutSockets)} to ${fmt(sockets)} sockets: \`ulimit -n\` allows no more per process here.`);
     return {

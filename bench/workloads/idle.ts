@@ -15,6 +15,9 @@ import {
   type Workload,
   type WorkloadContext,
   type WorkloadOutcome,
+  unpinnedNotes,
+  workerSocketNotes,
+  workerSockets,
 } from './workload.js';
 
 type IdleFigures = {
@@ -24,6 +27,8 @@ type IdleFigures = {
   connectPerSec: number;
   connected: number;
   expected: number;
+  fewestPerWorker: number;
+  mostPerWorker: number;
 };
 
 async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, failures: string[]): Promise<IdleFigures> {
@@ -45,6 +50,7 @@ async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, 
         connectPerSec: (sockets / ms) * 1000,
         connected: heard.connected,
         expected: sockets,
+        ...workerSockets(after),
       };
     } finally {
       await pool.close();
@@ -76,6 +82,8 @@ export const idle: Workload = {
     ]);
     const notes = [
       'RSS includes memory the allocator has not returned to the OS; heap is V8 `heapUsed` after two forced GCs; external counts Buffers held outside the heap.',
+      ...unpinnedNotes(targets, (name) => m(name, 'rssPerConn'), 'RSS per connection'),
+      ...workerSocketNotes(targets, sockets, (name, key) => m(name, key)),
       ...(sockets < sizes.idleSockets
         ? [
             `Clamped from ${fmt(sizes.idleSockets)} to ${fmt(sockets)} sockets: \`ulimit -n\` here is ${fmt(ctx.maxSocketsPerProcess + 200)} and a server needs a descriptor per socket plus a few of its own. Raise the hard limit (\`ulimit -Hn\`, as root) to measure the full count; per-connection figures barely move at this size.`,
@@ -85,7 +93,7 @@ export const idle: Workload = {
     return {
       name: 'idle',
       title: 'Idle density',
-      method: `${fmt(sockets)} sockets connect (64 handshakes in flight) and stay silent; the server's RSS and heap are read after a forced GC before the first connect and again once all are connected.`,
+      method: `${fmt(sockets)} sockets connect (64 handshakes in flight) and stay silent; the server's RSS and heap are read after a forced GC before the first connect and again once all are connected (summed over its processes, each collected, for a WORKERS gateway).`,
       tables: [
         {
           columns: ['target', 'sockets', 'RSS KiB/conn', 'RSS vs raw-ws', 'heap KiB/conn', 'external KiB/conn', 'connects/s', 'connected (median)', 'runs ok'],

@@ -24,6 +24,7 @@ import {
   type Workload,
   type WorkloadContext,
   type WorkloadOutcome,
+  unpinnedNotes,
 } from './workload.js';
 
 type UnicastFigures = {
@@ -170,7 +171,11 @@ export const unicast: Workload = {
           rows,
         },
       ],
-      notes: [...saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')]))), ...results.disturbances],
+      notes: [
+        ...saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')]))),
+        ...unpinnedNotes(targets, (name) => m(name, 'rps'), 'Req/s'),
+        ...results.disturbances,
+      ],
       failures: results.failures,
       figures: Object.fromEntries(targets.map((t) => [t.name, { rps: m(t.name, 'rps'), e2eP99: m(t.name, 'e2eP99') }])),
       reproduce: reproduce(ctx, 'unicast', targets, [

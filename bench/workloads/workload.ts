@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SwarmPool } from '../client/swarm-pool.js';
 import type { BenchOptions } from '../lib/options.js';
+import type { ProbeStats } from '../lib/probe.js';
 import { freePort, REPO_ROOT, ServerProcess } from '../lib/server-process.js';
 import { waitForQuiet, watchInterference } from '../lib/interference.js';
 import { median } from '../lib/stats.js';
@@ -117,7 +118,8 @@ export async function withServer<T>(
 }
 
 /**
- * Starts one server process of `target` on the server core. A target that keeps local state gets
+ * Starts one server process of `target` on the server core (on every core when it is unpinned:
+ * WORKERS=2 needs two). A target that keeps local state gets
  * a DATA_DIR of its own, removed when the server stops, so no run sees another's files.
  */
 export async function startServer(ctx: WorkloadContext, target: Target, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
@@ -132,7 +134,7 @@ export async function startServer(ctx: WorkloadContext, target: Target, extraEnv
       script: target.script,
       env,
       port: await freePort(),
-      cpu: ctx.serverCpu,
+      cpu: target.unpinned ? undefined : ctx.serverCpu,
       readyTimeoutMs: 30_000,
     });
     server.onStopped(cleanup);
@@ -254,6 +256,43 @@ export function cpuUs(before: { cpuUserUs: number; cpuSystemUs: number }, after:
 export function ownCpuUs(since: NodeJS.CpuUsage): number {
   const used = process.cpuUsage(since);
   return used.user + used.system;
+}
+
+/**
+ * The note of each unpinned target (WORKERS=2) in `targets`, with what its `figure` comes to
+ * against the target it is set against, e.g. "req/s: 1.40× gateway's".
+ */
+export function unpinnedNotes(targets: readonly Target[], figure: (name: string) => number, what: string): string[] {
+  return targets.flatMap((t) => {
+    if (!t.unpinned) return [];
+    const { note, versus } = t.unpinned;
+    const ratio = targets.some((v) => v.name === versus) ? figure(t.name) / figure(versus) : Number.NaN;
+    return [Number.isFinite(ratio) ? `${note} ${what}: ${fmt(ratio, 2)}× ${versus}'s.` : note];
+  });
+}
+
+/** How a WORKERS primary placed the sockets: the fewest and the most TCP connections one worker held (NaN outside a cluster). */
+export function workerSockets(stats: ProbeStats): { fewestPerWorker: number; mostPerWorker: number } {
+  const workers = stats.processes.slice(1).map((p) => p.tcpSockets);
+  if (workers.length === 0) return { fewestPerWorker: Number.NaN, mostPerWorker: Number.NaN };
+  return { fewestPerWorker: Math.min(...workers), mostPerWorker: Math.max(...workers) };
+}
+
+/** For each unpinned target, how its primary spread `sockets` over the workers (medians of workerSockets()). */
+export function workerSocketNotes(
+  targets: readonly Target[],
+  sockets: number,
+  figure: (name: string, key: 'fewestPerWorker' | 'mostPerWorker') => number,
+): string[] {
+  return targets.flatMap((t) => {
+    if (!t.unpinned) return [];
+    const fewest = figure(t.name, 'fewestPerWorker');
+    const most = figure(t.name, 'mostPerWorker');
+    if (!Number.isFinite(fewest)) return [];
+    return [
+      `${t.name}: of the ${fmt(sockets)} sockets, the workers held between ${fmt(fewest)} and ${fmt(most)} each (open TCP connections per worker process, \`process.getActiveResourcesInfo()\`, median over runs).`,
+    ];
+  });
 }
 
 /** A note for targets whose load generator was nearly saturated, or nothing. */
