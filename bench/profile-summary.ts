@@ -29,7 +29,10 @@ function packageOf(url: string, name: string): string {
   return local ? `${local[1]}/${local[2]!.split('/')[0]}` : url;
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, inclusive: { type: 'boolean', default: false } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '25' }, inclusive: { type: 'boolean', default: false } },
+});
 if (positionals.length !== 1) {
   console.error('usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [--top N] [--inclusive]');
   process.exit(2);

@@ -137,7 +137,9 @@ for (const make of [sqliteBackend, () => redisBackend(redisUp)]) {
           { userId: 'fan-twice', event: 'a', data: round },
           { userId: 'fan-twice', event: 'b', data: round },
         ]);
-        users.forEach((userId, i) => assert.equal(results[i]!.seq, round + (i < 20 ? 2 : 1), `${userId}'s seq in round ${round}`));
+        users.forEach((userId, i) => {
+          assert.equal(results[i]!.seq, round + (i < 20 ? 2 : 1), `${userId}'s seq in round ${round}`);
+        });
         assert.deepEqual(seqs(results.slice(-2)), [2 * round + 1, 2 * round + 2]);
       }
       for (const [userId, last] of [
@@ -315,7 +317,11 @@ for (const make of [sqliteBackend, () => redisBackend(redisUp)]) {
         assert.notEqual(result.epoch, old!.epoch);
         assert.equal(result.seq, 1, 'a new epoch counts from 1');
       }
-      assert.deepEqual((await streams.read(sleepers[0]!, 0, 10)).entries.map((e) => e.event), ['after'], 'nothing of the old epoch');
+      assert.deepEqual(
+        (await streams.read(sleepers[0]!, 0, 10)).entries.map((e) => e.event),
+        ['after'],
+        'nothing of the old epoch',
+      );
       assert.deepEqual(results[20], { epoch: live!.epoch, seq: 2 });
     });
 

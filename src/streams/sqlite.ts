@@ -153,7 +153,13 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
    * Appends one event to each of many users' streams (users with one item in the call), in a few
    * statements whatever their number. Same effect as appendAll's loop for each.
    */
-  const appendOneEach = (singles: readonly [user: string, index: number][], items: readonly Append[], payloads: readonly string[], now: number, results: Appended[]): void => {
+  const appendOneEach = (
+    singles: readonly [user: string, index: number][],
+    items: readonly Append[],
+    payloads: readonly string[],
+    now: number,
+    results: Appended[],
+  ): void => {
     const indexOf = new Map(singles);
     const advanced = advanceLiveMany.all(now, JSON.stringify(singles.map(([user]) => user)), now - ttlMs);
     // Missing or expired streams start a new epoch, without the old epoch's events.
