@@ -13,7 +13,7 @@
  * is a 503 before anything is sent. Calls without the header skip all of this.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { FastifyReply, FastifyRequest, onSendHookHandler, preHandlerHookHandler } from 'fastify';
+import type { FastifyRequest, onSendHookHandler, preHandlerHookHandler } from 'fastify';
 import { fail } from '../errors.js';
 import type { Claim, IdempotencyStore } from '../idempotency/store.js';
 
@@ -95,8 +95,10 @@ export function idempotencyHooks({ store, ttlMs, waitMs, leaseMs = LEASE_MS }: I
     }
   };
 
-  /** Claims the key, or answers for the request (true) with the stored answer or an error. */
-  const claimOrReplay = async (request: FastifyRequest, reply: FastifyReply, header: string): Promise<boolean> => {
+  const preHandler: preHandlerHookHandler = async (request, reply) => {
+    const header = request.headers[IDEMPOTENCY_HEADER];
+    // The route schema has checked its form (1 to 255 printable ASCII characters).
+    if (typeof header !== 'string') return;
     const key = scopedKey(request.apiKeyId, header);
     const fingerprint = fingerprintOf(request);
     const token = randomBytes(16).toString('hex');
@@ -114,7 +116,7 @@ export function idempotencyHooks({ store, ttlMs, waitMs, leaseMs = LEASE_MS }: I
         }, leaseMs / 3);
         renewal.unref();
         request.idempotency = { key, token, fingerprint, renewal, settled: false };
-        return false;
+        return;
       }
       const other = found.kind === 'done' ? found.answer.fingerprint : found.fingerprint;
       if (other !== fingerprint) {
@@ -124,8 +126,7 @@ export function idempotencyHooks({ store, ttlMs, waitMs, leaseMs = LEASE_MS }: I
         );
       }
       if (found.kind === 'done') {
-        reply.code(found.answer.status).header(REPLAYED_HEADER, 'true').type('application/json; charset=utf-8').send(found.answer.body);
-        return true;
+        return reply.code(found.answer.status).header(REPLAYED_HEADER, 'true').type('application/json; charset=utf-8').send(found.answer.body);
       }
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -138,8 +139,9 @@ export function idempotencyHooks({ store, ttlMs, waitMs, leaseMs = LEASE_MS }: I
     }
   };
 
-  /** Stores the final answer, or releases the key. */
-  const settle = async (request: FastifyRequest, reply: FastifyReply, payload: unknown, held: HeldKey): Promise<void> => {
+  const onSend: onSendHookHandler = async (request, reply, payload) => {
+    const held = request.idempotency;
+    if (held === undefined || held.settled) return payload;
     held.settled = true;
     clearInterval(held.renewal);
     const { key, token, fingerprint } = held;
@@ -158,25 +160,7 @@ export function idempotencyHooks({ store, ttlMs, waitMs, leaseMs = LEASE_MS }: I
         'the idempotency store could not record an answer; a repeat after the lease may deliver again',
       );
     }
-  };
-
-  // Callback-style hooks: they run on every emit, and a call without the header (most of them) must
-  // not pay for a promise and a microtask each.
-  const preHandler: preHandlerHookHandler = (request, reply, done) => {
-    const header = request.headers[IDEMPOTENCY_HEADER];
-    // The route schema has checked its form (1 to 255 printable ASCII characters).
-    if (typeof header !== 'string') return done();
-    claimOrReplay(request, reply, header).then(
-      (answered) => {
-        if (!answered) done();
-      },
-      (error: Error) => done(error),
-    );
-  };
-  const onSend: onSendHookHandler = (request, reply, payload, done) => {
-    const held = request.idempotency;
-    if (held === undefined || held.settled) return done(null, payload);
-    void settle(request, reply, payload, held).then(() => done(null, payload));
+    return payload;
   };
 
   return { preHandler, onSend };
