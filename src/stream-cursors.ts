@@ -18,7 +18,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { STREAM_GAP_EVENT } from './api/common.js';
-import { setSession } from './internals/socket-io.js';
+import { sendEncodedEvent, setSession } from './internals/socket-io.js';
 import type { GatewaySocket } from './socket-server.js';
 import { formatPosition, parsePosition, type Position, type StreamHead, type UserStreams } from './streams/streams.js';
 
@@ -133,8 +133,16 @@ function gapFor(resume: Resume, head: StreamHead): GapNotice | undefined {
 export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger, observer: CursorObserver = unobserved): StreamCursors {
   const cursors = new WeakMap<GatewaySocket, Cursor>();
 
+  // The JSON of the last event's name and payload: a fan-out offers one payload to every socket in a
+  // row, and each packet differs from the others only by its position, so the rest is encoded once.
+  let encoded: { event: string; data: unknown; head: string } | undefined;
   const send = (cursor: Cursor, seq: number, event: string, data: unknown): void => {
-    cursor.socket.emit(event, data, formatPosition({ epoch: cursor.epoch, seq }));
+    const position = formatPosition({ epoch: cursor.epoch, seq });
+    if (encoded === undefined || encoded.data !== data || encoded.event !== event) {
+      encoded = { event, data, head: `[${JSON.stringify(event)},${JSON.stringify(data) ?? 'null'},` };
+    }
+    // A position is `<base-36 epoch>:<digits>`: nothing in it needs escaping.
+    if (!sendEncodedEvent(cursor.socket, `${encoded.head}"${position}"]`)) cursor.socket.emit(event, data, position);
     cursor.next = seq + 1;
   };
 

@@ -11,13 +11,13 @@ import { connect as tcpConnect, createServer as createTcpServer, type AddressInf
 import Fastify from 'fastify';
 import rateLimit, { type FastifyRateLimitOptions, type FastifyRateLimitStore } from '@fastify/rate-limit';
 import { Redis } from 'ioredis';
-import { Server } from 'socket.io';
+import { Server, type Socket } from 'socket.io';
 import { io as connect } from 'socket.io-client';
 import { servePrimary } from '../src/cluster/ipc.js';
 import { adapterOf } from '../src/internals/cluster-adapter.js';
 import { LocalStore, RedisStore, routeOf, rulesOf } from '../src/internals/rate-limit.js';
 import { responseStarted, startRequestTimeouts } from '../src/internals/node-http.js';
-import { guardedParser, isConnecting, namespacesOf, setSession } from '../src/internals/socket-io.js';
+import { guardedParser, isConnecting, namespacesOf, sendEncodedEvent, setSession } from '../src/internals/socket-io.js';
 import { eventually } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
 import { requireService } from './support/services.js';
@@ -76,6 +76,46 @@ describe('socket.io internals: the session id of a CONNECT packet', () => {
       client.disconnect();
       await io.close();
     }
+  });
+});
+
+describe('socket.io internals: a packet encoded once', () => {
+  it('sendEncodedEvent delivers the event as emit would, in order with emits, over websocket and long-polling; it declines while outgoing listeners watch', async () => {
+    const server = createServer();
+    const io = new Server(server);
+    const received: unknown[][] = [];
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    for (const [nsp, transports] of [
+      ['/encoded', ['websocket']],
+      ['/', ['polling']],
+    ] as const) {
+      const connected = new Promise<Socket>((resolve) => io.of(nsp).once('connection', resolve));
+      const client = connect(`${url}${nsp}`, { forceNew: true, transports: [...transports] });
+      try {
+        const socket = await connected;
+        const news = new Promise<void>((resolve) => {
+          client.on('news', (...args: unknown[]) => {
+            received.push(args);
+            if (received.length % 3 === 0) resolve();
+          });
+        });
+        assert.equal(sendEncodedEvent(socket, '["news",{"n":1,"text":"\\u00e9 \\"quoted\\""},"pos-1"]'), true);
+        socket.emit('news', { n: 2 }, 'pos-2');
+        assert.equal(sendEncodedEvent(socket, '["news",null,"pos-3"]'), true);
+        await news;
+        assert.deepEqual(received.splice(0), [
+          [{ n: 1, text: 'é "quoted"' }, 'pos-1'],
+          [{ n: 2 }, 'pos-2'],
+          [null, 'pos-3'],
+        ]);
+        socket.onAnyOutgoing(() => undefined);
+        assert.equal(sendEncodedEvent(socket, '["news",{"n":4},"pos-4"]'), false, 'the caller must emit, so that the listener sees it');
+      } finally {
+        client.disconnect();
+      }
+    }
+    await io.close();
   });
 });
 

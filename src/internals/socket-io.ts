@@ -2,7 +2,8 @@
  * The one place that reads Socket.IO's private state. Socket.IO has no public way to list a
  * server's namespaces, those created on the fly by a dynamic namespace included; its `_nsps` map
  * is that list. Nor to tell a socket still in its namespace's middlewares (`_preConnectSockets`),
- * nor to look at a packet's JSON before its parser parses it (the Decoder's `tryParse`).
+ * nor to look at a packet's JSON before its parser parses it (the Decoder's `tryParse`), nor to
+ * write a packet encoded once for many sockets to one of them (the Client's `writeToEngine`).
  * test/internals.test.ts fails if an upgrade changes any of them.
  */
 import { createRequire } from 'node:module';
@@ -78,4 +79,31 @@ export function guardedParser(checks: { data(data: unknown): void; json(text: st
 export function setSession(socket: Socket<any, any, any, any>, pid: string, recovered: boolean): void {
   // The CONNECT packet reads `this.pid` (test/internals.test.ts checks that a client receives it).
   Object.assign(socket, { pid, recovered });
+}
+
+/**
+ * Sends an event packet to one socket from the JSON text of its arguments (`["event",...]`), as
+ * `socket.emit` would, without encoding it again: a fan-out whose sockets each get their own last
+ * argument (a stream position) encodes the shared part once instead of once per socket. The text must
+ * be JSON (no binary attachments, which need Socket.IO's binary packets). Returns false, having sent
+ * nothing, where it cannot stand in for `emit`: outgoing listeners (`onAnyOutgoing`, the admin UI)
+ * must see the packet, so the caller emits instead.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: any typed socket has the same private fields
+export function sendEncodedEvent(socket: Socket<any, any, any, any>, argumentsJson: string): boolean {
+  if (socket.listenersAnyOutgoing().length > 0) return false;
+  const client = (socket as unknown as { client: EncodedWriter }).client;
+  // Loud: a gateway whose deliveries vanish would be worse than one that stops.
+  if (typeof client?.writeToEngine !== 'function') throw new Error('socket.io changed: Client.writeToEngine is gone (see src/internals/socket-io.ts)');
+  // Socket.IO's own check (Client._packet): nothing is written to a closing transport.
+  if (client.conn.readyState !== 'open') return true;
+  // socket.io-parser's text encoding of an EVENT packet: type 2, the namespace unless it is "/", the arguments.
+  const nsp = socket.nsp.name;
+  client.writeToEngine(nsp === '/' ? `2${argumentsJson}` : `2${nsp},${argumentsJson}`, {});
+  return true;
+}
+
+interface EncodedWriter {
+  readonly conn: { readonly readyState: string };
+  writeToEngine(encoded: string, options: object): void;
 }
