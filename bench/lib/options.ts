@@ -8,6 +8,8 @@ export interface BenchOptions {
   runs: number;
   pin: boolean;
   selfCheck: boolean;
+  /** Measure at once, without waiting for a quiet machine or repeating disturbed runs (disturbances are still named). */
+  noWait: boolean;
   /** Folder for `node --cpu-prof` profiles of every server run, or undefined. */
   cpuProf: string | undefined;
   out: string;
@@ -73,6 +75,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --out <file>            report path (default BENCHMARKS.md)
   --no-pin                do not pin server and load generator to separate cores
   --skip-self-check       do not verify the light client before measuring
+  --no-wait               measure at once on a busy machine: no waiting for quiet, no repeats (A/B by CPU per message)
   --cpu-prof <dir>        CPU-profile each server during every max-rate phase (slows it), .cpuprofile files in <dir>
                           (summarise one with: node --import tsx bench/profile-summary.ts <file>)
 ${Object.entries(SIZE_FLAGS)
@@ -100,6 +103,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       out: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       'skip-self-check': { type: 'boolean', default: false },
+      'no-wait': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       help: { type: 'boolean', default: false },
       ...sizeOptions,
@@ -126,6 +130,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     runs: typeof values.runs === 'string' ? positiveInt('runs', values.runs) : quick ? 1 : 3,
     pin: values['no-pin'] !== true,
     selfCheck: values['skip-self-check'] !== true,
+    noWait: values['no-wait'] === true,
     cpuProf: typeof values['cpu-prof'] === 'string' ? values['cpu-prof'] : undefined,
     out: typeof values.out === 'string' ? values.out : quick ? 'bench/out/BENCHMARKS.quick.md' : 'BENCHMARKS.md',
     argv,

@@ -28,7 +28,7 @@ export function renderReport(machine: MachineInfo, options: BenchOptions, outcom
   const goals = goalRows(outcomes);
   if (goals.length > 0) {
     const caveat = options.quick ? ' **Quick run: at these sizes the ratios mean nothing.**' : '';
-    out.push('## Goals of issue 5', '', `Medians from the tables below; goals are aims, not tests.${caveat}`, '', ...goals, '');
+    out.push('## Aims', '', `Medians from the tables below; goals are aims, not tests.${caveat}`, '', ...goals, '');
   }
   for (const outcome of outcomes) {
     out.push(`## ${outcome.title}`, '', outcome.method, '');

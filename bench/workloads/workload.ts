@@ -201,7 +201,7 @@ export async function measureRuns<S extends { name: string }, F extends Figures>
     for (const subject of subjects) {
       for (let attempt = 1; ; attempt++) {
         // A quick run times nothing (CI runs it beside other tests): no waiting, no repeating.
-        if (!ctx.options.quick) {
+        if (!ctx.options.quick && !ctx.options.noWait) {
           const waited = await waitForQuiet(QUIET_PCT);
           if (waited > 4) ctx.log(`${workload}: waited ${waited.toFixed(0)} s for other processes to quiet down`);
         }
@@ -218,10 +218,10 @@ export async function measureRuns<S extends { name: string }, F extends Figures>
         const disturbed = !ctx.options.quick && other.averagePct > QUIET_PCT;
         if (disturbed)
           ctx.log(`${workload}: ${subject.name} run ${run}: other processes used ${other.averagePct.toFixed(0)}% of a core (${other.who.join('; ')})`);
-        if (disturbed && attempt < ATTEMPTS) continue;
+        if (disturbed && attempt < ATTEMPTS && !ctx.options.noWait) continue;
         if (disturbed)
           disturbances.push(
-            `${subject.name} run ${run} was measured while other processes used ${other.averagePct.toFixed(0)}% of a core on average (after ${ATTEMPTS} attempts).`,
+            `${subject.name} run ${run} was measured while other processes used ${other.averagePct.toFixed(0)}% of a core on average (after ${ctx.options.noWait ? '1 attempt: --no-wait' : `${ATTEMPTS} attempts`}).`,
           );
         failures.push(...attemptFailures);
         if (attemptFailures.length === 0 && figures) results.get(subject.name)!.push(figures);
