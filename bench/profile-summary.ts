@@ -45,6 +45,10 @@ const keyOf = ({ functionName, url, lineNumber }: ProfileNode['callFrame']): str
   const file = url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(src|bench)\//, '$1/');
   return `${functionName || '(anonymous)'}  ${file}${url ? `:${lineNumber + 1}` : ''}`;
 };
+const underProbe = (id: number): boolean => {
+  for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) if (byId.get(at)!.callFrame.url.endsWith('/bench/lib/probe.ts')) return true;
+  return false;
+};
 // Inclusive: each sample counts once for every function on its stack (once only, however often it recurs).
 const inclusive = new Map<string, number>();
 const self = new Map<string, number>();
@@ -53,6 +57,8 @@ let total = 0;
 for (let i = 0; i < profile.samples.length; i++) {
   const node = byId.get(profile.samples[i]!);
   if (!node) continue;
+  // The probe's own call that stops the profiler: its one sample spans the wait for the stop, not work.
+  if (underProbe(node.id)) continue;
   const dt = profile.timeDeltas[i] ?? 0;
   total += dt;
   const { functionName, url } = node.callFrame;
