@@ -71,6 +71,8 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
   const perMinute = config.socketHandshakesPerMinute;
   /** Handshakes over the limit: accepted, so that their CONNECT can be refused with a code a client can read. */
   const overLimit = new WeakSet<object>();
+  /** Their connections (the request itself is let go once the handshake is done: handshake-request.ts). */
+  const overLimitConnections = new WeakSet<Connection>();
 
   const serverOptions: Partial<ServerOptions> = {
     maxHttpBufferSize: config.socketMaxMessageBytes,
@@ -108,6 +110,7 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
     };
 
     io.engine.on('connection', (conn: Connection) => {
+      if (overLimit.has(conn.request)) overLimitConnections.add(conn);
       connections.set(conn, { refused: 0, closing: false, joins: new Map(), connected: new Set() });
       // Every CONNECT_ERROR (Socket.IO packet type 4) the gateway sends: an unknown namespace, bad
       // credentials, a duplicate or rate-limited CONNECT, whichever middleware refused it.
@@ -119,7 +122,7 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
     const guard = (nsp: GatewayNamespace): void => {
       nsp.use((socket, next) => {
         const state = connections.get(socket.conn);
-        if (overLimit.has(socket.request)) {
+        if (overLimitConnections.has(socket.conn)) {
           hooks.onRefused?.(nsp.name, 'HANDSHAKE_RATE_LIMITED');
           next(
             refusal(
