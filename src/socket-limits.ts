@@ -54,7 +54,8 @@ interface ConnectionState {
   closing: boolean;
   /**
    * The sockets of this connection that are connected or still in a namespace's middlewares, at
-   * most one per namespace. An array replaced on each change: most connections hold one socket.
+   * most one per namespace. An array replaced on each change (`concat` sizes it exactly, where a
+   * spread or a push would leave room for 16): most connections hold one socket.
    */
   sockets: readonly GatewaySocket[];
 }
@@ -151,7 +152,7 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
             ),
           );
         }
-        if (state) state.sockets = [...state.sockets.filter((other) => other.nsp !== nsp && live(other)), socket];
+        if (state) state.sockets = state.sockets.filter((other) => other.nsp !== nsp && live(other)).concat([socket]);
         next();
       });
     };
