@@ -18,6 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import { AddressWindow, clientAddressOf } from './auth/address-limit.js';
 import { createKeySet } from './auth/keys.js';
 import type { Config } from './config.js';
+import { urlWithoutSecrets, withoutSecrets } from './handshake-request.js';
 import { namespacesOf } from './internals/socket-io.js';
 import type { GatewayNamespace, GatewayServer } from './socket-server.js';
 
@@ -101,17 +102,12 @@ function signIn(config: AdminUiConfig): Middleware {
   };
 }
 
-/** Request headers, auth fields and query parameters that carry credentials. */
-const SECRET_NAME = /^(cookie|authorization|proxy-authorization)$|token|secret|pass|key|session|auth/i;
-
-function withoutSecrets<T extends object>(fields: T): T {
-  return Object.fromEntries(Object.entries(fields).filter(([name]) => !SECRET_NAME.test(name))) as T;
-}
-
 /**
  * Once a socket is connected its handshake keeps no credentials (Cookie, Authorization, the token
  * or password it signed in with): the admin UI shows every socket's handshake, and other gateway
- * nodes fetching sockets receive them over the bus. Runs before the admin UI's own listener.
+ * nodes fetching sockets receive them over the bus. Runs before the admin UI's own listener. (The
+ * request a handshake is built from keeps none either, once Engine.IO accepted it: handshake-request.ts;
+ * the auth fields come with each CONNECT.)
  */
 function hideHandshakeSecrets(io: GatewayServer): void {
   // Not through socket-lifecycle.ts: this must run before the admin UI's own listener, which
@@ -122,12 +118,7 @@ function hideHandshakeSecrets(io: GatewayServer): void {
       handshake.headers = withoutSecrets(handshake.headers);
       handshake.auth = withoutSecrets(handshake.auth);
       handshake.query = withoutSecrets(handshake.query);
-      const [path = '', query] = handshake.url.split('?', 2);
-      if (query !== undefined) {
-        const params = new URLSearchParams(query);
-        for (const name of new Set(params.keys())) if (SECRET_NAME.test(name)) params.delete(name);
-        handshake.url = `${path}?${params.toString()}`;
-      }
+      handshake.url = urlWithoutSecrets(handshake.url);
     });
   };
   for (const nsp of namespacesOf(io)) scrub(nsp);

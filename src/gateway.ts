@@ -10,6 +10,7 @@ import type { Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
 import type { Config } from './config.js';
 import { registerAdminUi } from './admin-ui.js';
+import { releaseHandshakeRequests } from './handshake-request.js';
 import { createIpAllowlist } from './auth/ip-allowlist.js';
 import { createKeySet } from './auth/keys.js';
 import { createTokenVerifier } from './auth/tokens.js';
@@ -128,6 +129,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
     ...(bus.adapter && { adapter: bus.adapter }),
     cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins], credentials: config.corsCredentials },
   });
+  releaseHandshakeRequests(io);
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;

@@ -24,12 +24,15 @@ export function socketLifecycle(io: GatewayServer): SocketLifecycle {
   if (lifecycle) return lifecycle;
   const connects: ((socket: GatewaySocket) => void)[] = [];
   const disconnects: ((socket: GatewaySocket, reason: DisconnectReason) => void)[] = [];
+  // One listener for every socket (`this`), so that an idle socket holds no closure of its own; `on`
+  // rather than `once`, which would wrap it in one: a socket disconnects once.
+  function disconnected(this: GatewaySocket, reason: DisconnectReason): void {
+    for (const listener of disconnects) listener(this, reason);
+  }
   const watch = (nsp: GatewayNamespace): void => {
     nsp.on('connection', (socket) => {
       for (const listener of connects) listener(socket);
-      socket.once('disconnect', (reason) => {
-        for (const listener of disconnects) listener(socket, reason);
-      });
+      socket.on('disconnect', disconnected);
     });
   };
   for (const nsp of namespacesOf(io)) watch(nsp);

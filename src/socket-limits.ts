@@ -48,14 +48,20 @@ const packetChecks = {
   },
 };
 
-/** What the gateway keeps about one Engine.IO connection. */
+/** What the gateway keeps about one Engine.IO connection (one for each idle socket: kept small). */
 interface ConnectionState {
   refused: number;
   closing: boolean;
-  /** The socket each namespace was last joined (or is being joined) with. */
-  readonly joins: Map<string, GatewaySocket>;
-  readonly connected: Set<GatewaySocket>;
+  /**
+   * The sockets of this connection that are connected or still in a namespace's middlewares, at
+   * most one per namespace. An array replaced on each change (`concat` sizes it exactly, where a
+   * spread or a push would leave room for 16): most connections hold one socket.
+   */
+  sockets: readonly GatewaySocket[];
 }
+
+/** Whether a socket still counts for its connection: connected, or on its way in. */
+const live = (socket: GatewaySocket): boolean => socket.connected || isConnecting(socket);
 
 /** The limits of one gateway: options for its Socket.IO server, and the rules to attach once it exists. */
 export interface SocketLimits {
@@ -71,6 +77,8 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
   const perMinute = config.socketHandshakesPerMinute;
   /** Handshakes over the limit: accepted, so that their CONNECT can be refused with a code a client can read. */
   const overLimit = new WeakSet<object>();
+  /** Their connections (the request itself is let go once the handshake is done: handshake-request.ts). */
+  const overLimitConnections = new WeakSet<Connection>();
 
   const serverOptions: Partial<ServerOptions> = {
     maxHttpBufferSize: config.socketMaxMessageBytes,
@@ -95,11 +103,12 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
       if (state.closing) return;
       state.closing = true;
       hooks.log.info({ refused: state.refused, reason }, 'socket connection closed: it kept sending what the gateway refuses');
-      const [first] = state.connected;
+      const connected = state.sockets.filter((socket) => socket.connected);
+      const [first] = connected;
       if (!first) return void conn.close();
       const code: SocketLimitCode = 'TOO_MANY_REFUSED';
       const message = `${socketErrorRegistry[code].message}: more than ${MAX_REFUSED_PER_CONNECTION} (${reason})`;
-      for (const socket of state.connected) socket.emit(DISCONNECT_REASON_EVENT, { code, message });
+      for (const socket of connected) socket.emit(DISCONNECT_REASON_EVENT, { code, message });
       first.disconnect(true);
     };
     const strike = (conn: Connection, reason: string): void => {
@@ -107,19 +116,22 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
       if (state && ++state.refused > MAX_REFUSED_PER_CONNECTION) close(conn, state, reason);
     };
 
+    // Every CONNECT_ERROR (Socket.IO packet type 4) the gateway sends: an unknown namespace, bad
+    // credentials, a duplicate or rate-limited CONNECT, whichever middleware refused it. One
+    // function for every connection (`this`), so that a connection holds no closure of its own.
+    function onPacketCreate(this: Connection, packet: { type: string; data?: unknown }): void {
+      if (packet.type === 'message' && typeof packet.data === 'string' && packet.data.startsWith('4')) strike(this, 'refused CONNECTs');
+    }
     io.engine.on('connection', (conn: Connection) => {
-      connections.set(conn, { refused: 0, closing: false, joins: new Map(), connected: new Set() });
-      // Every CONNECT_ERROR (Socket.IO packet type 4) the gateway sends: an unknown namespace, bad
-      // credentials, a duplicate or rate-limited CONNECT, whichever middleware refused it.
-      conn.on('packetCreate', (packet: { type: string; data?: unknown }) => {
-        if (packet.type === 'message' && typeof packet.data === 'string' && packet.data.startsWith('4')) strike(conn, 'refused CONNECTs');
-      });
+      if (overLimit.has(conn.request)) overLimitConnections.add(conn);
+      connections.set(conn, { refused: 0, closing: false, sockets: [] });
+      conn.on('packetCreate', onPacketCreate);
     });
 
     const guard = (nsp: GatewayNamespace): void => {
       nsp.use((socket, next) => {
         const state = connections.get(socket.conn);
-        if (overLimit.has(socket.request)) {
+        if (overLimitConnections.has(socket.conn)) {
           hooks.onRefused?.(nsp.name, 'HANDSHAKE_RATE_LIMITED');
           next(
             refusal(
@@ -131,8 +143,7 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
           setImmediate(() => socket.conn.close());
           return;
         }
-        const earlier = state?.joins.get(nsp.name);
-        if (earlier && earlier !== socket && (earlier.connected || isConnecting(earlier))) {
+        if (state?.sockets.some((earlier) => earlier.nsp === nsp && earlier !== socket && live(earlier))) {
           hooks.onRefused?.(nsp.name, 'NAMESPACE_ALREADY_JOINED');
           return next(
             refusal(
@@ -141,22 +152,24 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
             ),
           );
         }
-        state?.joins.set(nsp.name, socket);
+        if (state) state.sockets = state.sockets.filter((other) => other.nsp !== nsp && live(other)).concat([socket]);
         next();
       });
     };
     for (const nsp of namespacesOf(io)) guard(nsp);
     io.on('new_namespace', guard);
 
+    // Clients send the gateway nothing it listens to but the admin UI's commands. One function for
+    // every socket (`this`), as above.
+    function onAnyEvent(this: GatewaySocket, event: string): void {
+      if (this.listenerCount(event as never) === 0) strike(this.conn, 'events nobody listens to');
+    }
     const lifecycle = socketLifecycle(io);
-    lifecycle.onConnect((socket) => {
-      connections.get(socket.conn)?.connected.add(socket);
-      // Clients send the gateway nothing it listens to but the admin UI's commands.
-      socket.onAny((event: string) => {
-        if (socket.listenerCount(event as never) === 0) strike(socket.conn, 'events nobody listens to');
-      });
+    lifecycle.onConnect((socket) => void socket.onAny(onAnyEvent));
+    lifecycle.onDisconnect((socket) => {
+      const state = connections.get(socket.conn);
+      if (state) state.sockets = state.sockets.filter((other) => other !== socket);
     });
-    lifecycle.onDisconnect((socket) => connections.get(socket.conn)?.connected.delete(socket));
   }
 
   return { serverOptions, attach };

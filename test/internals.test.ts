@@ -6,7 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import cluster, { type Worker } from 'node:cluster';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, ServerResponse } from 'node:http';
 import { connect as tcpConnect, createServer as createTcpServer, type AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import rateLimit, { type FastifyRateLimitOptions, type FastifyRateLimitStore } from '@fastify/rate-limit';
@@ -17,8 +17,9 @@ import { servePrimary } from '../src/cluster/ipc.js';
 import { adapterOf } from '../src/internals/cluster-adapter.js';
 import { LocalStore, RedisStore, routeOf, rulesOf } from '../src/internals/rate-limit.js';
 import { responseStarted, startRequestTimeouts } from '../src/internals/node-http.js';
-import { guardedParser, isConnecting, namespacesOf, sendEncodedEvent, setSession } from '../src/internals/socket-io.js';
+import { forgetUpgradeRequest, guardedParser, isConnecting, namespacesOf, sendEncodedEvent, setSession } from '../src/internals/socket-io.js';
 import { eventually } from './support/gateway.js';
+import { survivesGc } from './support/gc.js';
 import { SHARED_REDIS_URL, pingRedis, uniquePrefix } from './support/redis.js';
 import { requireService } from './support/services.js';
 
@@ -190,6 +191,51 @@ async function count(store: FastifyRateLimitStore, key: string, times: number, t
   }
   return results;
 }
+
+describe('engine.io internals: the response of a websocket upgrade', () => {
+  it('holds its request for as long as the connection lasts, until forgetUpgradeRequest makes it let go', async () => {
+    const server = createServer();
+    const io = new Server(server);
+    const responses = new Map<IncomingMessage, object>();
+    io.engine.use((request: IncomingMessage, response: object, next: () => void) => {
+      responses.set(request, response);
+      next();
+    });
+    const requests: WeakRef<IncomingMessage>[] = [];
+    let forget = false;
+    io.engine.on('connection', (conn: { request: IncomingMessage | null }) => {
+      const request = conn.request!;
+      requests.push(new WeakRef(request));
+      if (forget) assert.equal(forgetUpgradeRequest(responses.get(request)!), true);
+      // Socket.IO's own reference, which the gateway replaces (handshake-request.ts).
+      conn.request = null;
+      responses.clear();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const open = async () => {
+      const socket = connect(url, { forceNew: true, reconnection: false, transports: ['websocket'] });
+      await new Promise((resolve) => socket.once('connect', () => resolve(undefined)));
+      return socket;
+    };
+    const kept = await open();
+    forget = true;
+    const released = await open();
+    try {
+      assert.equal(await survivesGc(requests[0]!), true, "Engine.IO's upgrade response keeps the request of an open connection");
+      assert.equal(await survivesGc(requests[1]!), false, 'once forgotten, nothing keeps it');
+    } finally {
+      kept.disconnect();
+      released.disconnect();
+      await io.close();
+    }
+  });
+
+  it('forgetUpgradeRequest leaves a real response (long-polling) alone', () => {
+    assert.equal(forgetUpgradeRequest(new ServerResponse({ method: 'GET' } as IncomingMessage)), false);
+    assert.equal(forgetUpgradeRequest({}), false);
+  });
+});
 
 describe('@fastify/rate-limit internals', () => {
   it('hands a custom store its counting rules, and each limited route its own options with the route', async () => {

@@ -155,14 +155,22 @@ export function reportHandshakes(io: Server, workerId: number): void {
   // 20 characters still, as sticky expects; the random part keeps 16 of them (96 bits).
   io.engine.generateId = async (request) => tag + String(await generateId(request)).slice(WORKER_TAG_LENGTH);
 
-  const pending = new WeakSet<IncomingMessage>();
+  type Closable = { once(event: 'close', listener: () => void): unknown; off(event: 'close', listener: () => void): unknown };
+  /** Handshakes not settled yet, with the `close` listener that settles them if nothing else does. */
+  const pending = new WeakMap<IncomingMessage, { readonly closed: Closable; readonly onClose: () => void }>();
   const settle = (request: IncomingMessage): void => {
-    if (pending.delete(request)) process.send?.(SETTLED, undefined, {}, () => undefined);
+    const handshake = pending.get(request);
+    if (handshake === undefined) return;
+    pending.delete(request);
+    // The listener holds the request: left on a websocket's TCP socket, it would keep it as long as the connection.
+    handshake.closed.off('close', handshake.onClose);
+    process.send?.(SETTLED, undefined, {}, () => undefined);
   };
-  const watch = (request: IncomingMessage, closed: { once(event: 'close', listener: () => void): unknown }): void => {
+  const watch = (request: IncomingMessage, closed: Closable): void => {
     if (!isHandshake(request.method, request.url)) return;
-    pending.add(request);
-    closed.once('close', () => settle(request));
+    const onClose = (): void => settle(request);
+    pending.set(request, { closed, onClose });
+    closed.once('close', onClose);
   };
   io.httpServer.on('request', (request: IncomingMessage, response) => watch(request, response));
   // A websocket handshake keeps its connection: it settles when the session opens, or when refused.

@@ -3,9 +3,11 @@
  * server's namespaces, those created on the fly by a dynamic namespace included; its `_nsps` map
  * is that list. Nor to tell a socket still in its namespace's middlewares (`_preConnectSockets`),
  * nor to look at a packet's JSON before its parser parses it (the Decoder's `tryParse`), nor to
- * write a packet encoded once for many sockets to one of them (the Client's `writeToEngine`).
+ * write a packet encoded once for many sockets to one of them (the Client's `writeToEngine`), nor
+ * to let go of a websocket's upgrade request (Engine.IO's WebSocketResponse `req`).
  * test/internals.test.ts fails if an upgrade changes any of them.
  */
+import { ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Server, Socket } from 'socket.io';
 
@@ -106,4 +108,17 @@ export function sendEncodedEvent(socket: Socket<any, any, any, any>, argumentsJs
 interface EncodedWriter {
   readonly conn: { readonly readyState: string };
   writeToEngine(encoded: string, options: object): void;
+}
+
+/**
+ * Engine.IO (6.6) runs its middlewares on a websocket upgrade with a stand-in response (its
+ * WebSocketResponse) that holds the request in `req`, and which the `close` listener it puts on the
+ * TCP socket keeps reachable for as long as the connection lasts. Makes such a stand-in forget its
+ * request; call it once the upgrade is done (middlewares write headers through `req` until then).
+ * False when `response` is a real response (long-polling) or no longer has a `req`.
+ */
+export function forgetUpgradeRequest(response: object): boolean {
+  if (response instanceof ServerResponse || !('req' in response) || response.req === undefined) return false;
+  (response as { req: unknown }).req = undefined;
+  return true;
 }

@@ -6,9 +6,19 @@
  */
 import type { PresenceDirectory, Transition, UserPresence } from './directory.js';
 
+/** The sockets one node holds of a user. */
+interface NodeSockets {
+  readonly nodeId: string;
+  sockets: number;
+}
+
 interface UserEntry {
-  /** Sockets per node. */
-  readonly nodes: Map<string, number>;
+  /**
+   * Sockets per node holding the user: a list, since a user is almost always on one node or a few
+   * (a Map would cost each online user some 200 bytes more). Replaced on change, by `concat`, which
+   * sizes it exactly (a spread or a push would leave room for 16).
+   */
+  nodes: NodeSockets[];
   sockets: number;
   /** Set from the online transition to the offline one. */
   since: number | undefined;
@@ -39,12 +49,14 @@ export class MemoryPresence {
     let entry = this.entries.get(userId);
     if (entry === undefined) {
       if (sockets <= 0) return;
-      entry = { nodes: new Map(), sockets: 0, since: undefined, leaving: undefined, by: nodeId };
+      entry = { nodes: [], sockets: 0, since: undefined, leaving: undefined, by: nodeId };
       this.entries.set(userId, entry);
     }
-    const before = entry.nodes.get(nodeId) ?? 0;
-    if (sockets > 0) entry.nodes.set(nodeId, sockets);
-    else entry.nodes.delete(nodeId);
+    const held = entry.nodes.find((node) => node.nodeId === nodeId);
+    const before = held?.sockets ?? 0;
+    if (sockets <= 0) entry.nodes = entry.nodes.filter((node) => node !== held);
+    else if (held) held.sockets = sockets;
+    else entry.nodes = entry.nodes.concat([{ nodeId, sockets }]);
     entry.sockets += Math.max(sockets, 0) - before;
     entry.by = nodeId;
     this.settle(userId, entry);
@@ -63,7 +75,7 @@ export class MemoryPresence {
 
   /** Everything `nodeId` held is gone (a worker died or a node closed). */
   dropNode(nodeId: string): void {
-    for (const [userId, entry] of this.entries) if (entry.nodes.has(nodeId)) this.holdUser(nodeId, userId, 0);
+    for (const [userId, entry] of this.entries) if (entry.nodes.some((node) => node.nodeId === nodeId)) this.holdUser(nodeId, userId, 0);
     for (const [socketId, holder] of this.scrapers) if (holder === nodeId) this.holdScraper(nodeId, socketId, false);
   }
 
@@ -75,7 +87,7 @@ export class MemoryPresence {
   nodesHolding(userIds: readonly string[]): Map<string, string[]> {
     const byNode = new Map<string, string[]>();
     for (const userId of userIds) {
-      for (const nodeId of this.entries.get(userId)?.nodes.keys() ?? []) {
+      for (const { nodeId } of this.entries.get(userId)?.nodes ?? []) {
         const list = byNode.get(nodeId);
         if (list) list.push(userId);
         else byNode.set(nodeId, [userId]);

@@ -1,0 +1,73 @@
+/**
+ * What a connection keeps of the HTTP request that opened it. Engine.IO keeps that request for the
+ * life of the connection (`conn.request`, and for a websocket its upgrade response too), with its
+ * raw headers, stream state and listeners: some 700 bytes of each idle socket. Once the handshake
+ * is done the gateway keeps a small stand-in instead, with what is read after it: what Socket.IO
+ * copies into the `handshake` of each socket the connection opens (headers, url, query, whether
+ * TLS), and the peer's address (auth/address-limit.ts reads it, with `X-Forwarded-For`).
+ *
+ * The stand-in keeps no credentials (Cookie, Authorization, a token in the query...): nothing reads
+ * them after the handshake, and the admin UI shows every socket's handshake (admin-ui.ts). Sockets
+ * then share its headers and query rather than each holding a copy without them.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { forgetUpgradeRequest } from './internals/socket-io.js';
+import type { GatewayServer, GatewaySocket } from './socket-server.js';
+
+type Connection = GatewaySocket['conn'];
+
+/** Names of request headers, auth fields and query parameters that carry credentials. */
+const SECRET_NAME = /^(cookie|authorization|proxy-authorization)$|token|secret|pass|key|session|auth/i;
+
+/** `fields` without those that carry credentials; `fields` itself when none does. */
+export function withoutSecrets<T extends object>(fields: T): T {
+  if (!Object.keys(fields).some((name) => SECRET_NAME.test(name))) return fields;
+  return Object.fromEntries(Object.entries(fields).filter(([name]) => !SECRET_NAME.test(name))) as T;
+}
+
+/** `url` without the query parameters that carry credentials; `url` itself when none does. */
+export function urlWithoutSecrets(url: string): string {
+  const [path = '', query] = url.split('?', 2);
+  if (query === undefined) return url;
+  const params = new URLSearchParams(query);
+  const secret = [...new Set(params.keys())].filter((name) => SECRET_NAME.test(name));
+  if (secret.length === 0) return url;
+  for (const name of secret) params.delete(name);
+  return `${path}?${params.toString()}`;
+}
+
+/** The stand-in: the fields of IncomingMessage that Socket.IO's handshake and the gateway read. */
+function standIn(request: IncomingMessage & { _query?: Record<string, string> }): IncomingMessage {
+  const peer = { remoteAddress: request.socket?.remoteAddress, encrypted: (request.socket as TLSSocket | undefined)?.encrypted === true };
+  const kept = {
+    headers: withoutSecrets(request.headers),
+    url: urlWithoutSecrets(request.url ?? ''),
+    method: request.method,
+    _query: withoutSecrets(request._query ?? {}),
+    socket: peer,
+    connection: peer,
+  };
+  return kept as unknown as IncomingMessage;
+}
+
+/** Replaces the request of every connection `io` accepts by its stand-in, once its handshake is done. */
+export function releaseHandshakeRequests(io: GatewayServer): void {
+  /** Upgrade responses by request, until their connection opens (or the request is dropped). */
+  const upgrades = new WeakMap<IncomingMessage, object>();
+  io.engine.use((request: IncomingMessage, response: object, next: () => void) => {
+    upgrades.set(request, response);
+    next();
+  });
+  io.engine.on('connection', (conn: Connection) => {
+    // After every other listener of this event (those added later too, as the cluster's handshake
+    // report is): each still sees the real request. No CONNECT can arrive before this runs: the
+    // client sends one only once it has read the open packet.
+    queueMicrotask(() => {
+      const request = conn.request;
+      const response = upgrades.get(request);
+      if (response !== undefined) forgetUpgradeRequest(response);
+      conn.request = standIn(request);
+    });
+  });
+}
