@@ -9,7 +9,9 @@
  *
  * Options: --targets (names in targets.ts), --sockets (default 2000), --top (rows, default 20),
  * --env KEY=VALUE (repeatable; the server's environment only), --keep DIR (keep the snapshots),
- * --retainers (name each kind with what holds it).
+ * --retainers (name each kind with what holds it), --memory-map (no snapshots: where the RSS grew,
+ * by kind of mapping in /proc/<pid>/smaps: malloc's arenas, V8's pages, files), --stock-client
+ * (socket.io-client sockets, long-polling then websocket, instead of light ones).
  * Snapshots are taken by the server itself on SIGUSR2 (`--heapsnapshot-signal` in its NODE_OPTIONS),
  * so nothing is added to the server's code; writing one forces a full GC first, and only reachable
  * objects are in it. Not pinned, one run: the kinds and counts are exact, the RSS line is indicative.
@@ -19,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { selectTargets, type Target } from './targets.js';
+import { io as connectStock, type Socket } from 'socket.io-client';
 import { connectUsers, fmt, sleep, startServer, userIds, type WorkloadContext } from './workloads/workload.js';
 import type { ServerProcess } from './lib/server-process.js';
 
@@ -121,6 +124,39 @@ function census(file: string, retainers: boolean): Census {
   return result;
 }
 
+/** Connected sockets, however they were made. */
+interface Clients {
+  connected(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects one socket per user: light sockets (bench/client/, websocket at once, as the idle
+ * workload does), or with `stock`, socket.io-client ones as a browser connects, long-polling first
+ * and then upgraded to a websocket (one at a time, in this process).
+ */
+async function connectClients(ctx: WorkloadContext, target: Target, url: string, count: number, stock: boolean): Promise<Clients> {
+  if (!stock) {
+    const { pool } = await connectUsers(ctx, target, url, userIds(count));
+    return { connected: async () => (await pool.report()).connected, close: () => pool.close() };
+  }
+  const { namespace, auth } = target.sockets!;
+  const sockets: Socket[] = [];
+  for (const userId of userIds(count)) {
+    const socket = connectStock(url + namespace, { auth: auth(userId), forceNew: true, reconnection: false });
+    sockets.push(socket);
+    await new Promise((resolve, reject) => socket.once('connect', () => resolve(undefined)).once('connect_error', reject));
+    const { engine } = socket.io;
+    if (engine.transport.name !== 'websocket') await new Promise((resolve) => engine.once('upgrade', resolve));
+  }
+  return {
+    connected: async () => sockets.filter((s) => s.connected && s.io.engine.transport.name === 'websocket').length,
+    async close() {
+      for (const socket of sockets) socket.disconnect();
+    },
+  };
+}
+
 /** Sends SIGUSR2 and waits until the server has written the snapshot it starts. */
 async function snapshot(server: ServerProcess, dir: string): Promise<string> {
   const before = new Set(readdirSync(dir));
@@ -135,7 +171,82 @@ async function snapshot(server: ServerProcess, dir: string): Promise<string> {
   }
 }
 
-async function measure(target: Target, sockets: number, top: number, env: Record<string, string>, keep: string | undefined, retainers: boolean): Promise<void> {
+/** Resident KiB of a process by kind of mapping, from /proc/<pid>/smaps. */
+type MemoryMap = Map<string, number>;
+
+/** glibc gives each thread's malloc arena a region of 64 MiB, aligned on it (HEAP_MAX_SIZE). */
+const ARENA = 64 * 2 ** 20;
+
+function memoryMap(pid: number): MemoryMap {
+  const kinds: MemoryMap = new Map();
+  let kind = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (mapping) {
+      const [, start = '0', , perms = '', path = ''] = mapping;
+      if (path === '[heap]') kind = '[heap]: malloc, main arena';
+      else if (path.startsWith('[')) kind = path;
+      else if (path !== '') kind = 'files (code, data)';
+      else if (perms.startsWith('rw') && Number.parseInt(start, 16) % ARENA === 0) kind = 'anonymous, 64 MiB-aligned: malloc, thread arenas';
+      else kind = 'anonymous, other: V8 heap pages, large mallocs';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kinds.set(kind, (kinds.get(kind) ?? 0) + Number(rss[1]));
+  }
+  return kinds;
+}
+
+/** Where the server's RSS grew per connection, without snapshots (writing one leaves memory behind). */
+async function measureMemoryMap(target: Target, sockets: number, env: Record<string, string>, stock: boolean): Promise<void> {
+  const ctx = { serverCpu: undefined, maxSocketsPerProcess: 10_000 } as unknown as WorkloadContext;
+  const server = await startServer(ctx, target, env);
+  try {
+    await sleep(2000);
+    const idle = await server.stats(true);
+    const idleMap = memoryMap(server.pid);
+    const clients = await connectClients(ctx, target, server.url, sockets, stock);
+    try {
+      await sleep(2000);
+      const busy = await server.stats(true);
+      const busyMap = memoryMap(server.pid);
+      const perConn = (a: number, b: number): string => fmt((b - a) / sockets, 2);
+      console.log(
+        `\n## ${target.name}: ${fmt(sockets)} sockets${
+          Object.keys(env).length
+            ? ` (${Object.entries(env)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(' ')})`
+            : ''
+        }\n`,
+      );
+      console.log('| figure | KiB/conn |');
+      console.log('| --- | --- |');
+      console.log(`| RSS | ${perConn(idle.rss / 1024, busy.rss / 1024)} |`);
+      for (const kind of [...new Set([...idleMap.keys(), ...busyMap.keys()])].sort()) {
+        const grown = (busyMap.get(kind) ?? 0) - (idleMap.get(kind) ?? 0);
+        if (Math.abs(grown / sockets) >= 0.005) console.log(`| RSS in ${kind} | ${perConn(0, grown)} |`);
+      }
+      console.log(`| V8 heapTotal (committed) | ${perConn(idle.heapTotal / 1024, busy.heapTotal / 1024)} |`);
+      console.log(`| V8 heapUsed | ${perConn(idle.heapUsed / 1024, busy.heapUsed / 1024)} |`);
+      console.log(`| external (Buffers...) | ${perConn(idle.external / 1024, busy.external / 1024)} |`);
+    } finally {
+      await clients.close();
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+async function measure(
+  target: Target,
+  sockets: number,
+  top: number,
+  env: Record<string, string>,
+  keep: string | undefined,
+  retainers: boolean,
+  stock: boolean,
+): Promise<void> {
   const dir = keep ?? mkdtempSync(join(tmpdir(), 'heap-per-connection-'));
   mkdirSync(dir, { recursive: true });
   const ctx = { serverCpu: undefined, maxSocketsPerProcess: 10_000 } as unknown as WorkloadContext;
@@ -144,11 +255,11 @@ async function measure(target: Target, sockets: number, top: number, env: Record
     await sleep(2000);
     const idle = await server.stats(true);
     const empty = census(await snapshot(server, dir), retainers);
-    const { pool } = await connectUsers(ctx, target, server.url, userIds(sockets));
+    const clients = await connectClients(ctx, target, server.url, sockets, stock);
     try {
       await sleep(2000);
       const busy = await server.stats(true);
-      const report = await pool.report();
+      const connected = await clients.connected();
       const full = census(await snapshot(server, dir), retainers);
       const rows = [...new Set([...empty.keys(), ...full.keys()])]
         .map((key) => {
@@ -160,7 +271,7 @@ async function measure(target: Target, sockets: number, top: number, env: Record
       const total = rows.reduce((sum, r) => sum + r.bytes, 0);
       const per = (a: number, b: number): string => fmt((b - a) / sockets / 1024, 2);
       console.log(
-        `\n## ${target.name}: ${fmt(report.connected)} of ${fmt(sockets)} sockets connected${
+        `\n## ${target.name}: ${fmt(connected)} of ${fmt(sockets)} sockets connected${
           Object.keys(env).length
             ? ` (${Object.entries(env)
                 .map(([k, v]) => `${k}=${v}`)
@@ -177,7 +288,7 @@ async function measure(target: Target, sockets: number, top: number, env: Record
       const rest = rows.slice(top).reduce((sum, r) => sum + r.bytes, 0);
       console.log(`| (the other ${fmt(rows.length - top)} kinds) | | ${fmt(rest)} |`);
     } finally {
-      await pool.close();
+      await clients.close();
     }
   } finally {
     await server.stop();
@@ -199,9 +310,14 @@ const { values } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
     keep: { type: 'string' },
     retainers: { type: 'boolean', default: false },
+    'memory-map': { type: 'boolean', default: false },
+    'stock-client': { type: 'boolean', default: false },
   },
 });
 const env = Object.fromEntries(values.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
 const { run, skipped } = selectTargets(values.targets.split(','));
 for (const s of skipped) console.log(`${s.name} not run: ${s.reason}`);
-for (const target of run) await measure(target, Number(values.sockets), Number(values.top), env, values.keep, values.retainers);
+for (const target of run) {
+  if (values['memory-map']) await measureMemoryMap(target, Number(values.sockets), env, values['stock-client']);
+  else await measure(target, Number(values.sockets), Number(values.top), env, values.keep, values.retainers, values['stock-client']);
+}
