@@ -1,10 +1,11 @@
 /**
  * What a connection keeps of the HTTP request that opened it. Engine.IO keeps that request for the
- * life of the connection (`conn.request`, and for a websocket its upgrade response too), with its
- * raw headers, stream state and listeners: some 700 bytes of each idle socket. Once the handshake
- * is done the gateway keeps a small stand-in instead, with what is read after it: what Socket.IO
- * copies into the `handshake` of each socket the connection opens (headers, url, query, whether
- * TLS), and the peer's address (auth/address-limit.ts reads it, with `X-Forwarded-For`).
+ * life of the connection (`conn.request`; for a websocket, its upgrade response too, as it keeps the
+ * request that moved a long-polling session to a websocket), with its raw headers, stream state and
+ * listeners: some 700 bytes of each idle socket. Once the handshake is done the gateway keeps a
+ * small stand-in instead, with what is read after it: what Socket.IO copies into the `handshake` of
+ * each socket the connection opens (headers, url, query, whether TLS), and the peer's address
+ * (auth/address-limit.ts reads it, with `X-Forwarded-For`).
  *
  * The stand-in keeps no credentials (Cookie, Authorization, a token in the query...): nothing reads
  * them after the handshake, and the admin UI shows every socket's handshake (admin-ui.ts). Sockets
@@ -51,23 +52,31 @@ function standIn(request: IncomingMessage & { _query?: Record<string, string> })
   return kept as unknown as IncomingMessage;
 }
 
-/** Replaces the request of every connection `io` accepts by its stand-in, once its handshake is done. */
+/**
+ * Replaces the request of every connection `io` accepts by its stand-in, once its handshake is done,
+ * and makes the response of every websocket upgrade (a new connection's, or a long-polling
+ * session's move to a websocket, which is how a stock client connects) let go of its request.
+ */
 export function releaseHandshakeRequests(io: GatewayServer): void {
-  /** Upgrade responses by request, until their connection opens (or the request is dropped). */
-  const upgrades = new WeakMap<IncomingMessage, object>();
+  /** Responses by request, until their headers are written. */
+  const responses = new WeakMap<IncomingMessage, object>();
   io.engine.use((request: IncomingMessage, response: object, next: () => void) => {
-    upgrades.set(request, response);
+    responses.set(request, response);
     next();
+  });
+  // Once the response's headers are written (the 101 of an upgrade), its middlewares are done with it.
+  io.engine.on('headers', (_headers: unknown, request: IncomingMessage) => {
+    const response = responses.get(request);
+    if (response === undefined) return;
+    responses.delete(request);
+    forgetUpgradeRequest(response);
   });
   io.engine.on('connection', (conn: Connection) => {
     // After every other listener of this event (those added later too, as the cluster's handshake
     // report is): each still sees the real request. No CONNECT can arrive before this runs: the
     // client sends one only once it has read the open packet.
     queueMicrotask(() => {
-      const request = conn.request;
-      const response = upgrades.get(request);
-      if (response !== undefined) forgetUpgradeRequest(response);
-      conn.request = standIn(request);
+      conn.request = standIn(conn.request);
     });
   });
 }

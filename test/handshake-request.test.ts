@@ -14,9 +14,15 @@ describe('the handshake request of a connection', () => {
   let gw: TestGateway;
   /** The requests Engine.IO accepted, as its listeners see them. */
   const requests: WeakRef<IncomingMessage>[] = [];
+  /** The requests that upgraded a long-polling session to a websocket. */
+  const upgrades: WeakRef<IncomingMessage>[] = [];
   before(async () => {
     gw = await startGateway();
     gw.gateway.io.engine.on('connection', (conn: { request: IncomingMessage }) => void requests.push(new WeakRef(conn.request)));
+    gw.gateway.io.engine.use((request: IncomingMessage & { _query: { sid?: string } }, _response: unknown, next: () => void) => {
+      if (request._query.sid !== undefined && request.headers.upgrade === 'websocket') upgrades.push(new WeakRef(request));
+      next();
+    });
   });
   after(() => gw.close());
 
@@ -31,6 +37,7 @@ describe('the handshake request of a connection', () => {
       const userId = `handshake-${transports.join('-')}`;
       const token = await gw.token(userId);
       const seen = requests.length;
+      const upgraded = upgrades.length;
       const client = await gw.connectUser(userId, {
         transports: [...transports],
         query: { token, room: 'lobby' },
@@ -53,6 +60,10 @@ describe('the handshake request of a connection', () => {
       assert.equal(handshake.address, '127.0.0.1');
       assert.equal(request.socket.remoteAddress, '127.0.0.1');
       assert.equal(await survivesGc(requests.at(-1)!), false, 'nothing keeps the request');
+      if (transports.length === 2) {
+        assert.equal(upgrades.length, upgraded + 1, 'one upgrade');
+        assert.equal(await survivesGc(upgrades.at(-1)!), false, 'nor the request that upgraded it');
+      }
       // The connection works as before.
       const delivered = new Promise((resolve) => client.once('ping-test', resolve));
       assert.equal((await gw.request('POST', `/emit/${userId}/ping-test`, { n: 1 })).status, 200);

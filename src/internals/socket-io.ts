@@ -114,7 +114,7 @@ interface EncodedWriter {
  * Engine.IO (6.6) runs its middlewares on a websocket upgrade with a stand-in response (its
  * WebSocketResponse) that holds the request in `req`, and which the `close` listener it puts on the
  * TCP socket keeps reachable for as long as the connection lasts. Makes such a stand-in forget its
- * request; call it once the upgrade is done (middlewares write headers through `req` until then).
+ * request; call it once the response's headers are written (middlewares set them through `req`).
  * False when `response` is a real response (long-polling) or no longer has a `req`.
  */
 export function forgetUpgradeRequest(response: object): boolean {
