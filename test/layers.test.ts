@@ -26,6 +26,7 @@ const LAYERS: readonly (readonly string[])[] = [
     'socket-lifecycle.ts',
     'socket-server.ts',
     'socket-limits.ts',
+    'handshake-request.ts',
     'stream-cursors.ts',
     'token-expiry.ts',
     'token-revocation.ts',
