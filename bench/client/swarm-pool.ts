@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { PauseFigures } from '../lib/pauses.js';
 import type { SwarmConnectResult, SwarmReport } from './swarm.js';
 import type { SwarmRequest, SwarmResponse } from './swarm-protocol.js';
 
@@ -105,6 +106,16 @@ export class SwarmPool {
 
   async reset(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.call({ op: 'reset' })));
+  }
+
+  /** Starts recording event-loop delay and GC pauses in every worker. */
+  async startPauses(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.call({ op: 'pauses', stop: false })));
+  }
+
+  /** Ends the recording started by startPauses(); one entry per worker. */
+  stopPauses(): Promise<PauseFigures[]> {
+    return Promise.all(this.workers.map((w) => w.call<PauseFigures>({ op: 'pauses', stop: true })));
   }
 
   /** Merges the reports of every worker. */

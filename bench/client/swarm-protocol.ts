@@ -6,6 +6,8 @@ export type SwarmRequest = { id: number } & (
   | { op: 'count'; event: string }
   | { op: 'reset' }
   | { op: 'report' }
+  /** Starts recording event-loop delay and GC pauses, or (`stop`) ends it and answers with PauseFigures. */
+  | { op: 'pauses'; stop: boolean }
   | { op: 'close' }
 );
 

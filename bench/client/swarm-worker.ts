@@ -4,10 +4,12 @@
  * descriptors than `ulimit -n`, and so that a busy swarm does not delay the
  * HTTP load driver that runs in the harness.
  */
+import { PauseMonitor } from '../lib/pauses.js';
 import { Swarm } from './swarm.js';
 import type { SwarmRequest, SwarmResponse } from './swarm-protocol.js';
 
 const swarm = new Swarm();
+const pauses = new PauseMonitor();
 
 async function handle(request: SwarmRequest): Promise<unknown> {
   switch (request.op) {
@@ -20,6 +22,10 @@ async function handle(request: SwarmRequest): Promise<unknown> {
       return null;
     case 'report':
       return swarm.report();
+    case 'pauses':
+      if (request.stop) return pauses.stop();
+      pauses.start();
+      return null;
     case 'close':
       swarm.close();
       return null;

@@ -2,7 +2,10 @@
  * Preloaded into every server under test (`node --import tsx --import
  * bench/lib/probe.ts <entry>`), so memory and CPU are read the same way for
  * baselines and for the gateway without the gateway exposing anything.
- * Answers `{ probe: 'stats', gc }` on the IPC channel with process figures.
+ * Answers `{ probe: 'stats', gc }` on the IPC channel with process figures,
+ * `{ probe: 'profile' }` by starting or stopping the CPU profiler, and
+ * `{ probe: 'pauses' }` by starting or ending a window of event-loop delay
+ * and GC pause recording (see pauses.ts).
  *
  * A `WORKERS=n` gateway is a tree: the primary the harness started, and the
  * workers it forks with `node:cluster`, which inherit the primary's
@@ -16,6 +19,7 @@ import cluster from 'node:cluster';
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
+import { PauseMonitor } from './pauses.js';
 
 /** What one process reports about itself. */
 export interface ProcessStats {
@@ -55,6 +59,13 @@ interface ProfileRequest {
   file?: string;
 }
 
+/** Starts a pause window, or (`stop`) ends it and answers with its figures. */
+interface PausesRequest {
+  probe: 'pauses';
+  id: number;
+  stop?: boolean;
+}
+
 function isProbeRequest(message: unknown): message is ProbeRequest {
   return typeof message === 'object' && message !== null && (message as { probe?: unknown }).probe === 'stats';
 }
@@ -63,7 +74,21 @@ function isProfileRequest(message: unknown): message is ProfileRequest {
   return typeof message === 'object' && message !== null && (message as { probe?: unknown }).probe === 'profile';
 }
 
+function isPausesRequest(message: unknown): message is PausesRequest {
+  return typeof message === 'object' && message !== null && (message as { probe?: unknown }).probe === 'pauses';
+}
+
 let session: Session | undefined;
+const pauses = new PauseMonitor();
+
+function recordPauses(message: PausesRequest): void {
+  if (!message.stop) {
+    pauses.start();
+    process.send?.({ probe: 'pauses', id: message.id });
+    return;
+  }
+  process.send?.({ probe: 'pauses', id: message.id, pauses: pauses.stop() });
+}
 
 /** Profiles only the measured phase (unlike `node --cpu-prof`, which includes start-up and connects). */
 function profile(message: ProfileRequest): void {
@@ -168,6 +193,7 @@ if (cluster.isWorker) {
 } else if (process.send) {
   process.on('message', (message: unknown) => {
     if (isProfileRequest(message)) return profile(message);
+    if (isPausesRequest(message)) return recordPauses(message);
     if (!isProbeRequest(message)) return;
     const gc = message.gc === true;
     const own = ownStats(gc);

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { PauseFigures } from './pauses.js';
 import type { ProbeStats } from './probe.js';
 
 const PROBE = fileURLToPath(new URL('./probe.ts', import.meta.url));
@@ -55,6 +56,14 @@ function executable(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The probe's answer to a 'profile' or 'pauses' request. */
+interface ProbeAnswer {
+  probe?: string;
+  id?: number;
+  error?: string;
+  pauses?: PauseFigures;
 }
 
 /** A server under test in its own (optionally pinned) process, with the probe preloaded. */
@@ -170,23 +179,35 @@ export class ServerProcess {
   }
 
   /** Starts the CPU profiler in the server (see probe.ts). */
-  startProfile(): Promise<void> {
-    return this.ask({ probe: 'profile' });
+  async startProfile(): Promise<void> {
+    await this.ask({ probe: 'profile' });
   }
 
   /** Stops the CPU profiler and writes the `.cpuprofile` to `file`. */
-  stopProfile(file: string): Promise<void> {
-    return this.ask({ probe: 'profile', file });
+  async stopProfile(file: string): Promise<void> {
+    await this.ask({ probe: 'profile', file });
   }
 
-  private ask(request: { probe: 'profile'; file?: string }): Promise<void> {
+  /** Starts recording the server's event-loop delay and GC pauses (see pauses.ts). */
+  async startPauses(): Promise<void> {
+    await this.ask({ probe: 'pauses' });
+  }
+
+  /** Ends the recording started by startPauses() and returns what it saw. */
+  async stopPauses(): Promise<PauseFigures> {
+    const answer = await this.ask({ probe: 'pauses', stop: true });
+    if (!answer.pauses) throw new Error(`${this.name} probe sent no pause figures`);
+    return answer.pauses;
+  }
+
+  private ask(request: { probe: 'profile'; file?: string } | { probe: 'pauses'; stop?: boolean }): Promise<ProbeAnswer> {
     const id = this.nextProbeId++;
     return new Promise((resolve, reject) => {
-      const onMessage = (message: { probe?: string; id?: number; error?: string }): void => {
-        if (message.probe !== 'profile' || message.id !== id) return;
+      const onMessage = (message: ProbeAnswer): void => {
+        if (message.probe !== request.probe || message.id !== id) return;
         this.child.off('message', onMessage);
-        if (message.error) reject(new Error(`${this.name} profiler: ${message.error}`));
-        else resolve();
+        if (message.error) reject(new Error(`${this.name} ${request.probe}: ${message.error}`));
+        else resolve(message);
       };
       this.child.on('message', onMessage);
       this.child.send({ ...request, id });

@@ -6,7 +6,9 @@
  */
 import type { SwarmPool } from '../client/swarm-pool.js';
 import { preciseNow } from '../client/light-socket.js';
+import { watchInterference } from '../lib/interference.js';
 import { runPacedLoad } from '../lib/paced-load.js';
+import { PauseMonitor, worstPauses, type PauseFigures } from '../lib/pauses.js';
 import { percentile } from '../lib/stats.js';
 import type { ServerProcess } from '../lib/server-process.js';
 import type { Target } from '../targets.js';
@@ -16,6 +18,7 @@ import {
   deliveryFailure,
   fmt,
   measureRuns,
+  ownCpuUs,
   payload,
   saturationNote,
   reproduce,
@@ -27,6 +30,62 @@ import {
   unpinnedNotes,
 } from './workload.js';
 
+/** Figures of the half-rate phase: publish→receive latency and the pauses of every process on its path. */
+type LatencyFigures = {
+  e2eP50: number;
+  e2eP99: number;
+  /** Pauses during the phase (pauses.ts): the server's. */
+  serverLoopP99: number;
+  serverLoopMax: number;
+  serverGcCount: number;
+  serverGcMax: number;
+  serverRunQueueMs: number;
+  /** The harness process: paced HTTP requests, their timestamps. */
+  harnessLoopP99: number;
+  harnessLoopMax: number;
+  harnessGcMax: number;
+  harnessRunQueueMs: number;
+  /** The swarm workers (the worst of them): the sockets that receive and time the events. */
+  swarmLoopP99: number;
+  swarmLoopMax: number;
+  swarmGcMax: number;
+  swarmRunQueueMs: number;
+  /** The worst load-generator process, harness or swarm worker. */
+  loadLoopP99: number;
+  loadLoopMax: number;
+  loadGcMax: number;
+  /** Load-generator CPU (harness and swarm workers) during the phase, in % of one core. */
+  halfLoadBusy: number;
+  /** CPU other processes on the machine used during the phase, in % of one core (interference.ts). */
+  othersPct: number;
+  /** How long the phase took, in ms. */
+  halfMs: number;
+};
+
+const NO_LATENCY: LatencyFigures = {
+  e2eP50: Number.NaN,
+  e2eP99: Number.NaN,
+  serverLoopP99: Number.NaN,
+  serverLoopMax: Number.NaN,
+  serverGcCount: Number.NaN,
+  serverGcMax: Number.NaN,
+  serverRunQueueMs: Number.NaN,
+  harnessLoopP99: Number.NaN,
+  harnessLoopMax: Number.NaN,
+  harnessGcMax: Number.NaN,
+  harnessRunQueueMs: Number.NaN,
+  swarmLoopP99: Number.NaN,
+  swarmLoopMax: Number.NaN,
+  swarmGcMax: Number.NaN,
+  swarmRunQueueMs: Number.NaN,
+  loadLoopP99: Number.NaN,
+  loadLoopMax: Number.NaN,
+  loadGcMax: Number.NaN,
+  halfLoadBusy: Number.NaN,
+  othersPct: Number.NaN,
+  halfMs: Number.NaN,
+};
+
 type UnicastFigures = {
   rps: number;
   httpP50: number;
@@ -36,11 +95,32 @@ type UnicastFigures = {
   /** Load-generator CPU during the max-rate phase, in % of one core. */
   loadBusy: number;
   halfRate: number;
-  e2eP50: number;
-  e2eP99: number;
   delivered: number;
   expected: number;
-};
+} & LatencyFigures;
+
+/** Pause figures of one half-rate phase, as LatencyFigures fields. */
+function pauseFigures(server: PauseFigures, harness: PauseFigures, swarm: PauseFigures): Partial<LatencyFigures> {
+  const load = worstPauses([harness, swarm]);
+  return {
+    serverLoopP99: server.loopP99Ms,
+    serverLoopMax: server.loopMaxMs,
+    serverGcCount: server.gcCount,
+    serverGcMax: server.gcMaxMs,
+    serverRunQueueMs: server.runQueueWaitMs,
+    harnessLoopP99: harness.loopP99Ms,
+    harnessLoopMax: harness.loopMaxMs,
+    harnessGcMax: harness.gcMaxMs,
+    harnessRunQueueMs: harness.runQueueWaitMs,
+    swarmLoopP99: swarm.loopP99Ms,
+    swarmLoopMax: swarm.loopMaxMs,
+    swarmGcMax: swarm.gcMaxMs,
+    swarmRunQueueMs: swarm.runQueueWaitMs,
+    loadLoopP99: load.loopP99Ms,
+    loadLoopMax: load.loopMaxMs,
+    loadGcMax: load.gcMaxMs,
+  };
+}
 
 const WARMUP_EVENT = 'bench_warmup';
 const MAX_EVENT = 'bench_unicast';
@@ -76,43 +156,127 @@ async function measureOnce(
     },
     failures,
   );
-  const figures: UnicastFigures = {
+  const maxFigures = {
     rps: max.rps,
     httpP50: max.httpP50,
     httpP99: max.httpP99,
     deliveriesPerSec: max.deliveriesPerSec,
     cpuUsPerMessage: max.cpuUsPerDelivery,
     loadBusy: max.loadBusy,
-    halfRate: Number.NaN,
-    e2eP50: Number.NaN,
-    e2eP99: Number.NaN,
+    halfRate: max.rps / 2,
     delivered: max.delivered,
     expected: max.expected,
   };
-  if (!pool) return figures;
+  if (!pool) return { ...maxFigures, halfRate: Number.NaN, ...NO_LATENCY };
 
+  const latency = await latencyPhase({
+    server,
+    pool,
+    headers: target.headers,
+    rate: maxFigures.halfRate,
+    amount: Math.max(50, Math.round(maxFigures.halfRate * latencySeconds)),
+    connections: Math.max(httpConnections, 64),
+    path: (i) => pathFor(i, LATENCY_EVENT),
+    maxMs: (latencySeconds + 60) * 1000,
+    fail,
+  });
+  return {
+    ...maxFigures,
+    ...latency.figures,
+    delivered: maxFigures.delivered + latency.delivered,
+    expected: maxFigures.expected + latency.expected,
+  };
+}
+
+interface LatencyPhaseOptions {
+  server: ServerProcess;
+  pool: SwarmPool;
+  headers: Record<string, string>;
+  rate: number;
+  amount: number;
+  connections: number;
+  path(i: number): string;
+  maxMs: number;
+  fail(message: string | undefined): void;
+}
+
+/** The half-rate phase: evenly paced requests, each event timed from its request's issue to its arrival, with every process's pauses recorded. */
+async function latencyPhase(options: LatencyPhaseOptions): Promise<{ figures: LatencyFigures; delivered: number; expected: number }> {
+  const { server, pool, fail } = options;
   await pool.reset();
-  figures.halfRate = max.rps / 2;
-  const amount = Math.max(50, Math.round(figures.halfRate * latencySeconds));
+  // Every process a latency passes through records its pauses for exactly the paced phase.
+  const harnessPauses = new PauseMonitor();
+  await Promise.all([server.startPauses(), pool.startPauses()]);
+  harnessPauses.start();
+  const others = watchInterference();
+  const harnessCpu = process.cpuUsage();
   const paced = await runPacedLoad({
     baseUrl: server.url,
-    headers: target.headers,
-    rate: figures.halfRate,
-    amount,
-    connections: Math.max(httpConnections, 64),
-    request: (i) => ({ path: pathFor(i, LATENCY_EVENT), body: payload(i, preciseNow()) }),
-    maxMs: (latencySeconds + 60) * 1000,
+    headers: options.headers,
+    rate: options.rate,
+    amount: options.amount,
+    connections: options.connections,
+    request: (i) => ({ path: options.path(i), body: payload(i, preciseNow()) }),
+    maxMs: options.maxMs,
   });
+  const harnessCpuUs = ownCpuUs(harnessCpu);
+  const harness = harnessPauses.stop();
+  const othersPct = others.stop().averagePct;
+  const [serverPauses, swarmPauses] = await Promise.all([server.stopPauses(), pool.stopPauses()]);
   if (paced.non2xx || paced.errors || paced.stopped)
     fail(`half rate: ${paced.non2xx} non-2xx, ${paced.errors} errors${paced.stopped ? ', stopped by time bound' : ''}`);
   await settle(pool, LATENCY_EVENT, paced.ok);
   const timed = await pool.report();
-  fail(deliveryFailure('half rate', timed.counts[LATENCY_EVENT] ?? 0, paced.ok));
-  figures.e2eP50 = percentile(timed.latencies, 50);
-  figures.e2eP99 = percentile(timed.latencies, 99);
-  figures.expected += paced.ok;
-  figures.delivered += timed.counts[LATENCY_EVENT] ?? 0;
-  return figures;
+  const delivered = timed.counts[LATENCY_EVENT] ?? 0;
+  fail(deliveryFailure('half rate', delivered, paced.ok));
+  return {
+    figures: {
+      ...NO_LATENCY,
+      ...pauseFigures(serverPauses, harness, worstPauses(swarmPauses)),
+      e2eP50: percentile(timed.latencies, 50),
+      e2eP99: percentile(timed.latencies, 99),
+      halfLoadBusy: (harnessCpuUs + timed.cpuUs) / 10 / paced.elapsedMs,
+      othersPct,
+      halfMs: paced.elapsedMs,
+    },
+    delivered,
+    expected: paced.ok,
+  };
+}
+
+/** Other processes may use this much of a core during the half-rate phase before its tail is called the machine's, as measureRuns judges a whole run. */
+const QUIET_PCT = 15;
+
+/**
+ * A note on one target's publish→receive tail, run by run. Every event that reaches a process
+ * while its event loop is stalled waits for the stall's end, so a p99 no longer than the longest
+ * stall of one process is what that stall alone can produce: the tail is that process's. A p99
+ * longer than every stall is queueing along the path (kernel, network stack, the server's work).
+ * A stall spent waiting for the CPU (run-queue wait) is other processes' doing: the note gives
+ * how much each side waited and how busy the rest of the machine was.
+ */
+function whoseTail(name: string, runs: readonly UnicastFigures[]): string[] {
+  const timed = runs.filter((r) => Number.isFinite(r.e2eP99) && Number.isFinite(r.loadLoopMax) && Number.isFinite(r.serverLoopMax));
+  if (timed.length === 0) return [];
+  const ms = (value: number): string => fmt(value, value < 10 ? 1 : 0);
+  const share = (waitMs: number, r: UnicastFigures): string => `${fmt((waitMs / r.halfMs) * 100)} %`;
+  const verdict = (r: UnicastFigures): string => {
+    const load = r.loadLoopMax >= r.e2eP99;
+    const server = r.serverLoopMax >= r.e2eP99;
+    const busy = r.othersPct > QUIET_PCT ? `, with other processes using ${fmt(r.othersPct)} % of a core` : '';
+    if (load && server) return `both stalled that long${busy}`;
+    if (load) return `**the load generator's**${busy}`;
+    if (server) return `**the server's**${busy}`;
+    return `longer than any stall: queueing along the path${busy}`;
+  };
+  const described = timed.map(
+    (r, i) =>
+      `run ${i + 1}: p99 ${ms(r.e2eP99)} ms → ${verdict(r)}. ` +
+      `Load generator: longest stall ${ms(r.loadLoopMax)} ms (${r.harnessLoopMax >= r.swarmLoopMax ? 'harness' : 'swarm worker'}), ` +
+      `GC max ${ms(r.loadGcMax)} ms, CPU ${fmt(r.halfLoadBusy)} % busy, waited for the CPU ${share(Math.max(r.harnessRunQueueMs, r.swarmRunQueueMs), r)} of the phase; ` +
+      `server: longest stall ${ms(r.serverLoopMax)} ms, GC max ${ms(r.serverGcMax)} ms, waited for the CPU ${share(r.serverRunQueueMs, r)}`,
+  );
+  return [`Whose tail is **${name}**'s pub→recv p99 (half-rate phase, valid runs in order): ${described.join('; ')}.`];
 }
 
 async function runTarget(ctx: WorkloadContext, target: Target, failures: string[]): Promise<UnicastFigures> {
@@ -145,6 +309,10 @@ export const unicast: Workload = {
       fmt(m(t.name, 'halfRate')),
       fmt(m(t.name, 'e2eP50'), 2),
       fmt(m(t.name, 'e2eP99'), 2),
+      `${fmt(m(t.name, 'serverLoopP99'), 1)} / ${fmt(m(t.name, 'serverLoopMax'), 1)}`,
+      fmt(m(t.name, 'serverGcMax'), 1),
+      `${fmt(m(t.name, 'loadLoopP99'), 1)} / ${fmt(m(t.name, 'loadLoopMax'), 1)}`,
+      fmt(m(t.name, 'loadGcMax'), 1),
       t.sockets ? `${fmt(results.sum(t.name, 'delivered'))} / ${fmt(results.sum(t.name, 'expected'))}` : 'n/a',
       results.ok(t.name),
     ]);
@@ -165,6 +333,10 @@ export const unicast: Workload = {
             'half rate req/s',
             'pub→recv p50 ms',
             'pub→recv p99 ms',
+            'server loop p99 / max ms',
+            'server GC max ms',
+            'load-gen loop p99 / max ms',
+            'load-gen GC max ms',
             'delivered / expected (all runs)',
             'runs ok',
           ],
@@ -174,6 +346,7 @@ export const unicast: Workload = {
       notes: [
         ...saturationNote(new Map(targets.map((t) => [t.name, m(t.name, 'loadBusy')]))),
         ...unpinnedNotes(targets, (name) => m(name, 'rps'), 'Req/s'),
+        ...targets.flatMap((t) => whoseTail(t.name, results.each(t.name))),
         ...results.disturbances,
       ],
       failures: results.failures,

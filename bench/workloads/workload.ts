@@ -163,6 +163,11 @@ export class RunResults<F extends Figures> {
     return median((this.byName.get(name) ?? []).map((f) => f[key]!));
   }
 
+  /** The figures of each valid run of `name`, in the order they ran. */
+  each(name: string): readonly F[] {
+    return this.byName.get(name) ?? [];
+  }
+
   /** Sum of one figure over the valid runs of `name`. */
   sum(name: string, key: keyof F & string): number {
     return (this.byName.get(name) ?? []).reduce((n, f) => n + f[key]!, 0);
