@@ -13,6 +13,8 @@ type Reason = { code: string; message: string };
 type RefreshAnswer = { ok: true; expiresAt: string } | { ok: false; code: string; message: string };
 
 /** Connects `userId` with a token of `ttlSeconds` and records what the gateway tells it. */
+// A token with more life left than the warning time when it connects (5 s against 2 here): one already
+// inside it is warned at once, as it connects, which can be before collect() below listens on a busy machine.
 async function connectFor(gw: TestGateway, userId: string, ttlSeconds: number) {
   const token = await gw.token(userId, { ttlSeconds });
   const socket = await gw.connectUser(userId, { auth: { token } });
@@ -33,7 +35,7 @@ describe('a token that expires on a connected socket', () => {
   after(() => gw.close());
 
   it('warns the socket, then tells it why and disconnects it', async () => {
-    const alice = await connectFor(gw, 'expiring-alice', 3);
+    const alice = await connectFor(gw, 'expiring-alice', 5);
     await eventually(() => alice.warnings.length > 0, 10_000, 'token_expiring');
     const [warning] = alice.warnings;
     const exp = JSON.parse(Buffer.from(alice.token.split('.')[1]!, 'base64url').toString()).exp as number;
@@ -50,8 +52,8 @@ describe('a token that expires on a connected socket', () => {
   });
 
   it('keeps a socket that sends a fresh token, which misses no event, while one that does not is disconnected', async () => {
-    const refreshed = await connectFor(gw, 'refreshing-bob', 3);
-    const lapsed = await connectFor(gw, 'lapsing-carol', 3);
+    const refreshed = await connectFor(gw, 'refreshing-bob', 5);
+    const lapsed = await connectFor(gw, 'lapsing-carol', 5);
     const received = collect(refreshed.socket, 'notification');
 
     await eventually(() => refreshed.warnings.length > 0, 10_000, 'token_expiring');
