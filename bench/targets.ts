@@ -133,7 +133,7 @@ const gatewayLive: Target = {
 
 /**
  * The gateway on both cores: `WORKERS=2`, a primary that owns the port and hands each connection to
- * one of two workers (@socket.io/sticky), the workers joined by the cluster adapter through the
+ * one of two workers (Socket.IO ones with @socket.io/sticky), the workers joined by the cluster adapter through the
  * primary. Its figures are the sum over the three processes (bench/lib/probe.ts). Not in the batch
  * workload, which compares call shapes on one gateway; what a second core buys shows in unicast.
  */

@@ -5,9 +5,10 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, type IncomingMessage, ServerResponse } from 'node:http';
-import { connect as tcpConnect, createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { connect as tcpConnect, createServer as createTcpServer, type AddressInfo, type Socket as TcpSocket } from 'node:net';
 import Fastify from 'fastify';
 import rateLimit, { type FastifyRateLimitOptions, type FastifyRateLimitStore } from '@fastify/rate-limit';
 import { Redis } from 'ioredis';
@@ -17,6 +18,7 @@ import { servePrimary } from '../src/cluster/ipc.js';
 import { adapterOf } from '../src/internals/cluster-adapter.js';
 import { LocalStore, RedisStore, routeOf, rulesOf } from '../src/internals/rate-limit.js';
 import { responseStarted, startRequestTimeouts } from '../src/internals/node-http.js';
+import { closeUndelivered, stopReading } from '../src/internals/node-net.js';
 import { forgetUpgradeRequest, guardedParser, isConnecting, namespacesOf, sendEncodedEvent, setSession } from '../src/internals/socket-io.js';
 import { eventually } from './support/gateway.js';
 import { survivesGc } from './support/gc.js';
@@ -374,6 +376,84 @@ describe("Node's HTTP server internals", () => {
     } finally {
       server.closeAllConnections();
       server.close();
+    }
+  });
+});
+
+describe("Node's handing over of a connection to another process", { timeout: 60_000 }, () => {
+  it('stopReading keeps the bytes that arrive after the first ones for the process the connection is sent to', async () => {
+    const child = fork(new URL('./support/handoff-child.ts', import.meta.url), { execArgv: ['--import', 'tsx'], serialization: 'advanced' });
+    const acceptor = createTcpServer();
+    let client: TcpSocket | undefined;
+    try {
+      await new Promise((resolve) => child.once('message', resolve));
+      // As the WORKERS primary does: it reads the first bytes, decides, and sends the connection on.
+      const firstBytes = new Promise<{ socket: TcpSocket; data: Buffer }>((resolve) =>
+        acceptor.once('connection', (socket) =>
+          socket.once('data', (data: Buffer) => {
+            stopReading(socket);
+            resolve({ socket, data });
+          }),
+        ),
+      );
+      await new Promise<void>((resolve) => acceptor.listen(0, '127.0.0.1', resolve));
+      client = tcpConnect((acceptor.address() as AddressInfo).port, '127.0.0.1');
+      let answer = '';
+      client.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+      client.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n');
+      const { socket, data } = await firstBytes;
+      // The body arrives while the primary still holds the connection: unread, not lost.
+      client.write('hello world');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      child.send({ data }, socket);
+      await eventually(() => answer.endsWith('hello world'), 10_000, `the body echoed (answer so far: ${JSON.stringify(answer)})`);
+      assert.match(answer, /^HTTP\/1\.1 200/);
+    } finally {
+      client?.destroy();
+      child.kill('SIGKILL');
+      await new Promise((resolve) => acceptor.close(resolve));
+    }
+  });
+
+  it('closeUndelivered closes the connections sent to a process that died before it took them', async () => {
+    const child = fork(new URL('./support/handoff-child.ts', import.meta.url), { execArgv: ['--import', 'tsx'], serialization: 'advanced' });
+    const acceptor = createTcpServer();
+    const clients: TcpSocket[] = [];
+    try {
+      await new Promise((resolve) => child.once('message', resolve));
+      await new Promise<void>((resolve) => acceptor.listen(0, '127.0.0.1', resolve));
+      // Stopped, the child takes nothing: the first connection waits for its acknowledgement, the second its turn.
+      child.kill('SIGSTOP');
+      const accepted = new Promise<void>((resolve) => {
+        let count = 0;
+        acceptor.on('connection', (socket) =>
+          socket.once('data', (data: Buffer) => {
+            stopReading(socket);
+            child.send({ data }, socket);
+            if (++count === 2) resolve();
+          }),
+        );
+      });
+      const closed: Promise<void>[] = [];
+      for (let n = 0; n < 2; n++) {
+        const client = tcpConnect((acceptor.address() as AddressInfo).port, '127.0.0.1');
+        client.on('error', () => undefined);
+        closed.push(new Promise((resolve) => client.once('close', () => resolve())));
+        clients.push(client);
+        client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      }
+      await accepted;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      closeUndelivered(child);
+      const outcome = await Promise.race([Promise.all(closed).then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, 5000, 'still open'))]);
+      assert.equal(outcome, 'closed', 'both clients learn that their connection is gone');
+    } finally {
+      for (const client of clients) client.destroy();
+      child.kill('SIGKILL');
+      // Not waited for: the server counts the connections it sent until their receiver reports them closed.
+      acceptor.close();
     }
   });
 });

@@ -12,6 +12,7 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
 import { builtMain } from './support/dist.js';
 import { API_KEY, JWT_SECRET, SCRAPER_KEY, assertSent, collect, eventually, gatewayEnv, nextEvent, postDuringSignal } from './support/gateway.js';
+import { onWorkerOf } from './support/http.js';
 
 interface LogLine {
   msg: string;
@@ -101,10 +102,10 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
           }),
       ),
     );
-    // Each socket's worker tells its own count: sticky routes a request carrying `sid=` to the session's worker.
+    // Each socket's worker tells its own count: a new connection whose request names a session goes to the session's worker.
     const countOnWorkerOf = async (socket: Socket): Promise<number> => {
-      const response = await fetch(`${url}/metrics`, { headers: { 'x-api-key': API_KEY, 'x-session': `sid=${socket.io.engine.id}` } });
-      const match = /^general_socket_sockets\{namespace="\/v1\/shared"\} (\d+)$/m.exec(await response.text());
+      const response = await onWorkerOf(url, socket.io.engine.id, '/metrics', { headers: { 'x-api-key': API_KEY } });
+      const match = /^general_socket_sockets\{namespace="\/v1\/shared"\} (\d+)$/m.exec(response.body);
       return Number(match![1]);
     };
     const counts = await Promise.all(storm.map(countOnWorkerOf));
@@ -193,14 +194,13 @@ describe('WORKERS=2', { timeout: 90_000 }, () => {
   });
 
   it('still counts a worker that was too busy to say anything for a few seconds', async () => {
-    // sticky routes a request carrying `sid=` to that session's worker: reach each poller's worker.
+    // A new connection whose request names a session goes to that session's worker: reach each poller's worker.
     const emitVia = (socket: Socket) =>
-      fetch(url + '/emit/poller/busy', {
+      onWorkerOf(url, socket.io.engine.id, '/emit/poller/busy', {
         method: 'POST',
-        headers: { 'x-api-key': API_KEY, 'content-type': 'application/json', 'x-session': `sid=${socket.io.engine.id}` },
+        headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' },
         body: '{}',
-        signal: AbortSignal.timeout(20_000),
-      }).then(async (response) => (await response.json()) as unknown);
+      }).then((response) => JSON.parse(response.body) as unknown);
     // Both workers publish now, so neither has been silent when one of them stops.
     for (const socket of pollers) await emitVia(socket);
     const [busy] = workerPids();

@@ -41,8 +41,8 @@ interface ClientInternals {
 /**
  * Makes one autocannon client honour `Connection: close`, as HTTP/1.1 clients must: autocannon writes
  * its next request on the connection the server is closing, and a server may run that request while
- * its answer is lost with the connection (a WORKERS gateway does: @socket.io/sticky closes every
- * connection after one response), so the count of 2xx answers would fall short of what ran. Here,
+ * its answer is lost with the connection (a WORKERS gateway closed every connection after one
+ * response until REST calls kept theirs), so the count of 2xx answers would fall short of what ran. Here,
  * after such a response, the client opens a new connection for its next request instead. Servers
  * that keep connections alive never take this path.
  */

@@ -1,5 +1,5 @@
 /**
- * How `WORKERS=n` spreads new Socket.IO sessions and keeps each on its worker.
+ * How `WORKERS=n` spreads connections over the workers and keeps each Socket.IO session on its worker.
  *
  * @socket.io/sticky's least-connection method hands each new session to the worker with the lowest
  * `worker.clientsCount`, but raises that figure only when the worker reports a finished Engine.IO
@@ -14,16 +14,32 @@
  * worker puts its id in the session ids it makes, and a request for a session sticky does not know
  * yet goes to the worker its id names.
  *
+ * Only Engine.IO needs stickiness, and sticky made REST calls pay for it twice: the primary keeps
+ * every connection whose first request has a body (every POST) and relays its bytes and the answer
+ * over IPC, and its worker closes every connection after one response. So here a connection whose
+ * first request is not for the engine's path skips sticky: the primary hands the connection itself
+ * to a worker, in turn (or to the worker a session id in the request names, as sticky would), and a
+ * worker keeps such connections alive where no request of another worker's session can follow on
+ * them (`keepsAlive`, below). Engine.IO connections go through sticky as before.
+ *
  * This is the one place that relies on sticky's internals: that it hands connections out with
- * `worker.send({ type: 'sticky:connection' | 'sticky:http-chunk-start', data: <first bytes> })`,
+ * `worker.send({ type: 'sticky:connection' | 'sticky:http-chunk-start', data: <first bytes> })`
+ * and that its worker takes a connection sent as `sticky:connection` whatever its first request,
  * that workers report sessions with `{ type: 'sticky:connection' | 'sticky:disconnection' }`, that
- * it reads `worker.clientsCount` from the 'data' listener it adds to each connection, and that it
- * finds a session id with SESSION_ID. The WORKERS tests (a burst, long-polling sessions) fail if an
- * upgrade changes them.
+ * it reads `worker.clientsCount` from the one 'data' listener it leaves on each connection, that it
+ * finds a session id with SESSION_ID, and that its setupWorker adds one 'request' listener, which
+ * sets `Connection: close`. Where the last two listeners are not found, sticky keeps doing its
+ * part alone (REST calls slower, nothing wrong). The WORKERS tests (a burst, long-polling sessions,
+ * REST calls on kept-alive connections answered while the primary is stopped) fail if an upgrade
+ * changes them; internals/node-net.ts says how a connection is handed over whole.
  */
 import type { Worker } from 'node:cluster';
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { setupWorker } from '@socket.io/sticky';
 import type { Server } from 'socket.io';
+import { closeUndelivered, stopReading } from '../internals/node-net.js';
 
 /** Socket.IO's default path, which the gateway keeps. */
 const ENGINE_PATH = '/socket.io/';
@@ -70,6 +86,18 @@ function workerOfSession(data: Buffer): number | undefined {
   return sid === undefined ? undefined : Number.parseInt(sid.slice(0, WORKER_TAG_LENGTH), 36);
 }
 
+/**
+ * Whether the first bytes of a connection begin a request outside the engine's path, which needs no
+ * stickiness; undefined while they do not hold the whole request line (sticky decides then).
+ */
+function beginsRestCall(data: Buffer): boolean | undefined {
+  const lineEnd = data.indexOf('\r\n');
+  if (lineEnd === -1) return undefined;
+  const line = data.toString('latin1', 0, lineEnd);
+  const target = line.slice(line.indexOf(' ') + 1);
+  return !target.startsWith(ENGINE_PATH);
+}
+
 /** The load balancing of the primary; create it right after sticky's `setupMaster(server)`. */
 export interface Balancer {
   /** Counts `worker`'s load from now on; until `ready()`, the worker gets no connection. */
@@ -79,14 +107,45 @@ export interface Balancer {
 export function createBalancer(server: HttpServer): Balancer {
   /** While sticky places a request for a session it may not know yet: the worker its id names. */
   let named: number | undefined;
-  server.on('connection', (socket) => {
-    // sticky's own 'connection' listener came first and added its 'data' listener: a prepended one
-    // runs just before it, an appended one just after.
-    socket.prependListener('data', (chunk: Buffer) => {
+  /** The ready workers, which REST connections go to in turn. */
+  const serving: Worker[] = [];
+  let turn = 0;
+
+  /** The worker a connection beginning with `data` goes to, if it is a REST call and one is ready. */
+  const restWorker = (data: Buffer): Worker | undefined => {
+    if (serving.length === 0 || beginsRestCall(data) !== true) return undefined;
+    // A request naming a session goes to its worker, as sticky would send it (a way to reach one worker).
+    const byName = workerOfSession(data);
+    const chosen = byName === undefined ? undefined : serving.find((worker) => worker.id === byName);
+    if (chosen?.isConnected()) return chosen;
+    // A worker that just died is listed until its 'exit' event, a moment after its channel closed.
+    for (let tries = 0; tries < serving.length; tries++) {
+      turn = (turn + 1) % serving.length;
+      if (serving[turn]!.isConnected()) return serving[turn];
+    }
+    return undefined;
+  };
+
+  server.on('connection', (socket: Socket) => {
+    // sticky's own 'connection' listener came first and left one 'data' listener: its own, which
+    // runs from here on only for the connections that need it.
+    const listeners = socket.listeners('data');
+    if (listeners.length !== 1) return;
+    const sticky = listeners[0] as (chunk: Buffer) => void;
+    socket.removeListener('data', sticky);
+    let first = true;
+    socket.on('data', (chunk: Buffer) => {
+      if (!first) return sticky.call(socket, chunk);
+      first = false;
+      const worker = restWorker(chunk);
+      // sticky's worker takes it as any connection sticky hands over: the first bytes come along.
+      if (worker) return void worker.send({ type: 'sticky:connection', data: chunk }, socket, (error) => error && socket.destroy());
       named = workerOfSession(chunk);
-    });
-    socket.on('data', () => {
-      named = undefined;
+      try {
+        sticky.call(socket, chunk);
+      } finally {
+        named = undefined;
+      }
     });
   });
 
@@ -113,6 +172,9 @@ export function createBalancer(server: HttpServer): Balancer {
 
       const send = worker.send.bind(worker) as (...args: unknown[]) => boolean;
       worker.send = ((message: unknown, ...rest: unknown[]) => {
+        // What follows the first bytes (a body sent after the head, the next request) waits in the
+        // kernel for the worker, instead of being read and dropped by the primary on the way.
+        if ((message as { type?: unknown } | undefined)?.type === 'sticky:connection') stopReading(rest[0]);
         if (isHandedOutHandshake(message)) {
           const at = Date.now();
           handedOut.push(at);
@@ -134,10 +196,17 @@ export function createBalancer(server: HttpServer): Balancer {
         else if (message?.type === 'sticky:disconnection') sessions = Math.max(0, sessions - 1);
         else if (message?.gs === SETTLED.gs) handedOut.shift();
       });
+      // 'exit', not 'disconnect': Node holds the disconnect back while a connection sent is unacknowledged.
+      worker.once('exit', () => {
+        const index = serving.indexOf(worker);
+        if (index !== -1) serving.splice(index, 1);
+        closeUndelivered(worker.process);
+      });
 
       return {
         ready() {
           ready = true;
+          if (worker.isConnected() && !serving.includes(worker)) serving.push(worker);
         },
       };
     },
@@ -145,15 +214,66 @@ export function createBalancer(server: HttpServer): Balancer {
 }
 
 /**
- * In a worker (`workerId` is its cluster id), after sticky's setupWorker, so that sticky's "session
- * opened" reaches the primary before "settled": names this worker in every session id it makes, and
- * tells the primary when each handshake request it was handed has settled.
+ * Whether a connection may carry another request after this one's answer. An Engine.IO request's
+ * connection was placed by its session, and the next request on it may be another session's: closed,
+ * as sticky closes every one. A REST call's connection was placed by nobody, and stays open unless
+ * the caller is a browser. A browser sends any request to an origin on any of its open connections
+ * to it, so a long-polling request of a session on another worker could follow a REST call or a page
+ * (/docs, the console) on its connection; server-side clients (Node's fetch and http, curl, other
+ * languages' clients) keep their REST calls apart from socket.io-client, which in Node opens a
+ * connection per long-polling request. Browsers are told by what every one of them sends and those
+ * clients do not: a `Mozilla/` user agent, and `Sec-Fetch-Site` or `Origin` (Node's fetch sends
+ * `Sec-Fetch-Mode` and `User-Agent: node`, neither of these). A proxy that pools its connections to
+ * the gateway is caught by `misplaced`, below.
  */
-export function reportHandshakes(io: Server, workerId: number): void {
+function keepsAlive(url: string, headers: IncomingHttpHeaders): boolean {
+  if (url.startsWith(ENGINE_PATH)) return false;
+  return headers['sec-fetch-site'] === undefined && headers.origin === undefined && headers['user-agent']?.includes('Mozilla/') !== true;
+}
+
+/**
+ * In a worker (`workerId` is its cluster id): sticky's setupWorker, with `Connection: close` set
+ * where `keepsAlive` says rather than on every answer; session ids that name this worker; and word
+ * to the primary when each handshake request it was handed has settled (after sticky's own
+ * listeners, so that sticky's "session opened" reaches the primary before "settled").
+ */
+export function setupWorkerBalancing(io: Server, workerId: number): void {
+  const server = io.httpServer;
+  const before = new Set(server.listeners('request'));
+  setupWorker(io);
+  const added = server.listeners('request').filter((listener) => !before.has(listener));
+
   const tag = workerId.toString(36).padStart(WORKER_TAG_LENGTH, '0').slice(-WORKER_TAG_LENGTH);
   const generateId = io.engine.generateId.bind(io.engine);
   // 20 characters still, as sticky expects; the random part keeps 16 of them (96 bits).
   io.engine.generateId = async (request) => tag + String(await generateId(request)).slice(WORKER_TAG_LENGTH);
+
+  /** Connections kept alive after an answer: the primary placed them as REST calls, not by session. */
+  const kept = new WeakSet<Duplex>();
+  /**
+   * Whether an Engine.IO request came on a kept connection and names a session of another worker
+   * (a proxy that pools its connections sent it there, or a browser that was not told apart): it is
+   * then cut without an answer, which browsers and proxies such as nginx retry (a GET, at least) on
+   * a fresh connection, which the primary places by session; other clients reconnect, as after a
+   * "Session ID unknown" answer.
+   */
+  const misplaced = (socket: Duplex, url: string | undefined): boolean => {
+    if (!kept.has(socket)) return false;
+    const sid = SESSION_ID.exec(url ?? '')?.[1];
+    return sid !== undefined && !sid.startsWith(tag);
+  };
+  if (added.length === 1) {
+    server.removeListener('request', added[0] as (...args: unknown[]) => void);
+    server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
+      const url = request.url ?? '';
+      if (keepsAlive(url, request.headers)) return void kept.add(request.socket);
+      response.setHeader('Connection', 'close');
+      if (misplaced(request.socket, url)) request.socket.destroy();
+    });
+    server.prependListener('upgrade', (request: IncomingMessage, socket: Duplex) => {
+      if (misplaced(socket, request.url)) socket.destroy();
+    });
+  }
 
   type Closable = { once(event: 'close', listener: () => void): unknown; off(event: 'close', listener: () => void): unknown };
   /** Handshakes not settled yet, with the `close` listener that settles them if nothing else does. */
@@ -167,13 +287,14 @@ export function reportHandshakes(io: Server, workerId: number): void {
     process.send?.(SETTLED, undefined, {}, () => undefined);
   };
   const watch = (request: IncomingMessage, closed: Closable): void => {
-    if (!isHandshake(request.method, request.url)) return;
+    // A handshake on a kept connection was not handed out as one: the primary does not count it.
+    if (!isHandshake(request.method, request.url) || kept.has(request.socket)) return;
     const onClose = (): void => settle(request);
     pending.set(request, { closed, onClose });
     closed.once('close', onClose);
   };
-  io.httpServer.on('request', (request: IncomingMessage, response) => watch(request, response));
+  server.on('request', (request: IncomingMessage, response) => watch(request, response));
   // A websocket handshake keeps its connection: it settles when the session opens, or when refused.
-  io.httpServer.on('upgrade', (request: IncomingMessage, socket) => watch(request, socket));
+  server.on('upgrade', (request: IncomingMessage, socket) => watch(request, socket));
   io.engine.on('connection', (socket: { request: IncomingMessage }) => settle(socket.request));
 }

@@ -1,7 +1,8 @@
 /**
  * `WORKERS=n`: every core of one machine. The primary process owns the port and hands each
- * connection to a worker with @socket.io/sticky, which keeps every request of an Engine.IO session
- * (long-polling needs several) on the worker that holds it. Workers are joined by the workers bus
+ * connection to a worker: an Engine.IO one with @socket.io/sticky, which keeps every request of a
+ * session (long-polling needs several) on the worker that holds it; a REST call's to the workers in
+ * turn, kept alive (balancing.ts). Workers are joined by the workers bus
  * (ipc.ts), or by Redis when `REDIS_URL` is set. A worker that dies is replaced; SIGTERM drains
  * every worker and the primary exits 0.
  */
@@ -12,10 +13,10 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import type { Duplex } from 'node:stream';
 import type { Server as SocketServer } from 'socket.io';
-import { setupMaster, setupWorker } from '@socket.io/sticky';
+import { setupMaster } from '@socket.io/sticky';
 import type { Config } from '../config.js';
 import { startRequestTimeouts } from '../internals/node-http.js';
-import { createBalancer, reportHandshakes } from './balancing.js';
+import { createBalancer, setupWorkerBalancing } from './balancing.js';
 import type { ClusterBus } from './bus.js';
 import { createWorkersBus, servePrimary } from './ipc.js';
 
@@ -170,11 +171,10 @@ async function runWorker(config: Config, createGateway: GatewayFactory): Promise
   process.on('SIGINT', () => stop('SIGINT'));
 
   const gateway = await createGateway(config.redisUrl === '' ? createWorkersBus(config.clusterTimeoutMs) : undefined);
-  // The worker never listens: the primary hands it connections.
-  setupWorker(gateway.io);
-  // The primary hands it connections, so it never listens: start the timeouts that listening starts.
+  // The worker never listens: the primary hands it connections (sticky's, and REST calls'), so
+  // start the timeouts that listening starts.
+  setupWorkerBalancing(gateway.io, cluster.worker!.id);
   startRequestTimeouts(gateway.server);
-  reportHandshakes(gateway.io, cluster.worker!.id);
   // A server that never listened closes at once, in-flight requests or not; so wait for them here,
   // after the gateway's own preClose has closed the sockets (and with them the long-polling requests).
   const requests = countRequests(gateway.server);
