@@ -180,7 +180,7 @@ export class RunResults<F extends Figures> {
 }
 
 /** Other processes may use this much of a core, on average over a run, before the run is repeated. */
-const QUIET_PCT = 15;
+export const QUIET_PCT = 15;
 /** Attempts per run before a disturbed one is kept (and said so in the report). */
 const ATTEMPTS = 3;
 
@@ -191,12 +191,16 @@ const ATTEMPTS = 3;
  * other processes on the machine have been quiet for a few seconds (at most 3 minutes' wait); a run
  * during which they used more than QUIET_PCT % of a core anyway is measured again (up to ATTEMPTS
  * times); one still disturbed is kept and named in `disturbances`. `--quick` does neither.
+ * `windowPct` names, from a run's figures, other processes' CPU during the window that matters
+ * most to them (unicast's latency phase: a few seconds of a run that a whole-run average dilutes);
+ * the run counts as disturbed when either the run or that window passed QUIET_PCT.
  */
 export async function measureRuns<S extends { name: string }, F extends Figures>(
   ctx: WorkloadContext,
   workload: string,
   subjects: readonly S[],
   measure: (subject: S, failures: string[]) => Promise<F>,
+  windowPct?: (figures: F) => number,
 ): Promise<RunResults<F>> {
   const { runs } = ctx.options;
   const failures: string[] = [];
@@ -220,13 +224,15 @@ export async function measureRuns<S extends { name: string }, F extends Figures>
           attemptFailures.push(`${subject.name}: ${error instanceof Error ? error.message : String(error)}`);
         }
         const other = watch.stop();
-        const disturbed = !ctx.options.quick && other.averagePct > QUIET_PCT;
-        if (disturbed)
-          ctx.log(`${workload}: ${subject.name} run ${run}: other processes used ${other.averagePct.toFixed(0)}% of a core (${other.who.join('; ')})`);
+        const inWindow = figures && windowPct ? windowPct(figures) : Number.NaN;
+        const windowDisturbed = inWindow > QUIET_PCT;
+        const disturbed = !ctx.options.quick && (other.averagePct > QUIET_PCT || windowDisturbed);
+        const how = `${other.averagePct.toFixed(0)}% of a core on average${windowDisturbed ? `, ${inWindow.toFixed(0)}% in its most sensitive phase` : ''}`;
+        if (disturbed) ctx.log(`${workload}: ${subject.name} run ${run}: other processes used ${how} (${other.who.join('; ')})`);
         if (disturbed && attempt < ATTEMPTS && !ctx.options.noWait) continue;
         if (disturbed)
           disturbances.push(
-            `${subject.name} run ${run} was measured while other processes used ${other.averagePct.toFixed(0)}% of a core on average (after ${ctx.options.noWait ? '1 attempt: --no-wait' : `${ATTEMPTS} attempts`}).`,
+            `${subject.name} run ${run} was measured while other processes used ${how} (after ${ctx.options.noWait ? '1 attempt: --no-wait' : `${ATTEMPTS} attempts`}).`,
           );
         failures.push(...attemptFailures);
         if (attemptFailures.length === 0 && figures) results.get(subject.name)!.push(figures);
