@@ -5,6 +5,10 @@
  * syscalls, not its statements: a hundred emits arriving together pay for one commit, not a hundred.
  * BEGIN IMMEDIATE takes the write lock first, so WORKERS processes sharing the file serialize their
  * batches, and what a job reads inside its batch no other process can change before it commits.
+ *
+ * With `lockWaitMs` (on a connection whose busy_timeout is 0), a batch that finds the write lock
+ * taken (another process's commit, the checkpoint thread's RESTART) is tried again on a timer
+ * rather than in SQLite's busy handler, which sleeps on the calling thread: the event loop.
  */
 import type Database from 'better-sqlite3';
 
@@ -12,8 +16,17 @@ import type Database from 'better-sqlite3';
 export interface GroupCommit {
   /** Runs `run` (with the batch's clock) in the next commit; `items` counts towards `flushAt`. */
   enqueue<T>(run: (now: number) => T, items?: number): Promise<T>;
-  /** Commits what is queued now (before a close). */
+  /** Commits what is queued now, waiting for the lock on this thread if need be (before a close). */
   flush(): void;
+}
+
+export interface GroupCommitOptions {
+  /** Queued items past which a batch is committed at once. */
+  readonly flushAt: number;
+  /** The error each job of a batch that could not be committed is rejected with. */
+  readonly failure: (error: unknown) => Error;
+  /** How long a batch waits for a write lock held elsewhere, retried on timers (default 0: fails at once). */
+  readonly lockWaitMs?: number;
 }
 
 interface Job {
@@ -22,11 +35,14 @@ interface Job {
   readonly reject: (error: Error) => void;
 }
 
+/** Delay between tries for a taken lock: the shortest a Node timer waits. */
+const RETRY_MS = 1;
+
 /**
- * Group commit on `db`. A batch whose commit fails (a lock held past busy_timeout, a full disk)
+ * Group commit on `db`. A batch whose commit fails (a lock held past the wait, a full disk)
  * leaves every one of its jobs unwritten, and each is rejected with `failure(error)`.
  */
-export function groupCommit(db: Database.Database, { flushAt, failure }: { flushAt: number; failure: (error: unknown) => Error }): GroupCommit {
+export function groupCommit(db: Database.Database, { flushAt, failure, lockWaitMs = 0 }: GroupCommitOptions): GroupCommit {
   const runJobs = db.transaction((jobs: readonly Job[]) => {
     const now = Date.now();
     return jobs.map((job) => job.run(now));
@@ -34,23 +50,39 @@ export function groupCommit(db: Database.Database, { flushAt, failure }: { flush
   let queue: Job[] = [];
   let queuedItems = 0;
   let scheduled: NodeJS.Immediate | undefined;
+  // While the lock is taken: the retry timer, and since when the oldest queued job has waited.
+  let retry: NodeJS.Timeout | undefined;
+  let waitingSince: number | undefined;
 
-  const flush = (): void => {
+  const commit = (): void => {
     if (scheduled !== undefined) clearImmediate(scheduled);
+    if (retry !== undefined) clearTimeout(retry);
     scheduled = undefined;
+    retry = undefined;
     const jobs = queue;
-    queue = [];
-    queuedItems = 0;
     if (jobs.length === 0) return;
     let results: unknown[];
     try {
       results = runJobs.immediate(jobs);
     } catch (error) {
+      // The transaction was rolled back: nothing of the batch was written, so it can run again.
+      waitingSince ??= Date.now();
+      if (isBusy(error) && Date.now() - waitingSince < lockWaitMs) {
+        retry = setTimeout(commit, RETRY_MS);
+        return;
+      }
+      reset();
       const rejection = failure(error);
       for (const job of jobs) job.reject(rejection);
       return;
     }
+    reset();
     for (const [index, job] of jobs.entries()) job.resolve(results[index] as never);
+  };
+  const reset = (): void => {
+    queue = [];
+    queuedItems = 0;
+    waitingSince = undefined;
   };
 
   return {
@@ -58,9 +90,24 @@ export function groupCommit(db: Database.Database, { flushAt, failure }: { flush
       new Promise<T>((resolve, reject) => {
         queue.push({ run, resolve: resolve as (value: never) => void, reject });
         queuedItems += items;
-        if (queuedItems >= flushAt) flush();
-        else scheduled ??= setImmediate(flush);
+        // While waiting for the lock, the retry timer commits what joins the queue.
+        if (retry !== undefined) return;
+        if (queuedItems >= flushAt) commit();
+        else scheduled ??= setImmediate(commit);
       }),
-    flush,
+    flush() {
+      if (queue.length === 0) return;
+      if (lockWaitMs === 0) return commit();
+      // The last commit: SQLite's busy handler waits, and a lock still taken then fails the batch.
+      db.pragma(`busy_timeout = ${lockWaitMs}`);
+      waitingSince = -Infinity;
+      commit();
+      db.pragma('busy_timeout = 0');
+    },
   };
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }

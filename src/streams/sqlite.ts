@@ -6,7 +6,10 @@
  * which runs at setImmediate in one BEGIN IMMEDIATE transaction (or at once when it grows large);
  * their promises settle after the commit. A fan-out to 10,000 users, or a hundred emits arriving
  * together, costs one commit, not one each. WAL with synchronous=NORMAL: a committed append
- * survives a killed process (not a power cut) without an fsync per commit.
+ * survives a killed process (not a power cut) without an fsync per commit. The WAL is copied into
+ * the file by a thread of its own (store/wal-checkpoints.ts), and a commit that finds the write lock
+ * taken tries again on a timer: neither the checkpoint's fsyncs nor a wait for the lock stall the
+ * event loop.
  *
  * Several processes (WORKERS=n without Redis) may share the file, so seqs are read from and written
  * to the table inside the write transaction, never counted in memory: two processes never hand out
@@ -23,6 +26,7 @@ import type Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { groupCommit } from '../store/group-commit.js';
 import { openLocalDatabase } from '../store/sqlite.js';
+import { checkpointOffThread } from '../store/wal-checkpoints.js';
 import {
   StreamsUnavailableError,
   newEpoch,
@@ -89,15 +93,21 @@ const MANY_USERS = 16;
 /** Expired streams deleted per transaction, so that a sweep never holds the write lock for long. */
 const SWEEP_BATCH = 500;
 
+/** How long a commit waits for the write lock (another WORKERS process's commit, a checkpoint) before failing. */
+const LOCK_WAIT_MS = 5000;
+
 /** Opens (creating when needed) the streams' file at `path`. */
 export function openSqliteStreams(path: string, limits: StreamLimits, options: SqliteStreamsOptions = {}): UserStreams {
-  const db = openLocalDatabase(path);
+  const db = openLocalDatabase(path, { busyTimeoutMs: LOCK_WAIT_MS });
   try {
     createSchema(db, path);
   } catch (error) {
     db.close();
     throw error;
   }
+  // From here on the group commit waits for the lock, on timers (store/group-commit.ts).
+  db.pragma('busy_timeout = 0');
+  const checkpoints = checkpointOffThread(db, path, { log: options.log });
   const { size, ttlMs } = limits;
 
   // Advances a live stream: no row when the stream is missing or expired.
@@ -216,29 +226,32 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     return results;
   };
 
-  const commits = groupCommit(db, { flushAt: FLUSH_AT_ITEMS, failure: (error) => unavailable(path, error) });
+  const commits = groupCommit(db, { flushAt: FLUSH_AT_ITEMS, failure: (error) => unavailable(path, error), lockWaitMs: LOCK_WAIT_MS });
   let closed = false;
   const enqueue = <T>(items: number, run: (now: number) => T): Promise<T> =>
     closed ? Promise.reject(new StreamsUnavailableError('the streams are closed')) : commits.enqueue(run, items);
 
-  const sweepBatch = db.transaction((cutoff: number): number => {
-    const users = expiredUsers.all(cutoff, SWEEP_BATCH);
+  const sweepBatch = (now: number): number => {
+    const users = expiredUsers.all(now - ttlMs, SWEEP_BATCH);
     for (const { user } of users) {
       dropEvents.run(user);
       dropMeta.run(user);
     }
     return users.length;
-  });
+  };
   let sweeping: NodeJS.Immediate | undefined;
   const sweep = (): void => {
     sweeping = undefined;
     if (closed) return;
-    try {
-      // A full batch may have left more: the next one runs after other work had its turn.
-      if (sweepBatch.immediate(Date.now() - ttlMs) === SWEEP_BATCH) sweeping = setImmediate(sweep);
-    } catch (error) {
-      options.log?.warn({ err: (error as Error).message, path }, 'could not delete expired event streams; retrying at the next sweep');
-    }
+    // A full batch may have left more: the next one runs after other work had its turn.
+    enqueue(0, sweepBatch).then(
+      (deleted) => {
+        if (deleted === SWEEP_BATCH) sweeping ??= setImmediate(sweep);
+      },
+      (error: unknown) => {
+        if (!closed) options.log?.warn({ err: (error as Error).message, path }, 'could not delete expired event streams; retrying at the next sweep');
+      },
+    );
   };
   sweep();
   const sweeper = setInterval(() => {
@@ -275,6 +288,8 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       closed = true;
       clearInterval(sweeper);
       if (sweeping !== undefined) clearImmediate(sweeping);
+      // The thread's connection goes first: the last one to close checkpoints what is left.
+      await checkpoints.stop();
       db.close();
     },
   };
