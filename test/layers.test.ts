@@ -34,7 +34,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ],
   ['api/', 'client/'],
   ['cluster/', 'store/', 'streams/', 'idempotency/', 'conversations/', 'revocations/'],
-  ['config.ts', 'dev-secrets.ts', 'auth/'],
+  ['config.ts', 'config-values.ts', 'dev-secrets.ts', 'auth/'],
   ['errors.ts', 'ids.ts', 'secrets.ts', 'json-limits.ts', 'readiness.ts', 'internals/'],
 ];
 

@@ -5,11 +5,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { io as connect, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { Redis } from 'ioredis';
-import { mintToken } from '../src/auth/tokens.js';
 import { spawnGateway } from './support/gateway-process.js';
-import { JWT_SECRET, eventually, gatewayEnv, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
+import { connectUserAt, eventually, gatewayEnv, nextEvent, startGateway, type TestGateway } from './support/gateway.js';
 import { SHARED_REDIS_URL, pingRedis, redisServerInstalled, startPrivateRedis, uniquePrefix, type PrivateRedis } from './support/redis.js';
 import { requireService } from './support/services.js';
 import { deliveries, startReceiver, verifyWebhook, type Receiver } from './support/webhooks.js';
@@ -148,19 +147,7 @@ describe('a node killed with SIGKILL', { skip: !redisUp && 'Redis is not running
     survivor = await startGateway(env);
     const spawned = await spawnGateway(gatewayEnv(env));
     doomed = spawned.child;
-    for (const user of ['max', 'ned']) {
-      const socket = connect(`${spawned.url}/v1/shared`, {
-        auth: { token: await mintToken(JWT_SECRET, user) },
-        forceNew: true,
-        reconnection: false,
-        transports: ['websocket'],
-      });
-      sockets.push(socket);
-      await new Promise((resolve, reject) => {
-        socket.once('connect', () => resolve(undefined));
-        socket.once('connect_error', reject);
-      });
-    }
+    for (const user of ['max', 'ned']) await connectUserAt(spawned.url, user, sockets);
   });
   after(async () => {
     for (const socket of sockets) socket.close();

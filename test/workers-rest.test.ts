@@ -8,10 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
-import { io as connect, type Socket } from 'socket.io-client';
-import { mintToken } from '../src/auth/tokens.js';
+import type { Socket } from 'socket.io-client';
 import { exited, spawnGateway, type GatewayProcess } from './support/gateway-process.js';
-import { API_KEY, JWT_SECRET, assertSent, collect, gatewayEnv, nextEvent } from './support/gateway.js';
+import { API_KEY, assertSent, collect, connectUserAt, gatewayEnv, nextEvent } from './support/gateway.js';
 
 /** An answer read from a raw connection: its head as sent, and its body. */
 interface RawAnswer {
@@ -93,18 +92,8 @@ describe('REST calls with WORKERS=2', { timeout: 90_000 }, () => {
         call.end(body);
       });
   };
-  const connectUser = async (userId: string): Promise<Socket> => {
-    // Polling only: every packet is an HTTP request that must reach the worker holding the session.
-    const socket = connect(`${gateway.url}/v1/shared`, {
-      auth: { token: await mintToken(JWT_SECRET, userId) },
-      forceNew: true,
-      reconnection: false,
-      transports: ['polling'],
-    });
-    sockets.push(socket);
-    await new Promise((resolve, reject) => socket.once('connect', () => resolve(undefined)).once('connect_error', reject));
-    return socket;
-  };
+  // Polling only: every packet is an HTTP request that must reach the worker holding the session.
+  const connectUser = (userId: string): Promise<Socket> => connectUserAt(gateway.url, userId, sockets, { transports: ['polling'] });
   /** A bare Engine.IO session (no namespace), opened on a new connection: sticky places it. */
   const openSession = (): Promise<string> =>
     new Promise((resolve, reject) => {

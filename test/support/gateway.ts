@@ -13,6 +13,9 @@ export const API_KEY = 'test-api-key-0123456789';
 export const JWT_SECRET = 'test-jwt-secret-0123456789abcdef';
 export const SCRAPER_KEY = 'test-scraper-key-0123456789';
 
+/** What a test may change of a Socket.IO client's options. */
+type ClientOptions = Partial<ManagerOptions & SocketOptions>;
+
 /** A running gateway plus shortcuts to talk to it. */
 export interface TestGateway {
   readonly gateway: Gateway;
@@ -20,7 +23,7 @@ export interface TestGateway {
   /** A token for `userId` signed with the test secret. */
   token(userId: string, options?: Parameters<typeof mintToken>[2]): Promise<string>;
   /** Connects a user socket and waits until it is connected. */
-  connectUser(userId: string, options?: Partial<ManagerOptions & SocketOptions>): Promise<Socket>;
+  connectUser(userId: string, options?: ClientOptions): Promise<Socket>;
   /** Connects a lead-finder scraper socket and waits until it is connected. */
   connectScraper(key?: string): Promise<Socket>;
   /** Sends a REST request with the API key (unless `headers` overrides it) and parses the reply. */
@@ -62,23 +65,12 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
   const url = `http://127.0.0.1:${port}`;
   const sockets: Socket[] = [];
 
-  const open = (namespace: string, auth: Record<string, unknown>, options: Partial<ManagerOptions & SocketOptions> = {}): Promise<Socket> => {
-    const socket = connect(url + namespace, { auth, forceNew: true, reconnection: false, transports: ['websocket'], ...options });
-    sockets.push(socket);
-    return new Promise((resolve, reject) => {
-      socket.once('connect', () => resolve(socket));
-      socket.once('connect_error', reject);
-    });
-  };
-
   return {
     gateway,
     url,
     token: (userId, options) => mintToken(JWT_SECRET, userId, options),
-    async connectUser(userId, options) {
-      return open('/v1/shared', { token: await mintToken(JWT_SECRET, userId) }, options);
-    },
-    connectScraper: (key = SCRAPER_KEY) => open('/v1/lead-finder', { token: key }),
+    connectUser: (userId, options) => connectUserAt(url, userId, sockets, options),
+    connectScraper: (key = SCRAPER_KEY) => openSocket(`${url}/v1/lead-finder`, { token: key }, sockets),
     async request(method, path, body, headers = {}) {
       const response = await fetch(url + path, {
         method,
@@ -96,6 +88,28 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
       await gateway.close();
     },
   };
+}
+
+/**
+ * Opens a client socket on `url` (a namespace's URL) with `auth`, websocket only and without
+ * reconnection unless `options` says otherwise, and resolves once it is connected; rejects with the
+ * connect_error. The socket goes into `sockets` at once, so that the caller closes it whatever happens.
+ */
+function openSocket(url: string, auth: Record<string, unknown>, sockets: Socket[], options: ClientOptions = {}): Promise<Socket> {
+  const socket = connect(url, { auth, forceNew: true, reconnection: false, transports: ['websocket'], ...options });
+  sockets.push(socket);
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', reject);
+  });
+}
+
+/**
+ * Connects a user socket to the gateway at `url` (in this process or a child one) with a token for
+ * `userId` signed with the test secret, as `openSocket` does; `sockets` collects it for closing.
+ */
+export async function connectUserAt(url: string, userId: string, sockets: Socket[], options: ClientOptions = {}): Promise<Socket> {
+  return openSocket(`${url}/v1/shared`, { token: await mintToken(JWT_SECRET, userId) }, sockets, options);
 }
 
 /** Connects once to `namespace` with `auth`; resolves true once connected, false on connect_error. */
