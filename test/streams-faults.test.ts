@@ -1,6 +1,7 @@
 /**
  * The streams when things go wrong: a process killed while appending, two processes sharing one
- * SQLite file, a lock held past busy_timeout, and a Redis that goes away or stops answering.
+ * SQLite file, a write lock held by another connection (waited for on timers, up to 5 s), and a Redis
+ * that goes away or stops answering.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { loadConfig } from '../src/config.js';
@@ -140,15 +142,40 @@ describe('SQLite streams: two processes sharing one file (WORKERS)', { timeout: 
   });
 });
 
-describe('SQLite streams: a commit that fails', { timeout: 60_000 }, () => {
-  it('rejects every append of the batch with StreamsUnavailableError, then works again', async () => {
-    const path = streamsPath(mkdtempSync(join(tmpdir(), 'gs-streams-locked-')));
-    const streams = openSqliteStreams(path, { size: 10, ttlMs: 3_600_000 });
-    await streams.append([{ userId: 'u', event: 'e', data: 0 }]);
-    // Another process holding the write lock past busy_timeout (5 s).
-    const other = new Database(path);
-    other.pragma('busy_timeout = 0');
-    other.exec('BEGIN IMMEDIATE');
+/** Streams with one event appended, and another connection to their file (as another WORKERS process) holding its write lock. */
+async function streamsWithLockTaken(prefix: string): Promise<{ streams: UserStreams; other: Database.Database }> {
+  const path = streamsPath(mkdtempSync(join(tmpdir(), prefix)));
+  const streams = openSqliteStreams(path, { size: 10, ttlMs: 3_600_000 });
+  await streams.append([{ userId: 'u', event: 'e', data: 0 }]);
+  const other = new Database(path);
+  other.pragma('busy_timeout = 0');
+  other.exec('BEGIN IMMEDIATE');
+  return { streams, other };
+}
+
+describe('SQLite streams: a write lock held elsewhere', { timeout: 60_000 }, () => {
+  it('is waited for on timers: the event loop keeps running, and the append lands once the lock is released', async () => {
+    const { streams, other } = await streamsWithLockTaken('gs-streams-wait-');
+    let settled = false;
+    const appended = streams.append([{ userId: 'u', event: 'e', data: 1 }]).finally(() => {
+      settled = true;
+    });
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    await sleep(300);
+    clearInterval(ticker);
+    assert.equal(settled, false, 'the append waits while the lock is taken');
+    // SQLite's busy handler would have slept on this thread: no timer could have run.
+    assert.ok(ticks >= 5, `timers ran while the append waited (${ticks} ticks of 10 ms)`);
+    other.exec('COMMIT');
+    other.close();
+    const [entry] = await appended;
+    assert.equal(entry!.seq, 2);
+    await streams.close();
+  });
+
+  it('past 5 s, rejects every append of the batch with StreamsUnavailableError, then works again', async () => {
+    const { streams, other } = await streamsWithLockTaken('gs-streams-locked-');
     try {
       const batch = [streams.append([{ userId: 'u', event: 'e', data: 1 }]), streams.append([{ userId: 'v', event: 'e', data: 1 }])];
       for (const result of await Promise.allSettled(batch)) {

@@ -90,8 +90,6 @@ export function checkpointOffThread(db: Database.Database, path: string, options
     fallBack({ err: (error as Error).message }, 'could not start the WAL checkpoint thread; checkpointing on the main thread');
     return { stop: () => Promise.resolve() };
   }
-  // The thread never keeps the process alive on its own.
-  worker.unref();
   let lastWarning = 0;
   worker.on('message', (message: { error?: string }) => {
     // A failing checkpoint fails every round: one warning a minute says so.
@@ -100,6 +98,9 @@ export function checkpointOffThread(db: Database.Database, path: string, options
     log?.warn({ err: message.error, path }, 'a WAL checkpoint failed; retrying');
   });
   worker.on('error', (error) => fallBack({ err: error.message }, 'the WAL checkpoint thread failed; checkpointing on the main thread'));
+  // The thread never keeps the process alive on its own. After the listeners: adding a 'message'
+  // listener refs the worker again.
+  worker.unref();
   let running = true;
   const exited = new Promise<void>((resolve) => {
     worker.once('exit', (code) => {
