@@ -85,7 +85,10 @@ describe('benchmark harness (quick smoke run)', () => {
     // code, not on the machine (14.1 to 14.5 KiB at these 300 sockets, 11.4 at 2,000, on 2026-12-01).
     // A change that keeps the handshake request, or a closure per socket, again goes over it.
     const heapPerConnection = Number(idle.find((row) => row[0] === 'gateway')![4]);
-    assert.ok(heapPerConnection > 0 && heapPerConnection <= HEAP_BUDGET_KIB, `the gateway keeps ${heapPerConnection} KiB of heap per idle connection (budget ${HEAP_BUDGET_KIB})`);
+    assert.ok(
+      heapPerConnection > 0 && heapPerConnection <= HEAP_BUDGET_KIB,
+      `the gateway keeps ${heapPerConnection} KiB of heap per idle connection (budget ${HEAP_BUDGET_KIB})`,
+    );
     const conversation = sectionRows(report, 'Conversation fan-out');
     assert.equal(conversation.length, postgresUp ? 2 : 1, 'one row per store (SQLite, and PostgreSQL when it runs)');
     const cluster = sectionRows(report, 'Cluster');
