@@ -8,6 +8,7 @@ import { DeliverEachMessage, DeliverMessage, type FanoutRecipient, type WireDeli
 import { errorRegistry, fail } from './errors.js';
 import { namespaceNames, userRoom, type NamespaceNames } from './namespaces.js';
 import { createRouting, type Routed, type Routing } from './routing.js';
+import { sendEncodedEvent } from './internals/socket-io.js';
 import type { GatewayServer } from './socket-server.js';
 import type { StreamCursors } from './stream-cursors.js';
 import { StreamsUnavailableError, formatPosition, parsePosition, type Append, type Appended, type UserStreams } from './streams/streams.js';
@@ -66,6 +67,9 @@ export function toEach(recipients: readonly FanoutRecipient[]): Audience {
   return { kind: 'each', recipients };
 }
 
+/** Up to this many sockets, a live event is written to each directly rather than broadcast (see `live`). */
+const DIRECT_WRITE_MAX = 8;
+
 /** Sends deliveries to sockets. */
 export interface Emitter {
   /**
@@ -104,13 +108,32 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
   const cursors = options.streams?.cursors;
   const routing = options.routing ?? createRouting(cluster, { mode: 'broadcast' });
 
+  /**
+   * Sends a live event to the sockets in `rooms` (`sockets` of them): a few are each written the
+   * packet encoded once here; Socket.IO's broadcast, which also builds one WebSocket frame for all,
+   * costs more than it saves for so few (BENCHMARKS.md, issue 15).
+   */
+  const live = (rooms: string | string[], sockets: number, event: string, data: unknown): void => {
+    if (sockets > DIRECT_WRITE_MAX) {
+      users.local.to(rooms).emit(event, data);
+      return;
+    }
+    const json = JSON.stringify([event, data]);
+    for (const room of typeof rooms === 'string' ? [rooms] : rooms) {
+      for (const id of users.adapter.rooms.get(room) ?? []) {
+        const socket = users.sockets.get(id);
+        if (socket !== undefined && !sendEncodedEvent(socket, json)) socket.emit(event, data);
+      }
+    }
+  };
+
   /** Sends one user's event to this node's sockets of that user, through their cursors when it has a position. */
   const toUserHere = (userId: string, event: string, data: unknown, position: string | undefined): number => {
     const room = users.adapter.rooms.get(userRoom(userId));
     if (room === undefined || room.size === 0) return 0;
     const at = position === undefined ? undefined : parsePosition(position);
     if (at === undefined || cursors === undefined) {
-      users.local.to(userRoom(userId)).emit(event, data);
+      live(userRoom(userId), room.size, event, data);
       return room.size;
     }
     for (const id of room) {
@@ -138,8 +161,8 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
     // A socket belongs to exactly one user, so the room sizes add up without double counting.
     let sockets = 0;
     for (const room of rooms) sockets += users.adapter.rooms.get(room)?.size ?? 0;
-    // One emit to all rooms: Socket.IO encodes the packet once and sends it once per socket.
-    if (sockets > 0) users.local.to(rooms).emit(delivery.event, delivery.data);
+    // Encoded once for all rooms, and sent once per socket.
+    if (sockets > 0) live(rooms, sockets, delivery.event, delivery.data);
     return sockets;
   };
 

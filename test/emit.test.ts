@@ -89,3 +89,53 @@ describe('POST /emit/:emitTo', () => {
     assert.equal(atLimit.status, 200, 'duplicates do not count against the limit');
   });
 });
+
+describe('POST /emit with streams off (HISTORY_SIZE=0): live events, written to each socket directly', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startGateway({ HISTORY_SIZE: '0' });
+  });
+  after(() => gw.close());
+
+  it('reach every socket of the user once, over websocket and polling, payload as sent and without a position', async () => {
+    const tab = await gw.connectUser('dora');
+    const phone = await gw.connectUser('dora', { transports: ['polling'] });
+    const tabGot = collect(tab, 'news');
+    const body = { text: 'é "quoted" \u2028', n: 1.5, list: [null, true, { deep: 'x' }] };
+    const arrivals = Promise.all([nextEvent(tab, 'news'), nextEvent(phone, 'news')]);
+    const positions: unknown[][] = [];
+    tab.on('news', (...args: unknown[]) => positions.push(args));
+
+    const reply = await gw.request('POST', '/emit/dora/news', body);
+    assert.equal(reply.status, 200);
+    assert.deepEqual(await arrivals, [body, body]);
+    const marker = nextEvent(tab, 'marker');
+    await gw.request('POST', '/emit/dora/marker', {});
+    await marker;
+    assert.deepEqual(tabGot, [body], 'once');
+    assert.deepEqual(positions, [[body]], 'no position argument when nothing is kept');
+  });
+
+  it('reach the sockets of a few users (written directly) and of many (broadcast by Socket.IO) once each', async () => {
+    for (const count of [3, 12]) {
+      const users = Array.from({ length: count }, (_, i) => `fan-${count}-${i}`);
+      const sockets = await Promise.all(users.map((user) => gw.connectUser(user)));
+      const got = sockets.map((socket) => collect(socket, 'all'));
+      const arrivals = Promise.all(sockets.map((socket) => nextEvent(socket, 'all')));
+      const reply = await gw.request('POST', '/emit/all', { userIds: users, data: { n: count } });
+      assert.equal(reply.status, 200);
+      assert.deepEqual(
+        await arrivals,
+        users.map(() => ({ n: count })),
+      );
+      const markers = Promise.all(sockets.map((socket) => nextEvent(socket, 'marker')));
+      await gw.request('POST', '/emit/marker', { userIds: users, data: 0 });
+      await markers;
+      assert.deepEqual(
+        got,
+        users.map(() => [{ n: count }]),
+        `${count} users: once each`,
+      );
+    }
+  });
+});
