@@ -129,11 +129,12 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
 
   /** Sends one user's event to this node's sockets of that user, through their cursors when it has a position. */
   const toUserHere = (userId: string, event: string, data: unknown, position: string | undefined): number => {
-    const room = users.adapter.rooms.get(userRoom(userId));
+    const name = userRoom(userId);
+    const room = users.adapter.rooms.get(name);
     if (room === undefined || room.size === 0) return 0;
     const at = position === undefined ? undefined : parsePosition(position);
     if (at === undefined || cursors === undefined) {
-      live(userRoom(userId), room.size, event, data);
+      live(name, room.size, event, data);
       return room.size;
     }
     for (const id of room) {

@@ -50,7 +50,7 @@ export function groupCommit(db: Database.Database, { flushAt, failure, lockWaitM
   let queue: Job[] = [];
   let queuedItems = 0;
   let scheduled: NodeJS.Immediate | undefined;
-  // While the lock is taken: the retry timer, and since when the oldest queued job has waited.
+  // While the lock is taken: the retry timer, and when the first try found it taken.
   let retry: NodeJS.Timeout | undefined;
   let waitingSince: number | undefined;
 
