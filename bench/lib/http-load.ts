@@ -29,6 +29,13 @@ export interface HttpLoadResult {
   p99Ms: number;
   /** True when maxMs cut the run short. */
   stopped: boolean;
+  /**
+   * Paced load only: requests that found every keep-alive connection busy and waited a millisecond or
+   * more for one, and the longest such wait. A server that stalls holds every connection's request,
+   * and the requests due meanwhile queue in the loader: their latency counts that wait.
+   */
+  waitedForConnection?: number;
+  connectionWaitMaxMs?: number;
 }
 
 /** The autocannon client internals honourConnectionClose() relies on (autocannon 9, lib/httpClient.js). */

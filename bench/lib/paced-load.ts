@@ -82,6 +82,8 @@ export function runPacedLoad(options: PacedLoadOptions): Promise<HttpLoadResult>
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('')}`;
   const samples: number[] = [];
+  let waitedForConnection = 0;
+  let connectionWaitMaxMs = 0;
   const idle: Connection[] = [];
   const open = new Set<Connection>();
   const queue: { text: string; issued: number }[] = [];
@@ -103,13 +105,30 @@ export function runPacedLoad(options: PacedLoadOptions): Promise<HttpLoadResult>
       open.clear();
       for (const connection of all) connection.socket.destroy();
       const elapsedMs = performance.now() - started;
-      resolve({ sent, ok, non2xx, errors, elapsedMs, rps: (ok / elapsedMs) * 1000, p50Ms: percentile(samples, 50), p99Ms: percentile(samples, 99), stopped });
+      resolve({
+        sent,
+        ok,
+        non2xx,
+        errors,
+        elapsedMs,
+        rps: (ok / elapsedMs) * 1000,
+        p50Ms: percentile(samples, 50),
+        p99Ms: percentile(samples, 99),
+        stopped,
+        waitedForConnection,
+        connectionWaitMaxMs,
+      });
     };
     const settle = (): void => {
       if (++done === options.amount) finish(false);
     };
 
     const write = (connection: Connection, text: string, issued: number): void => {
+      const waited = performance.now() - issued;
+      if (waited >= 1) {
+        waitedForConnection++;
+        connectionWaitMaxMs = Math.max(connectionWaitMaxMs, waited);
+      }
       connection.issued = issued;
       connection.socket.write(text);
     };

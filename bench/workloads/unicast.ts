@@ -39,6 +39,8 @@ type LatencyFigures = {
   serverLoopP99: number;
   serverLoopMax: number;
   serverGcCount: number;
+  /** Full (mark-compact) collections of the server: their concurrent marking shares its pinned core. */
+  serverGcMajor: number;
   serverGcMax: number;
   serverRunQueueMs: number;
   /** The harness process: paced HTTP requests, their timestamps. */
@@ -55,6 +57,9 @@ type LatencyFigures = {
   loadLoopP99: number;
   loadLoopMax: number;
   loadGcMax: number;
+  /** Requests that waited 1 ms or more for a free keep-alive connection of the paced loader, and the longest wait. */
+  waitedForConnection: number;
+  connectionWaitMaxMs: number;
   /** Load-generator CPU (harness and swarm workers) during the phase, in % of one core. */
   halfLoadBusy: number;
   /** CPU other processes on the machine used during the phase, in % of one core (interference.ts). */
@@ -69,6 +74,7 @@ const NO_LATENCY: LatencyFigures = {
   serverLoopP99: Number.NaN,
   serverLoopMax: Number.NaN,
   serverGcCount: Number.NaN,
+  serverGcMajor: Number.NaN,
   serverGcMax: Number.NaN,
   serverRunQueueMs: Number.NaN,
   harnessLoopP99: Number.NaN,
@@ -82,6 +88,8 @@ const NO_LATENCY: LatencyFigures = {
   loadLoopP99: Number.NaN,
   loadLoopMax: Number.NaN,
   loadGcMax: Number.NaN,
+  waitedForConnection: Number.NaN,
+  connectionWaitMaxMs: Number.NaN,
   halfLoadBusy: Number.NaN,
   othersPct: Number.NaN,
   halfMs: Number.NaN,
@@ -107,6 +115,7 @@ function pauseFigures(server: PauseFigures, harness: PauseFigures, swarm: PauseF
     serverLoopP99: server.loopP99Ms,
     serverLoopMax: server.loopMaxMs,
     serverGcCount: server.gcCount,
+    serverGcMajor: server.gcMajorCount,
     serverGcMax: server.gcMaxMs,
     serverRunQueueMs: server.runQueueWaitMs,
     harnessLoopP99: harness.loopP99Ms,
@@ -236,6 +245,8 @@ async function latencyPhase(options: LatencyPhaseOptions): Promise<{ figures: La
       ...pauseFigures(serverPauses, harness, worstPauses(swarmPauses)),
       e2eP50: percentile(timed.latencies, 50),
       e2eP99: percentile(timed.latencies, 99),
+      waitedForConnection: paced.waitedForConnection ?? 0,
+      connectionWaitMaxMs: paced.connectionWaitMaxMs ?? 0,
       halfLoadBusy: (harnessCpuUs + timed.cpuUs) / 10 / paced.elapsedMs,
       othersPct,
       halfMs: paced.elapsedMs,
@@ -250,9 +261,12 @@ async function latencyPhase(options: LatencyPhaseOptions): Promise<{ figures: La
  * its event loop is stalled waits for the stall's end, and the loop-delay monitor's samples are
  * such waits, so a process whose loop-delay p99 is at least the publish→receive p99 makes that
  * tail on its own: the tail is that process's. Failing that, a p99 no longer than one process's
- * longest stall is put down to that stall. A p99 longer than both is queueing along the path
- * (kernel, sockets, a backlog after a stall). Time spent waiting for the CPU (run-queue wait) is
- * other processes' doing, or the harness's and its workers' on their shared core: the note gives
+ * longest stall is put down to that stall. A p99 longer than both is queueing: in the load generator
+ * when at least 1% of the requests waited for one of its keep-alive connections (each held by a
+ * request the server has not answered: a stall, or a backlog it works off), else along the path
+ * (kernel, sockets, a backlog after a stall). The server's full collections are counted: their
+ * concurrent marking runs on the server's one pinned core, beside its event loop. Time spent
+ * waiting for the CPU (run-queue wait) is other processes' doing, or the harness's and its workers' on their shared core: the note gives
  * it with each side's longest stall, GC pause and CPU, and how busy the rest of the machine was.
  */
 function whoseTail(name: string, runs: readonly UnicastFigures[]): string[] {
@@ -260,6 +274,8 @@ function whoseTail(name: string, runs: readonly UnicastFigures[]): string[] {
   if (timed.length === 0) return [];
   const ms = (value: number): string => fmt(value, value < 10 ? 1 : 0);
   const share = (waitMs: number, r: UnicastFigures): string => `${fmt((waitMs / r.halfMs) * 100)} %`;
+  // Requests of the phase that waited for one of the paced loader's connections, in %.
+  const queuedShare = (r: UnicastFigures): number => (r.waitedForConnection / ((r.halfRate * r.halfMs) / 1000)) * 100;
   const verdict = (r: UnicastFigures): string => {
     const pick = (load: boolean, server: boolean, how: string): string | undefined => {
       if (load && server) return `both sides' (${how})`;
@@ -270,7 +286,9 @@ function whoseTail(name: string, runs: readonly UnicastFigures[]): string[] {
     const found =
       pick(r.loadLoopP99 >= r.e2eP99, r.serverLoopP99 >= r.e2eP99, 'by loop-delay p99') ??
       pick(r.loadLoopMax >= r.e2eP99, r.serverLoopMax >= r.e2eP99, 'by longest stall') ??
-      'longer than any stall: queueing along the path';
+      (queuedShare(r) >= 1
+        ? 'longer than any stall: requests waited in the load generator for a keep-alive connection, every one held by a request the server had not answered'
+        : 'longer than any stall: queueing along the path');
     return r.othersPct > QUIET_PCT ? `${found}, while other processes used ${fmt(r.othersPct)} % of a core` : found;
   };
   const described = timed.map(
@@ -278,7 +296,11 @@ function whoseTail(name: string, runs: readonly UnicastFigures[]): string[] {
       `run ${i + 1}: p99 ${ms(r.e2eP99)} ms → ${verdict(r)}. ` +
       `Load generator: loop p99 ${ms(r.loadLoopP99)} / max ${ms(r.loadLoopMax)} ms (${r.harnessLoopMax >= r.swarmLoopMax ? 'harness' : 'swarm worker'}), ` +
       `GC max ${ms(r.loadGcMax)} ms, ${fmt(r.halfLoadBusy)} % busy, waited for the CPU ${share(Math.max(r.harnessRunQueueMs, r.swarmRunQueueMs), r)} of the phase; ` +
-      `server: loop p99 ${ms(r.serverLoopP99)} / max ${ms(r.serverLoopMax)} ms, GC max ${ms(r.serverGcMax)} ms, waited ${share(r.serverRunQueueMs, r)}`,
+      `server: loop p99 ${ms(r.serverLoopP99)} / max ${ms(r.serverLoopMax)} ms, GC max ${ms(r.serverGcMax)} ms, ` +
+      `${fmt(r.serverGcMajor)} full collection${r.serverGcMajor === 1 ? '' : 's'}, waited ${share(r.serverRunQueueMs, r)}` +
+      (r.waitedForConnection > 0
+        ? `; ${fmt(r.waitedForConnection)} requests (${fmt(queuedShare(r), 1)} %) waited for a connection, up to ${ms(r.connectionWaitMaxMs)} ms`
+        : ''),
   );
   return [`Whose tail is **${name}**'s pub→recv p99 (half-rate phase, valid runs in order): ${described.join('; ')}.`];
 }
