@@ -2,7 +2,8 @@
  * The benchmark's half-rate load driver (bench/lib/paced-load.ts) speaks HTTP/1.1 itself over plain
  * TCP sockets: these check that it reads every kind of answer the servers under test may give
  * (Content-Length, chunked, bodiless, split across reads, an error status, a server that closes
- * after an answer) and counts each request exactly once, and that it really paces.
+ * after an answer) and counts each request exactly once, that it really paces, and that it counts
+ * the requests that had to wait for a free connection (the latency tail's note names that queue).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,6 +34,8 @@ describe('paced load driver', () => {
           res.writeHead(204).end();
         } else if (kind === 'refused') {
           res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"busy"}');
+        } else if (kind === 'slow') {
+          setTimeout(() => res.writeHead(200, { 'content-length': '2' }).end('{}'), 50);
         } else if (kind === 'close') {
           res.writeHead(200, { connection: 'close', 'content-length': '2' }).end('{}');
         } else {
@@ -100,5 +103,22 @@ describe('paced load driver', () => {
     // 100 requests at 200/s take about half a second; the 50th goes out about a quarter second in.
     assert.ok(result.elapsedMs >= 450, `elapsed ${result.elapsedMs} ms`);
     assert.ok(arrivals[50]! >= 200 && arrivals[50]! < 400, `request 50 issued at ${arrivals[50]} ms`);
+  });
+
+  it('counts the requests that waited for a connection while the server held every one', async () => {
+    // One connection, a request due every 10 ms, each answered after 50 ms: most wait for the one before.
+    const result = await runPacedLoad({
+      baseUrl: url,
+      headers: {},
+      rate: 100,
+      amount: 10,
+      connections: 1,
+      request: (i) => ({ path: `/slow/${i}`, body: '{}' }),
+      maxMs: 20_000,
+    });
+    assert.equal(result.ok, 10);
+    assert.ok((result.waitedForConnection ?? 0) >= 5 && (result.waitedForConnection ?? 0) <= 10, `waited: ${result.waitedForConnection}`);
+    // The last request was due 90 ms in and could go only after nine answers of 50 ms each.
+    assert.ok((result.connectionWaitMaxMs ?? 0) >= 300, `longest wait ${result.connectionWaitMaxMs} ms`);
   });
 });
