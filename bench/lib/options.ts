@@ -34,8 +34,9 @@ const FULL: Sizes = {
   unicastUsers: 1000,
   unicastRequests: 50_000,
   httpConnections: 50,
-  // Long enough to hold the full collections V8 makes every 10 to 20 s at half rate: in a 5 s window
-  // the p99 depended on whether one fell inside it (BENCHMARKS.md, "The latency tail").
+  // Long enough to hold the full collections V8 makes at half rate (every few seconds to every 20 s
+  // or more, by target): in a 5 s window the p99 depended on whether one fell inside it
+  // (BENCHMARKS.md, "The latency tail").
   latencySeconds: 20,
   fanoutSockets: 10_000,
   fanoutRounds: 5,

@@ -266,8 +266,9 @@ async function latencyPhase(options: LatencyPhaseOptions): Promise<{ figures: La
  * request the server has not answered: a stall, or a backlog it works off), else along the path
  * (kernel, sockets, a backlog after a stall). The server's full collections are counted: their
  * concurrent marking runs on the server's one pinned core, beside its event loop. Time spent
- * waiting for the CPU (run-queue wait) is other processes' doing, or the harness's and its workers' on their shared core: the note gives
- * it with each side's longest stall, GC pause and CPU, and how busy the rest of the machine was.
+ * waiting for the CPU (run-queue wait) is other processes' doing, or the harness's and its workers'
+ * on their shared core: the note gives it with each side's longest stall, GC pause and CPU, and how
+ * busy the rest of the machine was.
  */
 function whoseTail(name: string, runs: readonly UnicastFigures[]): string[] {
   const timed = runs.filter((r) => Number.isFinite(r.e2eP99) && Number.isFinite(r.loadLoopMax) && Number.isFinite(r.serverLoopMax));
