@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { constants, monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram, type PerformanceEntry } from 'node:perf_hooks';
+import { GCProfiler, getHeapStatistics } from 'node:v8';
 
 /** What one process (or the worst of several) paused during a window; plain data so it crosses IPC. */
 export interface PauseFigures {
@@ -23,6 +24,30 @@ export interface PauseFigures {
    * that is not the process's own work but other processes taking its core. NaN where unreadable.
    */
   runQueueWaitMs: number;
+  /**
+   * Bytes the process allocated on the V8 heap during the window: what each collection found in
+   * use before it ran, less what the one before left, summed. Unlike time, this hardly depends on
+   * how busy the machine was, so it shows a change in garbage per request that throughput noise
+   * hides.
+   */
+  allocatedBytes: number;
+}
+
+/** One collection as v8.GCProfiler reports it (the fields used here). */
+export interface GcRecord {
+  beforeGC: { heapStatistics: { usedHeapSize: number } };
+  afterGC: { heapStatistics: { usedHeapSize: number } };
+}
+
+/** Bytes allocated between `usedAtStart` and `usedAtEnd` with these collections in between. */
+export function allocatedBetween(usedAtStart: number, collections: readonly GcRecord[], usedAtEnd: number): number {
+  let allocated = 0;
+  let used = usedAtStart;
+  for (const { beforeGC, afterGC } of collections) {
+    allocated += Math.max(0, beforeGC.heapStatistics.usedHeapSize - used);
+    used = afterGC.heapStatistics.usedHeapSize;
+  }
+  return allocated + Math.max(0, usedAtEnd - used);
 }
 
 /** Run-queue wait of the calling thread so far, in ns (second field of schedstat); NaN off Linux. */
@@ -52,6 +77,8 @@ export class PauseMonitor {
   private gcTotalMs = 0;
   private gcMaxMs = 0;
   private waitAtStartNs = Number.NaN;
+  private gcProfiler: GCProfiler | undefined;
+  private usedAtStart = 0;
 
   /** Starts a new window, discarding one still open. */
   start(): void {
@@ -67,6 +94,9 @@ export class PauseMonitor {
       for (const entry of list.getEntries()) this.onGc(entry);
     });
     this.observer.observe({ entryTypes: ['gc'] });
+    this.gcProfiler = new GCProfiler();
+    this.usedAtStart = getHeapStatistics().used_heap_size;
+    this.gcProfiler.start();
   }
 
   /** Ends the window and returns what it saw; zeros when none was started. */
@@ -74,6 +104,9 @@ export class PauseMonitor {
     // Entries still buffered in the observer would otherwise be lost with it.
     for (const entry of this.observer?.takeRecords() ?? []) this.onGc(entry);
     const histogram = this.histogram;
+    const collections = this.gcProfiler?.stop().statistics ?? [];
+    const allocatedBytes = this.gcProfiler ? allocatedBetween(this.usedAtStart, collections, getHeapStatistics().used_heap_size) : 0;
+    this.gcProfiler = undefined;
     const figures: PauseFigures = {
       // With no sample yet (a window shorter than RESOLUTION_MS) the histogram reports huge sentinels.
       loopP99Ms: histogram && histogram.count > 0 ? histogram.percentile(99) / NS_PER_MS : 0,
@@ -83,6 +116,7 @@ export class PauseMonitor {
       gcTotalMs: this.gcTotalMs,
       gcMaxMs: this.gcMaxMs,
       runQueueWaitMs: (runQueueWaitNs() - this.waitAtStartNs) / NS_PER_MS,
+      allocatedBytes,
     };
     this.close();
     return figures;
@@ -101,6 +135,8 @@ export class PauseMonitor {
     this.histogram = undefined;
     this.observer?.disconnect();
     this.observer = undefined;
+    this.gcProfiler?.stop();
+    this.gcProfiler = undefined;
   }
 }
 
@@ -114,5 +150,6 @@ export function worstPauses(parts: readonly PauseFigures[]): PauseFigures {
     gcTotalMs: parts.reduce((n, p) => n + p.gcTotalMs, 0),
     gcMaxMs: Math.max(0, ...parts.map((p) => p.gcMaxMs)),
     runQueueWaitMs: Math.max(0, ...parts.map((p) => p.runQueueWaitMs)),
+    allocatedBytes: parts.reduce((n, p) => n + p.allocatedBytes, 0),
   };
 }

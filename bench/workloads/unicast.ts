@@ -43,6 +43,12 @@ type LatencyFigures = {
   serverGcMajor: number;
   serverGcMax: number;
   serverRunQueueMs: number;
+  /**
+   * KiB the server allocated on its V8 heap per request of the phase (pauses.ts): its garbage per
+   * request, which sets how often it collects. NaN for a WORKERS tree, whose primary only hands
+   * connections on.
+   */
+  serverAllocKiB: number;
   /** The harness process: paced HTTP requests, their timestamps. */
   harnessLoopP99: number;
   harnessLoopMax: number;
@@ -77,6 +83,7 @@ const NO_LATENCY: LatencyFigures = {
   serverGcMajor: Number.NaN,
   serverGcMax: Number.NaN,
   serverRunQueueMs: Number.NaN,
+  serverAllocKiB: Number.NaN,
   harnessLoopP99: Number.NaN,
   harnessLoopMax: Number.NaN,
   harnessGcMax: Number.NaN,
@@ -193,6 +200,7 @@ async function measureOnce(
   return {
     ...maxFigures,
     ...latency.figures,
+    ...(target.unpinned && { serverAllocKiB: Number.NaN }),
     delivered: maxFigures.delivered + latency.delivered,
     expected: maxFigures.expected + latency.expected,
   };
@@ -245,6 +253,7 @@ async function latencyPhase(options: LatencyPhaseOptions): Promise<{ figures: La
       ...pauseFigures(serverPauses, harness, worstPauses(swarmPauses)),
       e2eP50: percentile(timed.latencies, 50),
       e2eP99: percentile(timed.latencies, 99),
+      serverAllocKiB: serverPauses.allocatedBytes / 1024 / Math.max(1, paced.ok),
       waitedForConnection: paced.waitedForConnection ?? 0,
       connectionWaitMaxMs: paced.connectionWaitMaxMs ?? 0,
       halfLoadBusy: (harnessCpuUs + timed.cpuUs) / 10 / paced.elapsedMs,
@@ -345,6 +354,7 @@ export const unicast: Workload = {
       fmt(m(t.name, 'e2eP99'), 2),
       `${fmt(m(t.name, 'serverLoopP99'), 1)} / ${fmt(m(t.name, 'serverLoopMax'), 1)}`,
       fmt(m(t.name, 'serverGcMax'), 1),
+      fmt(m(t.name, 'serverAllocKiB'), 1),
       `${fmt(m(t.name, 'loadLoopP99'), 1)} / ${fmt(m(t.name, 'loadLoopMax'), 1)}`,
       fmt(m(t.name, 'loadGcMax'), 1),
       t.sockets ? `${fmt(results.sum(t.name, 'delivered'))} / ${fmt(results.sum(t.name, 'expected'))}` : 'n/a',
@@ -369,6 +379,7 @@ export const unicast: Workload = {
             'pub→recv p99 ms',
             'server loop p99 / max ms',
             'server GC max ms',
+            'server alloc KiB/req',
             'load-gen loop p99 / max ms',
             'load-gen GC max ms',
             'delivered / expected (all runs)',
