@@ -1,22 +1,37 @@
 /**
- * Summarises a `.cpuprofile` (from `npm run bench -- --cpu-prof <dir>`): the functions with the
- * most self time, and self time per package, as shares of the busy (non-idle) time, so a profile
- * can be read without a browser.
+ * Summarises a profile of `npm run bench -- --cpu-prof <dir>` (`.cpuprofile`: time) or
+ * `--alloc-prof <dir>` (`.heapprofile`: bytes allocated): the functions with the largest self share,
+ * and the share per package, so a profile can be read without a browser. Time shares are of the
+ * busy (non-idle) time; byte shares are of all bytes allocated.
  *
- *   node --import tsx bench/profile-summary.ts <file.cpuprofile> [--top 30]
+ *   node --import tsx bench/profile-summary.ts <file.cpuprofile | file.heapprofile> [--top 30] [--inclusive]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
 }
-interface Profile {
-  nodes: ProfileNode[];
+interface CpuProfile {
+  nodes: { id: number; callFrame: CallFrame; children?: number[] }[];
   samples: number[];
   timeDeltas: number[];
+}
+interface HeapNode {
+  callFrame: CallFrame;
+  selfSize: number;
+  children: HeapNode[];
+}
+interface HeapProfile {
+  head: HeapNode;
+}
+
+/** What was measured at one place: its stack (innermost first) and how much (µs or bytes). */
+interface Weighed {
+  stack: CallFrame[];
+  weight: number;
 }
 
 /** `node_modules/<pkg>` (scoped too), `src/...`, `node:` internals, or the V8 pseudo-frames. */
@@ -29,68 +44,87 @@ function packageOf(url: string, name: string): string {
   return local ? `${local[1]}/${local[2]!.split('/')[0]}` : url;
 }
 
+/** The probe's own call that stops the profiler spans the wait for the stop, not work. */
+const isProbe = (stack: readonly CallFrame[]): boolean => stack.some((frame) => frame.url.endsWith('/bench/lib/probe.ts'));
+
+function cpuSamples(profile: CpuProfile): Weighed[] {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const out: Weighed[] = [];
+  profile.samples.forEach((id, i) => {
+    const stack: CallFrame[] = [];
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) stack.push(byId.get(at)!.callFrame);
+    if (stack.length > 0) out.push({ stack, weight: profile.timeDeltas[i] ?? 0 });
+  });
+  return out;
+}
+
+function heapSamples(profile: HeapProfile): Weighed[] {
+  const out: Weighed[] = [];
+  const walk = (node: HeapNode, above: CallFrame[]): void => {
+    const stack = [node.callFrame, ...above];
+    if (node.selfSize > 0) out.push({ stack, weight: node.selfSize });
+    for (const child of node.children) walk(child, stack);
+  };
+  walk(profile.head, []);
+  return out;
+}
+
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { top: { type: 'string', default: '25' }, inclusive: { type: 'boolean', default: false } },
 });
 if (positionals.length !== 1) {
-  console.error('usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [--top N] [--inclusive]');
+  console.error('usage: node --import tsx bench/profile-summary.ts <file.cpuprofile | file.heapprofile> [--top N] [--inclusive]');
   process.exit(2);
 }
-const profile = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as Profile;
-const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-const parentOf = new Map<number, number>();
-for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
-const keyOf = ({ functionName, url, lineNumber }: ProfileNode['callFrame']): string => {
+const parsed = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as CpuProfile | HeapProfile;
+const bytes = 'head' in parsed;
+const weighed = (bytes ? heapSamples(parsed) : cpuSamples(parsed)).filter((w) => !isProbe(w.stack));
+
+const keyOf = ({ functionName, url, lineNumber }: CallFrame): string => {
   const file = url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(src|bench)\//, '$1/');
   return `${functionName || '(anonymous)'}  ${file}${url ? `:${lineNumber + 1}` : ''}`;
-};
-const underProbe = (id: number): boolean => {
-  for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) if (byId.get(at)!.callFrame.url.endsWith('/bench/lib/probe.ts')) return true;
-  return false;
 };
 // Inclusive: each sample counts once for every function on its stack (once only, however often it recurs).
 const inclusive = new Map<string, number>();
 const self = new Map<string, number>();
 const packages = new Map<string, number>();
+const add = (map: Map<string, number>, key: string, weight: number): void => void map.set(key, (map.get(key) ?? 0) + weight);
 let total = 0;
-for (let i = 0; i < profile.samples.length; i++) {
-  const node = byId.get(profile.samples[i]!);
-  if (!node) continue;
-  // The probe's own call that stops the profiler: its one sample spans the wait for the stop, not work.
-  if (underProbe(node.id)) continue;
-  const dt = profile.timeDeltas[i] ?? 0;
-  total += dt;
-  const { functionName, url } = node.callFrame;
-  const key = keyOf(node.callFrame);
-  self.set(key, (self.get(key) ?? 0) + dt);
-  if (values.inclusive) {
-    const seen = new Set<string>();
-    for (let id: number | undefined = node.id; id !== undefined; id = parentOf.get(id)) {
-      const frame = byId.get(id)!.callFrame;
-      if (frame.functionName === '(root)') continue;
-      const k = keyOf(frame);
-      if (seen.has(k)) continue;
-      seen.add(k);
-      inclusive.set(k, (inclusive.get(k) ?? 0) + dt);
-    }
+for (const { stack, weight } of weighed) {
+  const top = stack[0]!;
+  total += weight;
+  add(self, keyOf(top), weight);
+  add(packages, packageOf(top.url, top.functionName), weight);
+  if (!values.inclusive) continue;
+  const seen = new Set<string>();
+  for (const frame of stack) {
+    if (frame.functionName === '(root)') continue;
+    const key = keyOf(frame);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    add(inclusive, key, weight);
   }
-  const pkg = packageOf(url, functionName);
-  packages.set(pkg, (packages.get(pkg) ?? 0) + dt);
 }
 const top = Number(values.top);
 const idle = packages.get('(idle)') ?? 0;
 packages.delete('(idle)');
 self.delete('(idle)  ');
 const busy = total - idle;
-const share = (us: number): string => `${((us / busy) * 100).toFixed(1).padStart(5)}%`;
+const share = (weight: number): string => `${((weight / busy) * 100).toFixed(1).padStart(5)}%`;
+const what = bytes ? 'bytes allocated' : 'self time';
 console.log(
-  `${(total / 1000).toFixed(0)} ms sampled, ${(busy / 1000).toFixed(0)} ms busy (${((busy / total) * 100).toFixed(0)}%); shares below are of busy time\n\nself time by package:`,
+  bytes
+    ? `${(total / 1024 / 1024).toFixed(1)} MiB allocated (sampled); shares below are of that`
+    : `${(total / 1000).toFixed(0)} ms sampled, ${(busy / 1000).toFixed(0)} ms busy (${((busy / total) * 100).toFixed(0)}%); shares below are of busy time`,
 );
-for (const [pkg, us] of [...packages].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(us)}  ${pkg}`);
-console.log('\nself time by function:');
-for (const [fn, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(us)}  ${fn}`);
+console.log(`\n${what} by package:`);
+for (const [pkg, weight] of [...packages].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(weight)}  ${pkg}`);
+console.log(`\n${what} by function:`);
+for (const [fn, weight] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(weight)}  ${fn}`);
 if (values.inclusive) {
-  console.log('\ntotal time by function (itself and what it calls):');
-  for (const [fn, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(us)}  ${fn}`);
+  console.log(`\n${bytes ? 'bytes allocated' : 'total time'} by function (itself and what it calls):`);
+  for (const [fn, weight] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(weight)}  ${fn}`);
 }

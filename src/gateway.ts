@@ -28,7 +28,7 @@ import { answerFrameworkError, formatValidationErrors, installErrorHandling } fr
 import { parseJsonBodies } from './http/json-body.js';
 import { answerWrongMethods } from './http/method-not-allowed.js';
 import { registerRateLimit } from './http/rate-limit.js';
-import { RequestLog } from './http/request-log.js';
+import { RequestLog, requestLogger } from './http/request-log.js';
 import { namespacesOf } from './internals/socket-io.js';
 import { createMetrics } from './metrics.js';
 import { USERS_NAMESPACE, namespaceNames, setupNamespaces } from './namespaces.js';
@@ -102,6 +102,7 @@ export async function createGateway(config: Config, options: { bus?: ClusterBus 
   const app = Fastify({
     logger: { level: config.logLevel, redact: REDACTED_PATHS },
     logController: new RequestLog(),
+    childLoggerFactory: requestLogger,
     bodyLimit: config.bodyLimitBytes,
     ...fastifyTimeouts(config),
     trustProxy: config.trustProxy,

@@ -10,13 +10,17 @@ export interface BenchOptions {
   selfCheck: boolean;
   /** Measure at once, without waiting for a quiet machine or repeating disturbed runs (disturbances are still named). */
   noWait: boolean;
-  /** Folder for `node --cpu-prof` profiles of every server run, or undefined. */
+  /** Folder for profiles of every server's max-rate phases, or undefined. */
   cpuProf: string | undefined;
+  /** What those profiles record: CPU time (`.cpuprofile`) or, with `--alloc-prof`, allocations (`.heapprofile`). */
+  profileKind: ProfileKind;
   out: string;
   /** Exact argv after `harness.ts`, for the report's reproduce lines. */
   argv: string[];
   sizes: Sizes;
 }
+
+export type ProfileKind = 'cpu' | 'alloc';
 
 export interface Sizes {
   unicastUsers: number;
@@ -81,6 +85,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --no-wait               measure at once on a busy machine: no waiting for quiet, no repeats (A/B by CPU per message)
   --cpu-prof <dir>        CPU-profile each server during every max-rate phase (slows it), .cpuprofile files in <dir>
                           (summarise one with: node --import tsx bench/profile-summary.ts <file>)
+  --alloc-prof <dir>      the same phases, profiling allocations instead (V8's sampling heap profiler, counting what
+                          was already collected too), .heapprofile files in <dir>; profile-summary reads them too
 ${Object.entries(SIZE_FLAGS)
   .map(([flag, key]) => `  --${flag} <n>`.padEnd(26) + `default ${FULL[key]} (quick ${QUICK[key]})`)
   .join('\n')}
@@ -108,11 +114,13 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       'skip-self-check': { type: 'boolean', default: false },
       'no-wait': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
+      'alloc-prof': { type: 'string' },
       help: { type: 'boolean', default: false },
       ...sizeOptions,
     },
   });
   if (values.help) return undefined;
+  if (values['cpu-prof'] !== undefined && values['alloc-prof'] !== undefined) throw new Error('--cpu-prof and --alloc-prof: one profile at a time');
   const quick = values.quick === true;
   const sizes: Sizes = { ...(quick ? QUICK : FULL) };
   for (const [flag, key] of Object.entries(SIZE_FLAGS)) {
@@ -134,7 +142,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     pin: values['no-pin'] !== true,
     selfCheck: values['skip-self-check'] !== true,
     noWait: values['no-wait'] === true,
-    cpuProf: typeof values['cpu-prof'] === 'string' ? values['cpu-prof'] : undefined,
+    cpuProf: values['cpu-prof'] ?? values['alloc-prof'],
+    profileKind: values['alloc-prof'] === undefined ? 'cpu' : 'alloc',
     out: typeof values.out === 'string' ? values.out : quick ? 'bench/out/BENCHMARKS.quick.md' : 'BENCHMARKS.md',
     argv,
     sizes,

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { ProfileKind } from './options.js';
 import type { PauseFigures } from './pauses.js';
 import type { ProbeStats } from './probe.js';
 
@@ -19,6 +20,8 @@ export interface ServerStartOptions {
   /** Core to pin the server to with taskset, or undefined to leave it free. */
   cpu: number | undefined;
   readyTimeoutMs: number;
+  /** What startProfile() records. */
+  profileKind?: ProfileKind;
 }
 
 /** Asks the kernel for a free loopback port. */
@@ -76,6 +79,7 @@ export class ServerProcess {
     readonly name: string,
     readonly port: number,
     private readonly child: ChildProcess,
+    private readonly profileKind: ProfileKind,
   ) {
     const keep = (chunk: Buffer): void => {
       // Only the tail matters for a failure message; the rest would grow without bound.
@@ -102,7 +106,7 @@ export class ServerProcess {
       env: { ...process.env, ...options.env, PORT: String(options.port) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
-    const server = new ServerProcess(options.name, options.port, child);
+    const server = new ServerProcess(options.name, options.port, child, options.profileKind ?? 'cpu');
     const deadline = performance.now() + options.readyTimeoutMs;
     while (performance.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) break;
@@ -180,12 +184,14 @@ export class ServerProcess {
 
   /** Starts the CPU profiler in the server (see probe.ts). */
   async startProfile(): Promise<void> {
-    await this.ask({ probe: 'profile' });
+    await this.ask({ probe: 'profile', kind: this.profileKind });
   }
 
-  /** Stops the CPU profiler and writes the `.cpuprofile` to `file`. */
-  async stopProfile(file: string): Promise<void> {
-    await this.ask({ probe: 'profile', file });
+  /** Stops the profiler and writes the profile to `stem` plus `.cpuprofile` or `.heapprofile`; returns that path. */
+  async stopProfile(stem: string): Promise<string> {
+    const file = `${stem}.${this.profileKind === 'alloc' ? 'heapprofile' : 'cpuprofile'}`;
+    await this.ask({ probe: 'profile', kind: this.profileKind, file });
+    return file;
   }
 
   /** Starts recording the server's event-loop delay and GC pauses (see pauses.ts). */
@@ -200,7 +206,7 @@ export class ServerProcess {
     return answer.pauses;
   }
 
-  private ask(request: { probe: 'profile'; file?: string } | { probe: 'pauses'; stop?: boolean }): Promise<ProbeAnswer> {
+  private ask(request: { probe: 'profile'; kind: ProfileKind; file?: string } | { probe: 'pauses'; stop?: boolean }): Promise<ProbeAnswer> {
     const id = this.nextProbeId++;
     return new Promise((resolve, reject) => {
       const onMessage = (message: ProbeAnswer): void => {

@@ -136,6 +136,7 @@ export async function startServer(ctx: WorkloadContext, target: Target, extraEnv
       port: await freePort(),
       cpu: target.unpinned ? undefined : ctx.serverCpu,
       readyTimeoutMs: 30_000,
+      profileKind: ctx.options.profileKind,
     });
     server.onStopped(cleanup);
     return server;
@@ -254,7 +255,7 @@ export async function profileServers(dir: string | undefined, servers: readonly 
     const folder = resolve(REPO_ROOT, dir);
     mkdirSync(folder, { recursive: true });
     const stamp = Date.now();
-    await Promise.all(servers.map((s, i) => s.stopProfile(join(folder, `${label.replace(/[^\w.-]+/g, '_')}-${i}-${stamp}.cpuprofile`))));
+    await Promise.all(servers.map((s, i) => s.stopProfile(join(folder, `${label.replace(/[^\w.-]+/g, '_')}-${i}-${stamp}`))));
   };
 }
 
