@@ -103,7 +103,10 @@ function recordPauses(message: PausesRequest): void {
 /** Profiles only the measured phase (unlike `node --cpu-prof`, which includes start-up and connects). */
 function profile(message: ProfileRequest): void {
   const answer = (error?: Error | null): void => void process.send?.({ probe: 'profile', id: message.id, error: error?.message });
-  if (message.kind === 'alloc') return profileAllocations(message, answer);
+  if (message.kind === 'alloc') {
+    profileAllocations(message, answer);
+    return;
+  }
   if (message.file === undefined) {
     session = new Session();
     session.connect();
