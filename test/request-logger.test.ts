@@ -37,7 +37,7 @@ describe("a request's logger", () => {
     log.info({ userId: 'alice' }, 'request');
     log.debug('details');
     assert.equal(children(), 0, 'no child for lines nobody reads');
-    assert.deepEqual(lines, []);
+    assert.equal(lines.length, 0);
 
     log.warn({ body: { token: 'sk-secret' } }, 'odd request');
     log.error(new Error('boom'), 'request failed');
