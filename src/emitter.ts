@@ -11,7 +11,7 @@ import { createRouting, type Routed, type Routing } from './routing.js';
 import { sendEncodedEvent } from './internals/socket-io.js';
 import type { GatewayServer } from './socket-server.js';
 import type { StreamCursors } from './stream-cursors.js';
-import { StreamsUnavailableError, formatPosition, parsePosition, type Append, type Appended, type UserStreams } from './streams/streams.js';
+import { StreamsUnavailableError, formatPosition, parsePosition, type Append, type Appended, type Position, type UserStreams } from './streams/streams.js';
 
 /**
  * Who a delivery goes to: every socket of some users, one scraper socket, or every socket of each of
@@ -128,11 +128,10 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
   };
 
   /** Sends one user's event to this node's sockets of that user, through their cursors when it has a position. */
-  const toUserHere = (userId: string, event: string, data: unknown, position: string | undefined): number => {
+  const toUserHere = (userId: string, event: string, data: unknown, at: Position | undefined): number => {
     const name = userRoom(userId);
     const room = users.adapter.rooms.get(name);
     if (room === undefined || room.size === 0) return 0;
-    const at = position === undefined ? undefined : parsePosition(position);
     if (at === undefined || cursors === undefined) {
       live(name, room.size, event, data);
       return room.size;
@@ -151,45 +150,58 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
       scrapers.local.to(delivery.socketId).emit(delivery.event, delivery.data);
       return 1;
     }
-    if (delivery.positions !== undefined) {
+    return toUsersHere(delivery.userIds, delivery.event, delivery.data, delivery.positions?.map(parsePosition));
+  };
+
+  /** Sends an event to this node's sockets of `userIds`; `at[i]` is the event's position in user i's stream. */
+  const toUsersHere = (userIds: readonly string[], event: string, data: unknown, at: readonly (Position | undefined)[] | undefined): number => {
+    if (at !== undefined) {
       let sockets = 0;
-      delivery.userIds.forEach((userId, i) => {
-        sockets += toUserHere(userId, delivery.event, delivery.data, delivery.positions?.[i]);
-      });
+      for (let i = 0; i < userIds.length; i++) sockets += toUserHere(userIds[i] as string, event, data, at[i]);
       return sockets;
     }
-    const rooms = delivery.userIds.map(userRoom);
+    const rooms = userIds.map(userRoom);
     // A socket belongs to exactly one user, so the room sizes add up without double counting.
     let sockets = 0;
     for (const room of rooms) sockets += users.adapter.rooms.get(room)?.size ?? 0;
     // Encoded once for all rooms, and sent once per socket.
-    if (sockets > 0) live(rooms, sockets, delivery.event, delivery.data);
+    if (sockets > 0) live(rooms, sockets, event, data);
     return sockets;
   };
 
-  const deliverEachHere = ({ event, common, recipients }: WireFanout): number => {
+  /** A fan-out to this node's sockets; `at[i]` is the event's position in recipient i's stream. */
+  const toEachHere = (event: string, common: unknown, recipients: readonly FanoutRecipient[], at: readonly (Position | undefined)[] | undefined): number => {
     let sockets = 0;
-    for (const { userId, fields, position } of recipients) {
+    for (let i = 0; i < recipients.length; i++) {
+      const { userId, fields } = recipients[i] as FanoutRecipient;
       if (!users.adapter.rooms.has(userRoom(userId))) continue;
-      sockets += toUserHere(userId, event, { ...common, ...fields }, position);
+      sockets += toUserHere(userId, event, { ...(common as object), ...fields }, at?.[i]);
     }
     return sockets;
   };
+
+  const deliverEachHere = ({ event, common, recipients }: WireFanout): number =>
+    toEachHere(
+      event,
+      common,
+      recipients,
+      recipients.map((recipient) => parsePosition(recipient.position)),
+    );
 
   cluster.handle(DeliverMessage, (batch) => batch.map(deliverHere));
   cluster.handle(DeliverEachMessage, (fanouts) => fanouts.map(deliverEachHere));
 
   /** Appends every user-addressed event to its user's stream; positions per delivery, aligned with its users or recipients. */
-  const record = async (deliveries: readonly Delivery[]): Promise<(readonly string[] | undefined)[]> => {
+  const record = async (deliveries: readonly Delivery[]): Promise<(readonly Appended[] | undefined)[] | undefined> => {
     const store = options.streams?.store;
-    if (store === undefined) return deliveries.map(() => undefined);
+    if (store === undefined) return undefined;
     const appends: Append[] = [];
     for (const { audience, event, data } of deliveries) {
       if (audience.kind === 'users') for (const userId of audience.userIds) appends.push({ userId, event, data });
       if (audience.kind === 'each')
         for (const { userId, fields } of audience.recipients) appends.push({ userId, event, data: { ...(data as object), ...fields } });
     }
-    if (appends.length === 0) return deliveries.map(() => undefined);
+    if (appends.length === 0) return undefined;
     let appended: readonly Appended[];
     try {
       appended = await store.append(appends);
@@ -201,58 +213,58 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
     return deliveries.map(({ audience }) => {
       const count = audience.kind === 'users' ? audience.userIds.length : audience.kind === 'each' ? audience.recipients.length : 0;
       if (count === 0) return undefined;
-      const positions = appended.slice(next, next + count).map(formatPosition);
       next += count;
-      return positions;
+      return appended.slice(next - count, next);
     });
   };
 
   return {
     async send(deliveries) {
-      const positions = await record(deliveries);
-      const counts = deliveries.map(() => 0);
-      const count = (item: number, sockets: number): void => {
-        counts[item] = (counts[item] as number) + sockets;
-      };
+      const appended = await record(deliveries);
+      const counts: number[] = [];
+      // Position strings, for the report and the other nodes; this node's sockets take the appended values.
+      const positions: (readonly string[] | undefined)[] = [];
       const elsewhere: Routed<WireDelivery>[] = [];
       const fanouts: Routed<WireFanout>[] = [];
-      deliveries.forEach(({ audience, event, data }, item) => {
-        const at = positions[item];
+      for (let item = 0; item < deliveries.length; item++) {
+        const { audience, event, data } = deliveries[item] as Delivery;
+        const at = appended?.[item];
+        const formatted = at?.map(formatPosition);
+        positions.push(formatted);
         if (audience.kind === 'each') {
-          const recipients = at === undefined ? audience.recipients : audience.recipients.map((recipient, i) => ({ ...recipient, position: at[i] as string }));
-          const fanout: WireFanout = { event, common: data as WireFanout['common'], recipients };
-          count(item, deliverEachHere(fanout));
-          if (cluster.distributed) fanouts.push({ wire: fanout, item });
-          return;
+          counts.push(toEachHere(event, data, audience.recipients, at));
+          if (!cluster.distributed) continue;
+          const recipients =
+            formatted === undefined ? audience.recipients : audience.recipients.map((recipient, i) => ({ ...recipient, position: formatted[i] as string }));
+          fanouts.push({ wire: { event, common: data as WireFanout['common'], recipients }, item });
+        } else if (audience.kind === 'users') {
+          counts.push(toUsersHere(audience.userIds, event, data, at));
+          // Any node may hold sockets of a user.
+          if (cluster.distributed)
+            elsewhere.push({ wire: { to: 'users', userIds: audience.userIds, event, data, ...(formatted && { positions: formatted }) }, item });
+        } else {
+          const wire: WireDelivery = { to: 'scraper', socketId: audience.socketId, event, data };
+          const here = deliverHere(wire);
+          counts.push(here);
+          // A scraper socket found here is nowhere else.
+          if (cluster.distributed && here === 0) elsewhere.push({ wire, item });
         }
-        const wire: WireDelivery =
-          audience.kind === 'scraper'
-            ? { to: 'scraper', socketId: audience.socketId, event, data }
-            : { to: 'users', userIds: audience.userIds, event, data, ...(at !== undefined && { positions: at }) };
-        const here = deliverHere(wire);
-        count(item, here);
-        // Any node may hold sockets of a user; a scraper socket found here is nowhere else.
-        if (cluster.distributed && (wire.to === 'users' || here === 0)) elsewhere.push({ wire, item });
-      });
+      }
       let complete = true;
       let unconfirmed = false;
       if (elsewhere.length > 0 || fanouts.length > 0) {
         const reached = await routing.deliver(elsewhere, fanouts);
-        for (const [item, sockets] of reached.counts) count(item, sockets);
+        for (const [item, sockets] of reached.counts) counts[item] = (counts[item] as number) + sockets;
         ({ complete, unconfirmed } = reached);
       }
-      const items: ItemReport[] = deliveries.map((delivery, item) => {
+      let sockets = 0;
+      const items: ItemReport[] = deliveries.map(({ audience }, item) => {
+        sockets += counts[item] as number;
         const at = positions[item];
         if (at === undefined) return { sockets: counts[item] as number };
-        const ids =
-          delivery.audience.kind === 'users'
-            ? delivery.audience.userIds
-            : delivery.audience.kind === 'each'
-              ? delivery.audience.recipients.map((r) => r.userId)
-              : [];
+        const ids = audience.kind === 'users' ? audience.userIds : audience.kind === 'each' ? audience.recipients.map((r) => r.userId) : [];
         return { sockets: counts[item] as number, positions: Object.fromEntries(ids.map((id, i) => [id, at[i] as string])) };
       });
-      const sockets = counts.reduce((sum, count) => sum + count, 0);
       if (complete) return { sockets, items };
       return unconfirmed ? { sockets, partial: true, unconfirmed: true, items } : { sockets, partial: true, items };
     },
