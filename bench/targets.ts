@@ -84,6 +84,19 @@ const seedStyle: Target = {
   sockets: { namespace: '/v1/shared', auth: (userId) => ({ userId }) },
 };
 
+const socketioBare: Target = {
+  name: 'socketio-bare',
+  title: 'Baseline (d): Fastify + stock Socket.IO, a room per user, one broadcast per emit, nothing else',
+  script: 'bench/baselines/socketio-bare.ts',
+  env: {},
+  unavailable: always,
+  optIn: false,
+  headers: {},
+  unicastPath: (userId, event) => `/emit/${enc(userId)}/${enc(event)}`,
+  fanout: (event, userIds, data) => ({ path: `/emit/${enc(event)}`, body: { userIds, data } }),
+  sockets: { namespace: '/v1/shared', auth: (userId) => ({ userId }) },
+};
+
 // --- General Socket gateway -------------------------------------------------
 /** Verified: full and --quick runs pass against the real src/main.ts. */
 const GATEWAY_VERIFIED = true;
@@ -150,7 +163,7 @@ const gatewayWorkers2: Target = {
 };
 
 /** Every known target, in report order: baselines first, the gateway last. */
-export const TARGETS: readonly Target[] = [rawWs, fastifyHello, seedStyle, gatewayLive, gateway, gatewayWorkers2];
+export const TARGETS: readonly Target[] = [rawWs, fastifyHello, seedStyle, socketioBare, gatewayLive, gateway, gatewayWorkers2];
 
 /** Targets named in `only` (all non-opt-in ones when empty) that can run here; the rest with reasons. */
 export function selectTargets(only: string[]): { run: Target[]; skipped: { name: string; reason: string }[] } {
