@@ -70,6 +70,25 @@ export function toEach(recipients: readonly FanoutRecipient[]): Audience {
 /** Up to this many sockets, a live event is written to each directly rather than broadcast (see `live`). */
 const DIRECT_WRITE_MAX = 8;
 
+/**
+ * A promise that settles at the end of this turn of the event loop (setImmediate), one for every
+ * caller of the turn. Sends that append nothing wait for it, so that what a turn's requests write
+ * (WebSocket frames, then HTTP replies) is written in a row, as the streams' group commit does for
+ * sends that append: a gateway that wrote each request's frames and reply as it read the request
+ * spent 1.8 times the CPU per message at full load (BENCHMARKS.md, issue 15).
+ */
+function turnBarrier(): () => Promise<void> {
+  let turn: Promise<void> | undefined;
+  const end = (resolve: () => void): void => {
+    turn = undefined;
+    resolve();
+  };
+  return () => {
+    turn ??= new Promise<void>((resolve) => setImmediate(end, resolve));
+    return turn;
+  };
+}
+
 /** Sends deliveries to sockets. */
 export interface Emitter {
   /**
@@ -107,6 +126,7 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
   const scrapers = io.of(names.scrapers);
   const cursors = options.streams?.cursors;
   const routing = options.routing ?? createRouting(cluster, { mode: 'broadcast' });
+  const endOfTurn = turnBarrier();
 
   /**
    * Sends a live event to the sockets in `rooms` (`sockets` of them): a few are each written the
@@ -221,6 +241,8 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
   return {
     async send(deliveries) {
       const appended = await record(deliveries);
+      // Appends settle at the end of the turn already (their group commit).
+      if (appended === undefined) await endOfTurn();
       const counts: number[] = [];
       // Position strings, for the report and the other nodes; this node's sockets take the appended values.
       const positions: (readonly string[] | undefined)[] = [];

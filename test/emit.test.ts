@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { toUsers } from '../src/emitter.js';
 import { assertSent, collect, nextEvent, nextEvents, startGateway, type TestGateway } from './support/gateway.js';
 
 describe('POST /emit/:userId/:emitTo', () => {
@@ -114,6 +115,23 @@ describe('POST /emit with streams off (HISTORY_SIZE=0): live events, written to 
     await marker;
     assert.deepEqual(tabGot, [body], 'once');
     assert.deepEqual(positions, [[body]], 'no position argument when nothing is kept');
+  });
+
+  it('sent in one turn of the event loop (written together at its end), arrive once each, in the order sent', async () => {
+    const tab = await gw.connectUser('erin');
+    const got = collect(tab, 'tick');
+    const arrivals = nextEvents(tab, 'tick', 5);
+    // No await in between: all five are sent from one turn, their frames written at its end.
+    const reports = await Promise.all([0, 1, 2, 3, 4].map((n) => gw.gateway.emitter.send([{ audience: toUsers('erin'), event: 'tick', data: { n } }])));
+    assert.deepEqual(
+      reports.map((report) => report.sockets),
+      [1, 1, 1, 1, 1],
+    );
+    await arrivals;
+    assert.deepEqual(
+      got,
+      [0, 1, 2, 3, 4].map((n) => ({ n })),
+    );
   });
 
   it('reach the sockets of a few users (written directly) and of many (broadcast by Socket.IO) once each', async () => {
