@@ -13,7 +13,7 @@
  * is a 503 before anything is sent. Calls without the header skip all of this.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { FastifyReply, FastifyRequest, onSendHookHandler, preHandlerHookHandler } from 'fastify';
+import type { FastifyRequest, onSendHookHandler, preHandlerHookHandler } from 'fastify';
 import { fail } from '../errors.js';
 import type { Claim, IdempotencyStore } from '../idempotency/store.js';
 
@@ -95,8 +95,10 @@ export function idempotencyHooks({ store, ttlMs, waitMs, leaseMs = LEASE_MS }: I
     }
   };
 
-  /** Claims the key `header` for this request, or answers for it (replay, 409, 422). */
-  const claimOrAnswer = async (request: FastifyRequest, reply: FastifyReply, header: string): Promise<unknown> => {
+  const preHandler: preHandlerHookHandler = async (request, reply) => {
+    const header = request.headers[IDEMPOTENCY_HEADER];
+    // The route schema has checked its form (1 to 255 printable ASCII characters).
+    if (typeof header !== 'string') return;
     const key = scopedKey(request.apiKeyId, header);
     const fingerprint = fingerprintOf(request);
     const token = randomBytes(16).toString('hex');
@@ -137,8 +139,9 @@ export function idempotencyHooks({ store, ttlMs, waitMs, leaseMs = LEASE_MS }: I
     }
   };
 
-  /** Stores the answer of a request that holds a key, or releases the key. Never rejects: sent is sent. */
-  const settle = async (request: FastifyRequest, reply: FastifyReply, held: HeldKey, payload: unknown): Promise<void> => {
+  const onSend: onSendHookHandler = async (request, reply, payload) => {
+    const held = request.idempotency;
+    if (held === undefined || held.settled) return payload;
     held.settled = true;
     clearInterval(held.renewal);
     const { key, token, fingerprint } = held;
@@ -157,20 +160,7 @@ export function idempotencyHooks({ store, ttlMs, waitMs, leaseMs = LEASE_MS }: I
         'the idempotency store could not record an answer; a repeat after the lease may deliver again',
       );
     }
-  };
-
-  // Callback style: most emits carry no key, and an async hook would cost each of them a promise.
-  const preHandler: preHandlerHookHandler = (request, reply, done) => {
-    const header = request.headers[IDEMPOTENCY_HEADER];
-    // The route schema has checked its form (1 to 255 printable ASCII characters).
-    if (typeof header !== 'string') return done();
-    claimOrAnswer(request, reply, header).then(() => done(), done);
-  };
-
-  const onSend: onSendHookHandler = (request, reply, payload, done) => {
-    const held = request.idempotency;
-    if (held === undefined || held.settled) return done(null, payload);
-    settle(request, reply, held, payload).then(() => done(null, payload));
+    return payload;
   };
 
   return { preHandler, onSend };
