@@ -80,3 +80,43 @@ export function goalRows(outcomes: readonly WorkloadOutcome[]): string[] {
     ...rows.map(({ g, v }) => `| ${g.goal} | ${g.show(v)} | ${g.target} | ${g.met(v) ? 'yes' : '**no**'} |`),
   ];
 }
+
+/** A figure set side by side for raw ws, stock Socket.IO and the gateway (see floorRows). */
+interface Floor {
+  what: string;
+  workload: string;
+  key: string;
+  show(value: number): string;
+}
+
+const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
+const count = (value: number): string => Math.round(value).toLocaleString('en-US');
+
+const FLOORS: readonly Floor[] = [
+  { what: 'Unicast req/s', workload: 'unicast', key: 'rps', show: count },
+  { what: 'Unicast server CPU µs per message', workload: 'unicast', key: 'cpuUsPerMessage', show: (v) => v.toFixed(1) },
+  { what: 'Fan-out deliveries/s', workload: 'fanout', key: 'deliveriesPerSec', show: count },
+  { what: 'Idle RSS per connection', workload: 'idle', key: 'rssPerConn', show: kib },
+];
+
+/**
+ * Where the distance from raw ws goes: each figure for raw ws (a), for stock Socket.IO at its leanest
+ * (d, socketio-bare) and for the gateway, with stock Socket.IO set against raw ws and the gateway set
+ * against stock Socket.IO. What (d) loses to raw ws is Socket.IO's and Fastify's; what the gateway
+ * loses (or wins) against (d) is its own. Empty unless (d) was measured.
+ */
+export function floorRows(outcomes: readonly WorkloadOutcome[]): string[] {
+  const figure = (workload: string, subject: string, key: string): number => outcomes.find((o) => o.name === workload)?.figures?.[subject]?.[key] ?? Number.NaN;
+  const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) ? times(a / b) : '–');
+  const shown = (floor: Floor, value: number): string => (Number.isFinite(value) ? floor.show(value) : '–');
+  const rows = FLOORS.filter((f) => Number.isFinite(figure(f.workload, 'socketio-bare', f.key))).map((f) => {
+    const [raw, bare, live, gateway] = ['raw-ws', 'socketio-bare', 'gateway-live', 'gateway'].map((subject) => figure(f.workload, subject, f.key)) as [number, number, number, number];
+    return `| ${f.what} | ${shown(f, raw)} | ${shown(f, bare)} (${ratio(bare, raw)}) | ${shown(f, live)} (${ratio(live, bare)}) | ${shown(f, gateway)} (${ratio(gateway, bare)}) |`;
+  });
+  if (rows.length === 0) return [];
+  return [
+    '| figure | raw-ws (a) | socketio-bare (d), × raw-ws | gateway streams off, × (d) | gateway, × (d) |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+  ];
+}

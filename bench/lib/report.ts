@@ -1,4 +1,4 @@
-import { goalRows } from './goals.js';
+import { floorRows, goalRows } from './goals.js';
 import type { BenchOptions } from './options.js';
 import type { MachineInfo } from './machine.js';
 import type { Table, WorkloadOutcome } from '../workloads/workload.js';
@@ -29,6 +29,17 @@ export function renderReport(machine: MachineInfo, options: BenchOptions, outcom
   if (goals.length > 0) {
     const caveat = options.quick ? ' **Quick run: at these sizes the ratios mean nothing.**' : '';
     out.push('## Aims', '', `Medians from the tables below; goals are aims, not tests.${caveat}`, '', ...goals, '');
+  }
+  const floors = floorRows(outcomes);
+  if (floors.length > 0) {
+    out.push(
+      '## Where the distance from raw ws goes',
+      '',
+      'Medians from the tables below. Stock Socket.IO at its leanest (d) against raw ws is what Socket.IO and Fastify cost; the gateway against (d) is what the gateway adds (or saves) on top.',
+      '',
+      ...floors,
+      '',
+    );
   }
   for (const outcome of outcomes) {
     out.push(`## ${outcome.title}`, '', outcome.method, '');

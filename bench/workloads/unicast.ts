@@ -308,6 +308,7 @@ function whoseTail(name: string, runs: readonly UnicastFigures[]): string[] {
       `GC max ${ms(r.loadGcMax)} ms, ${fmt(r.halfLoadBusy)} % busy, waited for the CPU ${share(Math.max(r.harnessRunQueueMs, r.swarmRunQueueMs), r)} of the phase; ` +
       `server: loop p99 ${ms(r.serverLoopP99)} / max ${ms(r.serverLoopMax)} ms, GC max ${ms(r.serverGcMax)} ms, ` +
       `${fmt(r.serverGcMajor)} full collection${r.serverGcMajor === 1 ? '' : 's'}, waited ${share(r.serverRunQueueMs, r)}` +
+      (Number.isFinite(r.serverAllocKiB) ? `, allocated ${fmt(r.serverAllocKiB, 1)} KiB per request` : '') +
       (r.waitedForConnection > 0
         ? `; ${fmt(r.waitedForConnection)} requests (${fmt(queuedShare(r), 1)} %) waited for a connection, up to ${ms(r.connectionWaitMaxMs)} ms`
         : ''),
@@ -395,7 +396,7 @@ export const unicast: Workload = {
         ...results.disturbances,
       ],
       failures: results.failures,
-      figures: Object.fromEntries(targets.map((t) => [t.name, { rps: m(t.name, 'rps'), e2eP99: m(t.name, 'e2eP99') }])),
+      figures: Object.fromEntries(targets.map((t) => [t.name, { rps: m(t.name, 'rps'), e2eP99: m(t.name, 'e2eP99'), cpuUsPerMessage: m(t.name, 'cpuUsPerMessage') }])),
       reproduce: reproduce(ctx, 'unicast', targets, [
         `--unicast-users ${sizes.unicastUsers}`,
         `--unicast-requests ${sizes.unicastRequests}`,
