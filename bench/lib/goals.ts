@@ -92,6 +92,8 @@ interface Floor {
 const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 const count = (value: number): string => Math.round(value).toLocaleString('en-US');
 
+const SUBJECTS = ['raw-ws', 'socketio-bare', 'gateway-live', 'gateway'];
+
 const FLOORS: readonly Floor[] = [
   { what: 'Unicast req/s', workload: 'unicast', key: 'rps', show: count },
   { what: 'Unicast server CPU µs per message', workload: 'unicast', key: 'cpuUsPerMessage', show: (v) => v.toFixed(1) },
@@ -110,13 +112,9 @@ export function floorRows(outcomes: readonly WorkloadOutcome[]): string[] {
   const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) ? times(a / b) : '–');
   const shown = (floor: Floor, value: number): string => (Number.isFinite(value) ? floor.show(value) : '–');
   const rows = FLOORS.filter((f) => Number.isFinite(figure(f.workload, 'socketio-bare', f.key))).map((f) => {
-    const [raw, bare, live, gateway] = ['raw-ws', 'socketio-bare', 'gateway-live', 'gateway'].map((subject) => figure(f.workload, subject, f.key)) as [number, number, number, number];
+    const [raw, bare, live, gateway] = SUBJECTS.map((subject) => figure(f.workload, subject, f.key)) as [number, number, number, number];
     return `| ${f.what} | ${shown(f, raw)} | ${shown(f, bare)} (${ratio(bare, raw)}) | ${shown(f, live)} (${ratio(live, bare)}) | ${shown(f, gateway)} (${ratio(gateway, bare)}) |`;
   });
   if (rows.length === 0) return [];
-  return [
-    '| figure | raw-ws (a) | socketio-bare (d), × raw-ws | gateway streams off, × (d) | gateway, × (d) |',
-    '| --- | --- | --- | --- | --- |',
-    ...rows,
-  ];
+  return ['| figure | raw-ws (a) | socketio-bare (d), × raw-ws | gateway streams off, × (d) | gateway, × (d) |', '| --- | --- | --- | --- | --- |', ...rows];
 }

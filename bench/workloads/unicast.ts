@@ -396,7 +396,9 @@ export const unicast: Workload = {
         ...results.disturbances,
       ],
       failures: results.failures,
-      figures: Object.fromEntries(targets.map((t) => [t.name, { rps: m(t.name, 'rps'), e2eP99: m(t.name, 'e2eP99'), cpuUsPerMessage: m(t.name, 'cpuUsPerMessage') }])),
+      figures: Object.fromEntries(
+        targets.map((t) => [t.name, { rps: m(t.name, 'rps'), e2eP99: m(t.name, 'e2eP99'), cpuUsPerMessage: m(t.name, 'cpuUsPerMessage') }]),
+      ),
       reproduce: reproduce(ctx, 'unicast', targets, [
         `--unicast-users ${sizes.unicastUsers}`,
         `--unicast-requests ${sizes.unicastRequests}`,
