@@ -84,17 +84,12 @@ const seedStyle: Target = {
   sockets: { namespace: '/v1/shared', auth: (userId) => ({ userId }) },
 };
 
+/** Same routes and client auth as seed-style: only the server differs. */
 const socketioBare: Target = {
+  ...seedStyle,
   name: 'socketio-bare',
   title: 'Baseline (d): Fastify + stock Socket.IO, a room per user, one broadcast per emit, nothing else',
   script: 'bench/baselines/socketio-bare.ts',
-  env: {},
-  unavailable: always,
-  optIn: false,
-  headers: {},
-  unicastPath: (userId, event) => `/emit/${enc(userId)}/${enc(event)}`,
-  fanout: (event, userIds, data) => ({ path: `/emit/${enc(event)}`, body: { userIds, data } }),
-  sockets: { namespace: '/v1/shared', auth: (userId) => ({ userId }) },
 };
 
 // --- General Socket gateway -------------------------------------------------

@@ -100,47 +100,34 @@ function recordPauses(message: PausesRequest): void {
   process.send?.({ probe: 'pauses', id: message.id, pauses: pauses.stop() });
 }
 
-/** Profiles only the measured phase (unlike `node --cpu-prof`, which includes start-up and connects). */
+/**
+ * Profiles only the measured phase (unlike `node --cpu-prof`, which includes start-up and connects).
+ * An allocation profile holds every sampled allocation with its stack, objects already collected
+ * included, so short-lived garbage (most of a request's) is counted where it was made.
+ */
 function profile(message: ProfileRequest): void {
   const answer = (error?: Error | null): void => void process.send?.({ probe: 'profile', id: message.id, error: error?.message });
-  if (message.kind === 'alloc') {
-    profileAllocations(message, answer);
-    return;
-  }
+  const alloc = message.kind === 'alloc';
   if (message.file === undefined) {
     session = new Session();
     session.connect();
-    session.post('Profiler.enable', () => session!.post('Profiler.setSamplingInterval', { interval: 100 }, () => session!.post('Profiler.start', answer)));
+    if (alloc) {
+      const sampling = { samplingInterval: ALLOC_SAMPLING_BYTES, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
+      session.post('HeapProfiler.enable', () => session!.post('HeapProfiler.startSampling', sampling, answer));
+    } else {
+      session.post('Profiler.enable', () => session!.post('Profiler.setSamplingInterval', { interval: 100 }, () => session!.post('Profiler.start', answer)));
+    }
     return;
   }
   const file = message.file;
-  session?.post('Profiler.stop', (error, result) => {
+  const stopped = (error: Error | null, result: { profile: object }): void => {
     if (!error) writeFileSync(file, JSON.stringify(result.profile));
     session?.disconnect();
     session = undefined;
     answer(error);
-  });
-}
-
-/**
- * Allocation profile of the phase: every sampled allocation with its stack, including objects
- * already collected, so short-lived garbage (most of a request's) is counted where it was made.
- */
-function profileAllocations(message: ProfileRequest, answer: (error?: Error | null) => void): void {
-  if (message.file === undefined) {
-    session = new Session();
-    session.connect();
-    const sampling = { samplingInterval: ALLOC_SAMPLING_BYTES, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
-    session.post('HeapProfiler.enable', () => session!.post('HeapProfiler.startSampling', sampling, answer));
-    return;
-  }
-  const file = message.file;
-  session?.post('HeapProfiler.stopSampling', (error, result) => {
-    if (!error) writeFileSync(file, JSON.stringify(result.profile));
-    session?.disconnect();
-    session = undefined;
-    answer(error);
-  });
+  };
+  if (alloc) session?.post('HeapProfiler.stopSampling', stopped);
+  else session?.post('Profiler.stop', stopped);
 }
 
 /** This process's figures; `gc` collects garbage first. */
