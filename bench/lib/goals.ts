@@ -4,10 +4,13 @@
  */
 import type { WorkloadOutcome } from '../workloads/workload.js';
 
+/** Looks up one median a workload reported (NaN when it did not). */
+type FigureOf = (workload: string, subject: string, key: string) => number;
+
 interface Goal {
   goal: string;
   /** Measured value shown in the table, or NaN when the figures are missing. */
-  value(figure: (workload: string, subject: string, key: string) => number): number;
+  value(figure: FigureOf): number;
   /** How the value is shown, e.g. "84%" or "1.3×". */
   show(value: number): string;
   target: string;
@@ -69,9 +72,13 @@ const GOALS: readonly Goal[] = [
   },
 ];
 
+function figureOf(outcomes: readonly WorkloadOutcome[]): FigureOf {
+  return (workload, subject, key) => outcomes.find((o) => o.name === workload)?.figures?.[subject]?.[key] ?? Number.NaN;
+}
+
 /** The goals table as Markdown rows (header included); empty when the gateway was not measured. */
 export function goalRows(outcomes: readonly WorkloadOutcome[]): string[] {
-  const figure = (workload: string, subject: string, key: string): number => outcomes.find((o) => o.name === workload)?.figures?.[subject]?.[key] ?? Number.NaN;
+  const figure = figureOf(outcomes);
   const rows = GOALS.map((g) => ({ g, v: g.value(figure) })).filter(({ v }) => Number.isFinite(v));
   if (rows.length === 0) return [];
   return [
@@ -108,7 +115,7 @@ const FLOORS: readonly Floor[] = [
  * loses (or wins) against (d) is its own. Empty unless (d) was measured.
  */
 export function floorRows(outcomes: readonly WorkloadOutcome[]): string[] {
-  const figure = (workload: string, subject: string, key: string): number => outcomes.find((o) => o.name === workload)?.figures?.[subject]?.[key] ?? Number.NaN;
+  const figure = figureOf(outcomes);
   const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) ? times(a / b) : '–');
   const shown = (floor: Floor, value: number): string => (Number.isFinite(value) ? floor.show(value) : '–');
   const rows = FLOORS.filter((f) => Number.isFinite(figure(f.workload, 'socketio-bare', f.key))).map((f) => {

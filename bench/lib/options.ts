@@ -11,7 +11,7 @@ export interface BenchOptions {
   /** Measure at once, without waiting for a quiet machine or repeating disturbed runs (disturbances are still named). */
   noWait: boolean;
   /** Folder for profiles of every server's max-rate phases, or undefined. */
-  cpuProf: string | undefined;
+  profileDir: string | undefined;
   /** What those profiles record: CPU time (`.cpuprofile`) or, with `--alloc-prof`, allocations (`.heapprofile`). */
   profileKind: ProfileKind;
   out: string;
@@ -142,7 +142,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     pin: values['no-pin'] !== true,
     selfCheck: values['skip-self-check'] !== true,
     noWait: values['no-wait'] === true,
-    cpuProf: values['cpu-prof'] ?? values['alloc-prof'],
+    profileDir: values['cpu-prof'] ?? values['alloc-prof'],
     profileKind: values['alloc-prof'] === undefined ? 'cpu' : 'alloc',
     out: typeof values.out === 'string' ? values.out : quick ? 'bench/out/BENCHMARKS.quick.md' : 'BENCHMARKS.md',
     argv,

@@ -182,16 +182,14 @@ export class ServerProcess {
     return tree.filter((pid) => executable(pid) === node);
   }
 
-  /** Starts the CPU profiler in the server (see probe.ts). */
+  /** Starts the server's profiler, CPU or allocations (see probe.ts). */
   async startProfile(): Promise<void> {
     await this.ask({ probe: 'profile', kind: this.profileKind });
   }
 
-  /** Stops the profiler and writes the profile to `stem` plus `.cpuprofile` or `.heapprofile`; returns that path. */
-  async stopProfile(stem: string): Promise<string> {
-    const file = `${stem}.${this.profileKind === 'alloc' ? 'heapprofile' : 'cpuprofile'}`;
-    await this.ask({ probe: 'profile', kind: this.profileKind, file });
-    return file;
+  /** Stops the profiler and writes the profile to `stem` plus `.cpuprofile` or `.heapprofile`. */
+  async stopProfile(stem: string): Promise<void> {
+    await this.ask({ probe: 'profile', kind: this.profileKind, file: `${stem}.${this.profileKind === 'alloc' ? 'heapprofile' : 'cpuprofile'}` });
   }
 
   /** Starts recording the server's event-loop delay and GC pauses (see pauses.ts). */

@@ -44,7 +44,7 @@ async function measureOnce(ctx: WorkloadContext, target: Target, server: ServerP
   const { unicastUsers, unicastRequests, httpConnections } = ctx.options.sizes;
   const users = userIds(unicastUsers);
   const user = (i: number): string => users[i % users.length]!;
-  const common = { label: target.name, url: server.url, servers: [server], headers: target.headers, pool, cpuProf: ctx.options.cpuProf };
+  const common = { label: target.name, url: server.url, servers: [server], headers: target.headers, pool, profileDir: ctx.options.profileDir };
   const runs: Record<Phase, BurstFigures> = {
     single: await burst(
       {

@@ -34,8 +34,8 @@ export interface BurstOptions {
   everySocketGetsAll?: boolean;
   /** Called just before the measured phase starts, e.g. to read a dependency's counters. */
   beforeMeasuring?(): Promise<void>;
-  /** Folder for CPU profiles of the measured phase (`--cpu-prof`), one per server. */
-  cpuProf?: string | undefined;
+  /** Folder for profiles of the measured phase (`--cpu-prof` or `--alloc-prof`), one per server. */
+  profileDir?: string | undefined;
 }
 
 export interface BurstFigures {
@@ -91,7 +91,7 @@ export async function burst(options: BurstOptions, failures: string[]): Promise<
   }
 
   await options.beforeMeasuring?.();
-  const stopProfiles = await profileServers(options.cpuProf, options.servers, options.label);
+  const stopProfiles = await profileServers(options.profileDir, options.servers, options.label);
   const cpuBefore = await serverCpuUs(options.servers);
   const harnessCpu = process.cpuUsage();
   const started = preciseNow();

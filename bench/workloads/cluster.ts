@@ -97,7 +97,7 @@ async function measureLayout(ctx: WorkloadContext, gateway: Target, layout: Layo
         event: 'bench_cluster',
         warmupEvent: 'bench_cluster_warmup',
         pool,
-        cpuProf: ctx.options.cpuProf,
+        profileDir: ctx.options.profileDir,
         deliveriesPerRequest: 1,
         beforeMeasuring: async () => {
           if (redis && layout.cluster) redisBefore = await redisCpuUs(redis);

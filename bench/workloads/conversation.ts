@@ -174,7 +174,7 @@ async function measureStore(ctx: WorkloadContext, { target: gateway, store, name
               event: EVENT,
               warmupEvent: EVENT,
               pool,
-              cpuProf: ctx.options.cpuProf,
+              profileDir: ctx.options.profileDir,
               deliveriesPerRequest: PARTICIPANTS,
               everySocketGetsAll: true,
             },

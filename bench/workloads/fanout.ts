@@ -61,7 +61,7 @@ async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, 
       for (let round = -1; round < rounds; round++) {
         if (round === 0) {
           before = await server.stats();
-          stopProfile = await profileServers(ctx.options.cpuProf, [server], `fanout-${target.name}`);
+          stopProfile = await profileServers(ctx.options.profileDir, [server], `fanout-${target.name}`);
         }
         await pool.reset();
         const started = preciseNow();

@@ -168,7 +168,7 @@ async function measureOnce(
       event: MAX_EVENT,
       warmupEvent: WARMUP_EVENT,
       ...(pool && { pool }),
-      cpuProf: ctx.options.cpuProf,
+      profileDir: ctx.options.profileDir,
       deliveriesPerRequest: 1,
     },
     failures,

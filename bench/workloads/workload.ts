@@ -245,8 +245,9 @@ export async function measureRuns<S extends { name: string }, F extends Figures>
 }
 
 /**
- * With `--cpu-prof <dir>`, starts the CPU profiler in every server and returns what stops it and
- * writes one `<label>-<i>-<time>.cpuprofile` per server into `dir`; without, does nothing.
+ * With `--cpu-prof <dir>` (or `--alloc-prof <dir>`), starts the CPU (or allocation) profiler in every
+ * server and returns what stops it and writes one `<label>-<i>-<time>.cpuprofile` (`.heapprofile`)
+ * per server into `dir`; without, does nothing.
  */
 export async function profileServers(dir: string | undefined, servers: readonly ServerProcess[], label: string): Promise<() => Promise<void>> {
   if (!dir) return async () => undefined;
