@@ -59,10 +59,43 @@ const aimsFor = (subject: string, label: string): Goal[] => [
   },
 ];
 
-/** Issue 15's aims (issue 5's, with raw ws as the yardstick of unicast), and issue 11's bound on what streams cost. */
+/**
+ * Issue 15's floor: the gateway at least as lean as stock Socket.IO at its leanest (baseline (d),
+ * socketio-bare), on which it is built; a run that shows one of these unmet shows a regression of ours.
+ */
+const leanAsSocketIo = (subject: string, label: string): Goal[] => [
+  {
+    goal: `Unicast req/s vs stock Socket.IO (d), ${label}`,
+    value: (f) => f('unicast', subject, 'rps') / f('unicast', 'socketio-bare', 'rps'),
+    show: times,
+    target: '≥ 1×',
+    met: (v) => v >= 1,
+  },
+  {
+    goal: `Fan-out deliveries/s vs stock Socket.IO (d), ${label}`,
+    value: (f) => f('fanout', subject, 'deliveriesPerSec') / f('fanout', 'socketio-bare', 'deliveriesPerSec'),
+    show: times,
+    target: '≥ 1×',
+    met: (v) => v >= 1,
+  },
+  {
+    goal: `Idle RSS per connection vs stock Socket.IO (d), ${label}`,
+    value: (f) => f('idle', subject, 'rssPerConn') / f('idle', 'socketio-bare', 'rssPerConn'),
+    show: times,
+    target: '≤ 1×',
+    met: (v) => v <= 1,
+  },
+];
+
+/**
+ * Issue 15's aims (issue 5's, with raw ws as the yardstick of unicast) and its floor, and issue 11's
+ * bound on what streams cost.
+ */
 const GOALS: readonly Goal[] = [
   ...aimsFor('gateway', 'gateway (streams on, the default)'),
   ...aimsFor('gateway-live', 'gateway with streams off'),
+  ...leanAsSocketIo('gateway', 'gateway (streams on, the default)'),
+  ...leanAsSocketIo('gateway-live', 'gateway with streams off'),
   {
     goal: 'Unicast req/s with streams on vs off (issue 11: streams cost at most 30%)',
     value: (f) => f('unicast', 'gateway', 'rps') / f('unicast', 'gateway-live', 'rps'),

@@ -54,7 +54,8 @@ interface ProbeRequest {
 
 /**
  * Starts the V8 CPU profiler (`kind` 'cpu') or the sampling heap profiler ('alloc'), or stops it
- * and writes the profile to `file`; in a WORKERS tree, the primary's only.
+ * and writes the profile to `file`; in a WORKERS tree, every process's (a worker's to `file` with
+ * `.worker<id>` before its extension).
  */
 interface ProfileRequest {
   probe: 'profile';
@@ -105,8 +106,8 @@ function recordPauses(message: PausesRequest): void {
  * An allocation profile holds every sampled allocation with its stack, objects already collected
  * included, so short-lived garbage (most of a request's) is counted where it was made.
  */
-function profile(message: ProfileRequest): void {
-  const answer = (error?: Error | null): void => void process.send?.({ probe: 'profile', id: message.id, error: error?.message });
+function profile(message: ProfileRequest, done: (error?: string) => void): void {
+  const answer = (error?: Error | null): void => done(error?.message);
   const alloc = message.kind === 'alloc';
   if (message.file === undefined) {
     session = new Session();
@@ -156,13 +157,16 @@ function ownStats(gc: boolean): ProcessStats {
 
 let nextWorkerAsk = 1;
 
-/** In a cluster primary: every live worker's figures (none outside a cluster). */
-function workersStats(gc: boolean): Promise<ProcessStats[]> {
+/**
+ * In a cluster primary: sends `request` (a `worker-…` probe message) to every live worker and
+ * resolves with their answers (none outside a cluster); rejects when one does not answer in time.
+ */
+function askWorkers<Answer extends object>(request: { probe: string; [field: string]: unknown }): Promise<Answer[]> {
   const workers = Object.values(cluster.workers ?? {}).filter((worker) => worker?.isConnected());
   return Promise.all(
     workers.map(
       (worker) =>
-        new Promise<ProcessStats>((resolve, reject) => {
+        new Promise<Answer>((resolve, reject) => {
           const id = nextWorkerAsk++;
           const done = (): void => {
             clearTimeout(timer);
@@ -172,13 +176,13 @@ function workersStats(gc: boolean): Promise<ProcessStats[]> {
             done();
             reject(new Error(`worker ${worker!.process.pid} did not answer the probe`));
           }, WORKER_ANSWER_MS);
-          const onMessage = (message: { probe?: unknown; id?: unknown; stats?: ProcessStats }): void => {
-            if (message?.probe !== 'worker-stats' || message.id !== id || !message.stats) return;
+          const onMessage = (message: Answer & { probe?: unknown; id?: unknown }): void => {
+            if (message?.probe !== request.probe || message.id !== id) return;
             done();
-            resolve(message.stats);
+            resolve(message);
           };
           worker!.on('message', onMessage);
-          worker!.send({ probe: 'worker-stats', id, gc }, (error: Error | null) => {
+          worker!.send({ ...request, id, worker: worker!.id }, (error: Error | null) => {
             if (!error) return;
             done();
             reject(error);
@@ -186,6 +190,27 @@ function workersStats(gc: boolean): Promise<ProcessStats[]> {
         }),
     ),
   );
+}
+
+/** In a cluster primary: every live worker's figures (none outside a cluster). */
+async function workersStats(gc: boolean): Promise<ProcessStats[]> {
+  const answers = await askWorkers<{ stats?: ProcessStats }>({ probe: 'worker-stats', gc });
+  return answers.map((answer) => {
+    if (!answer.stats) throw new Error('a worker answered the probe without figures');
+    return answer.stats;
+  });
+}
+
+/** In a cluster primary: the same profile request for every live worker, each to a file of its own. */
+async function workersProfile(message: ProfileRequest): Promise<string | undefined> {
+  const answers = await askWorkers<{ error?: string }>({ probe: 'worker-profile', kind: message.kind, file: message.file });
+  return answers.find((answer) => answer.error !== undefined)?.error;
+}
+
+/** `file` with `.worker<id>` before its extension. */
+function workerFile(file: string, worker: number): string {
+  const dot = file.lastIndexOf('.');
+  return dot > file.lastIndexOf('/') ? `${file.slice(0, dot)}.worker${worker}${file.slice(dot)}` : `${file}.worker${worker}`;
 }
 
 /** Sums every figure over `processes`. */
@@ -207,14 +232,26 @@ function summed(processes: ProcessStats[]): ProbeStats {
 
 if (cluster.isWorker) {
   // A worker's channel is its primary's: only answer it. Unref and exit-on-disconnect stay the gateway's business.
-  process.on('message', (message: { probe?: unknown; id?: unknown; gc?: unknown }) => {
+  process.on('message', (message: { probe?: unknown; id?: unknown; gc?: unknown; worker?: unknown; kind?: unknown; file?: unknown }) => {
+    if (message?.probe === 'worker-profile' && (message.kind === 'cpu' || message.kind === 'alloc') && typeof message.worker === 'number') {
+      const file = typeof message.file === 'string' ? workerFile(message.file, message.worker) : undefined;
+      return profile({ probe: 'profile', id: 0, kind: message.kind, file }, (error) =>
+        process.send?.({ probe: 'worker-profile', id: message.id, error }, undefined, {}, () => undefined),
+      );
+    }
     if (message?.probe !== 'worker-stats') return;
     const stats = ownStats(message.gc === true);
     process.send?.({ probe: 'worker-stats', id: message.id, stats }, undefined, {}, () => undefined);
   });
 } else if (process.send) {
   process.on('message', (message: unknown) => {
-    if (isProfileRequest(message)) return profile(message);
+    if (isProfileRequest(message))
+      return profile(message, (error) =>
+        workersProfile(message).then(
+          (workerError) => process.send?.({ probe: 'profile', id: message.id, error: error ?? workerError }),
+          (failure: Error) => process.send?.({ probe: 'profile', id: message.id, error: failure.message }),
+        ),
+      );
     if (isPausesRequest(message)) return recordPauses(message);
     if (!isProbeRequest(message)) return;
     const gc = message.gc === true;

@@ -13,14 +13,37 @@ export const MAX_IPC_DEPTH = 1024;
 
 let guarded = false;
 
+/** Messages to the primary already checked, with what they hold (ipc-turns.ts's turns): not walked twice. */
+const vouched = new WeakSet<object>();
+
+/** The error a message to the primary is refused with. */
+const tooDeep = (depth: number): RangeError => new RangeError(`a message to the primary process nests deeper than ${depth} levels; it was not sent`);
+
+/**
+ * Checks a message that will travel to the primary inside a turn (ipc-turns.ts: two levels of its
+ * own around each message): the error it must be refused with, or undefined.
+ */
+export function refusedByPrimary(message: unknown): RangeError | undefined {
+  if (!valueNestsDeeperThan(message, MAX_IPC_DEPTH - 2)) return undefined;
+  const error = tooDeep(MAX_IPC_DEPTH);
+  process.emitWarning(error.message, { code: 'GENERAL_SOCKET_IPC_DEPTH' });
+  return error;
+}
+
+/** Marks a turn whose every message `refusedByPrimary` passed, so the guard does not walk it again. */
+export function vouch(turn: object): void {
+  vouched.add(turn);
+}
+
 /** In a worker: refuses, before serialising, messages to the primary nested deeper than MAX_IPC_DEPTH. */
 export function guardPrimaryChannel(): void {
   if (guarded || process.send === undefined) return;
   guarded = true;
   const send = process.send.bind(process);
   process.send = ((message: unknown, ...rest: unknown[]) => {
-    if (!valueNestsDeeperThan(message, MAX_IPC_DEPTH)) return (send as (...args: unknown[]) => boolean)(message, ...rest);
-    const error = new RangeError(`a message to the primary process nests deeper than ${MAX_IPC_DEPTH} levels; it was not sent`);
+    if ((typeof message === 'object' && message !== null && vouched.has(message)) || !valueNestsDeeperThan(message, MAX_IPC_DEPTH))
+      return (send as (...args: unknown[]) => boolean)(message, ...rest);
+    const error = tooDeep(MAX_IPC_DEPTH);
     process.emitWarning(error.message, { code: 'GENERAL_SOCKET_IPC_DEPTH' });
     const callback = rest.find((arg): arg is (error: Error) => void => typeof arg === 'function');
     if (callback) process.nextTick(callback, error);

@@ -10,6 +10,7 @@ import { ADAPTER_ANSWER_TIMEOUT_MS, adapterClosed, adapterOf } from '../internal
 import { LocalStore, routeOf, type StoreRules } from '../internals/rate-limit.js';
 import type { ClusterBus, LinkMessage, NodeLink } from './bus.js';
 import { guardPrimaryChannel } from './ipc-guard.js';
+import { sendToPrimary, sendToWorker, unpackTurns } from './ipc-turns.js';
 
 /** A rate-limit question from a worker to the primary, and its answer. */
 interface RateLimitAsk {
@@ -70,13 +71,9 @@ function relayLinks(): void {
   cluster.on('message', (worker, relayed: Relayed) => {
     if (relayed?.gs !== 'node' || typeof relayed.to !== 'string') return;
     const target = cluster.workers?.[relayed.to];
-    if (target?.isConnected()) {
-      target.send({ gs: 'node', message: relayed.message } satisfies Relayed, () => undefined);
-      return;
-    }
+    if (target?.isConnected()) return sendToWorker(target, { gs: 'node', message: relayed.message } satisfies Relayed);
     const { message } = relayed;
-    if (message?.kind === 'ask' && worker.isConnected())
-      worker.send({ gs: 'node', message: { kind: 'gone', id: message.id } } satisfies Relayed, () => undefined);
+    if (message?.kind === 'ask' && worker.isConnected()) sendToWorker(worker, { gs: 'node', message: { kind: 'gone', id: message.id } } satisfies Relayed);
   });
 }
 
@@ -89,12 +86,8 @@ function workerLink(): NodeLink {
   return {
     send: (to, message) =>
       new Promise((resolve) => {
-        try {
-          if (!process.connected) return resolve(false);
-          process.send!({ gs: 'node', to, message } satisfies Relayed, undefined, {}, (error: Error | null) => resolve(error === null || error === undefined));
-        } catch {
-          resolve(false);
-        }
+        if (!process.connected) return resolve(false);
+        sendToPrimary({ gs: 'node', to, message } satisfies Relayed, (error) => resolve(error === undefined));
       }),
     onMessage: (listener) => void listeners.push(listener),
   };
@@ -103,6 +96,7 @@ function workerLink(): NodeLink {
 /** In the primary: relays adapter and link messages between workers and counts rate limits for them. */
 export function servePrimary(): void {
   setupPrimary();
+  unpackTurns();
   announceDeaths();
   relayLinks();
   const stores = new Map<string, FastifyRateLimitStore>();
@@ -119,8 +113,7 @@ export function servePrimary(): void {
       message.key,
       (error, result) => {
         if (error || !result || !worker.isConnected()) return;
-        const answer: RateLimitAnswer = { gs: 'rate-limit', id: message.id, current: result.current, ttl: result.ttl };
-        worker.send(answer, () => undefined);
+        sendToWorker(worker, { gs: 'rate-limit', id: message.id, current: result.current, ttl: result.ttl } satisfies RateLimitAnswer);
       },
       message.timeWindow,
       message.max,
@@ -149,12 +142,8 @@ function askPrimary(ask: Omit<RateLimitAsk, 'gs' | 'id'>, timeoutMs: number): Pr
       resolve(answer);
     };
     pending.set(id, settle);
-    try {
-      if (!process.connected) return settle(undefined);
-      process.send!({ gs: 'rate-limit', id, ...ask } satisfies RateLimitAsk, undefined, {}, (error: Error | null) => error && settle(undefined));
-    } catch {
-      settle(undefined);
-    }
+    if (!process.connected) return settle(undefined);
+    sendToPrimary({ gs: 'rate-limit', id, ...ask } satisfies RateLimitAsk, (error) => error && settle(undefined));
   });
 }
 
@@ -182,6 +171,7 @@ class PrimaryStore implements FastifyRateLimitStore {
 /** In a worker: the bus to its sibling workers, through the primary. */
 export function createWorkersBus(timeoutMs: number): ClusterBus {
   guardPrimaryChannel();
+  unpackTurns();
   return {
     kind: 'workers',
     // The adapter's default heartbeats (every 5 s, a node silent for 10 s counts as gone). A shorter

@@ -96,6 +96,16 @@ export class MemoryPresence {
     return byNode;
   }
 
+  /** Whether `nodeId` holds a socket of `userId`. */
+  holds(nodeId: string, userId: string): boolean {
+    return this.entries.get(userId)?.nodes.some((node) => node.nodeId === nodeId) ?? false;
+  }
+
+  /** Every node with the users it holds. */
+  placements(): Map<string, string[]> {
+    return this.nodesHolding([...this.entries.keys()]);
+  }
+
   scraperNode(socketId: string): string | undefined {
     return this.scrapers.get(socketId);
   }

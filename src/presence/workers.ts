@@ -4,12 +4,16 @@
  * learns of a worker's death at once, from `exit`). Workers tell the primary what they hold over IPC,
  * ask it the presence questions, and receive the transitions it reports to them: each goes to the
  * worker whose change made it (or any live one when that worker is gone), which sends the webhook
- * through its own queue and counts it in its own /metrics.
+ * through its own queue and counts it in its own /metrics. Which worker holds which user, the one
+ * question of every emit, each worker answers from its own copy (placements.ts), which the primary
+ * keeps up to date.
  */
 import cluster from 'node:cluster';
 import type { FastifyBaseLogger } from 'fastify';
 import type { PresenceDirectory, Transition, UserPresence } from './directory.js';
 import { MemoryPresence } from './memory.js';
+import { Placements } from './placements.js';
+import { sendToPrimary, sendToWorker, unpackTurns } from '../cluster/ipc-turns.js';
 
 type Hold =
   | { readonly gs: 'presence-hold'; readonly userId: string; readonly sockets: number }
@@ -24,7 +28,6 @@ interface Answer {
   readonly gs: 'presence-answer';
   readonly id: number;
   readonly users: readonly [number, number | null][];
-  readonly nodes: readonly [string, string[]][];
   readonly online: number;
   /** With `scraperId` asked: the node holding it, or null. */
   readonly scraper?: string | null;
@@ -32,6 +35,15 @@ interface Answer {
 interface Report {
   readonly gs: 'presence-transition';
   readonly transition: Transition;
+}
+/** From the primary to every worker: what changes their copies of the placements. */
+type Placed =
+  | { readonly gs: 'presence-placed'; readonly userId: string; readonly nodeId: string; readonly held: boolean }
+  | { readonly gs: 'presence-node-gone'; readonly nodeId: string }
+  | { readonly gs: 'presence-placements'; readonly byNode: readonly [string, string[]][] };
+/** From a new worker: send me every placement. */
+interface Sync {
+  readonly gs: 'presence-sync';
 }
 
 const isString = (value: unknown): value is string => typeof value === 'string';
@@ -41,18 +53,28 @@ type Received = { readonly [field: string]: unknown } | undefined;
 
 /** In the primary: holds the directory of every worker. */
 export function servePresencePrimary(options: { graceMs: number; log: { error(object: object, message: string): void } }): void {
+  unpackTurns();
   const state = new MemoryPresence(options.graceMs, (error) => options.log.error({ err: error }, 'presence: a listener threw'));
   state.onTransition((transition, nodeId) => {
     const workers = Object.values(cluster.workers ?? {}).filter((worker) => worker?.isConnected());
     const target = workers.find((worker) => String(worker!.id) === nodeId) ?? workers[0];
     // With no worker left there is nobody to send it: the gateway is stopping.
-    target?.send({ gs: 'presence-transition', transition } satisfies Report, () => undefined);
+    if (target) sendToWorker(target, { gs: 'presence-transition', transition } satisfies Report);
   });
+  const others = (nodeId: string) =>
+    Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined && worker.isConnected() && String(worker.id) !== nodeId);
   cluster.on('message', (worker, message: Received) => {
     const nodeId = String(worker.id);
     if (message?.gs === 'presence-hold') {
-      if (isString(message.userId) && Number.isSafeInteger(message.sockets)) state.holdUser(nodeId, message.userId, message.sockets as number);
-      else if (isString(message.socketId) && typeof message.held === 'boolean') state.holdScraper(nodeId, message.socketId, message.held);
+      if (isString(message.userId) && Number.isSafeInteger(message.sockets)) {
+        const { userId } = message;
+        const held = (message.sockets as number) > 0;
+        const changed = state.holds(nodeId, userId) !== held;
+        state.holdUser(nodeId, userId, message.sockets as number);
+        if (changed) for (const other of others(nodeId)) sendToWorker(other!, { gs: 'presence-placed', userId, nodeId, held } satisfies Placed);
+      } else if (isString(message.socketId) && typeof message.held === 'boolean') state.holdScraper(nodeId, message.socketId, message.held);
+    } else if (message?.gs === 'presence-sync') {
+      sendToWorker(worker, { gs: 'presence-placements', byNode: [...state.placements()] } satisfies Placed);
     } else if (message?.gs === 'presence-ask' && Array.isArray(message.userIds) && message.userIds.every(isString)) {
       const userIds = message.userIds as string[];
       const users = userIds.map((userId): [number, number | null] => {
@@ -64,14 +86,17 @@ export function servePresencePrimary(options: { graceMs: number; log: { error(ob
         gs: 'presence-answer',
         id: Number(message.id),
         users,
-        nodes: [...state.nodesHolding(userIds)],
         online: state.online(),
         ...scraper,
       };
-      if (worker.isConnected()) worker.send(answer, () => undefined);
+      if (worker.isConnected()) sendToWorker(worker, answer);
     }
   });
-  cluster.on('exit', (worker) => state.dropNode(String(worker.id)));
+  cluster.on('exit', (worker) => {
+    const nodeId = String(worker.id);
+    state.dropNode(nodeId);
+    for (const other of others(nodeId)) sendToWorker(other!, { gs: 'presence-node-gone', nodeId } satisfies Placed);
+  });
 }
 
 /** In a worker: the directory the primary holds. */
@@ -79,9 +104,17 @@ export function workersDirectory(options: { timeoutMs: number; log: FastifyBaseL
   const pending = new Map<number, (answer: Answer | undefined) => void>();
   const listeners: ((transition: Transition) => void)[] = [];
   let nextId = 0;
+  const placements = new Placements();
+  let synced = false;
   const onMessage = (message: Received): void => {
     if (message?.gs === 'presence-answer') pending.get(Number(message.id))?.(message as unknown as Answer);
-    else if (message?.gs === 'presence-transition' && message.transition !== undefined) {
+    else if (message?.gs === 'presence-placed' && isString(message.userId) && isString(message.nodeId) && typeof message.held === 'boolean')
+      placements.place(message.userId, message.nodeId, message.held);
+    else if (message?.gs === 'presence-node-gone' && isString(message.nodeId)) placements.dropNode(message.nodeId);
+    else if (message?.gs === 'presence-placements' && Array.isArray(message.byNode)) {
+      placements.replace(message.byNode as [string, string[]][]);
+      synced = true;
+    } else if (message?.gs === 'presence-transition' && message.transition !== undefined) {
       const { transition } = message as unknown as Report;
       for (const listener of listeners) {
         try {
@@ -92,17 +125,16 @@ export function workersDirectory(options: { timeoutMs: number; log: FastifyBaseL
       }
     }
   };
+  unpackTurns();
   process.on('message', onMessage);
 
-  const send = (message: Hold | Ask): boolean => {
-    try {
-      if (!process.connected) return false;
-      process.send!(message, undefined, {}, () => undefined);
-      return true;
-    } catch {
-      return false;
-    }
+  const send = (message: Hold | Ask | Sync, failed?: () => void): boolean => {
+    if (!process.connected) return false;
+    sendToPrimary(message, failed && ((error) => error && failed()));
+    return true;
   };
+  // The copy starts with every placement the primary knows; the changes after it come in order.
+  send({ gs: 'presence-sync' });
   const ask = (userIds: readonly string[], scraperId?: string): Promise<Answer | undefined> =>
     new Promise((resolve) => {
       const id = nextId++;
@@ -113,7 +145,8 @@ export function workersDirectory(options: { timeoutMs: number; log: FastifyBaseL
       };
       const timer = setTimeout(() => settle(undefined), options.timeoutMs);
       pending.set(id, settle);
-      if (!send({ gs: 'presence-ask', id, userIds, ...(scraperId !== undefined && { scraperId }) })) settle(undefined);
+      const asked = { gs: 'presence-ask', id, userIds, ...(scraperId !== undefined && { scraperId }) } satisfies Ask;
+      if (!send(asked, () => settle(undefined))) settle(undefined);
     });
 
   return {
@@ -128,12 +161,10 @@ export function workersDirectory(options: { timeoutMs: number; log: FastifyBaseL
         userIds.map((userId, index): [string, UserPresence] => [userId, { sockets: answer.users[index]![0], since: answer.users[index]![1] ?? undefined }]),
       );
     },
-    async nodesHolding(userIds) {
-      const answer = await ask(userIds);
-      return answer === undefined ? 'unknown' : new Map(answer.nodes);
-    },
-    // The primary holds the directory and learns each worker's holdings as they change: nothing to re-register.
-    settled: () => true,
+    nodesHolding: async (userIds) => placements.nodesHolding(userIds),
+    // Until the copy arrived, routing asks every worker. The primary learns each worker's holdings as
+    // they change: nothing to re-register.
+    settled: () => synced,
     async nodeHoldingScraper(socketId) {
       const answer = await ask([], socketId);
       return answer === undefined ? 'unknown' : (answer.scraper ?? undefined);
