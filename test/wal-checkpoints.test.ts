@@ -33,17 +33,18 @@ describe('WAL checkpoints on their own thread', { timeout: 60_000 }, () => {
     assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 0, 'the main connection does not checkpoint');
     const commits = groupCommit(db, { flushAt: 1000, failure: (error) => error as Error, lockWaitMs: 5000 });
     const insert = db.prepare<[string]>('INSERT INTO t (v) VALUES (?)');
-    // About a page a row: 3,000 commits write at least 12 MB of WAL if nothing copies it back.
+    // About a page a row: 5,000 commits write at least 20 MB of WAL if nothing copies it back.
     const row = 'x'.repeat(PAGE - 200);
     let largest = 0;
-    for (let i = 0; i < 3000; i++) {
+    for (let i = 0; i < 5000; i++) {
       await commits.enqueue(() => insert.run(row));
       largest = Math.max(largest, walBytes(path));
       if (i % 5 === 0) await sleep(1);
     }
-    assert.equal(db.prepare<[], { n: number }>('SELECT count(*) AS n FROM t').get()!.n, 3000, 'every commit landed');
-    // Restarted past 100 pages, it stays near that; the margin is for a thread kept waiting by a busy machine.
-    assert.ok(largest < 2000 * PAGE, `the WAL stayed under 2,000 pages (largest ${Math.round(largest / PAGE)} pages; 3,000 or more without checkpoints)`);
+    assert.equal(db.prepare<[], { n: number }>('SELECT count(*) AS n FROM t').get()!.n, 5000, 'every commit landed');
+    // Restarted past 100 pages, it stays near that; the margin is for a thread kept waiting by a busy
+    // machine (with three test suites at once, it once reached 2,100 pages before its first restart).
+    assert.ok(largest < 3000 * PAGE, `the WAL stayed under 3,000 pages (largest ${Math.round(largest / PAGE)} pages; 5,000 or more without checkpoints)`);
     await checkpoints.stop();
     db.close();
   });

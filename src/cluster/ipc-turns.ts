@@ -38,8 +38,18 @@ class Outbox {
     this.sent.push(sent);
   }
 
+  /** Writes what waits now; resolves once it was written (or could not be). */
+  drain(): Promise<void> {
+    if (this.messages.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.sent.push(() => resolve());
+      this.flush();
+    });
+  }
+
   private flush(): void {
     const { messages, sent } = this;
+    if (messages.length === 0) return;
     this.messages = [];
     this.sent = [];
     const done = (error: Error | null | undefined): void => {
@@ -68,6 +78,15 @@ export function sendToPrimary(message: unknown, sent?: Sent): void {
     process.send(turn, undefined, {}, done);
   });
   toPrimary.push(message, sent);
+}
+
+/**
+ * In a worker: writes the messages still waiting for the end of this turn, and resolves once they
+ * were written. A worker that exits calls it first: what it sent last (a reply, a presence change)
+ * must not be lost with the turn that did not end.
+ */
+export function drainToPrimary(): Promise<void> {
+  return toPrimary?.drain() ?? Promise.resolve();
 }
 
 const toWorkers = new WeakMap<Worker, Outbox>();

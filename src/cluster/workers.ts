@@ -19,6 +19,7 @@ import { startRequestTimeouts } from '../internals/node-http.js';
 import { createBalancer, setupWorkerBalancing } from './balancing.js';
 import type { ClusterBus } from './bus.js';
 import { createWorkersBus, servePrimary } from './ipc.js';
+import { drainToPrimary } from './ipc-turns.js';
 
 /** What a worker needs of the gateway it runs (gateway.ts's `Gateway` is one). */
 export interface WorkerGateway {
@@ -185,13 +186,16 @@ async function runWorker(config: Config, createGateway: GatewayFactory): Promise
 
   stopNow = (reason: string): void => {
     log.info({ reason }, 'worker shutting down');
-    gateway.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log.error({ err: error }, 'worker shutdown failed');
-        process.exit(1);
-      },
-    );
+    gateway
+      .close()
+      .then(drainToPrimary)
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.error({ err: error }, 'worker shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   if (stopReason !== undefined) return stopNow(stopReason);
   process.send!({ gs: 'ready' } satisfies Control);

@@ -8,17 +8,23 @@ import { sendToPrimary, unpackTurns } from '../../src/cluster/ipc-turns.js';
 guardPrimaryChannel();
 unpackTurns();
 const received: unknown[] = [];
+const outcomes: (string | null)[] = [];
+// Once every send was settled and every echo came: both reports in one turn, then leave.
+const finish = (): void => {
+  if (received.length < 3 || outcomes.length < 4) return;
+  sendToPrimary({ gs: 'outcomes', outcomes });
+  sendToPrimary({ gs: 'received', received }, () => process.disconnect());
+};
 process.on('message', (message: { gs?: string }) => {
   if (message?.gs !== 'echo') return;
   received.push(message);
-  if (received.length === 3) process.send!({ gs: 'received', received }, undefined, {}, () => process.disconnect());
+  finish();
 });
 let deep: unknown = 'bottom';
 for (let level = 0; level < MAX_IPC_DEPTH; level++) deep = { a: deep };
-const outcomes: (string | null)[] = [];
 const sent = (error: Error | undefined): void => {
   outcomes.push(error?.message ?? null);
-  if (outcomes.length === 4) sendToPrimary({ gs: 'outcomes', outcomes });
+  finish();
 };
 sendToPrimary({ gs: 'one', n: 1 }, sent);
 sendToPrimary({ gs: 'deep', deep }, sent);
