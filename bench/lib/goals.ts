@@ -20,36 +20,24 @@ interface Goal {
 const pct = (v: number): string => `${Math.round(v * 100)}%`;
 const times = (v: number): string => `${v.toFixed(2)}×`;
 
+/** A bound on a ratio: at least or at most so many times. */
+type Bound = { readonly atLeast: number } | { readonly atMost: number };
+
+/** A goal on what `subject` measured of `key` in `workload`, over what `base` measured of it. */
+const ratio = (goal: string, workload: string, key: string, subject: string, base: string, bound: Bound): Goal => ({
+  goal,
+  value: (f) => f(workload, subject, key) / f(workload, base, key),
+  show: times,
+  target: 'atLeast' in bound ? `≥ ${bound.atLeast}×` : `≤ ${bound.atMost}×`,
+  met: (v) => ('atLeast' in bound ? v >= bound.atLeast : v <= bound.atMost),
+});
+
 /** The aims, for the gateway as it ships and for it with streams off (HISTORY_SIZE=0, an option users choose). */
 const aimsFor = (subject: string, label: string): Goal[] => [
-  {
-    goal: `Unicast req/s vs raw-ws (a), ${label}`,
-    value: (f) => f('unicast', subject, 'rps') / f('unicast', 'raw-ws', 'rps'),
-    show: times,
-    target: '≥ 0.8×',
-    met: (v) => v >= 0.8,
-  },
-  {
-    goal: `Unicast req/s vs seed-style (c), ${label}`,
-    value: (f) => f('unicast', subject, 'rps') / f('unicast', 'seed-style', 'rps'),
-    show: times,
-    target: '≥ 3×',
-    met: (v) => v >= 3,
-  },
-  {
-    goal: `Fan-out deliveries/s vs raw-ws (a), ${label}`,
-    value: (f) => f('fanout', subject, 'deliveriesPerSec') / f('fanout', 'raw-ws', 'deliveriesPerSec'),
-    show: times,
-    target: '≥ 0.75×',
-    met: (v) => v >= 0.75,
-  },
-  {
-    goal: `Idle RSS per connection vs raw-ws (a), ${label}`,
-    value: (f) => f('idle', subject, 'rssPerConn') / f('idle', 'raw-ws', 'rssPerConn'),
-    show: times,
-    target: '≤ 1.5×',
-    met: (v) => v <= 1.5,
-  },
+  ratio(`Unicast req/s vs raw-ws (a), ${label}`, 'unicast', 'rps', subject, 'raw-ws', { atLeast: 0.8 }),
+  ratio(`Unicast req/s vs seed-style (c), ${label}`, 'unicast', 'rps', subject, 'seed-style', { atLeast: 3 }),
+  ratio(`Fan-out deliveries/s vs raw-ws (a), ${label}`, 'fanout', 'deliveriesPerSec', subject, 'raw-ws', { atLeast: 0.75 }),
+  ratio(`Idle RSS per connection vs raw-ws (a), ${label}`, 'idle', 'rssPerConn', subject, 'raw-ws', { atMost: 1.5 }),
   {
     goal: `Publish→receive p99 at half the maximum rate, ${label}`,
     value: (f) => f('unicast', subject, 'e2eP99'),
@@ -64,27 +52,9 @@ const aimsFor = (subject: string, label: string): Goal[] => [
  * socketio-bare), on which it is built; a run that shows one of these unmet shows a regression of ours.
  */
 const leanAsSocketIo = (subject: string, label: string): Goal[] => [
-  {
-    goal: `Unicast req/s vs stock Socket.IO (d), ${label}`,
-    value: (f) => f('unicast', subject, 'rps') / f('unicast', 'socketio-bare', 'rps'),
-    show: times,
-    target: '≥ 1×',
-    met: (v) => v >= 1,
-  },
-  {
-    goal: `Fan-out deliveries/s vs stock Socket.IO (d), ${label}`,
-    value: (f) => f('fanout', subject, 'deliveriesPerSec') / f('fanout', 'socketio-bare', 'deliveriesPerSec'),
-    show: times,
-    target: '≥ 1×',
-    met: (v) => v >= 1,
-  },
-  {
-    goal: `Idle RSS per connection vs stock Socket.IO (d), ${label}`,
-    value: (f) => f('idle', subject, 'rssPerConn') / f('idle', 'socketio-bare', 'rssPerConn'),
-    show: times,
-    target: '≤ 1×',
-    met: (v) => v <= 1,
-  },
+  ratio(`Unicast req/s vs stock Socket.IO (d), ${label}`, 'unicast', 'rps', subject, 'socketio-bare', { atLeast: 1 }),
+  ratio(`Fan-out deliveries/s vs stock Socket.IO (d), ${label}`, 'fanout', 'deliveriesPerSec', subject, 'socketio-bare', { atLeast: 1 }),
+  ratio(`Idle RSS per connection vs stock Socket.IO (d), ${label}`, 'idle', 'rssPerConn', subject, 'socketio-bare', { atMost: 1 }),
 ];
 
 /**

@@ -106,10 +106,10 @@ function recordPauses(message: PausesRequest): void {
  * An allocation profile holds every sampled allocation with its stack, objects already collected
  * included, so short-lived garbage (most of a request's) is counted where it was made.
  */
-function profile(message: ProfileRequest, done: (error?: string) => void): void {
+function profile({ kind, file }: Pick<ProfileRequest, 'kind' | 'file'>, done: (error?: string) => void): void {
   const answer = (error?: Error | null): void => done(error?.message);
-  const alloc = message.kind === 'alloc';
-  if (message.file === undefined) {
+  const alloc = kind === 'alloc';
+  if (file === undefined) {
     session = new Session();
     session.connect();
     if (alloc) {
@@ -120,7 +120,6 @@ function profile(message: ProfileRequest, done: (error?: string) => void): void 
     }
     return;
   }
-  const file = message.file;
   const stopped = (error: Error | null, result: { profile: object }): void => {
     if (!error) writeFileSync(file, JSON.stringify(result.profile));
     session?.disconnect();
@@ -235,7 +234,7 @@ if (cluster.isWorker) {
   process.on('message', (message: { probe?: unknown; id?: unknown; gc?: unknown; worker?: unknown; kind?: unknown; file?: unknown }) => {
     if (message?.probe === 'worker-profile' && (message.kind === 'cpu' || message.kind === 'alloc') && typeof message.worker === 'number') {
       const file = typeof message.file === 'string' ? workerFile(message.file, message.worker) : undefined;
-      return profile({ probe: 'profile', id: 0, kind: message.kind, file }, (error) =>
+      return profile({ kind: message.kind, file }, (error) =>
         process.send?.({ probe: 'worker-profile', id: message.id, error }, undefined, {}, () => undefined),
       );
     }

@@ -16,18 +16,23 @@ let guarded = false;
 /** Messages to the primary already checked, with what they hold (ipc-turns.ts's turns): not walked twice. */
 const vouched = new WeakSet<object>();
 
-/** The error a message to the primary is refused with. */
-const tooDeep = (depth: number): RangeError => new RangeError(`a message to the primary process nests deeper than ${depth} levels; it was not sent`);
+/**
+ * The error a message nested deeper than `limit` is refused with (and a process warning says so), or
+ * undefined when it is not. The message says MAX_IPC_DEPTH, the depth the primary reads it at.
+ */
+function refusal(message: unknown, limit: number): RangeError | undefined {
+  if (!valueNestsDeeperThan(message, limit)) return undefined;
+  const error = new RangeError(`a message to the primary process nests deeper than ${MAX_IPC_DEPTH} levels; it was not sent`);
+  process.emitWarning(error.message, { code: 'GENERAL_SOCKET_IPC_DEPTH' });
+  return error;
+}
 
 /**
  * Checks a message that will travel to the primary inside a turn (ipc-turns.ts: two levels of its
  * own around each message): the error it must be refused with, or undefined.
  */
 export function refusedByPrimary(message: unknown): RangeError | undefined {
-  if (!valueNestsDeeperThan(message, MAX_IPC_DEPTH - 2)) return undefined;
-  const error = tooDeep(MAX_IPC_DEPTH);
-  process.emitWarning(error.message, { code: 'GENERAL_SOCKET_IPC_DEPTH' });
-  return error;
+  return refusal(message, MAX_IPC_DEPTH - 2);
 }
 
 /** Marks a turn whose every message `refusedByPrimary` passed, so the guard does not walk it again. */
@@ -41,10 +46,8 @@ export function guardPrimaryChannel(): void {
   guarded = true;
   const send = process.send.bind(process);
   process.send = ((message: unknown, ...rest: unknown[]) => {
-    if ((typeof message === 'object' && message !== null && vouched.has(message)) || !valueNestsDeeperThan(message, MAX_IPC_DEPTH))
-      return (send as (...args: unknown[]) => boolean)(message, ...rest);
-    const error = tooDeep(MAX_IPC_DEPTH);
-    process.emitWarning(error.message, { code: 'GENERAL_SOCKET_IPC_DEPTH' });
+    const error = typeof message === 'object' && message !== null && vouched.has(message) ? undefined : refusal(message, MAX_IPC_DEPTH);
+    if (error === undefined) return (send as (...args: unknown[]) => boolean)(message, ...rest);
     const callback = rest.find((arg): arg is (error: Error) => void => typeof arg === 'function');
     if (callback) process.nextTick(callback, error);
     return false;

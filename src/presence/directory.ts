@@ -88,3 +88,19 @@ export function notify(listeners: readonly ((transition: Transition) => void)[],
     }
   }
 }
+
+/**
+ * The users of `userIds` each node holds, as `nodesHolding` answers (only nodes holding some appear),
+ * from the nodes holding each user (`nodesOf`, given the user and its index in `userIds`).
+ */
+export function groupByNode(userIds: readonly string[], nodesOf: (userId: string, index: number) => Iterable<string>): Map<string, string[]> {
+  const byNode = new Map<string, string[]>();
+  userIds.forEach((userId, index) => {
+    for (const nodeId of nodesOf(userId, index)) {
+      const list = byNode.get(nodeId);
+      if (list) list.push(userId);
+      else byNode.set(nodeId, [userId]);
+    }
+  });
+  return byNode;
+}

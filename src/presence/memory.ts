@@ -4,7 +4,7 @@
  * worker a node, so that transitions are decided in one place. Everything here is synchronous, so a
  * transition is decided exactly once.
  */
-import type { PresenceDirectory, Transition, UserPresence } from './directory.js';
+import { groupByNode, type PresenceDirectory, type Transition, type UserPresence } from './directory.js';
 
 /** The sockets one node holds of a user. */
 interface NodeSockets {
@@ -85,15 +85,7 @@ export class MemoryPresence {
   }
 
   nodesHolding(userIds: readonly string[]): Map<string, string[]> {
-    const byNode = new Map<string, string[]>();
-    for (const userId of userIds) {
-      for (const { nodeId } of this.entries.get(userId)?.nodes ?? []) {
-        const list = byNode.get(nodeId);
-        if (list) list.push(userId);
-        else byNode.set(nodeId, [userId]);
-      }
-    }
-    return byNode;
+    return groupByNode(userIds, (userId) => (this.entries.get(userId)?.nodes ?? []).map((node) => node.nodeId));
   }
 
   /** Whether `nodeId` holds a socket of `userId`. */

@@ -11,6 +11,8 @@
  * is routed, as Socket.IO's own broadcast reaches the sockets in a room when it is sent.
  */
 
+import { groupByNode } from './directory.js';
+
 /** The nodes holding each user, for the nodes this copy was told of. */
 export class Placements {
   private readonly nodesOf = new Map<string, readonly string[]>();
@@ -43,14 +45,6 @@ export class Placements {
 
   /** The users of `userIds` each node holds (only nodes holding some appear). */
   nodesHolding(userIds: readonly string[]): Map<string, string[]> {
-    const byNode = new Map<string, string[]>();
-    for (const userId of userIds) {
-      for (const nodeId of this.nodesOf.get(userId) ?? []) {
-        const list = byNode.get(nodeId);
-        if (list) list.push(userId);
-        else byNode.set(nodeId, [userId]);
-      }
-    }
-    return byNode;
+    return groupByNode(userIds, (userId) => this.nodesOf.get(userId) ?? []);
   }
 }

@@ -20,7 +20,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import { notify, type Holdings, type PresenceDirectory, type Transition, type UserPresence } from './directory.js';
+import { groupByNode, notify, type Holdings, type PresenceDirectory, type Transition, type UserPresence } from './directory.js';
 
 /** Lua shared by the scripts: Redis's clock, and a user's live sockets. */
 const COMMON = `
@@ -413,15 +413,7 @@ export function redisDirectory(options: {
     async nodesHolding(userIds) {
       const rows = await read(userIds);
       if (rows === undefined) return 'unknown';
-      const byNode = new Map<string, string[]>();
-      rows.forEach(([, , nodes], index) => {
-        for (const node of nodes) {
-          const list = byNode.get(node);
-          if (list) list.push(userIds[index]!);
-          else byNode.set(node, [userIds[index]!]);
-        }
-      });
-      return byNode;
+      return groupByNode(userIds, (_userId, index) => rows[index]![2]);
     },
     settled: () => up() && settledAt !== undefined && Date.now() >= settledAt,
     async nodeHoldingScraper(socketId) {

@@ -8,9 +8,9 @@
  * question of every emit, each worker answers from its own copy (placements.ts), which the primary
  * keeps up to date.
  */
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import type { FastifyBaseLogger } from 'fastify';
-import type { PresenceDirectory, Transition, UserPresence } from './directory.js';
+import { notify, type PresenceDirectory, type Transition, type UserPresence } from './directory.js';
 import { MemoryPresence } from './memory.js';
 import { Placements } from './placements.js';
 import { sendToPrimary, sendToWorker, unpackTurns } from '../cluster/ipc-turns.js';
@@ -55,14 +55,14 @@ type Received = { readonly [field: string]: unknown } | undefined;
 export function servePresencePrimary(options: { graceMs: number; log: { error(object: object, message: string): void } }): void {
   unpackTurns();
   const state = new MemoryPresence(options.graceMs, (error) => options.log.error({ err: error }, 'presence: a listener threw'));
+  const live = (): Worker[] => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined && worker.isConnected());
+  const others = (nodeId: string): Worker[] => live().filter((worker) => String(worker.id) !== nodeId);
   state.onTransition((transition, nodeId) => {
-    const workers = Object.values(cluster.workers ?? {}).filter((worker) => worker?.isConnected());
-    const target = workers.find((worker) => String(worker!.id) === nodeId) ?? workers[0];
+    const workers = live();
+    const target = workers.find((worker) => String(worker.id) === nodeId) ?? workers[0];
     // With no worker left there is nobody to send it: the gateway is stopping.
     if (target) sendToWorker(target, { gs: 'presence-transition', transition } satisfies Report);
   });
-  const others = (nodeId: string) =>
-    Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined && worker.isConnected() && String(worker.id) !== nodeId);
   cluster.on('message', (worker, message: Received) => {
     const nodeId = String(worker.id);
     if (message?.gs === 'presence-hold') {
@@ -71,7 +71,7 @@ export function servePresencePrimary(options: { graceMs: number; log: { error(ob
         const held = (message.sockets as number) > 0;
         const changed = state.holds(nodeId, userId) !== held;
         state.holdUser(nodeId, userId, message.sockets as number);
-        if (changed) for (const other of others(nodeId)) sendToWorker(other!, { gs: 'presence-placed', userId, nodeId, held } satisfies Placed);
+        if (changed) for (const other of others(nodeId)) sendToWorker(other, { gs: 'presence-placed', userId, nodeId, held } satisfies Placed);
       } else if (isString(message.socketId) && typeof message.held === 'boolean') state.holdScraper(nodeId, message.socketId, message.held);
     } else if (message?.gs === 'presence-sync') {
       sendToWorker(worker, { gs: 'presence-placements', byNode: [...state.placements()] } satisfies Placed);
@@ -95,7 +95,7 @@ export function servePresencePrimary(options: { graceMs: number; log: { error(ob
   cluster.on('exit', (worker) => {
     const nodeId = String(worker.id);
     state.dropNode(nodeId);
-    for (const other of others(nodeId)) sendToWorker(other!, { gs: 'presence-node-gone', nodeId } satisfies Placed);
+    for (const other of others(nodeId)) sendToWorker(other, { gs: 'presence-node-gone', nodeId } satisfies Placed);
   });
 }
 
@@ -115,14 +115,7 @@ export function workersDirectory(options: { timeoutMs: number; log: FastifyBaseL
       placements.replace(message.byNode as [string, string[]][]);
       synced = true;
     } else if (message?.gs === 'presence-transition' && message.transition !== undefined) {
-      const { transition } = message as unknown as Report;
-      for (const listener of listeners) {
-        try {
-          listener(transition);
-        } catch (error) {
-          options.log.error({ err: error }, 'presence: a listener threw');
-        }
-      }
+      notify(listeners, (message as unknown as Report).transition, (error) => options.log.error({ err: error }, 'presence: a listener threw'));
     }
   };
   unpackTurns();
