@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { selectTargets, type Target } from './targets.js';
+import { parseOptions } from './lib/options.js';
 import { io as connectStock, type Socket } from 'socket.io-client';
 import { connectUsers, fmt, sleep, startServer, userIds, type WorkloadContext } from './workloads/workload.js';
 import type { ServerProcess } from './lib/server-process.js';
@@ -197,9 +198,16 @@ function memoryMap(pid: number): MemoryMap {
   return kinds;
 }
 
+/** A workload context outside the harness: its default options, unpinned, logging to stdout. */
+function standalone(): WorkloadContext {
+  const options = parseOptions([]);
+  if (!options) throw new Error('the harness refused its own defaults');
+  return { options, targets: [], serverCpu: undefined, maxSocketsPerProcess: 10_000, log: (line) => console.log(line) };
+}
+
 /** Where the server's RSS grew per connection, without snapshots (writing one leaves memory behind). */
 async function measureMemoryMap(target: Target, sockets: number, env: Record<string, string>, stock: boolean): Promise<void> {
-  const ctx = { serverCpu: undefined, maxSocketsPerProcess: 10_000 } as unknown as WorkloadContext;
+  const ctx = standalone();
   const server = await startServer(ctx, target, env);
   try {
     await sleep(2000);
@@ -249,7 +257,7 @@ async function measure(
 ): Promise<void> {
   const dir = keep ?? mkdtempSync(join(tmpdir(), 'heap-per-connection-'));
   mkdirSync(dir, { recursive: true });
-  const ctx = { serverCpu: undefined, maxSocketsPerProcess: 10_000 } as unknown as WorkloadContext;
+  const ctx = standalone();
   const server = await startServer(ctx, target, { ...env, NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}` });
   try {
     await sleep(2000);
