@@ -10,10 +10,15 @@
  * The stand-in keeps no credentials (Cookie, Authorization, a token in the query...): nothing reads
  * them after the handshake, and the admin UI shows every socket's handshake (admin-ui.ts). Sockets
  * then share its headers and query rather than each holding a copy without them.
+ *
+ * What else a connection would keep of its handshake goes too: the stand-in response of a websocket
+ * upgrade, and the listener Engine.IO leaves on the websocket from before its transport took over
+ * (internals/socket-io.ts): with the listener lists copied to their length, 1.1 KiB more of each
+ * idle connection (BENCHMARKS.md).
  */
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { forgetUpgradeRequest } from './internals/socket-io.js';
+import { compactConnection, type UpgradeResponse, upgradeResponse } from './internals/socket-io.js';
 import type { GatewayServer, GatewaySocket } from './socket-server.js';
 
 type Connection = GatewaySocket['conn'];
@@ -58,18 +63,18 @@ function standIn(request: IncomingMessage & { _query?: Record<string, string> })
  * session's move to a websocket, which is how a stock client connects) let go of its request.
  */
 export function releaseHandshakeRequests(io: GatewayServer): void {
-  /** Responses by request, until their headers are written. */
-  const responses = new WeakMap<IncomingMessage, object>();
+  /** Upgrade responses by request, until their headers are written. */
+  const responses = new WeakMap<IncomingMessage, UpgradeResponse>();
+  // The first middleware (createGateway adds it before any other): upgradeResponse needs that.
   io.engine.use((request: IncomingMessage, response: object, next: () => void) => {
-    responses.set(request, response);
+    const upgrade = upgradeResponse(response);
+    if (upgrade) responses.set(request, upgrade);
     next();
   });
   // Once the response's headers are written (the 101 of an upgrade), its middlewares are done with it.
   io.engine.on('headers', (_headers: unknown, request: IncomingMessage) => {
-    const response = responses.get(request);
-    if (response === undefined) return;
+    responses.get(request)?.release();
     responses.delete(request);
-    forgetUpgradeRequest(response);
   });
   io.engine.on('connection', (conn: Connection) => {
     // After every other listener of this event (those added later too, as the cluster's handshake
@@ -77,6 +82,7 @@ export function releaseHandshakeRequests(io: GatewayServer): void {
     // client sends one only once it has read the open packet.
     queueMicrotask(() => {
       conn.request = standIn(conn.request);
+      compactConnection(conn);
     });
   });
 }

@@ -13,7 +13,7 @@ import { DISCONNECT_REASON_EVENT } from './api/common.js';
 import { AddressWindow, clientAddressOf } from './auth/address-limit.js';
 import type { Config } from './config.js';
 import { socketErrorRegistry, socketRefusal as refusal, type SocketErrorCode } from './errors.js';
-import { guardedParser, isConnecting, namespacesOf } from './internals/socket-io.js';
+import { addAnyListener, guardedParser, isConnecting, namespacesOf } from './internals/socket-io.js';
 import { nestsDeeperThan } from './json-limits.js';
 import { socketLifecycle } from './socket-lifecycle.js';
 import type { GatewayNamespace, GatewayServer, GatewaySocket } from './socket-server.js';
@@ -165,7 +165,7 @@ export function createSocketLimits(config: Pick<Config, 'socketMaxMessageBytes' 
       if (this.listenerCount(event as never) === 0) strike(this.conn, 'events nobody listens to');
     }
     const lifecycle = socketLifecycle(io);
-    lifecycle.onConnect((socket) => void socket.onAny(onAnyEvent));
+    lifecycle.onConnect((socket) => addAnyListener(socket, onAnyEvent));
     lifecycle.onDisconnect((socket) => {
       const state = connections.get(socket.conn);
       if (state) state.sockets = state.sockets.filter((other) => other !== socket);

@@ -16,10 +16,13 @@ describe('the handshake request of a connection', () => {
   const requests: WeakRef<IncomingMessage>[] = [];
   /** The requests that upgraded a long-polling session to a websocket. */
   const upgrades: WeakRef<IncomingMessage>[] = [];
+  /** Engine.IO's stand-in responses of websocket upgrades (a new connection's, or a session's move). */
+  const upgradeResponses: WeakRef<object>[] = [];
   before(async () => {
     gw = await startGateway();
     gw.gateway.io.engine.on('connection', (conn: { request: IncomingMessage }) => void requests.push(new WeakRef(conn.request)));
-    gw.gateway.io.engine.use((request: IncomingMessage & { _query: { sid?: string } }, _response: unknown, next: () => void) => {
+    gw.gateway.io.engine.use((request: IncomingMessage & { _query: { sid?: string } }, response: object, next: () => void) => {
+      if (request.headers.upgrade === 'websocket') upgradeResponses.push(new WeakRef(response));
       if (request._query.sid !== undefined && request.headers.upgrade === 'websocket') upgrades.push(new WeakRef(request));
       next();
     });
@@ -38,6 +41,7 @@ describe('the handshake request of a connection', () => {
       const token = await gw.token(userId);
       const seen = requests.length;
       const upgraded = upgrades.length;
+      const upgradeResponsesBefore = upgradeResponses.length;
       const client = await gw.connectUser(userId, {
         transports: [...transports],
         query: { token, room: 'lobby' },
@@ -60,6 +64,10 @@ describe('the handshake request of a connection', () => {
       assert.equal(handshake.address, '127.0.0.1');
       assert.equal(request.socket.remoteAddress, '127.0.0.1');
       assert.equal(await survivesGc(requests.at(-1)!), false, 'nothing keeps the request');
+      if ((transports as readonly string[]).includes('websocket')) {
+        assert.equal(upgradeResponses.length, upgradeResponsesBefore + 1, 'one websocket upgrade');
+        assert.equal(await survivesGc(upgradeResponses.at(-1)!), false, "nothing keeps Engine.IO's stand-in response of the upgrade");
+      }
       if (transports.length === 2) {
         assert.equal(upgrades.length, upgraded + 1, 'one upgrade');
         assert.equal(await survivesGc(upgrades.at(-1)!), false, 'nor the request that upgraded it');

@@ -7,7 +7,6 @@
  * Its own connection, set up like the bus's publishing one: no offline queue and a command timeout,
  * so that while Redis is away a call with an Idempotency-Key fails at once (503) instead of waiting.
  */
-import type { Redis } from 'ioredis';
 import { commandConnection, firstReady } from '../cluster/command-connection.js';
 import { redactUrl } from '../secrets.js';
 import { claimOf, type Claim, type IdempotencyEntry, type IdempotencyStore } from './store.js';

@@ -7,6 +7,7 @@
  * to let go of a websocket's upgrade request (Engine.IO's WebSocketResponse `req`).
  * test/internals.test.ts fails if an upgrade changes any of them.
  */
+import { EventEmitter } from 'node:events';
 import { ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Server, Socket } from 'socket.io';
@@ -56,6 +57,15 @@ export function guardedParser(checks: { data(data: unknown): void; json(text: st
     override add(data: unknown): void {
       checks.data(data);
       super.add(data);
+    }
+
+    // The Client's one `decoded` listener, in a list of its length rather than one `push` gave room for 17.
+    on(event: string, listener: (...args: unknown[]) => void): this {
+      const emitter = this as unknown as { _callbacks?: Record<string, unknown> };
+      (parser.Decoder.prototype as unknown as { on: (event: string, listener: unknown) => void }).on.call(this, event, listener);
+      const list = emitter._callbacks?.[`$${event}`];
+      if (emitter._callbacks && Array.isArray(list)) emitter._callbacks[`$${event}`] = list.slice();
+      return this;
     }
   }
   // tryParse is private in the typings, so it is replaced on the prototype rather than overridden.
@@ -110,15 +120,59 @@ interface EncodedWriter {
   writeToEngine(encoded: string, options: object): void;
 }
 
+/** An upgrade's stand-in response, seen by the first middleware; `release` once its headers are written. */
+export interface UpgradeResponse {
+  release(): void;
+}
+
 /**
  * Engine.IO (6.6) runs its middlewares on a websocket upgrade with a stand-in response (its
- * WebSocketResponse) that holds the request in `req`, and which the `close` listener it puts on the
- * TCP socket keeps reachable for as long as the connection lasts. Makes such a stand-in forget its
- * request; call it once the response's headers are written (middlewares set them through `req`).
- * False when `response` is a real response (long-polling) or no longer has a `req`.
+ * WebSocketResponse) that holds the request in `req`, and puts a `close` listener on the TCP socket
+ * (`socket.once("close", () => this.emit("close"))`) that keeps the response, and through it the
+ * request, reachable for as long as the connection lasts. Call this in the first middleware: the
+ * response's constructor added that listener last, just before the middlewares ran. Its `release`
+ * makes the response forget its request and takes the listener off, so that the response goes too
+ * (no middleware of the gateway waits for its `close`). Undefined for a real response (long-polling).
  */
-export function forgetUpgradeRequest(response: object): boolean {
-  if (response instanceof ServerResponse || !('req' in response) || response.req === undefined) return false;
-  (response as { req: unknown }).req = undefined;
-  return true;
+export function upgradeResponse(response: object): UpgradeResponse | undefined {
+  if (response instanceof ServerResponse || !('req' in response) || !('socket' in response)) return undefined;
+  const socket = response.socket as EventEmitter;
+  // `once` listeners are wrappers that name what they wrap: a listener not added by `once` is not the response's.
+  const last = socket.rawListeners('close').at(-1) as ((...args: unknown[]) => void) & { listener?: unknown };
+  const own = typeof last?.listener === 'function' ? last : undefined;
+  return {
+    release() {
+      (response as { req: unknown }).req = undefined;
+      if (own) socket.removeListener('close', own);
+    },
+  };
+}
+
+/**
+ * Engine.IO leaves on the `ws` socket of a connection that came as a websocket the `error` listener
+ * it put there before the transport took over (`onUpgradeError`, which does nothing); it takes it
+ * off only for a long-polling session that upgrades. Takes it off once the transport has its own,
+ * and copies the connection's list of cleanups (grown by `push`, so with room for 17) to its length.
+ */
+export function compactConnection(conn: object): void {
+  const engineSocket = conn as { transport?: { socket?: unknown }; cleanupFn?: unknown };
+  const ws = engineSocket.transport?.socket;
+  if (ws instanceof EventEmitter) {
+    const errorListeners = ws.listeners('error');
+    const leftover = errorListeners.find((listener) => listener.name === 'onUpgradeError');
+    // Only beside another: an `error` without a listener would end the process.
+    if (leftover && errorListeners.length > 1) ws.removeListener('error', leftover as (...args: unknown[]) => void);
+  }
+  if (Array.isArray(engineSocket.cleanupFn)) engineSocket.cleanupFn = engineSocket.cleanupFn.slice();
+}
+
+/**
+ * `socket.onAny(listener)`, in a list of the listeners' length: Socket.IO grows it with `push`,
+ * which gives a first listener room for 17 (152 bytes of each idle socket).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: any typed socket has the same private list
+export function addAnyListener(socket: Socket<any, any, any, any>, listener: (...args: any[]) => void): void {
+  socket.onAny(listener);
+  const own = socket as unknown as { _anyListeners?: unknown };
+  if (Array.isArray(own._anyListeners)) own._anyListeners = own._anyListeners.slice();
 }

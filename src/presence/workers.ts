@@ -55,7 +55,7 @@ type Received = { readonly [field: string]: unknown } | undefined;
 export function servePresencePrimary(options: { graceMs: number; log: { error(object: object, message: string): void } }): void {
   unpackTurns();
   const state = new MemoryPresence(options.graceMs, (error) => options.log.error({ err: error }, 'presence: a listener threw'));
-  const live = (): Worker[] => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined && worker.isConnected());
+  const live = (): Worker[] => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker?.isConnected() === true);
   const others = (nodeId: string): Worker[] => live().filter((worker) => String(worker.id) !== nodeId);
   state.onTransition((transition, nodeId) => {
     const workers = live();

@@ -6,7 +6,6 @@
  * the revocations it has seen (its own and those the other nodes told it about), and logs the outage.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis } from 'ioredis';
 import { commandConnection, firstReady } from '../cluster/command-connection.js';
 import { redactUrl } from '../secrets.js';
 import { RevocationMemory, nowSeconds, type RevocationStore } from './revocations.js';
