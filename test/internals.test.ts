@@ -209,6 +209,17 @@ async function count(store: FastifyRateLimitStore, key: string, times: number, t
   return results;
 }
 
+/** Starts `server` and returns a function that connects a new websocket client to it. */
+async function websocketClients(server: import('node:http').Server): Promise<() => Promise<ReturnType<typeof connect>>> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return async () => {
+    const socket = connect(url, { forceNew: true, reconnection: false, transports: ['websocket'] });
+    await new Promise((resolve) => socket.once('connect', () => resolve(undefined)));
+    return socket;
+  };
+}
+
 describe('engine.io internals: what a websocket connection keeps of its upgrade', () => {
   it('its stand-in response and request last as long as the connection, until upgradeResponse releases them', async () => {
     const server = createServer();
@@ -231,13 +242,7 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
       conn.request = null;
       upgrades.clear();
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const open = async () => {
-      const socket = connect(url, { forceNew: true, reconnection: false, transports: ['websocket'] });
-      await new Promise((resolve) => socket.once('connect', () => resolve(undefined)));
-      return socket;
-    };
+    const open = await websocketClients(server);
     const kept = await open();
     release = true;
     const released = await open();
@@ -273,13 +278,7 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
     });
     const closes: string[] = [];
     io.on('connection', (socket) => socket.conn.on('close', (reason: string) => void closes.push(reason)));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const open = async () => {
-      const socket = connect(url, { forceNew: true, reconnection: false, transports: ['websocket'] });
-      await new Promise((resolve) => socket.once('connect', () => resolve(undefined)));
-      return socket;
-    };
+    const open = await websocketClients(server);
     const errorListeners = (i: number) => conns[i]!.transport.socket.listeners('error').map((listener) => listener.name);
     const kept = await open();
     compact = true;
