@@ -4,7 +4,9 @@
  * is that list. Nor to tell a socket still in its namespace's middlewares (`_preConnectSockets`),
  * nor to look at a packet's JSON before its parser parses it (the Decoder's `tryParse`), nor to
  * write a packet encoded once for many sockets to one of them (the Client's `writeToEngine`), nor
- * to let go of a websocket's upgrade request (Engine.IO's WebSocketResponse `req`).
+ * to let go of a websocket's upgrade request (Engine.IO's WebSocketResponse `req`, and the `close`
+ * listener that keeps the response), nor to drop what an idle connection keeps for nothing (Engine.IO's
+ * leftover `onUpgradeError`, listener lists with room for 17 that hold one).
  * test/internals.test.ts fails if an upgrade changes any of them.
  */
 import { EventEmitter } from 'node:events';
