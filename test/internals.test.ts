@@ -6,6 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, type IncomingMessage, ServerResponse } from 'node:http';
 import { connect as tcpConnect, createServer as createTcpServer, type AddressInfo, type Socket as TcpSocket } from 'node:net';
@@ -262,9 +263,15 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
     }
   });
 
-  it('upgradeResponse leaves a real response (long-polling) alone', () => {
+  it("upgradeResponse leaves a real response (long-polling) alone, and never takes off another of the socket's close listeners", () => {
     assert.equal(upgradeResponse(new ServerResponse({ method: 'GET' } as IncomingMessage)), undefined);
     assert.equal(upgradeResponse({}), undefined);
+    const socket = new EventEmitter();
+    const response = { req: {}, socket };
+    socket.once('close', () => undefined);
+    upgradeResponse(response)!.release();
+    assert.equal(response.req, undefined, 'the request is let go');
+    assert.equal(socket.listenerCount('close'), 1, "someone else's listener stays");
   });
 
   it("leaves the websocket its onUpgradeError listener beside the transport's, which compactConnection takes off; errors still reach the transport", async () => {

@@ -122,6 +122,9 @@ interface EncodedWriter {
   writeToEngine(encoded: string, options: object): void;
 }
 
+/** The source of Engine.IO's WebSocketResponse `close` listener: it emits `close` on the response. */
+const PASSES_CLOSE_ON = /\bemit\(\s*["']close["']\s*\)/;
+
 /** An upgrade's stand-in response, seen by the first middleware; `release` once its headers are written. */
 export interface UpgradeResponse {
   release(): void;
@@ -139,9 +142,10 @@ export interface UpgradeResponse {
 export function upgradeResponse(response: object): UpgradeResponse | undefined {
   if (response instanceof ServerResponse || !('req' in response) || !('socket' in response)) return undefined;
   const socket = response.socket as EventEmitter;
-  // `once` listeners are wrappers that name what they wrap: a listener not added by `once` is not the response's.
+  // `once` listeners are wrappers that name what they wrap. Only the response's is taken off: one added
+  // by `once` that passes the close on (`() => this.emit("close")`), never another of the socket's.
   const last = socket.rawListeners('close').at(-1) as ((...args: unknown[]) => void) & { listener?: unknown };
-  const own = typeof last?.listener === 'function' ? last : undefined;
+  const own = typeof last?.listener === 'function' && PASSES_CLOSE_ON.test(String(last.listener)) ? last : undefined;
   return {
     release() {
       (response as { req: unknown }).req = undefined;
