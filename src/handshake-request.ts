@@ -9,7 +9,8 @@
  *
  * The stand-in keeps no credentials (Cookie, Authorization, a token in the query...): nothing reads
  * them after the handshake, and the admin UI shows every socket's handshake (admin-ui.ts). Sockets
- * then share its headers and query rather than each holding a copy without them.
+ * then share its headers and query rather than each holding a copy without them. Nor the WebSocket
+ * handshake's nonce; and the values many connections repeat (a browser's User-Agent...) are kept once.
  *
  * What else a connection would keep of its handshake goes too: the stand-in response of a websocket
  * upgrade, and the listener Engine.IO leaves on the websocket from before its transport took over
@@ -43,18 +44,53 @@ export function urlWithoutSecrets(url: string): string {
   return `${path}?${params.toString()}`;
 }
 
+/** Request headers that mean nothing once the handshake is done: the WebSocket handshake's nonce. */
+const HANDSHAKE_ONLY = new Set(['sec-websocket-key']);
+
+/** Past this many distinct values, the shared ones start over (values longer than SHARED_LENGTH are never shared). */
+const SHARED_MAX = 4096;
+const SHARED_LENGTH = 512;
+
+/**
+ * One copy of each value that many connections repeat: a browser's User-Agent and Accept-Language,
+ * the Host, `websocket`, the handshake's URL, the address of a NAT many clients come from. Bounded:
+ * values that are all different (a URL with a session id) cost a lookup, never more memory.
+ */
+function sharedValues(): (value: string) => string {
+  const values = new Map<string, string>();
+  return (value) => {
+    const known = values.get(value);
+    if (known !== undefined || value.length > SHARED_LENGTH) return known ?? value;
+    if (values.size >= SHARED_MAX) values.clear();
+    values.set(value, value);
+    return value;
+  };
+}
+
+/** `fields` without credentials (and, for headers, the handshake's nonce), each string value shared. */
+function kept<T extends Record<string, unknown>>(fields: T, share: (value: string) => string): T {
+  const copy: Record<string, unknown> = {};
+  for (const name of Object.keys(fields)) {
+    if (SECRET_NAME.test(name) || HANDSHAKE_ONLY.has(name)) continue;
+    const value = fields[name];
+    copy[name] = typeof value === 'string' ? share(value) : value;
+  }
+  return copy as T;
+}
+
 /** The stand-in: the fields of IncomingMessage that Socket.IO's handshake and the gateway read. */
-function standIn(request: IncomingMessage & { _query?: Record<string, string> }): IncomingMessage {
-  const peer = { remoteAddress: request.socket?.remoteAddress, encrypted: (request.socket as TLSSocket | undefined)?.encrypted === true };
-  const kept = {
-    headers: withoutSecrets(request.headers),
-    url: urlWithoutSecrets(request.url ?? ''),
+function standIn(request: IncomingMessage & { _query?: Record<string, string> }, share: (value: string) => string): IncomingMessage {
+  const address = request.socket?.remoteAddress;
+  const peer = { remoteAddress: address === undefined ? undefined : share(address), encrypted: (request.socket as TLSSocket | undefined)?.encrypted === true };
+  const stand = {
+    headers: kept(request.headers, share),
+    url: share(urlWithoutSecrets(request.url ?? '')),
     method: request.method,
-    _query: withoutSecrets(request._query ?? {}),
+    _query: kept(request._query ?? {}, share),
     socket: peer,
     connection: peer,
   };
-  return kept as unknown as IncomingMessage;
+  return stand as unknown as IncomingMessage;
 }
 
 /**
@@ -76,12 +112,13 @@ export function releaseHandshakeRequests(io: GatewayServer): void {
     responses.get(request)?.release();
     responses.delete(request);
   });
+  const share = sharedValues();
   io.engine.on('connection', (conn: Connection) => {
     // After every other listener of this event (those added later too, as the cluster's handshake
     // report is): each still sees the real request. No CONNECT can arrive before this runs: the
     // client sends one only once it has read the open packet.
     queueMicrotask(() => {
-      conn.request = standIn(conn.request);
+      conn.request = standIn(conn.request, share);
       compactConnection(conn);
     });
   });

@@ -55,6 +55,8 @@ describe('the handshake request of a connection', () => {
       assert.equal(handshake.headers['x-trace'], 'kept');
       assert.equal(handshake.headers.cookie, undefined);
       assert.equal(handshake.headers.authorization, undefined);
+      assert.equal(handshake.headers['sec-websocket-key'], undefined, "the WebSocket handshake's nonce is not kept");
+      assert.match(handshake.headers.host ?? '', /^127\.0\.0\.1:\d+$/);
       assert.equal(handshake.headers, request.headers, 'the handshake shares the headers rather than copying them');
       assert.equal(handshake.query.room, 'lobby');
       assert.equal(handshake.query.token, undefined);
