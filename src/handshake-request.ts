@@ -20,6 +20,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { compactConnection, type UpgradeResponse, upgradeResponse } from './internals/socket-io.js';
+import { socketLifecycle } from './socket-lifecycle.js';
 import type { GatewayServer, GatewaySocket } from './socket-server.js';
 
 type Connection = GatewaySocket['conn'];
@@ -113,6 +114,11 @@ export function releaseHandshakeRequests(io: GatewayServer): void {
     responses.delete(request);
   });
   const share = sharedValues();
+  // Socket.IO stamps each socket's handshake with the time as text (`new Date().toString()`, 80 bytes):
+  // the sockets that connect in the same second keep one copy.
+  socketLifecycle(io).onConnect((socket) => {
+    socket.handshake.time = share(socket.handshake.time);
+  });
   io.engine.on('connection', (conn: Connection) => {
     // After every other listener of this event (those added later too, as the cluster's handshake
     // report is): each still sees the real request. No CONNECT can arrive before this runs: the

@@ -63,6 +63,7 @@ describe('the handshake request of a connection', () => {
       assert.match(handshake.url, /room=lobby/);
       assert.doesNotMatch(handshake.url, /token/);
       assert.equal(handshake.secure, false);
+      assert.ok(Math.abs(Date.parse(handshake.time) - handshake.issued) < 1000, "Socket.IO's time of the handshake, as text");
       assert.equal(handshake.address, '127.0.0.1');
       assert.equal(request.socket.remoteAddress, '127.0.0.1');
       assert.equal(await survivesGc(requests.at(-1)!), false, 'nothing keeps the request');
