@@ -7,10 +7,10 @@
  * each socket the connection opens (headers, url, query, whether TLS), and the peer's address
  * (auth/address-limit.ts reads it, with `X-Forwarded-For`).
  *
- * The stand-in keeps no credentials (Cookie, Authorization, a token in the query...): nothing reads
- * them after the handshake, and the admin UI shows every socket's handshake (admin-ui.ts). Sockets
- * then share its headers and query rather than each holding a copy without them. Nor the WebSocket
- * handshake's nonce; and the values many connections repeat (a browser's User-Agent...) are kept once.
+ * The stand-in keeps no credentials (Cookie, Authorization, a token in the query...) nor the WebSocket
+ * handshake's nonce: nothing reads them after the handshake, and the admin UI shows every socket's
+ * handshake (admin-ui.ts). Sockets then share its headers and query rather than each holding a copy
+ * without them, and the values many connections repeat (a browser's User-Agent...) are kept once.
  *
  * What else a connection would keep of its handshake goes too: the stand-in response of a websocket
  * upgrade, and the listener Engine.IO leaves on the websocket from before its transport took over
@@ -28,10 +28,15 @@ type Connection = GatewaySocket['conn'];
 /** Names of request headers, auth fields and query parameters that carry credentials. */
 const SECRET_NAME = /^(cookie|authorization|proxy-authorization)$|token|secret|pass|key|session|auth/i;
 
-/** `fields` without those that carry credentials; `fields` itself when none does. */
+/** Request headers that mean nothing once the handshake is done: the WebSocket handshake's nonce. */
+const HANDSHAKE_ONLY = new Set(['sec-websocket-key']);
+
+/** Whether a header, auth field or query parameter is dropped once the handshake is done. */
+const dropped = (name: string): boolean => SECRET_NAME.test(name) || HANDSHAKE_ONLY.has(name);
+
+/** `fields` without those that carry credentials (or the handshake's nonce); `fields` itself when none does. */
 export function withoutSecrets<T extends object>(fields: T): T {
-  if (!Object.keys(fields).some((name) => SECRET_NAME.test(name))) return fields;
-  return Object.fromEntries(Object.entries(fields).filter(([name]) => !SECRET_NAME.test(name))) as T;
+  return Object.keys(fields).some(dropped) ? kept(fields, (value) => value) : fields;
 }
 
 /** `url` without the query parameters that carry credentials; `url` itself when none does. */
@@ -44,9 +49,6 @@ export function urlWithoutSecrets(url: string): string {
   for (const name of secret) params.delete(name);
   return `${path}?${params.toString()}`;
 }
-
-/** Request headers that mean nothing once the handshake is done: the WebSocket handshake's nonce. */
-const HANDSHAKE_ONLY = new Set(['sec-websocket-key']);
 
 /** Past this many distinct values, the shared ones start over (values longer than SHARED_LENGTH are never shared). */
 const SHARED_MAX = 4096;
@@ -61,20 +63,19 @@ function sharedValues(): (value: string) => string {
   const values = new Map<string, string>();
   return (value) => {
     const known = values.get(value);
-    if (known !== undefined || value.length > SHARED_LENGTH) return known ?? value;
+    if (known !== undefined) return known;
+    if (value.length > SHARED_LENGTH) return value;
     if (values.size >= SHARED_MAX) values.clear();
     values.set(value, value);
     return value;
   };
 }
 
-/** `fields` without credentials (and, for headers, the handshake's nonce), each string value shared. */
-function kept<T extends Record<string, unknown>>(fields: T, share: (value: string) => string): T {
+/** A copy of `fields` without those `dropped` names, each string value through `share`. */
+function kept<T extends object>(fields: T, share: (value: string) => string): T {
   const copy: Record<string, unknown> = {};
-  for (const name of Object.keys(fields)) {
-    if (SECRET_NAME.test(name) || HANDSHAKE_ONLY.has(name)) continue;
-    const value = fields[name];
-    copy[name] = typeof value === 'string' ? share(value) : value;
+  for (const [name, value] of Object.entries(fields)) {
+    if (!dropped(name)) copy[name] = typeof value === 'string' ? share(value) : value;
   }
   return copy as T;
 }
