@@ -11,7 +11,16 @@ import { createRouting, type Routed, type Routing } from './routing.js';
 import { sendEncodedEvent } from './internals/socket-io.js';
 import type { GatewayServer } from './socket-server.js';
 import type { StreamCursors } from './stream-cursors.js';
-import { StreamsUnavailableError, formatPosition, parsePosition, type Append, type Appended, type Position, type UserStreams } from './streams/streams.js';
+import {
+  StreamsUnavailableError,
+  formatPosition,
+  parsePosition,
+  payloadJson,
+  type Append,
+  type Appended,
+  type Position,
+  type UserStreams,
+} from './streams/streams.js';
 
 /**
  * Who a delivery goes to: every socket of some users, one scraper socket, or every socket of each of
@@ -65,6 +74,25 @@ export function toScraper(socketId: string): Audience {
  */
 export function toEach(recipients: readonly FanoutRecipient[]): Audience {
   return { kind: 'each', recipients };
+}
+
+/**
+ * What one recipient of a delivery is sent, with streams on: `data` as JSON, serialized once for the
+ * stream and the recipient's sockets alike.
+ */
+interface Payload {
+  readonly data: unknown;
+  readonly json: string;
+}
+
+/** Each delivery's payloads with streams on: one for all its users, one per recipient of a `toEach`; none for a scraper. */
+function payloadsOf({ audience, data }: Delivery): readonly Payload[] | undefined {
+  if (audience.kind === 'users') return [{ data, json: payloadJson(data) }];
+  if (audience.kind === 'scraper') return undefined;
+  return audience.recipients.map(({ fields }) => {
+    const own = { ...(data as object), ...fields };
+    return { data: own, json: payloadJson(own) };
+  });
 }
 
 /** Up to this many sockets, a live event is written to each directly rather than broadcast (see `live`). */
@@ -148,7 +176,7 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
   };
 
   /** Sends one user's event to this node's sockets of that user, through their cursors when it has a position. */
-  const toUserHere = (userId: string, event: string, data: unknown, at: Position | undefined): number => {
+  const toUserHere = (userId: string, event: string, data: unknown, at: Position | undefined, json?: string): number => {
     const name = userRoom(userId);
     const room = users.adapter.rooms.get(name);
     if (room === undefined || room.size === 0) return 0;
@@ -159,7 +187,7 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
     for (const id of room) {
       const socket = users.sockets.get(id);
       // A socket put in the room by other means (a redis-emitter socketsJoin) has no cursor: live only.
-      if (socket !== undefined && !cursors.offer(socket, at, event, data)) socket.emit(event, data);
+      if (socket !== undefined && !cursors.offer(socket, at, event, data, json)) socket.emit(event, data);
     }
     return room.size;
   };
@@ -174,10 +202,10 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
   };
 
   /** Sends an event to this node's sockets of `userIds`; `at[i]` is the event's position in user i's stream. */
-  const toUsersHere = (userIds: readonly string[], event: string, data: unknown, at: readonly (Position | undefined)[] | undefined): number => {
+  const toUsersHere = (userIds: readonly string[], event: string, data: unknown, at: readonly (Position | undefined)[] | undefined, json?: string): number => {
     if (at !== undefined) {
       let sockets = 0;
-      for (let i = 0; i < userIds.length; i++) sockets += toUserHere(userIds[i] as string, event, data, at[i]);
+      for (let i = 0; i < userIds.length; i++) sockets += toUserHere(userIds[i] as string, event, data, at[i], json);
       return sockets;
     }
     const rooms = userIds.map(userRoom);
@@ -189,13 +217,23 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
     return sockets;
   };
 
-  /** A fan-out to this node's sockets; `at[i]` is the event's position in recipient i's stream. */
-  const toEachHere = (event: string, common: unknown, recipients: readonly FanoutRecipient[], at: readonly (Position | undefined)[] | undefined): number => {
+  /**
+   * A fan-out to this node's sockets; `at[i]` is the event's position in recipient i's stream, and
+   * `payloads[i]` what recipient i is sent, when the caller built it already.
+   */
+  const toEachHere = (
+    event: string,
+    common: unknown,
+    recipients: readonly FanoutRecipient[],
+    at: readonly (Position | undefined)[] | undefined,
+    payloads?: readonly Payload[],
+  ): number => {
     let sockets = 0;
     for (let i = 0; i < recipients.length; i++) {
       const { userId, fields } = recipients[i] as FanoutRecipient;
       if (!users.adapter.rooms.has(userRoom(userId))) continue;
-      sockets += toUserHere(userId, event, { ...(common as object), ...fields }, at?.[i]);
+      const payload = payloads?.[i];
+      sockets += toUserHere(userId, event, payload?.data ?? { ...(common as object), ...fields }, at?.[i], payload?.json);
     }
     return sockets;
   };
@@ -211,15 +249,28 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
   cluster.handle(DeliverMessage, (batch) => batch.map(deliverHere));
   cluster.handle(DeliverEachMessage, (fanouts) => fanouts.map(deliverEachHere));
 
-  /** Appends every user-addressed event to its user's stream; positions per delivery, aligned with its users or recipients. */
-  const record = async (deliveries: readonly Delivery[]): Promise<(readonly Appended[] | undefined)[] | undefined> => {
-    const store = options.streams?.store;
-    if (store === undefined) return undefined;
+  /**
+   * Appends every user-addressed event to `store`, its user's stream; positions per delivery, aligned
+   * with its users or recipients. `payloads[i]` are delivery i's (payloadsOf).
+   */
+  const record = async (
+    store: UserStreams,
+    deliveries: readonly Delivery[],
+    payloads: readonly (readonly Payload[] | undefined)[],
+  ): Promise<(readonly Appended[] | undefined)[] | undefined> => {
     const appends: Append[] = [];
-    for (const { audience, event, data } of deliveries) {
-      if (audience.kind === 'users') for (const userId of audience.userIds) appends.push({ userId, event, data });
+    for (let item = 0; item < deliveries.length; item++) {
+      const { audience, event } = deliveries[item] as Delivery;
+      const own = payloads[item] ?? [];
+      if (audience.kind === 'users') {
+        const { data, json } = own[0] as Payload;
+        for (const userId of audience.userIds) appends.push({ userId, event, data, json });
+      }
       if (audience.kind === 'each')
-        for (const { userId, fields } of audience.recipients) appends.push({ userId, event, data: { ...(data as object), ...fields } });
+        audience.recipients.forEach(({ userId }, i) => {
+          const { data, json } = own[i] as Payload;
+          appends.push({ userId, event, data, json });
+        });
     }
     if (appends.length === 0) return undefined;
     let appended: readonly Appended[];
@@ -240,7 +291,9 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
 
   return {
     async send(deliveries) {
-      const appended = await record(deliveries);
+      const store = options.streams?.store;
+      const payloads = store === undefined ? undefined : deliveries.map(payloadsOf);
+      const appended = store === undefined ? undefined : await record(store, deliveries, payloads as (readonly Payload[] | undefined)[]);
       // Appends settle at the end of the turn already (their group commit).
       if (appended === undefined) await endOfTurn();
       const counts: number[] = [];
@@ -254,13 +307,13 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
         const formatted = at?.map(formatPosition);
         positions.push(formatted);
         if (audience.kind === 'each') {
-          counts.push(toEachHere(event, data, audience.recipients, at));
+          counts.push(toEachHere(event, data, audience.recipients, at, at && payloads?.[item]));
           if (!cluster.distributed) continue;
           const recipients =
             formatted === undefined ? audience.recipients : audience.recipients.map((recipient, i) => ({ ...recipient, position: formatted[i] as string }));
           fanouts.push({ wire: { event, common: data as WireFanout['common'], recipients }, item });
         } else if (audience.kind === 'users') {
-          counts.push(toUsersHere(audience.userIds, event, data, at));
+          counts.push(toUsersHere(audience.userIds, event, data, at, at && payloads?.[item]?.[0]?.json));
           // Any node may hold sockets of a user.
           if (cluster.distributed)
             elsewhere.push({ wire: { to: 'users', userIds: audience.userIds, event, data, ...(formatted && { positions: formatted }) }, item });

@@ -20,7 +20,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { STREAM_GAP_EVENT } from './api/common.js';
 import { sendEncodedEvent, setSession } from './internals/socket-io.js';
 import type { GatewaySocket } from './socket-server.js';
-import { formatPosition, parsePosition, type Position, type StreamHead, type UserStreams } from './streams/streams.js';
+import { formatPosition, parsePosition, payloadJson, type Position, type StreamHead, type UserStreams } from './streams/streams.js';
 
 /** Events read from the stream at a time while a socket catches up. */
 const PAGE = 100;
@@ -93,8 +93,11 @@ export interface StreamCursors {
    * user directory did not list this node yet reached the other nodes, not this socket.
    */
   refresh(socket: GatewaySocket): void;
-  /** A live event of `userId`'s stream for one of this node's sockets of that user; false when the socket has no cursor. */
-  offer(socket: GatewaySocket, position: Position, event: string, data: unknown): boolean;
+  /**
+   * A live event of `userId`'s stream for one of this node's sockets of that user; false when the
+   * socket has no cursor. `json` is `data` as JSON when the caller has it (payloadJson).
+   */
+  offer(socket: GatewaySocket, position: Position, event: string, data: unknown, json?: string): boolean;
 }
 
 /** What the client asked to resume from, read from its handshake. */
@@ -136,10 +139,10 @@ export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger
   // The JSON of the last event's name and payload: a fan-out offers one payload to every socket in a
   // row, and each packet differs from the others only by its position, so the rest is encoded once.
   let encoded: { event: string; data: unknown; head: string } | undefined;
-  const send = (cursor: Cursor, seq: number, event: string, data: unknown): void => {
+  const send = (cursor: Cursor, seq: number, event: string, data: unknown, json?: string): void => {
     const position = formatPosition({ epoch: cursor.epoch, seq });
     if (encoded === undefined || encoded.data !== data || encoded.event !== event) {
-      encoded = { event, data, head: `[${JSON.stringify(event)},${JSON.stringify(data) ?? 'null'},` };
+      encoded = { event, data, head: `[${JSON.stringify(event)},${json ?? payloadJson(data)},` };
     }
     // A position is `<base-36 epoch>:<digits>`: nothing in it needs escaping.
     if (!sendEncodedEvent(cursor.socket, `${encoded.head}"${position}"]`)) cursor.socket.emit(event, data, position);
@@ -229,12 +232,12 @@ export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger
       if (cursor !== undefined && socket.connected) void catchUp(cursor);
     },
 
-    offer(socket, position, event, data) {
+    offer(socket, position, event, data, json) {
       const cursor = cursors.get(socket);
       if (cursor === undefined) return false;
       if (position.epoch === cursor.epoch && position.seq < cursor.next) return true;
       if (position.epoch === cursor.epoch && position.seq === cursor.next && !cursor.reading) {
-        send(cursor, position.seq, event, data);
+        send(cursor, position.seq, event, data, json);
         return true;
       }
       // A later seq, or another epoch (the stream was wiped): the stream says what this socket lacks.

@@ -325,6 +325,20 @@ for (const make of [sqliteBackend, () => redisBackend(redisUp)]) {
       assert.deepEqual(results[20], { epoch: live!.epoch, seq: 2 });
     });
 
+    it('keeps the streams of a fan-out alive while fan-outs keep coming', async () => {
+      const busy = Array.from({ length: 20 }, (_, i) => `fan-busy-${i}`);
+      const fanOut = (n: number) => streams.append(busy.map((userId) => ({ userId, event: 'tick', data: n })));
+      const first = await fanOut(0);
+      const since = Date.now();
+      let latest = await fanOut(1);
+      for (let n = 2; Date.now() <= since + SHORT_TTL_MS + 50; n++) {
+        await new Promise((r) => setTimeout(r, 100));
+        latest = await fanOut(n);
+      }
+      for (const [i, result] of latest.entries()) assert.equal(result.epoch, first[i]!.epoch, `${busy[i]}'s stream lives on, in its first epoch`);
+      assert.equal(latest[0]!.seq, (await streams.head(busy[0]!)).seq);
+    });
+
     it('deletes idle users’ streams by itself, so they cost nothing', async () => {
       await streams.append(events('idle', 3));
       assert.deepEqual(await backend.stored('idle'), { meta: true, events: 3 });

@@ -109,11 +109,18 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   db.pragma('busy_timeout = 0');
   const checkpoints = checkpointOffThread(db, path, { log: options.log });
   const { size, ttlMs } = limits;
+  /**
+   * How old a live stream's `touched` may be before a call writes it again: 1% of the ttl, at most a
+   * second. Written at every append, it moved the stream's entry in the `touched` index each time, a
+   * fifth of what an append cost; a stream therefore expires up to this much before its ttl is over.
+   */
+  const touchEvery = Math.min(1000, Math.floor(ttlMs / 100));
 
-  // Advances a live stream: no row when the stream is missing or expired.
-  const advanceLive = db.prepare<[number, number, string, number], { epoch: string; seq: number }>(
-    'UPDATE stream_meta SET seq = seq + ?, touched = ? WHERE user = ? AND touched > ? RETURNING epoch, seq',
+  // Advances a live stream: no row when the stream is missing or expired. `touched` is written apart.
+  const advanceLive = db.prepare<[number, string, number], { epoch: string; seq: number; touched: number }>(
+    'UPDATE stream_meta SET seq = seq + ? WHERE user = ? AND touched > ? RETURNING epoch, seq, touched',
   );
+  const touch = db.prepare<[number, string]>('UPDATE stream_meta SET touched = ? WHERE user = ?');
   const restart = db.prepare<[string, string, number, number], { epoch: string; seq: number }>(
     'INSERT INTO stream_meta (user, epoch, seq, touched) VALUES (?, ?, ?, ?) ON CONFLICT (user) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, touched = excluded.touched RETURNING epoch, seq',
   );
@@ -127,9 +134,10 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   );
   // The same three steps for many users at once (a fan-out), each one statement over a JSON array:
   // one call into SQLite, and the payload bound once, not once per user.
-  const advanceLiveMany = db.prepare<[number, string, number], { user: string; epoch: string; seq: number }>(
-    'UPDATE stream_meta SET seq = seq + 1, touched = ? WHERE user IN (SELECT value FROM json_each(?)) AND touched > ? RETURNING user, epoch, seq',
+  const advanceLiveMany = db.prepare<[string, number], { user: string; epoch: string; seq: number; touched?: number }>(
+    'UPDATE stream_meta SET seq = seq + 1 WHERE user IN (SELECT value FROM json_each(?)) AND touched > ? RETURNING user, epoch, seq, touched',
   );
+  const touchMany = db.prepare<[number, string]>('UPDATE stream_meta SET touched = ? WHERE user IN (SELECT value FROM json_each(?))');
   const dropEventsMany = db.prepare<[string]>('DELETE FROM stream_events WHERE user IN (SELECT value FROM json_each(?))');
   // `WHERE true` tells the parser that ON CONFLICT belongs to the INSERT, not to a join.
   const restartMany = db.prepare<[number, string], { user: string; epoch: string; seq: number }>(
@@ -146,8 +154,11 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
    * the old events) when the stream is missing or expired. Returns the epoch and the new last seq.
    */
   const advanceStream = (user: string, count: number, now: number): { epoch: string; seq: number } => {
-    const live = advanceLive.get(count, now, user, now - ttlMs);
-    if (live !== undefined) return live;
+    const live = advanceLive.get(count, user, now - ttlMs);
+    if (live !== undefined) {
+      if (live.touched <= now - touchEvery) touch.run(now, user);
+      return live;
+    }
     // The old epoch's events, if the sweeper has not deleted them yet.
     dropEvents.run(user);
     return restart.get(user, newEpoch(), count, now)!;
@@ -171,7 +182,9 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     results: Appended[],
   ): void => {
     const indexOf = new Map(singles);
-    const advanced = advanceLiveMany.all(now, JSON.stringify(singles.map(([user]) => user)), now - ttlMs);
+    const advanced = advanceLiveMany.all(JSON.stringify(singles.map(([user]) => user)), now - ttlMs);
+    const stale = advanced.filter((row) => (row.touched as number) <= now - touchEvery).map((row) => row.user);
+    if (stale.length > 0) touchMany.run(now, JSON.stringify(stale));
     // Missing or expired streams start a new epoch, without the old epoch's events.
     if (advanced.length < singles.length) {
       const live = new Set(advanced.map((row) => row.user));

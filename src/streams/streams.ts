@@ -36,6 +36,8 @@ export interface Append {
   readonly userId: string;
   readonly event: string;
   readonly data: unknown;
+  /** `data` as JSON, when the caller has serialized it already (the emitter, which sends the same text). */
+  readonly json?: string;
 }
 
 /** What was appended: the stream's epoch and the event's seq. */
@@ -104,18 +106,27 @@ export function parsePosition(value: unknown): Position | undefined {
   return Number.isSafeInteger(seq) ? { epoch: match[1] as string, seq } : undefined;
 }
 
+/** `data` as the JSON text streams keep and sockets receive (`undefined` as null, as JSON.stringify does in an array). */
+export function payloadJson(data: unknown): string {
+  return JSON.stringify(data) ?? 'null';
+}
+
 /**
- * Each item's payload as JSON text, in order. A fan-out hands every user the same `data` object, so a
- * payload equal by reference to the one before is serialized once, not once per user. Throws what
- * JSON.stringify throws (a cycle, a BigInt).
+ * Each item's payload as JSON text, in order: its `json` when it has one. A fan-out hands every user
+ * the same `data` object, so a payload equal by reference to the one before is serialized once, not
+ * once per user. Throws what JSON.stringify throws (a cycle, a BigInt).
  */
 export function serializePayloads(items: readonly Append[]): string[] {
   const payloads: string[] = new Array(items.length);
   let last: { data: unknown; text: string } | undefined;
-  items.forEach(({ data }, index) => {
-    if (last === undefined || last.data !== data) last = { data, text: JSON.stringify(data) ?? 'null' };
-    payloads[index] = last.text;
-  });
+  for (let index = 0; index < items.length; index++) {
+    const { data, json } = items[index] as Append;
+    if (json !== undefined) payloads[index] = json;
+    else {
+      if (last === undefined || last.data !== data) last = { data, text: payloadJson(data) };
+      payloads[index] = last.text;
+    }
+  }
   return payloads;
 }
 
