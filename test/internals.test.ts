@@ -19,6 +19,7 @@ import { servePrimary } from '../src/cluster/ipc.js';
 import { adapterOf } from '../src/internals/cluster-adapter.js';
 import { LocalStore, RedisStore, routeOf, rulesOf } from '../src/internals/rate-limit.js';
 import { responseStarted, startRequestTimeouts } from '../src/internals/node-http.js';
+import { compactListeners } from '../src/internals/node-events.js';
 import { closeUndelivered, stopReading } from '../src/internals/node-net.js';
 import {
   addAnyListener,
@@ -277,10 +278,16 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
   it("leaves the websocket its onUpgradeError listener beside the transport's, which compactConnection takes off; errors still reach the transport", async () => {
     const server = createServer();
     const io = new Server(server);
-    const conns: { transport: { socket: import('node:events').EventEmitter }; cleanupFn: unknown[] }[] = [];
+    const conns: { transport: import('node:events').EventEmitter & { socket: import('node:events').EventEmitter }; cleanupFn: unknown[] }[] = [];
     let compact = false;
+    const tables = (i: number): object[] => {
+      const ws = conns[i]!.transport.socket as unknown as { _socket: object; _receiver: object };
+      return [conns[i]!, conns[i]!.transport, ws, ws._socket, ws._receiver].map((emitter) => (emitter as { _events: object })._events);
+    };
+    const tablesAtConnection: object[][] = [];
     io.engine.on('connection', (conn: (typeof conns)[number]) => {
       conns.push(conn);
+      tablesAtConnection.push(tables(conns.length - 1));
       if (compact) compactConnection(conn);
     });
     const closes: string[] = [];
@@ -296,6 +303,21 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
       assert.ok(!errorListeners(1).includes('onUpgradeError'));
       assert.equal(errorListeners(1).length, errorListeners(0).length - 1, "the transport's listener stays");
       assert.equal(conns[1]!.cleanupFn.length, conns[0]!.cleanupFn.length, 'the cleanups, all of them');
+      // The listener tables of the connection, its transport, ws socket, TCP socket and frame reader (node-events.ts).
+      const [engineTable, transportTable, wsTable, tcpTable, readerTable] = tablesAtConnection[0]!;
+      for (const plainTable of [engineTable, transportTable, wsTable])
+        assert.equal(Object.getPrototypeOf(plainTable), null, "a plain emitter's table has no prototype");
+      for (const streamTable of [tcpTable, readerTable]) assert.equal(Object.getPrototypeOf(streamTable), Object.prototype, "a stream's is an object literal");
+      assert.deepEqual(tables(0), tablesAtConnection[0], 'left alone without compactConnection');
+      tables(1).forEach((table, k) => {
+        const before = tablesAtConnection[1]![k]!;
+        assert.notEqual(table, before, 'a new table');
+        assert.deepEqual(Reflect.ownKeys(table), Reflect.ownKeys(before), 'of the same events');
+        assert.equal(Object.getPrototypeOf(table) === Object.prototype, k > 2, 'over a prototype that finds what the old one found');
+      });
+      const news = new Promise((resolve) => compacted.once('news', resolve));
+      io.emit('news', 'after compaction');
+      assert.equal(await news, 'after compaction', 'the connection works as before');
       // An error on the websocket is the transport's to handle: the connection closes, the process stays.
       conns[1]!.transport.socket.emit('error', new Error('broken frame'));
       await eventually(() => closes.includes('transport error'), 3000, 'the transport error');
@@ -305,6 +327,49 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
       compacted.disconnect();
       await io.close();
     }
+  });
+});
+
+describe("Node's EventEmitter internals", () => {
+  it('keeps listeners in a prototype-less _events; compactListeners moves them to a table that behaves the same', () => {
+    const emitter = new EventEmitter();
+    const calls: string[] = [];
+    const gone = () => void calls.push('gone');
+    emitter.on('data', (n: number) => void calls.push(`data ${n}`));
+    emitter.on('gone', gone);
+    emitter.once('close', () => void calls.push('close'));
+    emitter.on(Symbol.for('kind'), () => void calls.push('symbol'));
+    const own = emitter as unknown as { _events: object };
+    assert.equal(Object.getPrototypeOf(own._events), null, "what compactListeners recognises as Node's own table");
+    const names = emitter.eventNames();
+    compactListeners(emitter);
+    assert.notEqual(Object.getPrototypeOf(own._events), null, 'compacted');
+    assert.deepEqual(emitter.eventNames(), names, 'the same events, in the same order');
+    for (const name of ['toString', '__proto__', 'constructor', 'hasOwnProperty']) {
+      assert.equal(emitter.listenerCount(name), 0, `no listener for ${name}`);
+      assert.equal(emitter.emit(name), false);
+    }
+    emitter.emit('data', 1);
+    emitter.emit('close');
+    emitter.emit('close');
+    emitter.emit(Symbol.for('kind'));
+    emitter.removeListener('gone', gone);
+    emitter.emit('gone');
+    emitter.on('later', () => void calls.push('later'));
+    emitter.emit('later');
+    assert.deepEqual(calls, ['data 1', 'close', 'symbol', 'later'], 'once, removal, symbols and new listeners work as before');
+    assert.deepEqual(emitter.eventNames(), ['data', 'later', Symbol.for('kind')], 'names first, then symbols, as always');
+    assert.throws(() => emitter.emit('error', new Error('unheard')), /unheard/, 'an error without a listener still throws');
+    const foreign = new EventEmitter() as unknown as { _events: object };
+    const table = Object.create(new Map()) as object;
+    foreign._events = table;
+    compactListeners(foreign);
+    assert.equal(foreign._events, table, 'a table of another kind is left alone');
+    const odd = new EventEmitter();
+    odd.on('__proto__', () => void calls.push('__proto__'));
+    compactListeners(odd);
+    odd.emit('__proto__');
+    assert.equal(calls.at(-1), '__proto__', 'an event named __proto__ stays an event');
   });
 });
 

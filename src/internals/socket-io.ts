@@ -6,13 +6,15 @@
  * write a packet encoded once for many sockets to one of them (the Client's `writeToEngine`), nor
  * to let go of a websocket's upgrade request (Engine.IO's WebSocketResponse `req`, and the `close`
  * listener that keeps the response), nor to drop what an idle connection keeps for nothing (Engine.IO's
- * leftover `onUpgradeError`, listener lists with room for 17 that hold one).
+ * leftover `onUpgradeError`, listener lists with room for 17 that hold one, listener tables in V8's
+ * hash-table layout: see node-events.ts).
  * test/internals.test.ts fails if an upgrade changes any of them.
  */
 import { EventEmitter } from 'node:events';
 import { ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Server, Socket } from 'socket.io';
+import { compactListeners } from './node-events.js';
 
 /** The namespace type of a typed server. */
 type NamespaceOf<S> = S extends { _nsps: Map<string, infer N> } ? N : never;
@@ -158,7 +160,9 @@ export function upgradeResponse(response: object): UpgradeResponse | undefined {
  * Engine.IO leaves on the `ws` socket of a connection that came as a websocket the `error` listener
  * it put there before the transport took over (`onUpgradeError`, which does nothing); it takes it
  * off only for a long-polling session that upgrades. Takes it off once the transport has its own,
- * and copies the connection's list of cleanups (grown by `push`, so with room for 17) to its length.
+ * copies the connection's list of cleanups (grown by `push`, so with room for 17) to its length,
+ * and compacts the listener tables of the connection, its transport, and the transport's `ws` socket,
+ * TCP socket and frame reader.
  */
 export function compactConnection(conn: object): void {
   const engineSocket = conn as { transport?: { socket?: unknown }; cleanupFn?: unknown };
@@ -168,7 +172,14 @@ export function compactConnection(conn: object): void {
     const leftover = errorListeners.find((listener) => listener.name === 'onUpgradeError');
     // Only beside another: an `error` without a listener would end the process.
     if (leftover && errorListeners.length > 1) ws.removeListener('error', leftover as (...args: unknown[]) => void);
+    // The `ws` socket, its TCP socket and its frame reader (node-events.ts); a long-polling transport has none.
+    const parts = ws as unknown as { _socket?: unknown; _receiver?: unknown };
+    compactListeners(ws);
+    compactListeners(parts._socket);
+    compactListeners(parts._receiver);
   }
+  compactListeners(conn);
+  compactListeners(engineSocket.transport);
   if (Array.isArray(engineSocket.cleanupFn)) engineSocket.cleanupFn = engineSocket.cleanupFn.slice();
 }
 
