@@ -275,7 +275,7 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
     assert.equal(socket.listenerCount('close'), 1, "someone else's listener stays");
   });
 
-  it("leaves the websocket its onUpgradeError listener beside the transport's, which compactConnection takes off; errors still reach the transport", async () => {
+  it("leaves the websocket its onUpgradeError listener beside the transport's, which compactConnection takes off, as it compacts what a connection keeps; errors still reach the transport", async () => {
     const server = createServer();
     const io = new Server(server);
     const conns: { transport: import('node:events').EventEmitter & { socket: import('node:events').EventEmitter }; cleanupFn: unknown[] }[] = [];
@@ -291,7 +291,10 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
       if (compact) compactConnection(conn);
     });
     const closes: string[] = [];
-    io.on('connection', (socket) => socket.conn.on('close', (reason: string) => void closes.push(reason)));
+    io.on('connection', (socket) => {
+      socket.conn.on('close', (reason: string) => void closes.push(reason));
+      socket.on('echo', (text: string, ack: (text: string) => void) => ack(text));
+    });
     const open = await websocketClients(server);
     const errorListeners = (i: number) => conns[i]!.transport.socket.listeners('error').map((listener) => listener.name);
     const kept = await open();
@@ -318,6 +321,12 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
       const news = new Promise((resolve) => compacted.once('news', resolve));
       io.emit('news', 'after compaction');
       assert.equal(await news, 'after compaction', 'the connection works as before');
+      // Each client sent its CONNECT and more: ws's frame reader keeps the last one's mask, unless told.
+      const echoes = [kept, compacted].map((client) => client.emitWithAck('echo', 'é'.repeat(300)));
+      assert.deepEqual(await Promise.all(echoes), ['é'.repeat(300), 'é'.repeat(300)], 'messages arrive whole');
+      const masks = [0, 1].map((i) => (conns[i]!.transport.socket as unknown as { _receiver: { _mask?: Uint8Array } })._receiver._mask);
+      assert.ok(masks[0] instanceof Uint8Array && masks[0].buffer.byteLength > 4, 'a view of the chunk it was read in');
+      assert.equal(masks[1], undefined, 'let go once the message is out');
       // An error on the websocket is the transport's to handle: the connection closes, the process stays.
       conns[1]!.transport.socket.emit('error', new Error('broken frame'));
       await eventually(() => closes.includes('transport error'), 3000, 'the transport error');

@@ -157,12 +157,21 @@ export function upgradeResponse(response: object): UpgradeResponse | undefined {
 }
 
 /**
+ * Called by `ws`'s frame reader with each message it read: the reader keeps the last frame's mask,
+ * four bytes that are a view of the whole chunk the frame was read in (about 350 bytes with their
+ * buffer), and reads it again only after it read the next frame's, so an idle connection need not keep it.
+ */
+function forgetMask(this: { _mask?: unknown }): void {
+  this._mask = undefined;
+}
+
+/**
  * Engine.IO leaves on the `ws` socket of a connection that came as a websocket the `error` listener
  * it put there before the transport took over (`onUpgradeError`, which does nothing); it takes it
  * off only for a long-polling session that upgrades. Takes it off once the transport has its own,
  * copies the connection's list of cleanups (grown by `push`, so with room for 17) to its length,
- * and compacts the listener tables of the connection, its transport, and the transport's `ws` socket,
- * TCP socket and frame reader.
+ * makes `ws`'s frame reader let go of each message's mask (`forgetMask`), and compacts the listener
+ * tables of the connection, its transport, and the transport's `ws` socket, TCP socket and frame reader.
  */
 export function compactConnection(conn: object): void {
   const engineSocket = conn as { transport?: { socket?: unknown }; cleanupFn?: unknown };
@@ -174,6 +183,7 @@ export function compactConnection(conn: object): void {
     if (leftover && errorListeners.length > 1) ws.removeListener('error', leftover as (...args: unknown[]) => void);
     // The `ws` socket, its TCP socket and its frame reader (node-events.ts); a long-polling transport has none.
     const parts = ws as unknown as { _socket?: unknown; _receiver?: unknown };
+    if (parts._receiver instanceof EventEmitter && '_mask' in parts._receiver) parts._receiver.prependListener('message', forgetMask);
     compactListeners(ws);
     compactListeners(parts._socket);
     compactListeners(parts._receiver);
