@@ -321,8 +321,12 @@ describe('Redis faults', { skip: !redisServer && 'redis-server is not installed'
       const newcomer = c.connectUser('alice', { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
 
       await redis.start();
-      for (const node of [c, d])
+      // Back means ready too: a node whose subscribing connection is still reconnecting (ioredis backs
+      // off up to 2 s) hears no broadcast, and the others, counting subscribers, do not wait for it.
+      for (const node of [c, d]) {
         await eventually(async () => (await node.request('POST', '/emit/probe/news', {})).status === 200, 15_000, 'emits to be taken again');
+        await eventually(async () => (await node.request('GET', '/readyz')).status === 200, 15_000, 'every node to be ready again');
+      }
       const late = await newcomer;
       // Redis came back empty (no persistence): the streams were wiped, and the sockets connected
       // before are told so at their next event, whose position the gap names as the newest, and
