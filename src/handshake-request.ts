@@ -15,7 +15,9 @@
  * What else a connection would keep of its handshake goes too: the stand-in response of a websocket
  * upgrade, and the listener Engine.IO leaves on the websocket from before its transport took over
  * (internals/socket-io.ts): with the listener lists copied to their length, 1.1 KiB more of each
- * idle connection (BENCHMARKS.md).
+ * idle connection (BENCHMARKS.md). Once a connection and its sockets are settled, their listener
+ * tables are compacted and `ws` lets go of each message's mask (internals/node-events.ts,
+ * compactConnection): 1.1 KiB more.
  */
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';

@@ -134,7 +134,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   );
   // The same three steps for many users at once (a fan-out), each one statement over a JSON array:
   // one call into SQLite, and the payload bound once, not once per user.
-  const advanceLiveMany = db.prepare<[string, number], { user: string; epoch: string; seq: number; touched?: number }>(
+  const advanceLiveMany = db.prepare<[string, number], { user: string; epoch: string; seq: number; touched: number }>(
     'UPDATE stream_meta SET seq = seq + 1 WHERE user IN (SELECT value FROM json_each(?)) AND touched > ? RETURNING user, epoch, seq, touched',
   );
   const touchMany = db.prepare<[number, string]>('UPDATE stream_meta SET touched = ? WHERE user IN (SELECT value FROM json_each(?))');
@@ -182,9 +182,10 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     results: Appended[],
   ): void => {
     const indexOf = new Map(singles);
-    const advanced = advanceLiveMany.all(JSON.stringify(singles.map(([user]) => user)), now - ttlMs);
-    const stale = advanced.filter((row) => (row.touched as number) <= now - touchEvery).map((row) => row.user);
+    const rows = advanceLiveMany.all(JSON.stringify(singles.map(([user]) => user)), now - ttlMs);
+    const stale = rows.filter((row) => row.touched <= now - touchEvery).map((row) => row.user);
     if (stale.length > 0) touchMany.run(now, JSON.stringify(stale));
+    const advanced: { user: string; epoch: string; seq: number }[] = rows;
     // Missing or expired streams start a new epoch, without the old epoch's events.
     if (advanced.length < singles.length) {
       const live = new Set(advanced.map((row) => row.user));
