@@ -8,7 +8,7 @@ import { DeliverEachMessage, DeliverMessage, type FanoutRecipient, type WireDeli
 import { errorRegistry, fail } from './errors.js';
 import { namespaceNames, userRoom, type NamespaceNames } from './namespaces.js';
 import { createRouting, type Routed, type Routing } from './routing.js';
-import { sendEncodedEvent } from './internals/socket-io.js';
+import { encodeEvent, sendEncoded } from './internals/socket-io.js';
 import type { GatewayServer } from './socket-server.js';
 import type { StreamCursors } from './stream-cursors.js';
 import {
@@ -95,9 +95,6 @@ function payloadsOf({ audience, data }: Delivery): readonly Payload[] | undefine
   });
 }
 
-/** Up to this many sockets, a live event is written to each directly rather than broadcast (see `live`). */
-const DIRECT_WRITE_MAX = 8;
-
 /**
  * A promise that settles at the end of this turn of the event loop (setImmediate), one for every
  * caller of the turn. Sends that append nothing wait for it, so that what a turn's requests write
@@ -157,20 +154,22 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
   const endOfTurn = turnBarrier();
 
   /**
-   * Sends a live event to the sockets in `rooms` (`sockets` of them): a few are each written the
-   * packet encoded once here; Socket.IO's broadcast, which also builds one WebSocket frame for all,
-   * costs more than it saves for so few (BENCHMARKS.md, issue 15).
+   * Sends a live event to this node's sockets in `rooms`, encoded once for all of them (its WebSocket
+   * frame too), each socket once. Socket.IO's broadcast builds one frame as well, but then writes it
+   * through Engine.IO and `ws` socket by socket, which cost as much again (BENCHMARKS.md, issue 15).
    */
-  const live = (rooms: string | string[], sockets: number, event: string, data: unknown): void => {
-    if (sockets > DIRECT_WRITE_MAX) {
-      users.local.to(rooms).emit(event, data);
-      return;
-    }
-    const json = JSON.stringify([event, data]);
+  const live = (rooms: string | readonly string[], event: string, data: unknown): void => {
+    const encoded = encodeEvent(users.name, JSON.stringify([event, data]));
+    // A socket is in one user's room, unless something else put it in more (a redis-emitter socketsJoin).
+    const seen = typeof rooms !== 'string' && rooms.length > 1 ? new Set<string>() : undefined;
     for (const room of typeof rooms === 'string' ? [rooms] : rooms) {
       for (const id of users.adapter.rooms.get(room) ?? []) {
+        if (seen !== undefined) {
+          if (seen.has(id)) continue;
+          seen.add(id);
+        }
         const socket = users.sockets.get(id);
-        if (socket !== undefined && !sendEncodedEvent(socket, json)) socket.emit(event, data);
+        if (socket !== undefined && !sendEncoded(socket, encoded)) socket.emit(event, data);
       }
     }
   };
@@ -181,7 +180,7 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
     const room = users.adapter.rooms.get(name);
     if (room === undefined || room.size === 0) return 0;
     if (at === undefined || cursors === undefined) {
-      live(name, room.size, event, data);
+      live(name, event, data);
       return room.size;
     }
     for (const id of room) {
@@ -213,7 +212,7 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
     let sockets = 0;
     for (const room of rooms) sockets += users.adapter.rooms.get(room)?.size ?? 0;
     // Encoded once for all rooms, and sent once per socket.
-    if (sockets > 0) live(rooms, sockets, event, data);
+    if (sockets > 0) live(rooms, event, data);
     return sockets;
   };
 

@@ -19,6 +19,7 @@ import { servePrimary } from '../src/cluster/ipc.js';
 import { adapterOf } from '../src/internals/cluster-adapter.js';
 import { LocalStore, RedisStore, routeOf, rulesOf } from '../src/internals/rate-limit.js';
 import { responseStarted, startRequestTimeouts } from '../src/internals/node-http.js';
+import { messageFrame, writeFrame } from '../src/internals/engine-io.js';
 import { compactListeners } from '../src/internals/node-events.js';
 import { closeUndelivered, stopReading } from '../src/internals/node-net.js';
 import {
@@ -130,6 +131,62 @@ describe('socket.io internals: a packet encoded once', () => {
       }
     }
     await io.close();
+  });
+});
+
+describe('engine.io internals: a frame written past Engine.IO', () => {
+  it('writeFrame writes a message frame of any length to an idle websocket connection, and declines where Engine.IO has something queued or speaks long-polling', async () => {
+    const server = createServer();
+    const io = new Server(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/frames`;
+    const connected = new Promise<Socket>((resolve) => io.of('/frames').once('connection', resolve));
+    const client = connect(url, { forceNew: true, transports: ['websocket'] });
+    const received: unknown[] = [];
+    let arrived = (): void => undefined;
+    client.on('text', (text: unknown) => {
+      received.push(text);
+      arrived();
+    });
+    // A frame the client cannot read closes its connection: that fails the test rather than leaving it waiting.
+    let dropped = (_reason: string): void => undefined;
+    client.on('disconnect', (reason) => dropped(reason));
+    const receive = (count: number): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        arrived = () => received.length >= count && resolve();
+        dropped = (reason) => reject(new Error(`the client was disconnected (${reason}) after ${received.length} of ${count} events`));
+        arrived();
+      });
+    try {
+      const socket = await connected;
+      // Each header size (7-bit, 16-bit and 64-bit lengths) at and past its bound, in bytes of the frame's payload.
+      const prefix = messageFrame('2/frames,["text",""]').length - 2;
+      const texts = [0, 125, 126, 127, 65_535, 65_536, 70_000].map((n) => 'x'.repeat(Math.max(0, n - prefix)));
+      texts.push('é€😀'.repeat(40), '"quoted" \\ and \n'.repeat(9000));
+      for (const text of texts) assert.equal(writeFrame(socket.conn, messageFrame(`2/frames,${JSON.stringify(['text', text])}`)), true);
+      await receive(texts.length);
+      assert.deepEqual(received.splice(0), texts);
+
+      // The first emit is with `ws`, Engine.IO waits for its callback, so the second one queues: the frame waits its turn.
+      socket.emit('text', 'queued 1');
+      socket.emit('text', 'queued 2');
+      assert.equal(writeFrame(socket.conn, messageFrame('2/frames,["text","direct"]')), false, 'Engine.IO holds a packet: nothing may overtake it');
+      assert.equal(sendEncodedEvent(socket, '["text","after"]'), true);
+      await receive(3);
+      assert.deepEqual(received.splice(0), ['queued 1', 'queued 2', 'after']);
+    } finally {
+      client.disconnect();
+    }
+
+    const polled = new Promise<Socket>((resolve) => io.of('/frames').once('connection', resolve));
+    const pollingClient = connect(url, { forceNew: true, transports: ['polling'] });
+    try {
+      const socket = await polled;
+      assert.equal(writeFrame(socket.conn, messageFrame('2/frames,["text","x"]')), false, 'long-polling has no frames');
+    } finally {
+      pollingClient.disconnect();
+      await io.close();
+    }
   });
 });
 

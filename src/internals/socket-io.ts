@@ -3,7 +3,8 @@
  * server's namespaces, those created on the fly by a dynamic namespace included; its `_nsps` map
  * is that list. Nor to tell a socket still in its namespace's middlewares (`_preConnectSockets`),
  * nor to look at a packet's JSON before its parser parses it (the Decoder's `tryParse`), nor to
- * write a packet encoded once for many sockets to one of them (the Client's `writeToEngine`), nor
+ * write a packet encoded once for many sockets to one of them (the Client's `writeToEngine`, or
+ * past it: internals/engine-io.ts), nor
  * to let go of a websocket's upgrade request (Engine.IO's WebSocketResponse `req`, and the `close`
  * listener that keeps the response), nor to drop what an idle connection keeps for nothing (Engine.IO's
  * leftover `onUpgradeError`, listener lists with room for 17 that hold one, listener tables in V8's
@@ -14,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import { ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Server, Socket } from 'socket.io';
+import { messageFrame, writeFrame } from './engine-io.js';
 import { compactListeners } from './node-events.js';
 
 /** The namespace type of a typed server. */
@@ -97,30 +99,50 @@ export function setSession(socket: Socket<any, any, any, any>, pid: string, reco
   Object.assign(socket, { pid, recovered });
 }
 
+/** An EVENT packet of one namespace, encoded once for any number of its sockets: Socket.IO's text and its WebSocket frame. */
+export interface EncodedEvent {
+  readonly packet: string;
+  readonly frame: Buffer;
+}
+
 /**
- * Sends an event packet to one socket from the JSON text of its arguments (`["event",...]`), as
- * `socket.emit` would, without encoding it again: a fan-out whose sockets each get their own last
- * argument (a stream position) encodes the shared part once instead of once per socket. The text must
- * be JSON (no binary attachments, which need Socket.IO's binary packets). Returns false, having sent
- * nothing, where it cannot stand in for `emit`: outgoing listeners (`onAnyOutgoing`, the admin UI)
- * must see the packet, so the caller emits instead.
+ * Encodes an EVENT packet for sockets of namespace `nsp` from the JSON text of its arguments
+ * (`["event",...]`), which must be JSON (no binary attachments, which need Socket.IO's binary packets).
+ */
+export function encodeEvent(nsp: string, argumentsJson: string): EncodedEvent {
+  // socket.io-parser's text encoding of an EVENT packet: type 2, the namespace unless it is "/", the arguments.
+  const packet = nsp === '/' ? `2${argumentsJson}` : `2${nsp},${argumentsJson}`;
+  return { packet, frame: messageFrame(packet) };
+}
+
+/**
+ * Sends an encoded event (encodeEvent, for the socket's namespace) to one socket, as `socket.emit`
+ * would, without encoding it again: a fan-out encodes its event once for all sockets, or the shared
+ * part once when each socket gets its own last argument (a stream position). Over a websocket with
+ * nothing queued, the frame goes straight to the TCP socket (internals/engine-io.ts); else the packet
+ * goes through Engine.IO, in order. Returns false, having sent nothing, where it cannot stand in for
+ * `emit`: outgoing listeners (`onAnyOutgoing`, the admin UI) must see the packet, so the caller emits instead.
  */
 // biome-ignore lint/suspicious/noExplicitAny: any typed socket has the same private fields
-export function sendEncodedEvent(socket: Socket<any, any, any, any>, argumentsJson: string): boolean {
+export function sendEncoded(socket: Socket<any, any, any, any>, encoded: EncodedEvent): boolean {
   if (socket.listenersAnyOutgoing().length > 0) return false;
   const client = (socket as unknown as { client: EncodedWriter }).client;
   // Loud: a gateway whose deliveries vanish would be worse than one that stops.
   if (typeof client?.writeToEngine !== 'function') throw new Error('socket.io changed: Client.writeToEngine is gone (see src/internals/socket-io.ts)');
   // Socket.IO's own check (Client._packet): nothing is written to a closing transport.
   if (client.conn.readyState !== 'open') return true;
-  // socket.io-parser's text encoding of an EVENT packet: type 2, the namespace unless it is "/", the arguments.
-  const nsp = socket.nsp.name;
-  client.writeToEngine(nsp === '/' ? `2${argumentsJson}` : `2${nsp},${argumentsJson}`, {});
+  if (!writeFrame(client.conn, encoded.frame)) client.writeToEngine(encoded.packet, {});
   return true;
 }
 
+/** sendEncoded of an event encoded for this one socket: `argumentsJson` as for encodeEvent. */
+// biome-ignore lint/suspicious/noExplicitAny: any typed socket has the same private fields
+export function sendEncodedEvent(socket: Socket<any, any, any, any>, argumentsJson: string): boolean {
+  return sendEncoded(socket, encodeEvent(socket.nsp.name, argumentsJson));
+}
+
 interface EncodedWriter {
-  readonly conn: { readonly readyState: string };
+  readonly conn: { readonly readyState: string } & object;
   writeToEngine(encoded: string, options: object): void;
 }
 
