@@ -1,26 +1,19 @@
 /**
  * The one place that sends events to sockets. Routes describe who gets what as `Delivery` values;
- * the emitter sends them. Delivery reports, acknowledgements, idempotency and cluster routing grow
- * here, behind this small interface.
+ * the emitter sends them: it appends them to the users' streams, hands them to this node's sockets
+ * (local-delivery.ts) and asks the other nodes to do the same (routing.ts), and reports what was
+ * reached. Delivery reports, acknowledgements, idempotency and cluster routing grow here, behind this
+ * small interface.
  */
 import type { ClusterChannel } from './cluster/channel.js';
 import { DeliverEachMessage, DeliverMessage, type FanoutRecipient, type WireDelivery, type WireFanout } from './cluster/messages.js';
 import { errorRegistry, fail } from './errors.js';
-import { namespaceNames, userRoom, type NamespaceNames } from './namespaces.js';
+import { namespaceNames, type NamespaceNames } from './namespaces.js';
 import { createRouting, type Routed, type Routing } from './routing.js';
-import { encodeEvent, sendEncoded } from './internals/socket-io.js';
+import { createLocalDelivery, type Payload } from './local-delivery.js';
 import type { GatewayServer } from './socket-server.js';
 import type { StreamCursors } from './stream-cursors.js';
-import {
-  StreamsUnavailableError,
-  formatPosition,
-  parsePosition,
-  payloadJson,
-  type Append,
-  type Appended,
-  type Position,
-  type UserStreams,
-} from './streams/streams.js';
+import { StreamsUnavailableError, formatPosition, payloadJson, type Append, type Appended, type UserStreams } from './streams/streams.js';
 
 /**
  * Who a delivery goes to: every socket of some users, one scraper socket, or every socket of each of
@@ -74,15 +67,6 @@ export function toScraper(socketId: string): Audience {
  */
 export function toEach(recipients: readonly FanoutRecipient[]): Audience {
   return { kind: 'each', recipients };
-}
-
-/**
- * What one recipient of a delivery is sent, with streams on: `data` as JSON, serialized once for the
- * stream and the recipient's sockets alike.
- */
-interface Payload {
-  readonly data: unknown;
-  readonly json: string;
 }
 
 /** Each delivery's payloads with streams on: one for all its users, one per recipient of a `toEach`; none for a scraper. */
@@ -147,106 +131,12 @@ export interface EmitterOptions {
  */
 export function createEmitter(io: GatewayServer, cluster: ClusterChannel, options: EmitterOptions = {}): Emitter {
   const names = options.names ?? namespaceNames();
-  const users = io.of(names.users);
-  const scrapers = io.of(names.scrapers);
-  const cursors = options.streams?.cursors;
+  const here = createLocalDelivery(io, names, options.streams?.cursors);
   const routing = options.routing ?? createRouting(cluster, { mode: 'broadcast' });
   const endOfTurn = turnBarrier();
 
-  /**
-   * Sends a live event to this node's sockets in `rooms`, encoded once for all of them (its WebSocket
-   * frame too), each socket once. Socket.IO's broadcast builds one frame as well, but then writes it
-   * through Engine.IO and `ws` socket by socket, which cost as much again (BENCHMARKS.md, issue 15).
-   */
-  const live = (rooms: string | readonly string[], event: string, data: unknown): void => {
-    const encoded = encodeEvent(users.name, JSON.stringify([event, data]));
-    // A socket is in one user's room, unless something else put it in more (a redis-emitter socketsJoin).
-    const seen = typeof rooms !== 'string' && rooms.length > 1 ? new Set<string>() : undefined;
-    for (const room of typeof rooms === 'string' ? [rooms] : rooms) {
-      for (const id of users.adapter.rooms.get(room) ?? []) {
-        if (seen !== undefined) {
-          if (seen.has(id)) continue;
-          seen.add(id);
-        }
-        const socket = users.sockets.get(id);
-        if (socket !== undefined && !sendEncoded(socket, encoded)) socket.emit(event, data);
-      }
-    }
-  };
-
-  /** Sends one user's event to this node's sockets of that user, through their cursors when it has a position. */
-  const toUserHere = (userId: string, event: string, data: unknown, at: Position | undefined, json?: string): number => {
-    const name = userRoom(userId);
-    const room = users.adapter.rooms.get(name);
-    if (room === undefined || room.size === 0) return 0;
-    if (at === undefined || cursors === undefined) {
-      live(name, event, data);
-      return room.size;
-    }
-    for (const id of room) {
-      const socket = users.sockets.get(id);
-      // A socket put in the room by other means (a redis-emitter socketsJoin) has no cursor: live only.
-      if (socket !== undefined && !cursors.offer(socket, at, event, data, json)) socket.emit(event, data);
-    }
-    return room.size;
-  };
-
-  const deliverHere = (delivery: WireDelivery): number => {
-    if (delivery.to === 'scraper') {
-      if (!scrapers.sockets.has(delivery.socketId)) return 0;
-      scrapers.local.to(delivery.socketId).emit(delivery.event, delivery.data);
-      return 1;
-    }
-    return toUsersHere(delivery.userIds, delivery.event, delivery.data, delivery.positions?.map(parsePosition));
-  };
-
-  /** Sends an event to this node's sockets of `userIds`; `at[i]` is the event's position in user i's stream. */
-  const toUsersHere = (userIds: readonly string[], event: string, data: unknown, at: readonly (Position | undefined)[] | undefined, json?: string): number => {
-    if (at !== undefined) {
-      let sockets = 0;
-      for (let i = 0; i < userIds.length; i++) sockets += toUserHere(userIds[i] as string, event, data, at[i], json);
-      return sockets;
-    }
-    const rooms = userIds.map(userRoom);
-    // A socket belongs to exactly one user, so the room sizes add up without double counting.
-    let sockets = 0;
-    for (const room of rooms) sockets += users.adapter.rooms.get(room)?.size ?? 0;
-    // Encoded once for all rooms, and sent once per socket.
-    if (sockets > 0) live(rooms, event, data);
-    return sockets;
-  };
-
-  /**
-   * A fan-out to this node's sockets; `at[i]` is the event's position in recipient i's stream, and
-   * `payloads[i]` what recipient i is sent, when the caller built it already.
-   */
-  const toEachHere = (
-    event: string,
-    common: unknown,
-    recipients: readonly FanoutRecipient[],
-    at: readonly (Position | undefined)[] | undefined,
-    payloads?: readonly Payload[],
-  ): number => {
-    let sockets = 0;
-    for (let i = 0; i < recipients.length; i++) {
-      const { userId, fields } = recipients[i] as FanoutRecipient;
-      if (!users.adapter.rooms.has(userRoom(userId))) continue;
-      const payload = payloads?.[i];
-      sockets += toUserHere(userId, event, payload?.data ?? { ...(common as object), ...fields }, at?.[i], payload?.json);
-    }
-    return sockets;
-  };
-
-  const deliverEachHere = ({ event, common, recipients }: WireFanout): number =>
-    toEachHere(
-      event,
-      common,
-      recipients,
-      recipients.map((recipient) => parsePosition(recipient.position)),
-    );
-
-  cluster.handle(DeliverMessage, (batch) => batch.map(deliverHere));
-  cluster.handle(DeliverEachMessage, (fanouts) => fanouts.map(deliverEachHere));
+  cluster.handle(DeliverMessage, (batch) => batch.map(here.deliver));
+  cluster.handle(DeliverEachMessage, (fanouts) => fanouts.map(here.deliverEach));
 
   /**
    * Appends every user-addressed event to `store`, its user's stream; positions per delivery, aligned
@@ -306,22 +196,22 @@ export function createEmitter(io: GatewayServer, cluster: ClusterChannel, option
         const formatted = at?.map(formatPosition);
         positions.push(formatted);
         if (audience.kind === 'each') {
-          counts.push(toEachHere(event, data, audience.recipients, at, at && payloads?.[item]));
+          counts.push(here.toEach(event, data, audience.recipients, at, at && payloads?.[item]));
           if (!cluster.distributed) continue;
           const recipients =
             formatted === undefined ? audience.recipients : audience.recipients.map((recipient, i) => ({ ...recipient, position: formatted[i] as string }));
           fanouts.push({ wire: { event, common: data as WireFanout['common'], recipients }, item });
         } else if (audience.kind === 'users') {
-          counts.push(toUsersHere(audience.userIds, event, data, at, at && payloads?.[item]?.[0]?.json));
+          counts.push(here.toUsers(audience.userIds, event, data, at, at && payloads?.[item]?.[0]?.json));
           // Any node may hold sockets of a user.
           if (cluster.distributed)
             elsewhere.push({ wire: { to: 'users', userIds: audience.userIds, event, data, ...(formatted && { positions: formatted }) }, item });
         } else {
           const wire: WireDelivery = { to: 'scraper', socketId: audience.socketId, event, data };
-          const here = deliverHere(wire);
-          counts.push(here);
+          const found = here.deliver(wire);
+          counts.push(found);
           // A scraper socket found here is nowhere else.
-          if (cluster.distributed && here === 0) elsewhere.push({ wire, item });
+          if (cluster.distributed && found === 0) elsewhere.push({ wire, item });
         }
       }
       let complete = true;

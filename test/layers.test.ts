@@ -20,6 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['http/'],
   [
     'emitter.ts',
+    'local-delivery.ts',
     'routing.ts',
     'stats.ts',
     'namespaces.ts',

@@ -1,0 +1,121 @@
+/**
+ * Delivery to this node's own sockets: the emitter's last step, and what a node does when another
+ * node's emitter asks it (cluster/messages.ts). It only writes: what to send, to whom and at which
+ * stream position is settled by the emitter (emitter.ts).
+ */
+import type { FanoutRecipient, WireDelivery, WireFanout } from './cluster/messages.js';
+import { encodeEvent, sendEncoded } from './internals/socket-io.js';
+import { userRoom, type NamespaceNames } from './namespaces.js';
+import type { GatewayServer } from './socket-server.js';
+import type { StreamCursors } from './stream-cursors.js';
+import { parsePosition, type Position } from './streams/streams.js';
+
+/** What one recipient is sent, with its JSON when the caller serialized it already (for the stream). */
+export interface Payload {
+  readonly data: unknown;
+  readonly json: string;
+}
+
+/** Sends to this node's sockets; each returns how many sockets it sent to. */
+export interface LocalDelivery {
+  /** An event to every socket of `userIds`; `at[i]` is its position in user i's stream, `json` the event's data as JSON. */
+  toUsers(userIds: readonly string[], event: string, data: unknown, at?: readonly (Position | undefined)[], json?: string): number;
+  /**
+   * An event to every socket of each recipient, who gets `{ ...common, ...fields }`, or `payloads[i]`
+   * when the caller built it already; `at[i]` is its position in recipient i's stream.
+   */
+  toEach(event: string, common: unknown, recipients: readonly FanoutRecipient[], at?: readonly (Position | undefined)[], payloads?: readonly Payload[]): number;
+  /** A delivery as it crosses the cluster (positions as strings). */
+  deliver(delivery: WireDelivery): number;
+  /** A fan-out as it crosses the cluster. */
+  deliverEach(fanout: WireFanout): number;
+}
+
+/** Delivery to `io`'s local sockets; user sockets with a cursor (streams on) get their events through it. */
+export function createLocalDelivery(io: GatewayServer, names: NamespaceNames, cursors: StreamCursors | undefined): LocalDelivery {
+  const users = io.of(names.users);
+  const scrapers = io.of(names.scrapers);
+
+  /**
+   * Sends a live event to this node's sockets in `rooms`, encoded once for all of them (its WebSocket
+   * frame too), each socket once. Socket.IO's broadcast builds one frame as well, but then writes it
+   * through Engine.IO and `ws` socket by socket, which cost as much again (BENCHMARKS.md, issue 15).
+   */
+  const live = (rooms: string | readonly string[], event: string, data: unknown): void => {
+    const encoded = encodeEvent(users.name, JSON.stringify([event, data]));
+    // A socket is in one user's room, unless something else put it in more (a redis-emitter socketsJoin).
+    const seen = typeof rooms !== 'string' && rooms.length > 1 ? new Set<string>() : undefined;
+    for (const room of typeof rooms === 'string' ? [rooms] : rooms) {
+      for (const id of users.adapter.rooms.get(room) ?? []) {
+        if (seen !== undefined) {
+          if (seen.has(id)) continue;
+          seen.add(id);
+        }
+        const socket = users.sockets.get(id);
+        if (socket !== undefined && !sendEncoded(socket, encoded)) socket.emit(event, data);
+      }
+    }
+  };
+
+  /** One user's event to this node's sockets of that user, through their cursors when it has a position. */
+  const toUser = (userId: string, event: string, data: unknown, at: Position | undefined, json?: string): number => {
+    const name = userRoom(userId);
+    const room = users.adapter.rooms.get(name);
+    if (room === undefined || room.size === 0) return 0;
+    if (at === undefined || cursors === undefined) {
+      live(name, event, data);
+      return room.size;
+    }
+    for (const id of room) {
+      const socket = users.sockets.get(id);
+      // A socket put in the room by other means (a redis-emitter socketsJoin) has no cursor: live only.
+      if (socket !== undefined && !cursors.offer(socket, at, event, data, json)) socket.emit(event, data);
+    }
+    return room.size;
+  };
+
+  const toUsers: LocalDelivery['toUsers'] = (userIds, event, data, at, json) => {
+    if (at !== undefined) {
+      let sockets = 0;
+      for (let i = 0; i < userIds.length; i++) sockets += toUser(userIds[i] as string, event, data, at[i], json);
+      return sockets;
+    }
+    const rooms = userIds.map(userRoom);
+    // A socket belongs to exactly one user, so the room sizes add up without double counting.
+    let sockets = 0;
+    for (const room of rooms) sockets += users.adapter.rooms.get(room)?.size ?? 0;
+    if (sockets > 0) live(rooms, event, data);
+    return sockets;
+  };
+
+  const toEach: LocalDelivery['toEach'] = (event, common, recipients, at, payloads) => {
+    let sockets = 0;
+    for (let i = 0; i < recipients.length; i++) {
+      const { userId, fields } = recipients[i] as FanoutRecipient;
+      if (!users.adapter.rooms.has(userRoom(userId))) continue;
+      const payload = payloads?.[i];
+      sockets += toUser(userId, event, payload?.data ?? { ...(common as object), ...fields }, at?.[i], payload?.json);
+    }
+    return sockets;
+  };
+
+  return {
+    toUsers,
+    toEach,
+    deliver(delivery) {
+      if (delivery.to === 'scraper') {
+        if (!scrapers.sockets.has(delivery.socketId)) return 0;
+        scrapers.local.to(delivery.socketId).emit(delivery.event, delivery.data);
+        return 1;
+      }
+      return toUsers(delivery.userIds, delivery.event, delivery.data, delivery.positions?.map(parsePosition));
+    },
+    deliverEach: ({ event, common, recipients }) =>
+      toEach(
+        event,
+        common,
+        recipients,
+        recipients.map((recipient) => parsePosition(recipient.position)),
+      ),
+  };
+}
