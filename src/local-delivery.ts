@@ -4,7 +4,7 @@
  * stream position is settled by the emitter (emitter.ts).
  */
 import type { FanoutRecipient, WireDelivery, WireFanout } from './cluster/messages.js';
-import { encodeEvent, sendEncoded } from './internals/socket-io.js';
+import { encodeEvent, sendEncoded, type EncodedEvent } from './internals/socket-io.js';
 import { userRoom, type NamespaceNames } from './namespaces.js';
 import type { GatewayServer } from './socket-server.js';
 import type { StreamCursors } from './stream-cursors.js';
@@ -37,35 +37,40 @@ export function createLocalDelivery(io: GatewayServer, names: NamespaceNames, cu
   const scrapers = io.of(names.scrapers);
 
   /**
-   * Sends a live event to this node's sockets in `rooms`, encoded once for all of them (its WebSocket
-   * frame too), each socket once. Socket.IO's broadcast builds one frame as well, but then writes it
-   * through Engine.IO and `ws` socket by socket, which cost as much again (BENCHMARKS.md, issue 15).
+   * Sends a live event to this node's sockets in `rooms` (user rooms, undefined where a user has none
+   * here), each socket once, and returns how many that is. The event is encoded once for all of them,
+   * its WebSocket frame too, when the first socket is found. Socket.IO's broadcast builds one frame as
+   * well, but then writes it through Engine.IO and `ws` socket by socket, which cost as much again
+   * (BENCHMARKS.md, issue 15).
    */
-  const live = (rooms: string | readonly string[], event: string, data: unknown): void => {
-    const encoded = encodeEvent(users.name, JSON.stringify([event, data]));
+  const live = (rooms: readonly (ReadonlySet<string> | undefined)[], event: string, data: unknown): number => {
+    let encoded: EncodedEvent | undefined;
     // A socket is in one user's room, unless something else put it in more (a redis-emitter socketsJoin).
-    const seen = typeof rooms !== 'string' && rooms.length > 1 ? new Set<string>() : undefined;
-    for (const room of typeof rooms === 'string' ? [rooms] : rooms) {
-      for (const id of users.adapter.rooms.get(room) ?? []) {
+    const seen = rooms.length > 1 ? new Set<string>() : undefined;
+    let sockets = 0;
+    for (const room of rooms) {
+      for (const id of room ?? []) {
         if (seen !== undefined) {
           if (seen.has(id)) continue;
           seen.add(id);
         }
+        sockets++;
         const socket = users.sockets.get(id);
-        if (socket !== undefined && !sendEncoded(socket, encoded)) socket.emit(event, data);
+        if (socket === undefined) continue;
+        encoded ??= encodeEvent(users.name, JSON.stringify([event, data]));
+        if (!sendEncoded(socket, encoded)) socket.emit(event, data);
       }
     }
+    return sockets;
   };
 
-  /** One user's event to this node's sockets of that user, through their cursors when it has a position. */
-  const toUser = (userId: string, event: string, data: unknown, at: Position | undefined, json?: string): number => {
-    const name = userRoom(userId);
-    const room = users.adapter.rooms.get(name);
+  /** This node's sockets of a user, or undefined when it has none here. */
+  const roomOf = (userId: string): ReadonlySet<string> | undefined => users.adapter.rooms.get(userRoom(userId));
+
+  /** One user's event to this node's sockets of that user (`room`), through their cursors when it has a position. */
+  const toUser = (room: ReadonlySet<string> | undefined, event: string, data: unknown, at: Position | undefined, json?: string): number => {
     if (room === undefined || room.size === 0) return 0;
-    if (at === undefined || cursors === undefined) {
-      live(name, event, data);
-      return room.size;
-    }
+    if (at === undefined || cursors === undefined) return live([room], event, data);
     for (const id of room) {
       const socket = users.sockets.get(id);
       // A socket put in the room by other means (a redis-emitter socketsJoin) has no cursor: live only.
@@ -77,24 +82,21 @@ export function createLocalDelivery(io: GatewayServer, names: NamespaceNames, cu
   const toUsers: LocalDelivery['toUsers'] = (userIds, event, data, at, json) => {
     if (at !== undefined) {
       let sockets = 0;
-      for (let i = 0; i < userIds.length; i++) sockets += toUser(userIds[i] as string, event, data, at[i], json);
+      for (let i = 0; i < userIds.length; i++) sockets += toUser(roomOf(userIds[i] as string), event, data, at[i], json);
       return sockets;
     }
-    const rooms = userIds.map(userRoom);
-    // A socket belongs to exactly one user, so the room sizes add up without double counting.
-    let sockets = 0;
-    for (const room of rooms) sockets += users.adapter.rooms.get(room)?.size ?? 0;
-    if (sockets > 0) live(rooms, event, data);
-    return sockets;
+    return live(userIds.map(roomOf), event, data);
   };
 
   const toEach: LocalDelivery['toEach'] = (event, common, recipients, at, payloads) => {
     let sockets = 0;
     for (let i = 0; i < recipients.length; i++) {
       const { userId, fields } = recipients[i] as FanoutRecipient;
-      if (!users.adapter.rooms.has(userRoom(userId))) continue;
+      const room = roomOf(userId);
+      // Nobody's payload is built for a user with no socket here.
+      if (room === undefined) continue;
       const payload = payloads?.[i];
-      sockets += toUser(userId, event, payload?.data ?? { ...(common as object), ...fields }, at?.[i], payload?.json);
+      sockets += toUser(room, event, payload?.data ?? { ...(common as object), ...fields }, at?.[i], payload?.json);
     }
     return sockets;
   };

@@ -142,7 +142,7 @@ export function sendEncodedEvent(socket: Socket<any, any, any, any>, argumentsJs
 }
 
 interface EncodedWriter {
-  readonly conn: { readonly readyState: string } & object;
+  readonly conn: { readonly readyState: string };
   writeToEngine(encoded: string, options: object): void;
 }
 
