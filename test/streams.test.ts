@@ -377,6 +377,59 @@ describe('SQLite streams: the file', () => {
     db.close();
     assert.throws(() => openSqliteStreams(path, { size: 10, ttlMs: 600_000 }), /newer version .*schema 99/);
   });
+
+  it('opens a file of schema 1 (the last seq in stream_meta), and its streams go on where they stood', async () => {
+    const path = streamsPath(mkdtempSync(join(tmpdir(), 'gs-streams-')));
+    const now = Date.now();
+    const v1 = new Database(path);
+    v1.exec(`
+      CREATE TABLE stream_meta (user TEXT PRIMARY KEY, epoch TEXT NOT NULL, seq INTEGER NOT NULL, touched INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE INDEX stream_meta_touched ON stream_meta (touched);
+      CREATE TABLE stream_events (id INTEGER PRIMARY KEY, user TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL);
+      CREATE UNIQUE INDEX stream_events_user_seq ON stream_events (user, seq);`);
+    // 'u' was trimmed to its last 2 of 7 events; 'empty' had its head read and no event yet.
+    v1.prepare('INSERT INTO stream_meta VALUES (?, ?, ?, ?)').run('u', 'ep1', 7, now);
+    v1.prepare('INSERT INTO stream_meta VALUES (?, ?, ?, ?)').run('empty', 'ep2', 0, now);
+    const insert = v1.prepare('INSERT INTO stream_events (user, seq, time, event, data) VALUES (?, ?, ?, ?, ?)');
+    insert.run('u', 6, now, 'e', '{"n":6}');
+    insert.run('u', 7, now, 'e', '{"n":7}');
+    v1.pragma('user_version = 1');
+    v1.close();
+
+    const streams = openSqliteStreams(path, { size: 10, ttlMs: 600_000 });
+    try {
+      assert.deepEqual(await streams.head('empty'), { epoch: 'ep2', seq: 0, oldest: 1 });
+      const appended = await streams.append([
+        { userId: 'u', event: 'e', data: { n: 8 } },
+        { userId: 'empty', event: 'e', data: { n: 1 } },
+      ]);
+      assert.deepEqual(appended, [
+        { epoch: 'ep1', seq: 8 },
+        { epoch: 'ep2', seq: 1 },
+      ]);
+      const page = await streams.read('u', 0, 10);
+      assert.deepEqual(
+        page.entries.map((e) => [e.seq, e.data]),
+        [
+          [6, { n: 6 }],
+          [7, { n: 7 }],
+          [8, { n: 8 }],
+        ],
+      );
+    } finally {
+      await streams.close();
+    }
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.deepEqual(
+      db
+        .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('stream_meta')")
+        .all()
+        .map((c) => c.name),
+      ['user', 'epoch', 'touched'],
+    );
+    db.close();
+  });
 });
 
 /** The part of a key Redis Cluster hashes to pick its slot. */
