@@ -113,10 +113,11 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   const { size, ttlMs } = limits;
   /**
    * How old a live stream's `touched` may be before a call writes it again: 1% of the ttl, at most a
-   * second. Written at every append, it moved the stream's entry in the `touched` index each time, a
-   * fifth of what an append cost; a stream therefore expires up to this much before its ttl is over.
+   * minute. Each write moves the stream's entry in the `touched` index: written at every append, that
+   * was a fifth of what an append cost, and once a second still as much as the events themselves in a
+   * fan-out's commit (BENCHMARKS.md). A stream therefore expires up to this much before its ttl is over.
    */
-  const touchEvery = Math.min(1000, Math.floor(ttlMs / 100));
+  const touchEvery = Math.min(60_000, Math.floor(ttlMs / 100));
 
   // A live stream's epoch, touch and last seq (0 before its first event): no row when it is missing or
   // expired. The seq is the last entry of the (user, seq) index, which SQLite reads without a scan.
