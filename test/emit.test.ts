@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { toUsers } from '../src/emitter.js';
+import { USERS_NAMESPACE, userRoom } from '../src/namespaces.js';
 import { assertSent, collect, nextEvent, nextEvents, startGateway, type TestGateway } from './support/gateway.js';
 
 describe('POST /emit/:userId/:emitTo', () => {
@@ -134,7 +135,7 @@ describe('POST /emit with streams off (HISTORY_SIZE=0): live events, written to 
     );
   });
 
-  it('reach the sockets of a few users (written directly) and of many (broadcast by Socket.IO) once each', async () => {
+  it('reach the sockets of a few users and of many once each', async () => {
     for (const count of [3, 12]) {
       const users = Array.from({ length: count }, (_, i) => `fan-${count}-${i}`);
       const sockets = await Promise.all(users.map((user) => gw.connectUser(user)));
@@ -155,5 +156,22 @@ describe('POST /emit with streams off (HISTORY_SIZE=0): live events, written to 
         `${count} users: once each`,
       );
     }
+  });
+
+  it('reach a socket that something else put in several of the users’ rooms once, and count it once', async () => {
+    const [ann, bob] = [await gw.connectUser('shared-ann'), await gw.connectUser('shared-bob')];
+    const users = gw.gateway.io.of(USERS_NAMESPACE);
+    // What a redis-emitter's socketsJoin does: Ann's socket joins Bob's room and Cal's, then leaves Cal's.
+    users.in(userRoom('shared-ann')).socketsJoin([userRoom('shared-bob'), userRoom('shared-cal')]);
+    users.in(userRoom('shared-ann')).socketsLeave(userRoom('shared-cal'));
+    const [annGot, bobGot] = [collect(ann, 'both'), collect(bob, 'both')];
+    const arrivals = Promise.all([nextEvent(ann, 'both'), nextEvent(bob, 'both')]);
+    const reply = await gw.request('POST', '/emit/both', { userIds: ['shared-ann', 'shared-bob'], data: 1 });
+    assertSent(reply.body, 2);
+    await arrivals;
+    const markers = Promise.all([nextEvent(ann, 'marker'), nextEvent(bob, 'marker')]);
+    await gw.request('POST', '/emit/marker', { userIds: ['shared-ann', 'shared-bob'], data: 0 });
+    await markers;
+    assert.deepEqual([annGot, bobGot], [[1], [1]], 'once each');
   });
 });
