@@ -20,7 +20,7 @@ import { adapterOf } from '../src/internals/cluster-adapter.js';
 import { LocalStore, RedisStore, routeOf, rulesOf } from '../src/internals/rate-limit.js';
 import { responseStarted, startRequestTimeouts } from '../src/internals/node-http.js';
 import { messageFrame, writeFrame } from '../src/internals/engine-io.js';
-import { compactListeners } from '../src/internals/node-events.js';
+import { compactListeners, settleOnce } from '../src/internals/node-events.js';
 import { closeUndelivered, stopReading } from '../src/internals/node-net.js';
 import {
   addAnyListener,
@@ -335,7 +335,10 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
   it("leaves the websocket its onUpgradeError listener beside the transport's, which compactConnection takes off, as it compacts what a connection keeps; errors still reach the transport", async () => {
     const server = createServer();
     const io = new Server(server);
-    const conns: { transport: import('node:events').EventEmitter & { socket: import('node:events').EventEmitter }; cleanupFn: unknown[] }[] = [];
+    const conns: (import('node:events').EventEmitter & {
+      transport: import('node:events').EventEmitter & { socket: import('node:events').EventEmitter };
+      cleanupFn: unknown[];
+    })[] = [];
     let compact = false;
     const tables = (i: number): object[] => {
       const ws = conns[i]!.transport.socket as unknown as { _socket: object; _receiver: object };
@@ -363,6 +366,13 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
       assert.ok(!errorListeners(1).includes('onUpgradeError'));
       assert.equal(errorListeners(1).length, errorListeners(0).length - 1, "the transport's listener stays");
       assert.equal(conns[1]!.cleanupFn.length, conns[0]!.cleanupFn.length, 'the cleanups, all of them');
+      // What `once` registered on the connection, its transport and its ws socket (settleOnce).
+      const onceWrappers = (i: number) =>
+        [conns[i]!, conns[i]!.transport, conns[i]!.transport.socket].flatMap((emitter) =>
+          ['close', 'error'].flatMap((event) => emitter.rawListeners(event).filter((listener) => listener.name === 'bound onceWrapper')),
+        ).length;
+      assert.equal(onceWrappers(0), 4, "Engine.IO's close and error listeners, by what settleOnce looks for");
+      assert.equal(onceWrappers(1), 0, 'each in the place of its wrapper');
       // The listener tables of the connection, its transport, ws socket, TCP socket and frame reader (node-events.ts).
       const [engineTable, transportTable, wsTable, tcpTable, readerTable] = tablesAtConnection[0]!;
       for (const plainTable of [engineTable, transportTable, wsTable])
@@ -388,6 +398,9 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
       conns[1]!.transport.socket.emit('error', new Error('broken frame'));
       await eventually(() => closes.includes('transport error'), 3000, 'the transport error');
       await eventually(() => !compacted.connected, 3000, 'the client sees its connection closed');
+      assert.equal(io.engine.clientsCount, 1, 'the closed connection counted off once, the other still open');
+      kept.disconnect();
+      await eventually(() => io.engine.clientsCount === 0, 3000, 'the other connection counted off');
     } finally {
       kept.disconnect();
       compacted.disconnect();
@@ -397,6 +410,30 @@ describe('engine.io internals: what a websocket connection keeps of its upgrade'
 });
 
 describe("Node's EventEmitter internals", () => {
+  it('registers a once listener as a bound onceWrapper that names it; settleOnce puts the listener in its place', () => {
+    const emitter = new EventEmitter();
+    const calls: string[] = [];
+    const first = () => void calls.push('first');
+    const second = () => void calls.push('second');
+    emitter.once('close', first);
+    const [wrapper] = emitter.rawListeners('close') as ((...args: unknown[]) => void)[];
+    assert.equal(wrapper!.name, 'bound onceWrapper', 'what settleOnce recognises');
+    assert.equal((wrapper as unknown as { listener: unknown }).listener, first);
+    settleOnce(emitter, 'close');
+    assert.deepEqual(emitter.rawListeners('close'), [first], 'one listener: the table holds it alone');
+    emitter.once('close', second);
+    emitter.on('close', () => void calls.push('third'));
+    settleOnce(emitter, 'close');
+    assert.equal(emitter.rawListeners('close')[1], second, 'several: the list holds them');
+    emitter.emit('close');
+    assert.deepEqual(calls, ['first', 'second', 'third'], 'in order');
+    emitter.removeListener('close', first);
+    emitter.removeListener('close', second);
+    assert.equal(emitter.listenerCount('close'), 1, 'taken off by the listener itself');
+    settleOnce(emitter, 'missing');
+    settleOnce({}, 'close');
+  });
+
   it('keeps listeners in a prototype-less _events; compactListeners moves them to a table that behaves the same', () => {
     const emitter = new EventEmitter();
     const calls: string[] = [];

@@ -40,3 +40,30 @@ export function compactListeners(emitter: unknown): void {
   }
   own._events = compact;
 }
+
+/** What `emitter.once` registers: a bound `onceWrapper`, with the listener it wraps as `.listener`. */
+function wrappedByOnce(listener: unknown): ((...args: unknown[]) => void) | undefined {
+  if (typeof listener !== 'function' || listener.name !== 'bound onceWrapper') return undefined;
+  const wrapped = (listener as { listener?: unknown }).listener;
+  return typeof wrapped === 'function' ? (wrapped as (...args: unknown[]) => void) : undefined;
+}
+
+/**
+ * Puts the listeners that `once` registered for `event` in the place of their wrappers, for an event
+ * the emitter sends at most once in its life (a connection's `close`). Each wrapper keeps a state
+ * object, a bound function and that function's property table, about 150 bytes, for as long as the
+ * connection stays open, and an idle connection kept four. The listener then stays registered after
+ * the event, on an emitter that is done; `removeListener` with it still finds it.
+ */
+export function settleOnce(emitter: unknown, event: string): void {
+  if (!(emitter instanceof EventEmitter)) return;
+  const events = (emitter as unknown as { _events?: Record<string, unknown> })._events;
+  const listeners = events?.[event];
+  if (events === undefined || listeners === undefined) return;
+  if (!Array.isArray(listeners)) {
+    events[event] = wrappedByOnce(listeners) ?? listeners;
+    return;
+  }
+  // In place: `emit` iterates a copy of the list, so a list being emitted is not disturbed.
+  for (let i = 0; i < listeners.length; i++) listeners[i] = wrappedByOnce(listeners[i]) ?? listeners[i];
+}

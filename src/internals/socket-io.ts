@@ -16,7 +16,7 @@ import { ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Server, Socket } from 'socket.io';
 import { messageFrame, writeFrame } from './engine-io.js';
-import { compactListeners } from './node-events.js';
+import { compactListeners, settleOnce } from './node-events.js';
 
 /** The namespace type of a typed server. */
 type NamespaceOf<S> = S extends { _nsps: Map<string, infer N> } ? N : never;
@@ -192,8 +192,10 @@ function forgetMask(this: { _mask?: unknown }): void {
  * it put there before the transport took over (`onUpgradeError`, which does nothing); it takes it
  * off only for a long-polling session that upgrades. Takes it off once the transport has its own,
  * copies the connection's list of cleanups (grown by `push`, so with room for 17) to its length,
- * makes `ws`'s frame reader let go of each message's mask (`forgetMask`), and compacts the listener
- * tables of the connection, its transport, and the transport's `ws` socket, TCP socket and frame reader.
+ * makes `ws`'s frame reader let go of each message's mask (`forgetMask`), puts the `close` and
+ * `error` listeners registered with `once` in the place of their wrappers (`settleOnce`), and compacts
+ * the listener tables of the connection, its transport, and the transport's `ws` socket, TCP socket
+ * and frame reader.
  */
 export function compactConnection(conn: object): void {
   const engineSocket = conn as { transport?: { socket?: unknown }; cleanupFn?: unknown };
@@ -206,10 +208,18 @@ export function compactConnection(conn: object): void {
     // The `ws` socket, its TCP socket and its frame reader (node-events.ts); a long-polling transport has none.
     const parts = ws as unknown as { _socket?: unknown; _receiver?: unknown };
     if (parts._receiver instanceof EventEmitter && '_mask' in parts._receiver) parts._receiver.prependListener('message', forgetMask);
+    // The transport's `close` listener (Engine.IO's websocket transport), sent once by `ws`.
+    settleOnce(ws, 'close');
     compactListeners(ws);
     compactListeners(parts._socket);
     compactListeners(parts._receiver);
   }
+  // Engine.IO's server counts the connection off at its `close`, sent once (Socket.onClose checks
+  // its state first). The socket's `close` and `error` listeners on the transport are taken off by
+  // its cleanups when it closes, so neither is heard twice.
+  settleOnce(conn, 'close');
+  settleOnce(engineSocket.transport, 'close');
+  settleOnce(engineSocket.transport, 'error');
   compactListeners(conn);
   compactListeners(engineSocket.transport);
   if (Array.isArray(engineSocket.cleanupFn)) engineSocket.cleanupFn = engineSocket.cleanupFn.slice();
