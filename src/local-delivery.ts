@@ -6,7 +6,7 @@
 import type { FanoutRecipient, WireDelivery, WireFanout } from './cluster/messages.js';
 import { encodeEvent, sendEncoded, type EncodedEvent } from './internals/socket-io.js';
 import { userRoom, type NamespaceNames } from './namespaces.js';
-import type { GatewayServer } from './socket-server.js';
+import type { GatewayServer, GatewaySocket } from './socket-server.js';
 import type { StreamCursors } from './stream-cursors.js';
 import { parsePosition, type Position } from './streams/streams.js';
 
@@ -67,25 +67,54 @@ export function createLocalDelivery(io: GatewayServer, names: NamespaceNames, cu
   /** This node's sockets of a user, or undefined when it has none here. */
   const roomOf = (userId: string): ReadonlySet<string> | undefined => users.adapter.rooms.get(userRoom(userId));
 
-  /** One user's event to this node's sockets of that user (`room`), through their cursors when it has a position. */
-  const toUser = (room: ReadonlySet<string> | undefined, event: string, data: unknown, at: Position | undefined, json?: string): number => {
+  /**
+   * One user's event to this node's sockets in that user's room (`room`), through their cursors when it has a
+   * position. A socket that something else put in the room (a redis-emitter socketsJoin) follows its
+   * own user's stream, or none: it gets the event live, without a position, at once or, when `foreign`
+   * is given, once the caller has seen every room (toUsers). Returns the sockets it sent to.
+   */
+  const toUser = (
+    userId: string,
+    room: ReadonlySet<string> | undefined,
+    event: string,
+    data: unknown,
+    at: Position | undefined,
+    json?: string,
+    foreign?: Map<string, GatewaySocket>,
+  ): number => {
     if (room === undefined || room.size === 0) return 0;
     if (at === undefined || cursors === undefined) return live([room], event, data);
+    let sockets = 0;
     for (const id of room) {
       const socket = users.sockets.get(id);
-      // A socket put in the room by other means (a redis-emitter socketsJoin) has no cursor: live only.
-      if (socket !== undefined && !cursors.offer(socket, at, event, data, json)) socket.emit(event, data);
+      if (socket === undefined || cursors.offer(socket, userId, at, event, data, json)) sockets++;
+      else if (foreign !== undefined) foreign.set(id, socket);
+      else {
+        socket.emit(event, data);
+        sockets++;
+      }
     }
-    return room.size;
+    return sockets;
   };
 
   const toUsers: LocalDelivery['toUsers'] = (userIds, event, data, at, json) => {
-    if (at !== undefined) {
-      let sockets = 0;
-      for (let i = 0; i < userIds.length; i++) sockets += toUser(roomOf(userIds[i] as string), event, data, at[i], json);
-      return sockets;
+    if (at === undefined) return live(userIds.map(roomOf), event, data);
+    // As live() does, a socket in several of the rooms gets the event once: from its own user's stream
+    // when that user is a recipient too, else live.
+    const foreign = userIds.length > 1 ? new Map<string, GatewaySocket>() : undefined;
+    let sockets = 0;
+    for (let i = 0; i < userIds.length; i++) {
+      const userId = userIds[i] as string;
+      sockets += toUser(userId, roomOf(userId), event, data, at[i], json, foreign);
     }
-    return live(userIds.map(roomOf), event, data);
+    if (foreign === undefined || foreign.size === 0) return sockets;
+    const recipients = new Set(userIds);
+    for (const socket of foreign.values()) {
+      if (socket.data.userId !== undefined && recipients.has(socket.data.userId)) continue;
+      socket.emit(event, data);
+      sockets++;
+    }
+    return sockets;
   };
 
   const toEach: LocalDelivery['toEach'] = (event, common, recipients, at, payloads) => {
@@ -96,7 +125,7 @@ export function createLocalDelivery(io: GatewayServer, names: NamespaceNames, cu
       // Nobody's payload is built for a user with no socket here.
       if (room === undefined) continue;
       const payload = payloads?.[i];
-      sockets += toUser(room, event, payload?.data ?? { ...(common as object), ...fields }, at?.[i], payload?.json);
+      sockets += toUser(userId, room, event, payload?.data ?? { ...(common as object), ...fields }, at?.[i], payload?.json);
     }
     return sockets;
   };

@@ -94,10 +94,12 @@ export interface StreamCursors {
    */
   refresh(socket: GatewaySocket): void;
   /**
-   * A live event of `userId`'s stream for one of this node's sockets of that user; false when the
-   * socket has no cursor. `json` is `data` as JSON when the caller has it (payloadJson).
+   * A live event of `userId`'s stream for one of this node's sockets in that user's room; false when
+   * the socket has no cursor or follows another user's stream (something else, such as a
+   * redis-emitter's socketsJoin, put it in the room): the caller then sends the event live.
+   * `json` is `data` as JSON when the caller has it (payloadJson).
    */
-  offer(socket: GatewaySocket, position: Position, event: string, data: unknown, json?: string): boolean;
+  offer(socket: GatewaySocket, userId: string, position: Position, event: string, data: unknown, json?: string): boolean;
 }
 
 /** What the client asked to resume from, read from its handshake. */
@@ -232,9 +234,10 @@ export function createStreamCursors(streams: UserStreams, log: FastifyBaseLogger
       if (cursor !== undefined && socket.connected) void catchUp(cursor);
     },
 
-    offer(socket, position, event, data, json) {
+    offer(socket, userId, position, event, data, json) {
       const cursor = cursors.get(socket);
-      if (cursor === undefined) return false;
+      // Another user's position means nothing to this cursor: taken for its own, it would skip or re-read events.
+      if (cursor === undefined || cursor.userId !== userId) return false;
       if (position.epoch === cursor.epoch && position.seq < cursor.next) return true;
       if (position.epoch === cursor.epoch && position.seq === cursor.next && !cursor.reading) {
         send(cursor, position.seq, event, data, json);

@@ -90,6 +90,39 @@ describe('POST /emit/:emitTo', () => {
     const atLimit = await gw.request('POST', '/emit/x', { userIds: ['a', 'b', 'c', 'a'], data: 1 });
     assert.equal(atLimit.status, 200, 'duplicates do not count against the limit');
   });
+  it('reach a socket that something else put in other users’ rooms live, once, and go on with its own stream', async () => {
+    const [ann, bob] = [await gw.connectUser('joined-ann'), await gw.connectUser('joined-bob')];
+    // What a redis-emitter's socketsJoin does: Ann's socket joins Bob's room and Cal's (who has no socket).
+    gw.gateway.io
+      .of(USERS_NAMESPACE)
+      .in(userRoom('joined-ann'))
+      .socketsJoin([userRoom('joined-bob'), userRoom('joined-cal')]);
+    const annGot: unknown[][] = [];
+    const bobGot: unknown[][] = [];
+    ann.on('news', (...args: unknown[]) => annGot.push(args));
+    bob.on('news', (...args: unknown[]) => bobGot.push(args));
+    const emit = async (userIds: string[], n: number, sockets: number) => {
+      const reply = await gw.request('POST', '/emit/news', { userIds, data: { n } });
+      assertSent(reply.body, sockets, userIds);
+      return (reply.body as { positions: Record<string, string> }).positions;
+    };
+    // Bob's event: his socket with his position; Ann's live, without one (it is not of her stream).
+    const first = await emit(['joined-bob'], 1, 2);
+    // Bob's and Cal's: Ann's socket is in both rooms, and gets it once.
+    const second = await emit(['joined-bob', 'joined-cal'], 2, 2);
+    // Ann's and Bob's: Ann's socket gets it once, from her own stream.
+    const third = await emit(['joined-ann', 'joined-bob'], 3, 2);
+    const fourth = await emit(['joined-ann'], 4, 1);
+    const markers = Promise.all([nextEvent(ann, 'marker'), nextEvent(bob, 'marker')]);
+    await gw.request('POST', '/emit/marker', { userIds: ['joined-ann', 'joined-bob'], data: 0 });
+    await markers;
+    assert.deepEqual(annGot, [[{ n: 1 }], [{ n: 2 }], [{ n: 3 }, third['joined-ann']], [{ n: 4 }, fourth['joined-ann']]]);
+    assert.deepEqual(bobGot, [
+      [{ n: 1 }, first['joined-bob']],
+      [{ n: 2 }, second['joined-bob']],
+      [{ n: 3 }, third['joined-bob']],
+    ]);
+  });
 });
 
 describe('POST /emit with streams off (HISTORY_SIZE=0): live events, written to each socket directly', () => {
