@@ -291,7 +291,7 @@ const options = {
   ),
   historySize: option(
     'HISTORY_SIZE',
-    'Events kept per user so that a client that reconnects is given what it missed, and `GET /users/:userId/events` can list them; older ones are dropped first. 0 turns history off (events are only sent live, as before). It costs at most (users who received or read events within `HISTORY_TTL_SECONDS`) × this many × the average payload: on disk in `DATA_DIR/streams.sqlite`, or in Redis memory when `REDIS_URL` is set.',
+    'Events kept per user so that a client that reconnects is given what it missed, and `GET /users/:userId/events` can list them; older ones are dropped first. 0 turns history off (events are only sent live, as before). It costs up to (users who received or read events within `HISTORY_TTL_SECONDS`) × this many × the average payload: on disk in `DATA_DIR/streams.sqlite` (where a payload that one call sends to 16 users or more is kept once, for `HISTORY_TTL_SECONDS`), or in Redis memory when `REDIS_URL` is set.',
     integer(0, 10_000),
     100,
   ),

@@ -420,17 +420,96 @@ describe('SQLite streams: the file', () => {
       await streams.close();
     }
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
-    assert.deepEqual(
-      db
-        .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('stream_meta')")
-        .all()
-        .map((c) => c.name),
-      ['user', 'epoch', 'touched'],
-    );
+    assert.equal(db.pragma('user_version', { simple: true }), 3);
+    assert.deepEqual(columns(db, 'stream_meta'), ['user', 'epoch', 'touched']);
+    assert.deepEqual(columns(db, 'stream_events'), ['id', 'user', 'seq', 'time', 'event', 'data', 'payload']);
     db.close();
   });
+
+  it('opens a file of schema 2 (every payload in its event), reads its events, and shares the payloads of later fan-outs', async () => {
+    const path = streamsPath(mkdtempSync(join(tmpdir(), 'gs-streams-')));
+    const now = Date.now();
+    const v2 = new Database(path);
+    v2.exec(`
+      CREATE TABLE stream_meta (user TEXT PRIMARY KEY, epoch TEXT NOT NULL, touched INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE INDEX stream_meta_touched ON stream_meta (touched);
+      CREATE TABLE stream_events (id INTEGER PRIMARY KEY, user TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL);
+      CREATE UNIQUE INDEX stream_events_user_seq ON stream_events (user, seq);`);
+    const users = Array.from({ length: 20 }, (_, i) => `v2-${i}`);
+    for (const user of users) {
+      v2.prepare('INSERT INTO stream_meta VALUES (?, ?, ?)').run(user, 'ep', now);
+      v2.prepare('INSERT INTO stream_events (user, seq, time, event, data) VALUES (?, 1, ?, ?, ?)').run(user, now, 'old', '{"v":2}');
+    }
+    v2.pragma('user_version = 2');
+    v2.close();
+
+    const streams = openSqliteStreams(path, { size: 10, ttlMs: 600_000 });
+    try {
+      const appended = await streams.append(users.map((userId) => ({ userId, event: 'new', data: { v: 3 } })));
+      assert.deepEqual(
+        appended,
+        users.map(() => ({ epoch: 'ep', seq: 2 })),
+      );
+      for (const user of [users[0]!, users[19]!]) {
+        const page = await streams.read(user, 0, 10);
+        assert.deepEqual(
+          page.entries.map((e) => [e.seq, e.event, e.data]),
+          [
+            [1, 'old', { v: 2 }],
+            [2, 'new', { v: 3 }],
+          ],
+        );
+      }
+    } finally {
+      await streams.close();
+    }
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma('user_version', { simple: true }), 3);
+    assert.deepEqual(db.prepare('SELECT data FROM stream_payloads').all(), [{ data: '{"v":3}' }], 'the fan-out’s payload, once');
+    db.close();
+  });
+
+  it('writes a fan-out’s payload once, and deletes it once it is older than the ttl', async () => {
+    const path = streamsPath(mkdtempSync(join(tmpdir(), 'gs-streams-')));
+    const streams = openSqliteStreams(path, { size: 10, ttlMs: SHORT_TTL_MS }, { log: quiet, sweepEveryMs: 100 });
+    const stored = () => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return {
+          payloads: (db.prepare('SELECT COUNT(*) AS n FROM stream_payloads').get() as { n: number }).n,
+          inline: (db.prepare("SELECT COUNT(*) AS n FROM stream_events WHERE data <> ''").get() as { n: number }).n,
+        };
+      } finally {
+        db.close();
+      }
+    };
+    try {
+      const many = Array.from({ length: 100 }, (_, i) => `shared-${i}`);
+      const few = Array.from({ length: 3 }, (_, i) => `inline-${i}`);
+      const data = { text: 'x'.repeat(1000) };
+      // One call: 100 users share a payload, 3 users with another keep it in their own events.
+      await streams.append([...many.map((userId) => ({ userId, event: 'big', data })), ...few.map((userId) => ({ userId, event: 'small', data: 1 }))]);
+      const sent = Date.now();
+      assert.deepEqual(stored(), { payloads: 1, inline: 3 });
+      assert.deepEqual(
+        (await streams.read('shared-42', 0, 10)).entries.map((e) => e.data),
+        [data],
+      );
+      await pastTtl(sent, SHORT_TTL_MS);
+      await eventually(() => stored().payloads === 0, 10_000, 'the expired payload to be deleted');
+    } finally {
+      await streams.close();
+    }
+  });
 });
+
+/** The names of a table's columns, in order. */
+function columns(db: Database.Database, table: string): string[] {
+  return db
+    .prepare<[string], { name: string }>('SELECT name FROM pragma_table_info(?)')
+    .all(table)
+    .map((c) => c.name);
+}
 
 /** The part of a key Redis Cluster hashes to pick its slot. */
 function hashTag(key: string): string {

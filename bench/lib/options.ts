@@ -29,6 +29,8 @@ export interface Sizes {
   latencySeconds: number;
   fanoutSockets: number;
   fanoutRounds: number;
+  /** Characters added to the fan-out's payload (a `pad` field): 0 sends the standard notification of about 170 bytes. */
+  fanoutPad: number;
   idleSockets: number;
   conversationRequests: number;
   clusterRequests: number;
@@ -44,6 +46,7 @@ const FULL: Sizes = {
   latencySeconds: 20,
   fanoutSockets: 10_000,
   fanoutRounds: 5,
+  fanoutPad: 0,
   idleSockets: 20_000,
   conversationRequests: 20_000,
   clusterRequests: 20_000,
@@ -56,6 +59,7 @@ const QUICK: Sizes = {
   latencySeconds: 1,
   fanoutSockets: 200,
   fanoutRounds: 2,
+  fanoutPad: 0,
   idleSockets: 300,
   conversationRequests: 300,
   clusterRequests: 300,
@@ -68,6 +72,7 @@ const SIZE_FLAGS: Record<string, keyof Sizes> = {
   'latency-seconds': 'latencySeconds',
   'fanout-sockets': 'fanoutSockets',
   'fanout-rounds': 'fanoutRounds',
+  'fanout-pad': 'fanoutPad',
   'idle-sockets': 'idleSockets',
   'conversation-requests': 'conversationRequests',
   'cluster-requests': 'clusterRequests',

@@ -65,7 +65,7 @@ async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, 
         }
         await pool.reset();
         const started = preciseNow();
-        const request = target.fanout!(EVENT, users, JSON.parse(payload(round, started)) as unknown);
+        const request = target.fanout!(EVENT, users, JSON.parse(payload(round, started, ctx.options.sizes.fanoutPad)) as unknown);
         const answer = await postJson(server.url, request.path, request.body, target.headers, 60_000);
         if (answer.status !== 200) failures.push(`${target.name}: fan-out answered ${answer.status} ${answer.body.slice(0, 200)}`);
         await pool.waitFor(EVENT, sockets, 30_000 + sockets);
@@ -139,7 +139,7 @@ export const fanout: Workload = {
     return {
       name: 'fanout',
       title: 'Fan-out',
-      method: `${fmt(sockets)} sockets, one per user; each of ${sizes.fanoutRounds} rounds is one request reaching all of them (\`POST /emit/:event\` with every user id; raw-ws broadcasts the same frame to the same sockets). Deliveries/s counts from just before the request to the last socket's receipt; every socket must receive each round exactly once.`,
+      method: `${fmt(sockets)} sockets, one per user; each of ${sizes.fanoutRounds} rounds is one request reaching all of them (\`POST /emit/:event\` with every user id; raw-ws broadcasts the same frame to the same sockets). Deliveries/s counts from just before the request to the last socket's receipt; every socket must receive each round exactly once.${sizes.fanoutPad > 0 ? ` The payload carries ${fmt(sizes.fanoutPad)} characters more than the standard notification (\`--fanout-pad\`).` : ''}`,
       tables: [
         {
           columns: [
@@ -160,7 +160,11 @@ export const fanout: Workload = {
       notes: [...notes, ...results.disturbances],
       failures: results.failures,
       figures: Object.fromEntries(targets.map((t) => [t.name, { deliveriesPerSec: m(t.name, 'deliveriesPerSec') }])),
-      reproduce: reproduce(ctx, 'fanout', targets, [`--fanout-sockets ${sizes.fanoutSockets}`, `--fanout-rounds ${sizes.fanoutRounds}`]),
+      reproduce: reproduce(ctx, 'fanout', targets, [
+        `--fanout-sockets ${sizes.fanoutSockets}`,
+        `--fanout-rounds ${sizes.fanoutRounds}`,
+        ...(sizes.fanoutPad > 0 ? [`--fanout-pad ${sizes.fanoutPad}`] : []),
+      ]),
     };
   },
 };

@@ -58,9 +58,9 @@ export function userIds(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `bench-user-${i}`);
 }
 
-/** A notification shaped like the seed's example, stamped with the send time for latency. */
-export function payload(n: number, sentAt: number): string {
-  return `{"title":"New Lead","message":"You have a new lead from John Doe","type":"lead_assigned","data":{"lead_id":"64lead${n}","lead_name":"John Doe"},"sentAt":${sentAt}}`;
+/** A notification shaped like the seed's example, stamped with the send time for latency; `pad` characters longer when asked. */
+export function payload(n: number, sentAt: number, pad = 0): string {
+  return `{${pad > 0 ? `"pad":"${'x'.repeat(pad)}",` : ''}"title":"New Lead","message":"You have a new lead from John Doe","type":"lead_assigned","data":{"lead_id":"64lead${n}","lead_name":"John Doe"},"sentAt":${sentAt}}`;
 }
 
 /** Formats a number for a table cell with the given decimals; "–" for NaN. */

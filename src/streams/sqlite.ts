@@ -24,6 +24,12 @@
  * schema 1 kept it there, 27% more pages written per event).
  * Untouched for the ttl, it is expired: the next call starts a new epoch, and a sweeper deletes
  * expired streams so that idle users cost nothing.
+ *
+ * A fan-out's payload is written once, to `stream_payloads`, and its users' events point at it (their
+ * own `data` left empty): before, a payload sent to 10,000 users was written 10,000 times (schema 3).
+ * Such a payload is deleted by time, once it is older than the ttl: no read returns an event that old,
+ * so nothing counts who still points at it. Events for a few users keep their payload inline, where
+ * a row of its own would cost more than the copy.
  */
 import type Database from 'better-sqlite3';
 import { join } from 'node:path';
@@ -60,7 +66,7 @@ export interface SqliteStreamsOptions {
   readonly sweepEveryMs?: number;
 }
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS stream_meta (
@@ -75,9 +81,16 @@ CREATE TABLE IF NOT EXISTS stream_events (
   seq INTEGER NOT NULL,
   time INTEGER NOT NULL,
   event TEXT NOT NULL,
-  data TEXT NOT NULL
+  data TEXT NOT NULL,
+  payload INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS stream_events_user_seq ON stream_events (user, seq);
+CREATE TABLE IF NOT EXISTS stream_payloads (
+  id INTEGER PRIMARY KEY,
+  time INTEGER NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS stream_payloads_time ON stream_payloads (time);
 `;
 
 /** Items queued past this many are written at once rather than at the end of the turn. */
@@ -89,7 +102,10 @@ const FLUSH_AT_ITEMS = 5000;
  */
 const TRIM_EVERY = 32;
 
-/** From this many users with one event each in a call, they are appended by set-wide statements. */
+/**
+ * From this many users with one event each in a call, they are appended by set-wide statements, and
+ * those with the same event and payload point at one copy of it.
+ */
 const MANY_USERS = 16;
 
 /** Expired streams deleted per transaction, so that a sweep never holds the write lock for long. */
@@ -133,8 +149,10 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   const insertEvent = db.prepare<[string, number, number, string, string]>('INSERT INTO stream_events (user, seq, time, event, data) VALUES (?, ?, ?, ?, ?)');
   const firstLive = db.prepare<[string, number], { seq: number }>('SELECT seq FROM stream_events WHERE user = ? AND time > ? ORDER BY seq LIMIT 1');
   const dropBefore = db.prepare<[string, number]>('DELETE FROM stream_events WHERE user = ? AND seq < ?');
+  // An event's payload is its own `data`, or the row of stream_payloads it points at.
   const selectEvents = db.prepare<[string, number, number, number], { seq: number; time: number; event: string; data: string }>(
-    'SELECT seq, time, event, data FROM stream_events WHERE user = ? AND seq > ? AND time > ? ORDER BY seq LIMIT ?',
+    `SELECT e.seq, e.time, e.event, coalesce(p.data, e.data) AS data FROM stream_events e LEFT JOIN stream_payloads p ON p.id = e.payload
+     WHERE e.user = ? AND e.seq > ? AND e.time > ? ORDER BY e.seq LIMIT ?`,
   );
   // The same steps for many users at once (a fan-out), each one statement over a JSON array: one call
   // into SQLite, and the payload bound once, not once per user.
@@ -152,6 +170,11 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   const insertEventMany = db.prepare<[number, string, string, string]>(
     'INSERT INTO stream_events (user, seq, time, event, data) SELECT value ->> 0, value ->> 1, ?, ?, ? FROM json_each(?)',
   );
+  const insertPayload = db.prepare<[number, string]>('INSERT INTO stream_payloads (time, data) VALUES (?, ?)');
+  const insertEventShared = db.prepare<[number, string, number | bigint, string]>(
+    "INSERT INTO stream_events (user, seq, time, event, data, payload) SELECT value ->> 0, value ->> 1, ?, ?, '', ? FROM json_each(?)",
+  );
+  const expiredPayloads = db.prepare<[number, number]>('DELETE FROM stream_payloads WHERE id IN (SELECT id FROM stream_payloads WHERE time <= ? LIMIT ?)');
   const expiredUsers = db.prepare<[number, number], { user: string }>('SELECT user FROM stream_meta WHERE touched <= ? LIMIT ?');
 
   /**
@@ -201,7 +224,8 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       restartMany.run(now, JSON.stringify(fresh.map(({ user, epoch }) => [user, epoch])));
       streams.push(...fresh);
     }
-    // Rows grouped by payload and event: a fan-out is one group, written by one statement.
+    // Rows grouped by payload and event: a fan-out is one group, written by one statement (two when
+    // its payload is written once for all).
     const groups = new Map<string, Map<string, [string, number][]>>();
     for (const { user, epoch, seq: last } of streams) {
       const seq = last + 1;
@@ -213,7 +237,12 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       rows.push([user, seq]);
       if (seq > size && seq % TRIM_EVERY === 0) dropBefore.run(user, seq - size + 1);
     }
-    for (const [payload, byEvent] of groups) for (const [event, rows] of byEvent) insertEventMany.run(now, event, payload, JSON.stringify(rows));
+    for (const [payload, byEvent] of groups) {
+      for (const [event, rows] of byEvent) {
+        if (rows.length < MANY_USERS) insertEventMany.run(now, event, payload, JSON.stringify(rows));
+        else insertEventShared.run(now, event, insertPayload.run(now, payload).lastInsertRowid, JSON.stringify(rows));
+      }
+    }
   };
 
   /** Appends one call's items; results in the items' order, each user's seqs in the items' order. */
@@ -255,13 +284,15 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   const enqueue = <T>(items: number, run: (now: number) => T): Promise<T> =>
     closed ? Promise.reject(new StreamsUnavailableError('the streams are closed')) : commits.enqueue(run, items);
 
-  const sweepBatch = (now: number): number => {
+  /** Deletes a batch of expired streams and of payloads older than the ttl; true when more may be left. */
+  const sweepBatch = (now: number): boolean => {
     const users = expiredUsers.all(now - ttlMs, SWEEP_BATCH);
     for (const { user } of users) {
       dropEvents.run(user);
       dropMeta.run(user);
     }
-    return users.length;
+    const payloads = expiredPayloads.run(now - ttlMs, SWEEP_BATCH).changes;
+    return users.length === SWEEP_BATCH || payloads === SWEEP_BATCH;
   };
   let sweeping: NodeJS.Immediate | undefined;
   const sweep = (): void => {
@@ -269,8 +300,8 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     if (closed) return;
     // A full batch may have left more: the next one runs after other work had its turn.
     enqueue(0, sweepBatch).then(
-      (deleted) => {
-        if (deleted === SWEEP_BATCH) sweeping ??= setImmediate(sweep);
+      (more) => {
+        if (more) sweeping ??= setImmediate(sweep);
       },
       (error: unknown) => {
         if (!closed) options.log?.warn({ err: (error as Error).message, path }, 'could not delete expired event streams; retrying at the next sweep');
@@ -330,6 +361,8 @@ function createSchema(db: Database.Database, path: string): void {
     // Schema 1 kept each stream's last seq in stream_meta, where schema 2 reads it from the events'
     // index. Both agree: trimming and size never delete a stream's last event.
     if (version === 1) db.exec('ALTER TABLE stream_meta DROP COLUMN seq');
+    // Schema 3 added the events' pointer to a shared payload; their own payloads stay where they are.
+    if (version === 1 || version === 2) db.exec('ALTER TABLE stream_events ADD COLUMN payload INTEGER');
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -1,0 +1,79 @@
+/**
+ * The embedded streams alone (src/streams/sqlite.ts), without sockets or HTTP: fan-outs of one
+ * payload to many users, appended as the emitter appends them, and what each delivery costs in CPU
+ * and on disk. The fan-out workload says how fast a gateway delivers; this says what its streams
+ * write, and gives the same figure whatever else the machine is doing for the bytes.
+ *
+ *   node --import tsx bench/streams-store.ts
+ *   node --import tsx bench/streams-store.ts --pad 2000 --tree ../other-checkout   # another tree's streams, side by side
+ *
+ * Options: --users (default 10000), --rounds (fan-outs measured, default 30, after one not measured),
+ * --pad (characters added to the payload, default 0: the benchmark's notification, about 170 bytes),
+ * --tree (a checkout whose src/streams/sqlite.ts is measured, default this one). One run per process,
+ * in a fresh folder; CPU is the process's (the checkpoint thread's included) over the measured
+ * fan-outs, bytes are the file and its write-ahead log after the streams are closed.
+ */
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { openSqliteStreams as OpenSqliteStreams, streamsPath as StreamsPath } from '../src/streams/sqlite.js';
+import { payload, userIds } from './workloads/workload.js';
+
+const { values } = parseArgs({
+  options: {
+    users: { type: 'string', default: '10000' },
+    rounds: { type: 'string', default: '30' },
+    pad: { type: 'string', default: '0' },
+    tree: { type: 'string', default: new URL('..', import.meta.url).pathname },
+  },
+});
+const count = (name: string, value: string, min: number): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} needs an integer of at least ${min}, got ${value}`);
+  return n;
+};
+const users = userIds(count('users', values.users, 1));
+const rounds = count('rounds', values.rounds, 1);
+const pad = count('pad', values.pad, 0);
+const tree = resolve(values.tree);
+
+const store = (await import(pathToFileURL(join(tree, 'src/streams/sqlite.ts')).href)) as {
+  openSqliteStreams: typeof OpenSqliteStreams;
+  streamsPath: typeof StreamsPath;
+};
+const folder = mkdtempSync(join(tmpdir(), 'gs-streams-store-'));
+const path = store.streamsPath(folder);
+// The gateway's defaults: HISTORY_SIZE 100, HISTORY_TTL_SECONDS 24 h.
+const streams = store.openSqliteStreams(path, { size: 100, ttlMs: 86_400_000 });
+const fanout = (round: number) => {
+  // One object for every user, as a `POST /emit/:event` with many user ids gives the emitter.
+  const data = JSON.parse(payload(round, Date.now(), pad)) as unknown;
+  return streams.append(users.map((userId) => ({ userId, event: 'bench_fanout', data })));
+};
+try {
+  await fanout(-1);
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  for (let round = 0; round < rounds; round++) await fanout(round);
+  const used = process.cpuUsage(cpu);
+  const ms = performance.now() - started;
+  await streams.close();
+  const bytes = statSync(path).size + (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);
+  const deliveries = users.length * rounds;
+  console.log(
+    JSON.stringify({
+      tree,
+      users: users.length,
+      rounds,
+      payloadBytes: payload(0, Date.now(), pad).length,
+      cpuUsPerDelivery: Number(((used.user + used.system) / deliveries).toFixed(2)),
+      wallUsPerDelivery: Number(((ms * 1000) / deliveries).toFixed(2)),
+      // Every fan-out on disk, the unmeasured one too.
+      bytesPerDelivery: Number((bytes / (users.length * (rounds + 1))).toFixed(1)),
+    }),
+  );
+} finally {
+  rmSync(folder, { recursive: true, force: true });
+}
