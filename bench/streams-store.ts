@@ -7,7 +7,9 @@
  *   node --import tsx bench/streams-store.ts
  *   node --import tsx bench/streams-store.ts --pad 2000 --tree ../other-checkout   # another tree's streams, side by side
  *
- * Options: --users (default 10000), --rounds (fan-outs measured, default 30, after one not measured),
+ * Options: --users (default 10000), --rounds (fan-outs measured, default 30), --prefill (fan-outs
+ * appended before, not measured, default 1; 100 or more fills every user's history to HISTORY_SIZE,
+ * where each append also trims, as on a gateway that has run for a while),
  * --pad (characters added to the payload, default 0: the benchmark's notification, about 170 bytes),
  * --tree (a checkout whose src/streams/sqlite.ts is measured, default this one). One run per process,
  * in a fresh folder; CPU is the process's (the checkpoint thread's included) over the measured
@@ -25,6 +27,7 @@ const { values } = parseArgs({
   options: {
     users: { type: 'string', default: '10000' },
     rounds: { type: 'string', default: '30' },
+    prefill: { type: 'string', default: '1' },
     pad: { type: 'string', default: '0' },
     tree: { type: 'string', default: new URL('..', import.meta.url).pathname },
   },
@@ -36,6 +39,7 @@ const count = (name: string, value: string, min: number): number => {
 };
 const users = userIds(count('users', values.users, 1));
 const rounds = count('rounds', values.rounds, 1);
+const prefill = count('prefill', values.prefill, 0);
 const pad = count('pad', values.pad, 0);
 const tree = resolve(values.tree);
 
@@ -53,7 +57,7 @@ const fanout = (round: number) => {
   return streams.append(users.map((userId) => ({ userId, event: 'bench_fanout', data })));
 };
 try {
-  await fanout(-1);
+  for (let round = -prefill; round < 0; round++) await fanout(round);
   const cpu = process.cpuUsage();
   const started = performance.now();
   for (let round = 0; round < rounds; round++) await fanout(round);
@@ -67,11 +71,12 @@ try {
       tree,
       users: users.length,
       rounds,
+      prefill,
       payloadBytes: payload(0, Date.now(), pad).length,
       cpuUsPerDelivery: Number(((used.user + used.system) / deliveries).toFixed(2)),
       wallUsPerDelivery: Number(((ms * 1000) / deliveries).toFixed(2)),
-      // Every fan-out on disk, the unmeasured one too.
-      bytesPerDelivery: Number((bytes / (users.length * (rounds + 1))).toFixed(1)),
+      // Every fan-out on disk, the unmeasured ones too (what the size has not trimmed yet).
+      bytesPerDelivery: Number((bytes / (users.length * (rounds + prefill))).toFixed(1)),
     }),
   );
 } finally {

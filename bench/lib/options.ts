@@ -31,6 +31,11 @@ export interface Sizes {
   fanoutRounds: number;
   /** Characters added to the fan-out's payload (a `pad` field): 0 sends the standard notification of about 170 bytes. */
   fanoutPad: number;
+  /**
+   * Fan-out rounds before the measured ones, not counted: 1 warms the JIT up; 100 or more fills every
+   * user's history to HISTORY_SIZE (100 by default), as on a gateway that has run for a while.
+   */
+  fanoutWarmup: number;
   idleSockets: number;
   conversationRequests: number;
   clusterRequests: number;
@@ -47,6 +52,7 @@ const FULL: Sizes = {
   fanoutSockets: 10_000,
   fanoutRounds: 5,
   fanoutPad: 0,
+  fanoutWarmup: 1,
   idleSockets: 20_000,
   conversationRequests: 20_000,
   clusterRequests: 20_000,
@@ -60,6 +66,7 @@ const QUICK: Sizes = {
   fanoutSockets: 200,
   fanoutRounds: 2,
   fanoutPad: 0,
+  fanoutWarmup: 1,
   idleSockets: 300,
   conversationRequests: 300,
   clusterRequests: 300,
@@ -73,6 +80,7 @@ const SIZE_FLAGS: Record<string, keyof Sizes> = {
   'fanout-sockets': 'fanoutSockets',
   'fanout-rounds': 'fanoutRounds',
   'fanout-pad': 'fanoutPad',
+  'fanout-warmup': 'fanoutWarmup',
   'idle-sockets': 'idleSockets',
   'conversation-requests': 'conversationRequests',
   'cluster-requests': 'clusterRequests',

@@ -57,8 +57,8 @@ async function runTarget(ctx: WorkloadContext, target: Target, sockets: number, 
       let delivered = 0;
       let before = await server.stats();
       let stopProfile = async (): Promise<void> => undefined;
-      // Round -1 warms the JIT up and is not counted.
-      for (let round = -1; round < rounds; round++) {
+      // Rounds before 0 warm the JIT up (and, many of them, fill the users' histories) and are not counted.
+      for (let round = -ctx.options.sizes.fanoutWarmup; round < rounds; round++) {
         if (round === 0) {
           before = await server.stats();
           stopProfile = await profileServers(ctx.options.profileDir, [server], `fanout-${target.name}`);
@@ -139,7 +139,7 @@ export const fanout: Workload = {
     return {
       name: 'fanout',
       title: 'Fan-out',
-      method: `${fmt(sockets)} sockets, one per user; each of ${sizes.fanoutRounds} rounds is one request reaching all of them (\`POST /emit/:event\` with every user id; raw-ws broadcasts the same frame to the same sockets). Deliveries/s counts from just before the request to the last socket's receipt; every socket must receive each round exactly once.${sizes.fanoutPad > 0 ? ` The payload carries ${fmt(sizes.fanoutPad)} characters more than the standard notification (\`--fanout-pad\`).` : ''}`,
+      method: `${fmt(sockets)} sockets, one per user; each of ${sizes.fanoutRounds} rounds is one request reaching all of them (\`POST /emit/:event\` with every user id; raw-ws broadcasts the same frame to the same sockets). Deliveries/s counts from just before the request to the last socket's receipt; every socket must receive each round exactly once.${sizes.fanoutWarmup > 1 ? ` ${fmt(sizes.fanoutWarmup)} rounds before them, not counted, filled each user's history (\`--fanout-warmup\`).` : ''}${sizes.fanoutPad > 0 ? ` The payload carries ${fmt(sizes.fanoutPad)} characters more than the standard notification (\`--fanout-pad\`).` : ''}`,
       tables: [
         {
           columns: [
@@ -164,6 +164,7 @@ export const fanout: Workload = {
         `--fanout-sockets ${sizes.fanoutSockets}`,
         `--fanout-rounds ${sizes.fanoutRounds}`,
         ...(sizes.fanoutPad > 0 ? [`--fanout-pad ${sizes.fanoutPad}`] : []),
+        ...(sizes.fanoutWarmup > 1 ? [`--fanout-warmup ${sizes.fanoutWarmup}`] : []),
       ]),
     };
   },
