@@ -503,6 +503,32 @@ describe('SQLite streams: the file', () => {
   });
 });
 
+describe('SQLite streams: trimming', () => {
+  it('keeps at most 31 events past the size on disk per user, whichever way they were appended', async () => {
+    const path = streamsPath(mkdtempSync(join(tmpdir(), 'gs-streams-')));
+    const size = 5;
+    const streams = openSqliteStreams(path, { size, ttlMs: 600_000 });
+    const users = Array.from({ length: 20 }, (_, i) => `broadcast-${i}`);
+    const db = new Database(path, { readonly: true });
+    const count = db.prepare<[], { user: string; n: number }>('SELECT user, COUNT(*) AS n FROM stream_events GROUP BY user');
+    try {
+      for (let round = 1; round <= 80; round++) {
+        // A fan-out (one statement for all its users), and a user appended to alone, 7 events a call.
+        await streams.append(users.map((userId) => ({ userId, event: 'news', data: round })));
+        await streams.append(events('alone', 7));
+        for (const { user, n } of count.all()) assert.ok(n <= size + 31, `${user} keeps ${n} events on disk after ${round} calls`);
+      }
+      assert.deepEqual(
+        (await streams.read('broadcast-0', 0, 100)).entries.map((e) => e.data),
+        [76, 77, 78, 79, 80],
+      );
+    } finally {
+      db.close();
+      await streams.close();
+    }
+  });
+});
+
 /** The names of a table's columns, in order. */
 function columns(db: Database.Database, table: string): string[] {
   return db
