@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { openSqliteStreams as OpenSqliteStreams, streamsPath as StreamsPath } from '../src/streams/sqlite.js';
+import { integerFlag } from './lib/options.js';
 import { payload, userIds } from './workloads/workload.js';
 
 const { values } = parseArgs({
@@ -32,15 +33,10 @@ const { values } = parseArgs({
     tree: { type: 'string', default: new URL('..', import.meta.url).pathname },
   },
 });
-const count = (name: string, value: string, min: number): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} needs an integer of at least ${min}, got ${value}`);
-  return n;
-};
-const users = userIds(count('users', values.users, 1));
-const rounds = count('rounds', values.rounds, 1);
-const prefill = count('prefill', values.prefill, 0);
-const pad = count('pad', values.pad, 0);
+const users = userIds(integerFlag('users', values.users));
+const rounds = integerFlag('rounds', values.rounds);
+const prefill = integerFlag('prefill', values.prefill, 0);
+const pad = integerFlag('pad', values.pad, 0);
 const tree = resolve(values.tree);
 
 const store = (await import(pathToFileURL(join(tree, 'src/streams/sqlite.ts')).href)) as {

@@ -105,9 +105,10 @@ ${Object.entries(SIZE_FLAGS)
   .join('\n')}
 `;
 
-function positiveInt(flag: string, value: string): number {
+/** The integer value of flag `--<flag>`, at least `min`; throws naming the flag otherwise. */
+export function integerFlag(flag: string, value: string, min = 1): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${flag} needs a positive integer, got ${value}`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} needs ${min === 1 ? 'a positive integer' : `an integer of at least ${min}`}, got ${value}`);
   return n;
 }
 
@@ -138,7 +139,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const sizes: Sizes = { ...(quick ? QUICK : FULL) };
   for (const [flag, key] of Object.entries(SIZE_FLAGS)) {
     const raw = (values as Record<string, unknown>)[flag];
-    if (typeof raw === 'string') sizes[key] = positiveInt(flag, raw);
+    if (typeof raw === 'string') sizes[key] = integerFlag(flag, raw);
   }
   const list = (raw: unknown): string[] =>
     typeof raw === 'string'
@@ -151,7 +152,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     only: list(values.only),
     targets: list(values.targets),
     quick,
-    runs: typeof values.runs === 'string' ? positiveInt('runs', values.runs) : quick ? 1 : 3,
+    runs: typeof values.runs === 'string' ? integerFlag('runs', values.runs) : quick ? 1 : 3,
     pin: values['no-pin'] !== true,
     selfCheck: values['skip-self-check'] !== true,
     noWait: values['no-wait'] === true,
