@@ -264,7 +264,7 @@ describe('REST calls with WORKERS=2', { timeout: 90_000 }, () => {
     gateway.child.kill('SIGTERM');
     const started = Date.now();
     await exited(gateway.child);
-    assert.equal(gateway.child.exitCode, 0);
+    assert.equal(gateway.child.exitCode, 0, gateway.output());
     // An idle kept-alive connection does not hold the drain up to its keep-alive timeout.
     assert.ok(Date.now() - started < 10_000, `stopped in ${Date.now() - started} ms`);
   });

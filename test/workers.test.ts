@@ -6,11 +6,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
 import { io as connect, type Socket } from 'socket.io-client';
 import { mintToken } from '../src/auth/tokens.js';
 import { builtMain } from './support/dist.js';
+import { exited, spawnGateway } from './support/gateway-process.js';
 import { API_KEY, JWT_SECRET, SCRAPER_KEY, assertSent, collect, eventually, gatewayEnv, nextEvent, postDuringSignal } from './support/gateway.js';
 import { onWorkerOf } from './support/http.js';
 
@@ -311,5 +312,39 @@ describe('WORKERS=2 stopped while starting', { timeout: 60_000 }, () => {
     primary.kill('SIGTERM');
     assert.equal(await exited, 0, output);
     assert.ok(!output.includes('did not stop in time'), output);
+  });
+});
+
+describe('WORKERS=2 whose drain runs out of time', { timeout: 60_000 }, () => {
+  it('exits 1, and the worker says what it was still waiting for', async (t) => {
+    const gateway = await spawnGateway(gatewayEnv({ WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '1500' }));
+    t.after(() => void (gateway.child.exitCode === null && gateway.child.kill('SIGKILL')));
+    // One kept-alive connection: the first request hands it to a worker, which then reads the next itself.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => agent.destroy());
+    const call = (method: string, path: string, headers: Record<string, string> = {}) =>
+      httpRequest({ host: '127.0.0.1', port: gateway.port, method, path, agent, headers: { 'x-api-key': API_KEY, ...headers } });
+    await new Promise<void>((resolve, reject) => {
+      call('GET', '/healthz').on('response', (response) => response.resume().on('end', resolve)).on('error', reject).end();
+    });
+    // A body that never ends. `Expect: 100-continue` makes the worker say when it has the request.
+    const stalled = call('POST', '/emit/never/finished?why=test', { 'content-type': 'application/json', 'content-length': '100', expect: '100-continue' });
+    stalled.on('error', () => undefined);
+    await new Promise((resolve) => stalled.once('continue', resolve));
+    stalled.write('{"part":');
+    gateway.child.kill('SIGTERM');
+    await exited(gateway.child);
+    assert.equal(gateway.child.exitCode, 1, gateway.output());
+    const stuck = gateway
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('worker did not stop in time'))
+      .map((line) => JSON.parse(line) as { stage: string; requestsInFlight: string[] });
+    assert.deepEqual(
+      stuck.map(({ stage, requestsInFlight }) => [stage, requestsInFlight]),
+      [['waiting for the requests in flight', ['POST /emit/never/finished']]],
+      gateway.output(),
+    );
+    assert.match(gateway.output(), /stopped; a worker did not drain in time/);
   });
 });

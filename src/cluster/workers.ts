@@ -7,7 +7,7 @@
  * every worker and the primary exits 0.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { createServer, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
@@ -125,17 +125,24 @@ async function runPrimary(config: Config, primaryHttp: PrimaryHttp, primaryServi
     const live = (): Worker[] => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
     for (const worker of live()) worker.send({ gs: 'shutdown' } satisfies Control, () => undefined);
     const timer = setTimeout(() => {
-      log.error({ timeoutMs: config.shutdownTimeoutMs }, 'workers did not stop in time; killing them');
-      for (const worker of live()) worker.process.kill('SIGKILL');
+      const stuck = live();
+      log.error({ timeoutMs: config.shutdownTimeoutMs, workerPids: stuck.map((worker) => worker.process.pid) }, 'workers did not stop in time; killing them');
+      for (const worker of stuck) worker.process.kill('SIGKILL');
       process.exit(1);
     }, config.shutdownTimeoutMs + 1000);
+    // A worker that ran out of time exits 1 on its own (and says what it waited for): so does the tree.
+    let drained = true;
     const check = (): void => {
       if (live().length > 0) return;
       clearTimeout(timer);
-      log.info('stopped');
-      process.exit(0);
+      if (drained) log.info('stopped');
+      else log.error('stopped; a worker did not drain in time');
+      process.exit(drained ? 0 : 1);
     };
-    cluster.on('exit', check);
+    cluster.on('exit', (_worker, code, signal) => {
+      if (code !== 0 || signal !== null) drained = false;
+      check();
+    });
     check();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -159,10 +166,15 @@ async function runWorker(config: Config, createGateway: GatewayFactory): Promise
   // Listen for the primary's shutdown before building: a SIGTERM during start-up must not be lost.
   let stopReason: string | undefined;
   let stopNow: ((reason: string) => void) | undefined;
+  // Set once the gateway is built: what a shutdown that ran out of time was still waiting for.
+  let stuck: (() => void) | undefined;
   const stop = (reason: string): void => {
     if (stopReason !== undefined) return;
     stopReason = reason;
-    setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
+    setTimeout(() => {
+      stuck?.();
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
     stopNow?.(reason);
   };
   process.on('message', (message: Control) => message?.gs === 'shutdown' && stop('primary asked'));
@@ -179,16 +191,29 @@ async function runWorker(config: Config, createGateway: GatewayFactory): Promise
   // A server that never listened closes at once, in-flight requests or not; so wait for them here,
   // after the gateway's own preClose has closed the sockets (and with them the long-polling requests).
   const requests = countRequests(gateway.server);
-  gateway.app.addHook('preClose', () => requests.drained());
+  let stage = 'closing its sockets';
+  gateway.app.addHook('preClose', async () => {
+    stage = 'waiting for the requests in flight';
+    await requests.drained();
+    stage = 'closing its stores and bus';
+  });
   await gateway.app.ready();
   const log = gateway.app.log;
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection'));
 
+  stuck = () =>
+    log.error(
+      { timeoutMs: config.shutdownTimeoutMs, stage, requestsInFlight: requests.inFlight(), engineClients: gateway.io.engine.clientsCount },
+      'worker did not stop in time; exiting',
+    );
   stopNow = (reason: string): void => {
     log.info({ reason }, 'worker shutting down');
     gateway
       .close()
-      .then(drainToPrimary)
+      .then(() => {
+        stage = 'sending its last messages to the primary';
+        return drainToPrimary();
+      })
       .then(
         () => process.exit(0),
         (error: unknown) => {
@@ -201,20 +226,25 @@ async function runWorker(config: Config, createGateway: GatewayFactory): Promise
   process.send!({ gs: 'ready' } satisfies Control);
 }
 
-/** Counts the HTTP requests `server` is answering; `drained()` resolves once none is left. */
-function countRequests(server: Server): { drained(): Promise<void> } {
-  let open = 0;
+/**
+ * Tracks the HTTP requests `server` is answering: `drained()` resolves once none is left, and
+ * `inFlight()` names them (method and path, without the query) for a shutdown that ran out of time.
+ */
+function countRequests(server: Server): { drained(): Promise<void>; inFlight(): string[] } {
+  const open = new Set<IncomingMessage>();
   let waiting: (() => void)[] = [];
-  server.on('request', (_request, response: ServerResponse) => {
-    open++;
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    open.add(request);
     // 'close' comes after the response is sent, or when its connection dies first.
     response.once('close', () => {
-      if (--open > 0) return;
+      open.delete(request);
+      if (open.size > 0) return;
       for (const resolve of waiting) resolve();
       waiting = [];
     });
   });
   return {
-    drained: () => (open === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve))),
+    drained: () => (open.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve))),
+    inFlight: () => [...open].slice(0, 20).map((request) => `${request.method} ${request.url?.split('?')[0]}`),
   };
 }

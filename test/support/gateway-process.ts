@@ -7,6 +7,8 @@ export interface GatewayProcess {
   readonly child: ChildProcess;
   readonly port: number;
   readonly url: string;
+  /** What it has logged: everything until it listened, then the last 32 KB (for a failing test's message). */
+  output(): string;
 }
 
 /**
@@ -19,14 +21,17 @@ export function spawnGateway(env: Record<string, string>): Promise<GatewayProces
   let listening = false;
   return new Promise((resolve, reject) => {
     const read = (chunk: Buffer): void => {
-      // Only until it listens: after that the output is drained and dropped.
-      if (listening) return;
       output += chunk.toString();
+      // After it listens only the tail is kept: a long-running gateway must not grow the test's memory.
+      if (listening) {
+        if (output.length > 64 * 1024) output = output.slice(-32 * 1024);
+        return;
+      }
       const line = /"port":(\d+)[^\n]*general-socket listening on/.exec(output);
       if (line === null) return;
       listening = true;
       const port = Number(line[1]);
-      resolve({ child, port, url: `http://127.0.0.1:${port}` });
+      resolve({ child, port, url: `http://127.0.0.1:${port}`, output: () => output });
     };
     child.stdout?.on('data', read);
     child.stderr?.on('data', read);
