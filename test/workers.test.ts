@@ -325,7 +325,10 @@ describe('WORKERS=2 whose drain runs out of time', { timeout: 60_000 }, () => {
     const call = (method: string, path: string, headers: Record<string, string> = {}) =>
       httpRequest({ host: '127.0.0.1', port: gateway.port, method, path, agent, headers: { 'x-api-key': API_KEY, ...headers } });
     await new Promise<void>((resolve, reject) => {
-      call('GET', '/healthz').on('response', (response) => response.resume().on('end', resolve)).on('error', reject).end();
+      call('GET', '/healthz')
+        .on('response', (response) => response.resume().on('end', resolve))
+        .on('error', reject)
+        .end();
     });
     // A body that never ends. `Expect: 100-continue` makes the worker say when it has the request.
     const stalled = call('POST', '/emit/never/finished?why=test', { 'content-type': 'application/json', 'content-length': '100', expect: '100-continue' });
