@@ -40,9 +40,14 @@ function sqliteBackend(): Backend {
     async stored(userId) {
       const db = new Database(path, { readonly: true });
       try {
-        const meta = db.prepare('SELECT 1 FROM stream_meta WHERE user = ?').get(userId) !== undefined;
-        const { n } = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM stream_events WHERE user = ?').get(userId)!;
-        return { meta, events: n };
+        const stream = db.prepare<[string], { id: number }>('SELECT id FROM stream_meta WHERE user = ?').get(userId);
+        // Events name their stream by number: without its row, any event no stream owns counts (none should be left).
+        const { n } = (
+          stream === undefined
+            ? db.prepare('SELECT COUNT(*) AS n FROM stream_events WHERE stream NOT IN (SELECT id FROM stream_meta)').get()
+            : db.prepare('SELECT COUNT(*) AS n FROM stream_events WHERE stream = ?').get(stream.id)
+        ) as { n: number };
+        return { meta: stream !== undefined, events: n };
       } finally {
         db.close();
       }
@@ -420,9 +425,9 @@ describe('SQLite streams: the file', () => {
       await streams.close();
     }
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 3);
-    assert.deepEqual(columns(db, 'stream_meta'), ['user', 'epoch', 'touched']);
-    assert.deepEqual(columns(db, 'stream_events'), ['id', 'user', 'seq', 'time', 'event', 'data', 'payload']);
+    assert.equal(db.pragma('user_version', { simple: true }), 4);
+    assert.deepEqual(columns(db, 'stream_meta'), ['user', 'epoch', 'touched', 'id']);
+    assert.deepEqual(columns(db, 'stream_events'), ['id', 'stream', 'seq', 'time', 'event', 'data', 'payload']);
     db.close();
   });
 
@@ -464,8 +469,77 @@ describe('SQLite streams: the file', () => {
       await streams.close();
     }
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 3);
+    assert.equal(db.pragma('user_version', { simple: true }), 4);
     assert.deepEqual(db.prepare('SELECT data FROM stream_payloads').all(), [{ data: '{"v":3}' }], 'the fan-out’s payload, once');
+    db.close();
+  });
+
+  it('opens a file of schema 3 (events keyed by user id), keeps its events and shared payloads, and numbers new streams after its own', async () => {
+    const path = streamsPath(mkdtempSync(join(tmpdir(), 'gs-streams-')));
+    const now = Date.now();
+    const v3 = new Database(path);
+    v3.exec(`
+      CREATE TABLE stream_meta (user TEXT PRIMARY KEY, epoch TEXT NOT NULL, touched INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE INDEX stream_meta_touched ON stream_meta (touched);
+      CREATE TABLE stream_events (id INTEGER PRIMARY KEY, user TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL, payload INTEGER);
+      CREATE UNIQUE INDEX stream_events_user_seq ON stream_events (user, seq);
+      CREATE TABLE stream_payloads (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, data TEXT NOT NULL);
+      CREATE INDEX stream_payloads_time ON stream_payloads (time);`);
+    // 'a' and 'b' got a fan-out's shared payload, then 'a' an event of its own; 'gone' lost its
+    // stream row (swept) but not yet its events.
+    v3.prepare('INSERT INTO stream_payloads (id, time, data) VALUES (7, ?, ?)').run(now, '{"shared":true}');
+    for (const user of ['a', 'b']) {
+      v3.prepare('INSERT INTO stream_meta VALUES (?, ?, ?)').run(user, `ep-${user}`, now);
+      v3.prepare("INSERT INTO stream_events (user, seq, time, event, data, payload) VALUES (?, 1, ?, 'news', '', 7)").run(user, now);
+    }
+    v3.prepare("INSERT INTO stream_events (user, seq, time, event, data) VALUES ('a', 2, ?, 'own', '{\"n\":2}')").run(now);
+    v3.prepare("INSERT INTO stream_events (user, seq, time, event, data) VALUES ('gone', 5, ?, 'old', '1')").run(now);
+    v3.pragma('user_version = 3');
+    v3.close();
+
+    const streams = openSqliteStreams(path, { size: 10, ttlMs: 600_000 });
+    try {
+      assert.deepEqual(
+        (await streams.read('a', 0, 10)).entries.map((e) => [e.seq, e.event, e.data]),
+        [
+          [1, 'news', { shared: true }],
+          [2, 'own', { n: 2 }],
+        ],
+      );
+      assert.deepEqual(await streams.head('b'), { epoch: 'ep-b', seq: 1, oldest: 1 });
+      // New streams ('gone' again, 'c') next to the old ones: their events stay apart.
+      const appended = await streams.append([
+        { userId: 'b', event: 'e', data: 'b2' },
+        { userId: 'gone', event: 'e', data: 'g1' },
+        { userId: 'c', event: 'e', data: 'c1' },
+      ]);
+      assert.deepEqual(
+        appended.map(({ seq }) => seq),
+        [2, 1, 1],
+      );
+      for (const [user, expected] of [
+        ['a', [{ shared: true }, { n: 2 }]],
+        ['b', [{ shared: true }, 'b2']],
+        ['gone', ['g1']],
+        ['c', ['c1']],
+      ] as const) {
+        assert.deepEqual(
+          (await streams.read(user, 0, 10)).entries.map((e) => e.data),
+          expected,
+          user,
+        );
+      }
+    } finally {
+      await streams.close();
+    }
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma('user_version', { simple: true }), 4);
+    const ids = db
+      .prepare<[], { id: number }>('SELECT id FROM stream_meta')
+      .all()
+      .map(({ id }) => id);
+    assert.equal(new Set(ids).size, 4, `four streams, four numbers: ${ids}`);
+    assert.equal((db.prepare('SELECT COUNT(*) AS n FROM stream_events WHERE stream NOT IN (SELECT id FROM stream_meta)').get() as { n: number }).n, 0);
     db.close();
   });
 
@@ -510,13 +584,17 @@ describe('SQLite streams: trimming', () => {
     const streams = openSqliteStreams(path, { size, ttlMs: 600_000 });
     const users = Array.from({ length: 20 }, (_, i) => `broadcast-${i}`);
     const db = new Database(path, { readonly: true });
-    const count = db.prepare<[], { user: string; n: number }>('SELECT user, COUNT(*) AS n FROM stream_events GROUP BY user');
+    const count = db.prepare<[], { user: string; n: number }>(
+      'SELECT m.user, COUNT(*) AS n FROM stream_events e JOIN stream_meta m ON m.id = e.stream GROUP BY m.user',
+    );
     try {
       for (let round = 1; round <= 80; round++) {
         // A fan-out (one statement for all its users), and a user appended to alone, 7 events a call.
         await streams.append(users.map((userId) => ({ userId, event: 'news', data: round })));
         await streams.append(events('alone', 7));
-        for (const { user, n } of count.all()) assert.ok(n <= size + 31, `${user} keeps ${n} events on disk after ${round} calls`);
+        const counts = count.all();
+        assert.equal(counts.length, users.length + 1, 'every stream’s events are counted');
+        for (const { user, n } of counts) assert.ok(n <= size + 31, `${user} keeps ${n} events on disk after ${round} calls`);
       }
       assert.deepEqual(
         (await streams.read('broadcast-0', 0, 100)).entries.map((e) => e.data),

@@ -97,68 +97,73 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   const touchEvery = Math.min(60_000, Math.floor(ttlMs / 100));
 
   // A live stream's epoch, touch and last seq (0 before its first event): no row when it is missing or
-  // expired. The seq is the last entry of the (user, seq) index, which SQLite reads without a scan.
-  const liveStream = db.prepare<[string, string, number], { epoch: string; touched: number; seq: number }>(
-    'SELECT epoch, touched, coalesce((SELECT max(seq) FROM stream_events WHERE user = ?), 0) AS seq FROM stream_meta WHERE user = ? AND touched > ?',
+  // expired. The seq is the last entry of the (stream, seq) index, which SQLite reads without a scan.
+  const liveStream = db.prepare<[string, number], { id: number; epoch: string; touched: number; seq: number }>(
+    'SELECT m.id, m.epoch, m.touched, coalesce((SELECT max(e.seq) FROM stream_events e WHERE e.stream = m.id), 0) AS seq FROM stream_meta m WHERE m.user = ? AND m.touched > ?',
   );
   const touch = db.prepare<[number, string]>('UPDATE stream_meta SET touched = ? WHERE user = ?');
-  const restart = db.prepare<[string, string, number]>(
-    'INSERT INTO stream_meta (user, epoch, touched) VALUES (?, ?, ?) ON CONFLICT (user) DO UPDATE SET epoch = excluded.epoch, touched = excluded.touched',
+  // A new stream takes the next id; an expired one keeps its own (and its old events are deleted).
+  // `WHERE true` tells the parser that ON CONFLICT belongs to the INSERT, not to a join.
+  const restart = db.prepare<[string, string, number], { id: number }>(
+    `INSERT INTO stream_meta (user, epoch, touched, id) SELECT ?, ?, ?, next FROM stream_ids WHERE true
+     ON CONFLICT (user) DO UPDATE SET epoch = excluded.epoch, touched = excluded.touched RETURNING id`,
   );
-  const dropEvents = db.prepare<[string]>('DELETE FROM stream_events WHERE user = ?');
+  const takeIds = db.prepare<[number]>('UPDATE stream_ids SET next = next + ?');
+  const dropEvents = db.prepare<[number]>('DELETE FROM stream_events WHERE stream = ?');
   const dropMeta = db.prepare<[string]>('DELETE FROM stream_meta WHERE user = ?');
-  const insertEvent = db.prepare<[string, number, number, string, string]>('INSERT INTO stream_events (user, seq, time, event, data) VALUES (?, ?, ?, ?, ?)');
-  const firstLive = db.prepare<[string, number], { seq: number }>('SELECT seq FROM stream_events WHERE user = ? AND time > ? ORDER BY seq LIMIT 1');
-  const dropBefore = db.prepare<[string, number]>('DELETE FROM stream_events WHERE user = ? AND seq < ?');
+  const insertEvent = db.prepare<[number, number, number, string, string]>('INSERT INTO stream_events (stream, seq, time, event, data) VALUES (?, ?, ?, ?, ?)');
+  const firstLive = db.prepare<[number, number], { seq: number }>('SELECT seq FROM stream_events WHERE stream = ? AND time > ? ORDER BY seq LIMIT 1');
+  const dropBefore = db.prepare<[number, number]>('DELETE FROM stream_events WHERE stream = ? AND seq < ?');
   // An event's payload is its own `data`, or the row of stream_payloads it points at.
-  const selectEvents = db.prepare<[string, number, number, number], { seq: number; time: number; event: string; data: string }>(
+  const selectEvents = db.prepare<[number, number, number, number], { seq: number; time: number; event: string; data: string }>(
     `SELECT e.seq, e.time, e.event, coalesce(p.data, e.data) AS data FROM stream_events e LEFT JOIN stream_payloads p ON p.id = e.payload
-     WHERE e.user = ? AND e.seq > ? AND e.time > ? ORDER BY e.seq LIMIT ?`,
+     WHERE e.stream = ? AND e.seq > ? AND e.time > ? ORDER BY e.seq LIMIT ?`,
   );
   // The same steps for many users at once (a fan-out), each one statement over a JSON array: one call
   // into SQLite, and the payload bound once, not once per user.
-  const liveStreams = db.prepare<[string, number], { user: string; epoch: string; touched: number; seq: number }>(
-    `SELECT m.user, m.epoch, m.touched, coalesce((SELECT max(e.seq) FROM stream_events e WHERE e.user = m.user), 0) AS seq
+  const liveStreams = db.prepare<[string, number], { user: string; id: number; epoch: string; touched: number; seq: number }>(
+    `SELECT m.user, m.id, m.epoch, m.touched, coalesce((SELECT max(e.seq) FROM stream_events e WHERE e.stream = m.id), 0) AS seq
      FROM stream_meta m WHERE m.user IN (SELECT value FROM json_each(?)) AND m.touched > ?`,
   );
   const touchMany = db.prepare<[number, string]>('UPDATE stream_meta SET touched = ? WHERE user IN (SELECT value FROM json_each(?))');
-  const dropEventsMany = db.prepare<[string]>('DELETE FROM stream_events WHERE user IN (SELECT value FROM json_each(?))');
-  // `WHERE true` tells the parser that ON CONFLICT belongs to the INSERT, not to a join.
-  const restartMany = db.prepare<[number, string]>(
-    `INSERT INTO stream_meta (user, epoch, touched) SELECT value ->> 0, value ->> 1, ? FROM json_each(?) WHERE true
-     ON CONFLICT (user) DO UPDATE SET epoch = excluded.epoch, touched = excluded.touched`,
+  const dropEventsMany = db.prepare<[string]>('DELETE FROM stream_events WHERE stream IN (SELECT value FROM json_each(?))');
+  const restartMany = db.prepare<[number, string], { user: string; id: number }>(
+    `INSERT INTO stream_meta (user, epoch, touched, id) SELECT value ->> 0, value ->> 1, ?, (SELECT next FROM stream_ids) + key FROM json_each(?) WHERE true
+     ON CONFLICT (user) DO UPDATE SET epoch = excluded.epoch, touched = excluded.touched RETURNING user, id`,
   );
   const insertEventMany = db.prepare<[number, string, string, string]>(
-    'INSERT INTO stream_events (user, seq, time, event, data) SELECT value ->> 0, value ->> 1, ?, ?, ? FROM json_each(?)',
+    'INSERT INTO stream_events (stream, seq, time, event, data) SELECT value ->> 0, value ->> 1, ?, ?, ? FROM json_each(?)',
   );
   const insertPayload = db.prepare<[number, string]>('INSERT INTO stream_payloads (time, data) VALUES (?, ?)');
   const insertEventShared = db.prepare<[number, string, number | bigint, string]>(
-    "INSERT INTO stream_events (user, seq, time, event, data, payload) SELECT value ->> 0, value ->> 1, ?, ?, '', ? FROM json_each(?)",
+    "INSERT INTO stream_events (stream, seq, time, event, data, payload) SELECT value ->> 0, value ->> 1, ?, ?, '', ? FROM json_each(?)",
   );
   const expiredPayloads = db.prepare<[number, number]>('DELETE FROM stream_payloads WHERE id IN (SELECT id FROM stream_payloads WHERE time <= ? LIMIT ?)');
-  const expiredUsers = db.prepare<[number, number], { user: string }>('SELECT user FROM stream_meta WHERE touched <= ? LIMIT ?');
+  const expiredUsers = db.prepare<[number, number], { user: string; id: number }>('SELECT user, id FROM stream_meta WHERE touched <= ? LIMIT ?');
 
   /**
    * The epoch and last seq of `user`'s stream, which is touched: a new epoch (and none of the old
    * events) when the stream is missing or expired.
    */
-  const streamOf = (user: string, now: number): { epoch: string; seq: number } => {
-    const live = liveStream.get(user, user, now - ttlMs);
+  const streamOf = (user: string, now: number): { id: number; epoch: string; seq: number } => {
+    const live = liveStream.get(user, now - ttlMs);
     if (live !== undefined) {
       if (live.touched <= now - touchEvery) touch.run(now, user);
       return live;
     }
-    // The old epoch's events, if the sweeper has not deleted them yet.
-    dropEvents.run(user);
     const epoch = newEpoch();
-    restart.run(user, epoch, now);
-    return { epoch, seq: 0 };
+    const { id } = restart.get(user, epoch, now)!;
+    takeIds.run(1);
+    // The old epoch's events, if the sweeper has not deleted them yet.
+    dropEvents.run(id);
+    return { id, epoch, seq: 0 };
   };
 
-  const headOf = (user: string, now: number): StreamHead => {
-    const { epoch, seq } = streamOf(user, now);
+  /** The stream's head, and its id for reading its events. */
+  const headOf = (user: string, now: number): StreamHead & { id: number } => {
+    const { id, epoch, seq } = streamOf(user, now);
     // Up to TRIM_EVERY - 1 events past the size may still be on disk: they are not kept.
-    return { epoch, seq, oldest: Math.max(firstLive.get(user, now - ttlMs)?.seq ?? seq + 1, seq - size + 1) };
+    return { id, epoch, seq, oldest: Math.max(firstLive.get(id, now - ttlMs)?.seq ?? seq + 1, seq - size + 1) };
   };
 
   /**
@@ -176,27 +181,28 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     const rows = liveStreams.all(JSON.stringify(singles.map(([user]) => user)), now - ttlMs);
     const stale = rows.filter((row) => row.touched <= now - touchEvery).map((row) => row.user);
     if (stale.length > 0) touchMany.run(now, JSON.stringify(stale));
-    const streams: { user: string; epoch: string; seq: number }[] = rows;
+    const streams: { user: string; id: number; epoch: string; seq: number }[] = rows;
     // Missing or expired streams start a new epoch, without the old epoch's events.
     if (streams.length < singles.length) {
       const live = new Set(streams.map((row) => row.user));
-      const fresh = singles.filter(([user]) => !live.has(user)).map(([user]) => ({ user, epoch: newEpoch(), seq: 0 }));
-      dropEventsMany.run(JSON.stringify(fresh.map(({ user }) => user)));
-      restartMany.run(now, JSON.stringify(fresh.map(({ user, epoch }) => [user, epoch])));
-      streams.push(...fresh);
+      const fresh = singles.filter(([user]) => !live.has(user)).map(([user]) => ({ user, epoch: newEpoch() }));
+      const ids = new Map(restartMany.all(now, JSON.stringify(fresh.map(({ user, epoch }) => [user, epoch]))).map(({ user, id }) => [user, id]));
+      takeIds.run(fresh.length);
+      dropEventsMany.run(JSON.stringify([...ids.values()]));
+      for (const { user, epoch } of fresh) streams.push({ user, id: ids.get(user)!, epoch, seq: 0 });
     }
     // Rows grouped by payload and event: a fan-out is one group, written by one statement (two when
     // its payload is written once for all).
-    const groups = new Map<string, Map<string, [string, number][]>>();
-    for (const { user, epoch, seq: last } of streams) {
+    const groups = new Map<string, Map<string, [number, number][]>>();
+    for (const { user, id, epoch, seq: last } of streams) {
       const seq = last + 1;
       const index = indexOf.get(user)!;
       results[index] = { epoch, seq };
       const { event } = items[index]!;
       const byEvent = groups.get(payloads[index]!) ?? groups.set(payloads[index]!, new Map()).get(payloads[index]!)!;
       const rows = byEvent.get(event) ?? byEvent.set(event, []).get(event)!;
-      rows.push([user, seq]);
-      if (seq > size && seq % TRIM_EVERY === 0) dropBefore.run(user, seq - size + 1);
+      rows.push([id, seq]);
+      if (seq > size && seq % TRIM_EVERY === 0) dropBefore.run(id, seq - size + 1);
     }
     for (const [payload, byEvent] of groups) {
       for (const [event, rows] of byEvent) {
@@ -224,18 +230,18 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       }
     }
     for (const [user, indexes] of byUser) {
-      const { epoch, seq: before } = streamOf(user, now);
+      const { id, epoch, seq: before } = streamOf(user, now);
       const first = before + 1;
       const last = before + indexes.length;
       indexes.forEach((index, k) => {
         const seq = first + k;
         // Events the size would drop at once are never written.
-        if (seq > last - size) insertEvent.run(user, seq, now, items[index]!.event, payloads[index]!);
+        if (seq > last - size) insertEvent.run(id, seq, now, items[index]!.event, payloads[index]!);
         results[index] = { epoch, seq };
       });
       // Events older than the ttl are left to reads (which skip them), the size and the sweeper: all bound them.
       // Trimmed every TRIM_EVERY events of a user, not at each: a delete dirties pages of its own.
-      if (last > size && Math.floor(last / TRIM_EVERY) > Math.floor((first - 1) / TRIM_EVERY)) dropBefore.run(user, last - size + 1);
+      if (last > size && Math.floor(last / TRIM_EVERY) > Math.floor((first - 1) / TRIM_EVERY)) dropBefore.run(id, last - size + 1);
     }
     return results;
   };
@@ -248,8 +254,8 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   /** Deletes a batch of expired streams and of payloads older than the ttl; true when more may be left. */
   const sweepBatch = (now: number): boolean => {
     const users = expiredUsers.all(now - ttlMs, SWEEP_BATCH);
-    for (const { user } of users) {
-      dropEvents.run(user);
+    for (const { user, id } of users) {
+      dropEvents.run(id);
       dropMeta.run(user);
     }
     const payloads = expiredPayloads.run(now - ttlMs, SWEEP_BATCH).changes;
@@ -287,14 +293,18 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       }
       return enqueue(items.length, (now) => appendAll(items, payloads, now));
     },
-    head: (userId) => enqueue(1, (now) => headOf(userId, now)),
+    head: (userId) =>
+      enqueue(1, (now): StreamHead => {
+        const { epoch, seq, oldest } = headOf(userId, now);
+        return { epoch, seq, oldest };
+      }),
     read: (userId, after, limit) =>
       enqueue(1, (now): StreamPage => {
-        const head = headOf(userId, now);
+        const { id, epoch, seq, oldest } = headOf(userId, now);
         const entries: StreamEntry[] = selectEvents
-          .all(userId, Math.max(after, head.oldest - 1), now - ttlMs, limit)
+          .all(id, Math.max(after, oldest - 1), now - ttlMs, limit)
           .map(({ seq, time, event, data }) => ({ seq, time, event, data: JSON.parse(data) as unknown }));
-        return { ...head, entries };
+        return { epoch, seq, oldest, entries };
       }),
     ping: () => enqueue(0, () => undefined),
     async close() {
