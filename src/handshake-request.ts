@@ -22,7 +22,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { compactListeners } from './internals/node-events.js';
-import { compactConnection, type UpgradeResponse, upgradeResponse } from './internals/socket-io.js';
+import { compactConnection, compactSocket, type UpgradeResponse, upgradeResponse } from './internals/socket-io.js';
 import { socketLifecycle } from './socket-lifecycle.js';
 import type { GatewayServer, GatewaySocket } from './socket-server.js';
 
@@ -123,6 +123,7 @@ export function releaseHandshakeRequests(io: GatewayServer): void {
   socketLifecycle(io).onConnect((socket) => {
     socket.handshake.time = share(socket.handshake.time);
     compactListeners(socket);
+    compactSocket(socket);
   });
   io.engine.on('connection', (conn: Connection) => {
     // After every other listener of this event (those added later too, as the cluster's handshake

@@ -14,6 +14,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { KeySet } from './auth/keys.js';
 import { TokenError, type TokenVerifier } from './auth/tokens.js';
 import { socketErrorRegistry, socketRefusal as refusal } from './errors.js';
+import { compactRooms } from './internals/socket-io.js';
 import { socketLifecycle } from './socket-lifecycle.js';
 import { socketToken } from './token-expiry.js';
 import type { GatewayNamespace, GatewayServer, GatewaySocket } from './socket-server.js';
@@ -129,6 +130,8 @@ export function setupNamespaces(
     const { userId } = socket.data;
     if (userId === undefined) return void socket.disconnect(true);
     void socket.join(userRoom(userId));
+    // The adapter's Sets for it are now complete: most hold one or two members for life.
+    compactRooms(socket);
     deps.cursors?.attach(socket);
   });
 

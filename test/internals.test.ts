@@ -22,9 +22,13 @@ import { responseStarted, startRequestTimeouts } from '../src/internals/node-htt
 import { messageFrame, writeFrame } from '../src/internals/engine-io.js';
 import { compactListeners, settleOnce } from '../src/internals/node-events.js';
 import { closeUndelivered, stopReading } from '../src/internals/node-net.js';
+import { SingleEntryMap } from '../src/internals/single-entry-map.js';
+import { SmallSet } from '../src/internals/small-set.js';
 import {
   addAnyListener,
   compactConnection,
+  compactRooms,
+  compactSocket,
   guardedParser,
   isConnecting,
   namespacesOf,
@@ -691,6 +695,194 @@ describe("Node's handing over of a connection to another process", { timeout: 60
       child.kill('SIGKILL');
       // Not waited for: the server counts the connections it sent until their receiver reports them closed.
       acceptor.close();
+    }
+  });
+});
+
+describe('socket.io internals: the maps a connected socket keeps', () => {
+  it('SingleEntryMap answers as a Map through sets, deletes and iteration, past one entry and back', () => {
+    const map = new Map<unknown, number>();
+    const small = new SingleEntryMap<unknown, number>();
+    const same = (step: string): void => {
+      assert.equal(small.size, map.size, step);
+      assert.deepEqual([...small], [...map], step);
+      assert.deepEqual([...small.keys()], [...map.keys()], step);
+      assert.deepEqual([...small.values()], [...map.values()], step);
+      const seen: unknown[] = [];
+      small.forEach((value, key, self) => void seen.push([key, value, self === small]));
+      assert.deepEqual(
+        seen,
+        [...map].map(([key, value]) => [key, value, true]),
+        step,
+      );
+      for (const key of ['a', 'b', 'c', 0, -0, Number.NaN, undefined]) {
+        assert.equal(small.has(key), map.has(key), `${step}: has ${String(key)}`);
+        assert.equal(small.get(key), map.get(key), `${step}: get ${String(key)}`);
+      }
+    };
+    const steps: [string, (m: Map<unknown, number>) => unknown][] = [
+      ['set a', (m) => m.set('a', 1)],
+      ['set a again', (m) => m.set('a', 2)],
+      ['delete b (absent)', (m) => m.delete('b')],
+      ['delete a', (m) => m.delete('a')],
+      ['set -0', (m) => m.set(-0, 3)],
+      ['set +0 (the same key)', (m) => m.set(0, 4)],
+      ['set NaN (a second entry)', (m) => m.set(Number.NaN, 5)],
+      ['set c', (m) => m.set('c', 6)],
+      ['delete 0', (m) => m.delete(0)],
+      ['clear', (m) => m.clear()],
+      ['set undefined', (m) => m.set(undefined, 7)],
+    ];
+    for (const [step, run] of steps) {
+      assert.deepEqual(run(small as unknown as Map<unknown, number>) === small, run(map) === map, `${step}: returns`);
+      same(step);
+    }
+    assert.equal(Object.prototype.toString.call(small), '[object Map]');
+    assert.deepEqual([...new SingleEntryMap(new Map([['x', 1]]))], [['x', 1]]);
+  });
+
+  it('compactSocket replaces the Maps of a socket and its connection, which go on working with two namespaces on one connection and acks both ways', async () => {
+    const server = createServer();
+    const io = new Server(server);
+    type Private = { acks: unknown; client: { sockets: unknown; nsps: unknown } };
+    const seen: { acks: unknown; sockets: unknown; nsps: unknown }[] = [];
+    for (const name of ['/a', '/b']) {
+      io.of(name).on('connection', (socket) => {
+        const own = socket as unknown as Private;
+        // The private Maps compactSocket expects: a failure here means Socket.IO renamed or replaced one.
+        seen.push({ acks: own.acks, sockets: own.client.sockets, nsps: own.client.nsps });
+        compactSocket(socket);
+        socket.on('echo', (text: string, ack: (text: string) => void) => ack(`${name} ${text}`));
+      });
+    }
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const a = connect(`${url}/a`, { forceNew: true, reconnection: false, transports: ['websocket'] });
+    try {
+      await new Promise((resolve) => a.once('connect', () => resolve(undefined)));
+      // A second namespace on the same connection (the Manager multiplexes it, and connects it).
+      const b = a.io.socket('/b');
+      await new Promise((resolve) => b.once('connect', () => resolve(undefined)));
+      assert.equal(io.engine.clientsCount, 1, 'one connection for both');
+      assert.ok(seen[0]!.acks instanceof Map && seen[0]!.sockets instanceof Map && seen[0]!.nsps instanceof Map, 'Maps before');
+      assert.ok(seen[1]!.sockets instanceof SingleEntryMap, 'the second socket finds its connection’s maps replaced');
+      const [socketA, socketB] = ['/a', '/b'].map((name) => [...io.of(name).sockets.values()][0]!);
+      for (const socket of [socketA!, socketB!]) {
+        const own = socket as unknown as Private;
+        assert.ok(own.acks instanceof SingleEntryMap && own.client.sockets instanceof SingleEntryMap && own.client.nsps instanceof SingleEntryMap);
+        assert.equal((own.client.sockets as Map<unknown, unknown>).size, 2, 'both sockets');
+      }
+      // Packets reach the socket of their namespace, acks come back, several waiting at once.
+      assert.deepEqual(await Promise.all([a.emitWithAck('echo', '1'), b.emitWithAck('echo', '2')]), ['/a 1', '/b 2']);
+      a.on('ask', (n: number, ack: (n: number) => void) => ack(n * 2));
+      const answers = await Promise.all([1, 2, 3].map((n) => socketA!.timeout(3000).emitWithAck('ask', n)));
+      assert.deepEqual(answers, [2, 4, 6]);
+      // One namespace leaves; the other stays on the connection.
+      b.disconnect();
+      await eventually(() => io.of('/b').sockets.size === 0, 3000, '/b to be left');
+      assert.deepEqual(await a.emitWithAck('echo', '3'), '/a 3');
+      a.disconnect();
+      await eventually(() => io.engine.clientsCount === 0, 3000, 'the connection to close');
+    } finally {
+      a.disconnect();
+      await io.close();
+    }
+  });
+});
+
+describe('socket.io internals: the sets of rooms', () => {
+  it('SmallSet answers as a Set through adds, deletes and iteration, past two members and back', () => {
+    const set = new Set<unknown>();
+    const small = new SmallSet<unknown>();
+    const same = (step: string): void => {
+      assert.equal(small.size, set.size, step);
+      assert.deepEqual([...small], [...set], step);
+      assert.deepEqual([...small.entries()], [...set.entries()], step);
+      const seen: unknown[] = [];
+      small.forEach((value, key, self) => void seen.push([value, key, self === small]));
+      assert.deepEqual(
+        seen,
+        [...set].map((member) => [member, member, true]),
+        step,
+      );
+      for (const member of ['a', 'b', 'c', 'd', 0, -0, Number.NaN, undefined])
+        assert.equal(small.has(member), set.has(member), `${step}: has ${String(member)}`);
+    };
+    const steps: [string, (s: Set<unknown>) => unknown][] = [
+      ['add a', (s) => s.add('a')],
+      ['add a again', (s) => s.add('a')],
+      ['add b', (s) => s.add('b')],
+      ['delete a (b stays, first now)', (s) => s.delete('a')],
+      ['add a (after b)', (s) => s.add('a')],
+      ['delete c (absent)', (s) => s.delete('c')],
+      ['add -0 (a third member)', (s) => s.add(-0)],
+      ['add 0 (the same member)', (s) => s.add(0)],
+      ['delete b', (s) => s.delete('b')],
+      ['clear', (s) => s.clear()],
+      ['add NaN', (s) => s.add(Number.NaN)],
+      ['add undefined', (s) => s.add(undefined)],
+      ['delete NaN', (s) => s.delete(Number.NaN)],
+    ];
+    for (const [step, run] of steps) {
+      const [mine, theirs] = [run(small as unknown as Set<unknown>), run(set)];
+      assert.equal(mine === small, theirs === set, `${step}: returns`);
+      if (typeof theirs === 'boolean') assert.equal(mine, theirs, `${step}: returns`);
+      same(step);
+    }
+    // Deleting while iterating, as the adapter's delAll does with the rooms it leaves.
+    for (const members of [
+      ['x', 'y'],
+      ['x', 'y', 'z'],
+    ]) {
+      const [mine, theirs] = [new SmallSet(members), new Set(members)];
+      for (const target of [mine, theirs]) {
+        const visited: string[] = [];
+        for (const member of target) {
+          visited.push(member);
+          target.delete(member === 'x' ? 'y' : member);
+        }
+        assert.deepEqual(visited, ['x', ...(members.length > 2 ? ['z'] : [])], `${members.length} members`);
+      }
+    }
+    assert.equal(Object.prototype.toString.call(small), '[object Set]');
+  });
+
+  it('compactRooms replaces the Sets of a socket’s rooms; rooms still reach their sockets, grow, and are deleted when left', async () => {
+    const server = createServer();
+    const io = new Server(server);
+    const adapter = io.of('/').adapter as unknown as { sids: Map<string, unknown>; rooms: Map<string, unknown> };
+    io.on('connection', (socket) => {
+      void socket.join('shared');
+      compactRooms(socket);
+    });
+    const open = await websocketClients(server);
+    const clients = [await open(), await open(), await open()];
+    try {
+      const sockets = [...io.of('/').sockets.values()];
+      for (const socket of sockets) {
+        assert.ok(adapter.sids.get(socket.id) instanceof SmallSet, 'the Set of its rooms');
+        assert.ok(adapter.rooms.get(socket.id) instanceof SmallSet, 'the room named by its id');
+        assert.deepEqual([...socket.rooms].sort(), [socket.id, 'shared'].sort());
+      }
+      // 'shared' was compacted at its first member and took two more: a Set of three inside it.
+      assert.ok(adapter.rooms.get('shared') instanceof SmallSet);
+      assert.equal(io.of('/').adapter.rooms.get('shared')?.size, 3);
+      const heard = clients.map((client) => new Promise((resolve) => client.once('news', resolve)));
+      io.to('shared').emit('news', 'all');
+      assert.deepEqual(await Promise.all(heard), ['all', 'all', 'all']);
+      const alone = new Promise((resolve) => clients[1]!.once('news', resolve));
+      io.to(sockets[1]!.id).emit('news', 'one');
+      assert.equal(await alone, 'one');
+      // Joining a third room grows a socket's Set past two members; leaving shrinks it.
+      sockets[0]!.join('extra');
+      assert.deepEqual([...sockets[0]!.rooms].sort(), [sockets[0]!.id, 'extra', 'shared'].sort());
+      sockets[0]!.leave('shared');
+      assert.equal(io.of('/').adapter.rooms.get('shared')?.size, 2);
+      for (const client of clients) client.disconnect();
+      await eventually(() => adapter.sids.size === 0 && adapter.rooms.size === 0, 3000, 'every room to be deleted with its last socket');
+    } finally {
+      for (const client of clients) client.disconnect();
+      await io.close();
     }
   });
 });
