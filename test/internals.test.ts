@@ -22,8 +22,7 @@ import { responseStarted, startRequestTimeouts } from '../src/internals/node-htt
 import { messageFrame, writeFrame } from '../src/internals/engine-io.js';
 import { compactListeners, settleOnce } from '../src/internals/node-events.js';
 import { closeUndelivered, stopReading } from '../src/internals/node-net.js';
-import { SingleEntryMap } from '../src/internals/single-entry-map.js';
-import { SmallSet } from '../src/internals/small-set.js';
+import { SingleEntryMap, SmallSet } from '../src/internals/small-collections.js';
 import {
   addAnyListener,
   compactConnection,

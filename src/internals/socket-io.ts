@@ -17,8 +17,7 @@ import { createRequire } from 'node:module';
 import type { Server, Socket } from 'socket.io';
 import { messageFrame, writeFrame } from './engine-io.js';
 import { compactListeners, settleOnce } from './node-events.js';
-import { SingleEntryMap } from './single-entry-map.js';
-import { SmallSet } from './small-set.js';
+import { SingleEntryMap, SmallSet } from './small-collections.js';
 
 /** The namespace type of a typed server. */
 type NamespaceOf<S> = S extends { _nsps: Map<string, infer N> } ? N : never;
