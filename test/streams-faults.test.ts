@@ -275,3 +275,48 @@ describe('Redis streams: Redis going away', { skip: !redisServer && 'redis-serve
     }
   });
 });
+
+describe('SQLite streams: a batch that fails part-way', { timeout: 60_000 }, () => {
+  it('takes no seq for any of its appends (the heads it remembered are forgotten with it)', async () => {
+    const path = streamsPath(mkdtempSync(join(tmpdir(), 'gs-streams-rollback-')));
+    const streams = openSqliteStreams(path, { size: 10, ttlMs: 3_600_000 });
+    const fanout = Array.from({ length: 20 }, (_, i) => `f${i}`);
+    const fanoutOf = (data: unknown) => fanout.map((userId) => ({ userId, event: 'e', data }));
+    try {
+      await streams.ping();
+      // A statement that fails inside a batch, as a full disk would: a trigger refusing one event name.
+      const other = new Database(path);
+      other.exec("CREATE TRIGGER refuse BEFORE INSERT ON stream_events WHEN NEW.event = 'refused' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+      other.close();
+      assert.deepEqual(seqsOf(await streams.append([{ userId: 'u', event: 'e', data: 1 }])), [1]);
+      assert.deepEqual(new Set(seqsOf(await streams.append(fanoutOf(1)))), new Set([1]));
+
+      // One batch: an append to u, a fan-out, and the refused event; the last one fails them all.
+      const batch = [
+        streams.append([{ userId: 'u', event: 'e', data: 2 }]),
+        streams.append(fanoutOf(2)),
+        streams.append([{ userId: 'x', event: 'refused', data: 0 }]),
+      ];
+      for (const result of await Promise.allSettled(batch)) {
+        assert.equal(result.status, 'rejected');
+        assert.ok(result.reason instanceof StreamsUnavailableError, String(result.reason));
+        assert.match(result.reason.message, /refused by the test/);
+      }
+
+      assert.deepEqual(seqsOf(await streams.append([{ userId: 'u', event: 'e', data: 3 }])), [2], 'u goes on after its last written event');
+      assert.deepEqual(new Set(seqsOf(await streams.append(fanoutOf(3)))), new Set([2]), 'so does every user of the fan-out');
+      const page = await streams.read('f7', 0, 10);
+      assert.deepEqual(
+        page.entries.map((e) => [e.seq, e.data]),
+        [
+          [1, 1],
+          [2, 3],
+        ],
+      );
+    } finally {
+      await streams.close();
+    }
+  });
+});
+
+const seqsOf = (results: readonly { seq: number }[]) => results.map((r) => r.seq);

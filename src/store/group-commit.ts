@@ -27,6 +27,11 @@ export interface GroupCommitOptions {
   readonly failure: (error: unknown) => Error;
   /** How long a batch waits for a write lock held elsewhere, retried on timers (default 0: fails at once). */
   readonly lockWaitMs?: number;
+  /**
+   * Called whenever a batch is rolled back (before it is retried or rejected): what its jobs kept in
+   * memory about the rows they wrote is then wrong.
+   */
+  readonly rolledBack?: () => void;
 }
 
 interface Job {
@@ -42,7 +47,7 @@ const RETRY_MS = 1;
  * Group commit on `db`. A batch whose commit fails (a lock held past the wait, a full disk)
  * leaves every one of its jobs unwritten, and each is rejected with `failure(error)`.
  */
-export function groupCommit(db: Database.Database, { flushAt, failure, lockWaitMs = 0 }: GroupCommitOptions): GroupCommit {
+export function groupCommit(db: Database.Database, { flushAt, failure, lockWaitMs = 0, rolledBack }: GroupCommitOptions): GroupCommit {
   const runJobs = db.transaction((jobs: readonly Job[]) => {
     const now = Date.now();
     return jobs.map((job) => job.run(now));
@@ -66,6 +71,7 @@ export function groupCommit(db: Database.Database, { flushAt, failure, lockWaitM
       results = runJobs.immediate(jobs);
     } catch (error) {
       // The transaction was rolled back: nothing of the batch was written, so it can run again.
+      rolledBack?.();
       waitingSince ??= Date.now();
       if (isBusy(error) && Date.now() - waitingSince < lockWaitMs) {
         retry = setTimeout(commit, RETRY_MS);

@@ -11,9 +11,10 @@
  * taken tries again on a timer: neither the checkpoint's fsyncs nor a wait for the lock stall the
  * event loop.
  *
- * Several processes (WORKERS=n without Redis) may share the file, so seqs are read from and written
- * to the table inside the write transaction, never counted in memory: two processes never hand out
- * one seq, and neither trusts a counter the other has moved.
+ * Several processes (WORKERS=n without Redis) may share the file, so seqs are handed out inside the
+ * write transaction: two processes never hand out one seq. A process remembers the heads of the
+ * streams it appended to, but trusts them only while no other connection has committed to the file
+ * since its own last transaction (PRAGMA data_version); otherwise it reads them from the table.
  *
  * A stream is a row of `stream_meta` and its events, laid out as sqlite-schema.ts says. Untouched
  * for the ttl, it is expired: the next call starts a new epoch, and a sweeper deletes expired streams
@@ -74,6 +75,17 @@ const SWEEP_BATCH = 500;
 
 /** How long a commit waits for the write lock (another WORKERS process's commit, a checkpoint) before failing. */
 const LOCK_WAIT_MS = 5000;
+
+/** Heads of streams kept in memory (the oldest remembered forgotten first): about 190 bytes each with its user id. */
+const REMEMBERED_HEADS = 50_000;
+
+/** A live stream: its number, epoch, last touch and last seq. */
+interface Head {
+  readonly id: number;
+  readonly epoch: string;
+  touched: number;
+  seq: number;
+}
 
 /** Opens (creating when needed) the streams' file at `path`. */
 export function openSqliteStreams(path: string, limits: StreamLimits, options: SqliteStreamsOptions = {}): UserStreams {
@@ -142,13 +154,42 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   const expiredUsers = db.prepare<[number, number], { user: string; id: number }>('SELECT user, id FROM stream_meta WHERE touched <= ? LIMIT ?');
 
   /**
+   * The heads of the streams this process appended to, so that an append (a fan-out's above all) need
+   * not read them back: a third of what a young fan-out's append cost (BENCHMARKS.md). They hold
+   * while no other connection commits to the file, which PRAGMA data_version tells inside the write
+   * transaction (another WORKERS process, or anything else opening the file, empties them), and are
+   * dropped with a batch that rolled back. Only appends remember a head: connecting sockets read
+   * heads too, and an idle connection should not cost one.
+   */
+  const heads = new Map<string, Head>();
+  const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+  let seenVersion: number | undefined;
+  /** Run first in every job, inside the write transaction. */
+  const checkHeads = (): void => {
+    const version = dataVersion.get()!;
+    if (version !== seenVersion) heads.clear();
+    seenVersion = version;
+  };
+  const remembered = (user: string, now: number): Head | undefined => {
+    const head = heads.get(user);
+    return head !== undefined && head.touched > now - ttlMs ? head : undefined;
+  };
+  const remember = (user: string, head: Head): void => {
+    if (heads.size >= REMEMBERED_HEADS && !heads.has(user)) heads.delete(heads.keys().next().value!);
+    heads.set(user, head);
+  };
+
+  /**
    * The epoch and last seq of `user`'s stream, which is touched: a new epoch (and none of the old
    * events) when the stream is missing or expired.
    */
-  const streamOf = (user: string, now: number): { id: number; epoch: string; seq: number } => {
-    const live = liveStream.get(user, now - ttlMs);
+  const streamOf = (user: string, now: number): Head => {
+    const live = remembered(user, now) ?? liveStream.get(user, now - ttlMs);
     if (live !== undefined) {
-      if (live.touched <= now - touchEvery) touch.run(now, user);
+      if (live.touched <= now - touchEvery) {
+        touch.run(now, user);
+        live.touched = now;
+      }
       return live;
     }
     const epoch = newEpoch();
@@ -156,11 +197,12 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     takeIds.run(1);
     // The old epoch's events, if the sweeper has not deleted them yet.
     dropEvents.run(id);
-    return { id, epoch, seq: 0 };
+    return { id, epoch, touched: now, seq: 0 };
   };
 
   /** The stream's head, and its id for reading its events. */
   const headOf = (user: string, now: number): StreamHead & { id: number } => {
+    checkHeads();
     const { id, epoch, seq } = streamOf(user, now);
     // Up to TRIM_EVERY - 1 events past the size may still be on disk: they are not kept.
     return { id, epoch, seq, oldest: Math.max(firstLive.get(id, now - ttlMs)?.seq ?? seq + 1, seq - size + 1) };
@@ -177,26 +219,39 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     now: number,
     results: Appended[],
   ): void => {
-    const indexOf = new Map(singles);
-    const rows = liveStreams.all(JSON.stringify(singles.map(([user]) => user)), now - ttlMs);
-    const stale = rows.filter((row) => row.touched <= now - touchEvery).map((row) => row.user);
-    if (stale.length > 0) touchMany.run(now, JSON.stringify(stale));
-    const streams: { user: string; id: number; epoch: string; seq: number }[] = rows;
-    // Missing or expired streams start a new epoch, without the old epoch's events.
-    if (streams.length < singles.length) {
-      const live = new Set(streams.map((row) => row.user));
-      const fresh = singles.filter(([user]) => !live.has(user)).map(([user]) => ({ user, epoch: newEpoch() }));
-      const ids = new Map(restartMany.all(now, JSON.stringify(fresh.map(({ user, epoch }) => [user, epoch]))).map(({ user, id }) => [user, id]));
-      takeIds.run(fresh.length);
-      dropEventsMany.run(JSON.stringify([...ids.values()]));
-      for (const { user, epoch } of fresh) streams.push({ user, id: ids.get(user)!, epoch, seq: 0 });
+    const streams: [user: string, index: number, head: Head][] = [];
+    const unknown: [user: string, index: number][] = [];
+    for (const [user, index] of singles) {
+      const head = remembered(user, now);
+      if (head === undefined) unknown.push([user, index]);
+      else streams.push([user, index, head]);
+    }
+    if (unknown.length > 0) {
+      const indexOf = new Map(unknown);
+      const rows = liveStreams.all(JSON.stringify(unknown.map(([user]) => user)), now - ttlMs);
+      for (const { user, ...head } of rows) streams.push([user, indexOf.get(user)!, head]);
+      // Missing or expired streams start a new epoch, without the old epoch's events.
+      if (rows.length < unknown.length) {
+        const live = new Set(rows.map((row) => row.user));
+        const fresh = unknown.filter(([user]) => !live.has(user)).map(([user, index]) => ({ user, index, epoch: newEpoch() }));
+        const ids = new Map(restartMany.all(now, JSON.stringify(fresh.map(({ user, epoch }) => [user, epoch]))).map(({ user, id }) => [user, id]));
+        takeIds.run(fresh.length);
+        dropEventsMany.run(JSON.stringify([...ids.values()]));
+        for (const { user, index, epoch } of fresh) streams.push([user, index, { id: ids.get(user)!, epoch, touched: now, seq: 0 }]);
+      }
+    }
+    const stale = streams.filter(([, , head]) => head.touched <= now - touchEvery);
+    if (stale.length > 0) {
+      touchMany.run(now, JSON.stringify(stale.map(([user]) => user)));
+      for (const [, , head] of stale) head.touched = now;
     }
     // Rows grouped by payload and event: a fan-out is one group, written by one statement (two when
     // its payload is written once for all).
     const groups = new Map<string, Map<string, [number, number][]>>();
-    for (const { user, id, epoch, seq: last } of streams) {
-      const seq = last + 1;
-      const index = indexOf.get(user)!;
+    for (const [user, index, head] of streams) {
+      const { id, epoch } = head;
+      const seq = ++head.seq;
+      remember(user, head);
       results[index] = { epoch, seq };
       const { event } = items[index]!;
       const byEvent = groups.get(payloads[index]!) ?? groups.set(payloads[index]!, new Map()).get(payloads[index]!)!;
@@ -214,6 +269,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
 
   /** Appends one call's items; results in the items' order, each user's seqs in the items' order. */
   const appendAll = (items: readonly Append[], payloads: readonly string[], now: number): Appended[] => {
+    checkHeads();
     const byUser = new Map<string, number[]>();
     items.forEach((item, index) => {
       const indexes = byUser.get(item.userId);
@@ -230,9 +286,12 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       }
     }
     for (const [user, indexes] of byUser) {
-      const { id, epoch, seq: before } = streamOf(user, now);
+      const head = streamOf(user, now);
+      const { id, epoch, seq: before } = head;
       const first = before + 1;
       const last = before + indexes.length;
+      head.seq = last;
+      remember(user, head);
       indexes.forEach((index, k) => {
         const seq = first + k;
         // Events the size would drop at once are never written.
@@ -246,17 +305,24 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     return results;
   };
 
-  const commits = groupCommit(db, { flushAt: FLUSH_AT_ITEMS, failure: (error) => unavailable(path, error), lockWaitMs: LOCK_WAIT_MS });
+  const commits = groupCommit(db, {
+    flushAt: FLUSH_AT_ITEMS,
+    failure: (error) => unavailable(path, error),
+    lockWaitMs: LOCK_WAIT_MS,
+    rolledBack: () => heads.clear(),
+  });
   let closed = false;
   const enqueue = <T>(items: number, run: (now: number) => T): Promise<T> =>
     closed ? Promise.reject(new StreamsUnavailableError('the streams are closed')) : commits.enqueue(run, items);
 
   /** Deletes a batch of expired streams and of payloads older than the ttl; true when more may be left. */
   const sweepBatch = (now: number): boolean => {
+    checkHeads();
     const users = expiredUsers.all(now - ttlMs, SWEEP_BATCH);
     for (const { user, id } of users) {
       dropEvents.run(id);
       dropMeta.run(user);
+      heads.delete(user);
     }
     const payloads = expiredPayloads.run(now - ttlMs, SWEEP_BATCH).changes;
     return users.length === SWEEP_BATCH || payloads === SWEEP_BATCH;

@@ -5,7 +5,8 @@
  *
  * - `forever`: appends until it is killed (the crash test kills it with SIGKILL);
  * - `count <n>`: prints `ready` once the file is open, waits for a line on stdin, then appends about n
- *   events to each user and exits (two at once act as two WORKERS sharing the file).
+ *   events to each of u0..u3 (and fan-outs to u0..u19) and exits (two at once act as two WORKERS
+ *   sharing the file).
  */
 import { createInterface } from 'node:readline';
 import { openSqliteStreams } from '../../src/streams/sqlite.js';
@@ -15,12 +16,20 @@ const [path, mode, count] = process.argv.slice(2);
 if (path === undefined || (mode !== 'forever' && mode !== 'count')) throw new Error('usage: streams-append-worker.ts <path> forever|count <n>');
 
 const USERS = ['u0', 'u1', 'u2', 'u3'];
+/** Enough users for a fan-out's own statements (streams/sqlite.ts, MANY_USERS), u0..u3 among them. */
+const FANOUT = Array.from({ length: 20 }, (_, i) => `u${i}`);
 const streams = openSqliteStreams(path, { size: 10_000, ttlMs: 3_600_000 });
 
 let n = 0;
-/** One append call: an event for each of three users, as one emit to several users would make. */
+let calls = 0;
+/**
+ * One append call: an event for each of three users, as one emit to several users would make; in
+ * `count` mode every third call is a fan-out to 20 users instead.
+ */
 async function appendOnce(): Promise<void> {
-  const items: Append[] = [0, 1, 2].map((k) => ({ userId: USERS[(n + k) % USERS.length]!, event: 'crash-test', data: { n: n++, text: 'ünï ✓' } }));
+  const fanout = mode === 'count' && ++calls % 3 === 0;
+  const users = fanout ? FANOUT : [0, 1, 2].map((k) => USERS[(n + k) % USERS.length]!);
+  const items: Append[] = users.map((userId) => ({ userId, event: 'crash-test', data: { n: n++, text: 'ünï ✓' } }));
   const appended = await streams.append(items);
   const lines = items.map((item, i) => `${item.userId} ${appended[i]!.epoch}:${appended[i]!.seq} ${JSON.stringify(item.data)}\n`);
   process.stdout.write(lines.join(''));
