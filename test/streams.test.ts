@@ -425,9 +425,10 @@ describe('SQLite streams: the file', () => {
       await streams.close();
     }
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 4);
+    assert.equal(db.pragma('user_version', { simple: true }), 5);
     assert.deepEqual(columns(db, 'stream_meta'), ['user', 'epoch', 'touched', 'id']);
     assert.deepEqual(columns(db, 'stream_events'), ['id', 'stream', 'seq', 'time', 'event', 'data', 'payload']);
+    assert.deepEqual(columns(db, 'stream_log'), ['id', 'time', 'event', 'payload', 'members', 'trims']);
     db.close();
   });
 
@@ -469,7 +470,7 @@ describe('SQLite streams: the file', () => {
       await streams.close();
     }
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 4);
+    assert.equal(db.pragma('user_version', { simple: true }), 5);
     assert.deepEqual(db.prepare('SELECT data FROM stream_payloads').all(), [{ data: '{"v":3}' }], 'the fan-out’s payload, once');
     db.close();
   });
@@ -533,7 +534,7 @@ describe('SQLite streams: the file', () => {
       await streams.close();
     }
     const db = new Database(path, { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 4);
+    assert.equal(db.pragma('user_version', { simple: true }), 5);
     const ids = db
       .prepare<[], { id: number }>('SELECT id FROM stream_meta')
       .all()
@@ -602,6 +603,78 @@ describe('SQLite streams: trimming', () => {
       );
     } finally {
       db.close();
+      await streams.close();
+    }
+  });
+});
+
+describe('SQLite streams: the fan-out log', () => {
+  const count = (path: string, table: string): number => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  };
+
+  it('logs a fan-out as one row, and whoever reads the histories next (another process too) finds its events', async () => {
+    const path = streamsPath(mkdtempSync(join(tmpdir(), 'gs-streams-log-')));
+    const limits = { size: 3, ttlMs: 600_000 };
+    const streams = openSqliteStreams(path, limits);
+    const users = Array.from({ length: 20 }, (_, i) => `log-${i}`);
+    const fanout = (data: number) => streams.append(users.map((userId) => ({ userId, event: 'news', data })));
+    try {
+      for (let round = 1; round <= 4; round++) assert.deepEqual(new Set(seqs(await fanout(round))), new Set([round]));
+      assert.deepEqual([count(path, 'stream_log'), count(path, 'stream_events')], [4, 0], 'four fan-outs, a row each, not moved yet');
+
+      // Another process sharing the file (WORKERS) appends to one of the users: it moves the log first.
+      const other = openSqliteStreams(path, limits);
+      try {
+        assert.deepEqual(seqs(await other.append([{ userId: 'log-0', event: 'own', data: 5 }])), [5]);
+        assert.deepEqual([count(path, 'stream_log'), count(path, 'stream_events')], [0, 4 * 20 + 1]);
+        assert.deepEqual(
+          (await other.read('log-7', 0, 10)).entries.map((e) => [e.seq, e.data]),
+          [
+            [2, 2],
+            [3, 3],
+            [4, 4],
+          ],
+        );
+      } finally {
+        await other.close();
+      }
+      // This process goes on after the other's append, not from what it remembered.
+      const next = await fanout(6);
+      assert.deepEqual([next[0]!.seq, next[7]!.seq], [6, 5]);
+      assert.deepEqual(
+        (await streams.read('log-0', 0, 10)).entries.map((e) => [e.seq, e.event, e.data]),
+        [
+          [4, 'news', 4],
+          [5, 'own', 5],
+          [6, 'news', 6],
+        ],
+      );
+    } finally {
+      await streams.close();
+    }
+  });
+
+  it('applies the trims of the fan-outs it moves: at most 31 events past the size stay on disk', async () => {
+    const path = streamsPath(mkdtempSync(join(tmpdir(), 'gs-streams-log-')));
+    const size = 5;
+    const streams = openSqliteStreams(path, { size, ttlMs: 600_000 });
+    const users = Array.from({ length: 20 }, (_, i) => `trim-${i}`);
+    try {
+      for (let round = 1; round <= 80; round++) await streams.append(users.map((userId) => ({ userId, event: 'news', data: round })));
+      assert.equal(count(path, 'stream_log'), 80, 'nothing moved yet');
+      assert.deepEqual(
+        (await streams.read('trim-3', 0, 100)).entries.map((e) => e.data),
+        [76, 77, 78, 79, 80],
+      );
+      // Trimmed at seq 64 (the last multiple of 32): seqs 60 to 80 stay for each user.
+      assert.equal(count(path, 'stream_events'), 20 * 21);
+    } finally {
       await streams.close();
     }
   });

@@ -23,10 +23,14 @@
  * page per few users rather than one per user. Numbers come from `stream_ids`, inside the write
  * transaction, so processes sharing the file never hand out one twice; a stream keeps its number when
  * it starts a new epoch (its old events are deleted then), and the sweeper deletes both together.
+ *
+ * A fan-out is first written as one row of `stream_log`, its users' [stream, seq] pairs in a JSON
+ * array, and moved into `stream_events` later, several fan-outs at once (streams/sqlite-log.ts,
+ * schema 5). A file of schema 4 needs only the new, empty table.
  */
 import type Database from 'better-sqlite3';
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 /** The events' table, under `name` (an upgrade builds it beside the old one). */
 const eventsTable = (name: string): string => `
@@ -58,6 +62,14 @@ CREATE TABLE IF NOT EXISTS stream_payloads (
   data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS stream_payloads_time ON stream_payloads (time);
+CREATE TABLE IF NOT EXISTS stream_log (
+  id INTEGER PRIMARY KEY,
+  time INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  payload INTEGER NOT NULL,
+  members TEXT NOT NULL,
+  trims TEXT NOT NULL
+);
 `;
 
 /** Creates the tables (upgrading an older file's), or checks that a file written by a newer version is not opened. */
@@ -67,7 +79,7 @@ export function createSchema(db: Database.Database, path: string): void {
     if (version > SCHEMA_VERSION) {
       throw new Error(`${path} was written by a newer version of the gateway (streams schema ${version}; this version knows up to ${SCHEMA_VERSION})`);
     }
-    if (version > 0 && version < SCHEMA_VERSION) upgrade(db, version);
+    if (version > 0 && version < 4) upgrade(db, version);
     db.exec(SCHEMA);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();

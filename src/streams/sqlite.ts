@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { groupCommit } from '../store/group-commit.js';
 import { openLocalDatabase } from '../store/sqlite.js';
 import { checkpointOffThread } from '../store/wal-checkpoints.js';
+import { fanoutLog } from './sqlite-log.js';
 import { createSchema } from './sqlite-schema.js';
 import {
   StreamsUnavailableError,
@@ -147,9 +148,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     'INSERT INTO stream_events (stream, seq, time, event, data) SELECT value ->> 0, value ->> 1, ?, ?, ? FROM json_each(?)',
   );
   const insertPayload = db.prepare<[number, string]>('INSERT INTO stream_payloads (time, data) VALUES (?, ?)');
-  const insertEventShared = db.prepare<[number, string, number | bigint, string]>(
-    "INSERT INTO stream_events (stream, seq, time, event, data, payload) SELECT value ->> 0, value ->> 1, ?, ?, '', ? FROM json_each(?)",
-  );
+  const log = fanoutLog(db);
   const expiredPayloads = db.prepare<[number, number]>('DELETE FROM stream_payloads WHERE id IN (SELECT id FROM stream_payloads WHERE time <= ? LIMIT ?)');
   const expiredUsers = db.prepare<[number, number], { user: string; id: number }>('SELECT user, id FROM stream_meta WHERE touched <= ? LIMIT ?');
 
@@ -157,17 +156,21 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
    * The heads of the streams this process appended to, so that an append (a fan-out's above all) need
    * not read them back: a third of what a young fan-out's append cost (BENCHMARKS.md). They hold
    * while no other connection commits to the file, which PRAGMA data_version tells inside the write
-   * transaction (another WORKERS process, or anything else opening the file, empties them), and are
-   * dropped with a batch that rolled back. Only appends remember a head: connecting sockets read
-   * heads too, and an idle connection should not cost one.
+   * transaction (another WORKERS process, or anything else opening the file, empties them, and may
+   * have logged fan-outs), and are dropped with a batch that rolled back. Only appends remember a
+   * head: connecting sockets read heads too, and an idle connection should not cost one.
    */
   const heads = new Map<string, Head>();
+  const forget = (): void => {
+    heads.clear();
+    log.unsure();
+  };
   const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
   let seenVersion: number | undefined;
   /** Run first in every job, inside the write transaction. */
   const checkHeads = (): void => {
     const version = dataVersion.get()!;
-    if (version !== seenVersion) heads.clear();
+    if (version !== seenVersion) forget();
     seenVersion = version;
   };
   const remembered = (user: string, now: number): Head | undefined => {
@@ -203,6 +206,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   /** The stream's head, and its id for reading its events. */
   const headOf = (user: string, now: number): StreamHead & { id: number } => {
     checkHeads();
+    log.drain();
     const { id, epoch, seq } = streamOf(user, now);
     // Up to TRIM_EVERY - 1 events past the size may still be on disk: they are not kept.
     return { id, epoch, seq, oldest: Math.max(firstLive.get(id, now - ttlMs)?.seq ?? seq + 1, seq - size + 1) };
@@ -227,6 +231,8 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       else streams.push([user, index, head]);
     }
     if (unknown.length > 0) {
+      // Their last seqs are read from the index.
+      log.drain();
       const indexOf = new Map(unknown);
       const rows = liveStreams.all(JSON.stringify(unknown.map(([user]) => user)), now - ttlMs);
       for (const { user, ...head } of rows) streams.push([user, indexOf.get(user)!, head]);
@@ -245,9 +251,9 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       touchMany.run(now, JSON.stringify(stale.map(([user]) => user)));
       for (const [, , head] of stale) head.touched = now;
     }
-    // Rows grouped by payload and event: a fan-out is one group, written by one statement (two when
-    // its payload is written once for all).
-    const groups = new Map<string, Map<string, [number, number][]>>();
+    // Rows grouped by payload and event: a fan-out is one group, logged as one row (its payload
+    // written once for all); groups of a few users are written to the index at once.
+    const groups = new Map<string, Map<string, { rows: [number, number][]; trims: [number, number][] }>>();
     for (const [user, index, head] of streams) {
       const { id, epoch } = head;
       const seq = ++head.seq;
@@ -255,14 +261,20 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       results[index] = { epoch, seq };
       const { event } = items[index]!;
       const byEvent = groups.get(payloads[index]!) ?? groups.set(payloads[index]!, new Map()).get(payloads[index]!)!;
-      const rows = byEvent.get(event) ?? byEvent.set(event, []).get(event)!;
-      rows.push([id, seq]);
-      if (seq > size && seq % TRIM_EVERY === 0) dropBefore.run(id, seq - size + 1);
+      const group = byEvent.get(event) ?? byEvent.set(event, { rows: [], trims: [] }).get(event)!;
+      group.rows.push([id, seq]);
+      if (seq > size && seq % TRIM_EVERY === 0) group.trims.push([id, seq - size + 1]);
     }
     for (const [payload, byEvent] of groups) {
-      for (const [event, rows] of byEvent) {
-        if (rows.length < MANY_USERS) insertEventMany.run(now, event, payload, JSON.stringify(rows));
-        else insertEventShared.run(now, event, insertPayload.run(now, payload).lastInsertRowid, JSON.stringify(rows));
+      for (const [event, { rows, trims }] of byEvent) {
+        if (rows.length >= MANY_USERS) {
+          log.write(now, event, insertPayload.run(now, payload).lastInsertRowid, JSON.stringify(rows), rows.length, JSON.stringify(trims));
+          continue;
+        }
+        // Their trims must find the users' logged events in the index.
+        log.drain();
+        insertEventMany.run(now, event, payload, JSON.stringify(rows));
+        for (const [id, kept] of trims) dropBefore.run(id, kept);
       }
     }
   };
@@ -285,6 +297,8 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
         for (const [user] of singles) byUser.delete(user);
       }
     }
+    // A user's events written one by one, and their trims, go after the logged ones.
+    if (byUser.size > 0) log.drain();
     for (const [user, indexes] of byUser) {
       const head = streamOf(user, now);
       const { id, epoch, seq: before } = head;
@@ -309,7 +323,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     flushAt: FLUSH_AT_ITEMS,
     failure: (error) => unavailable(path, error),
     lockWaitMs: LOCK_WAIT_MS,
-    rolledBack: () => heads.clear(),
+    rolledBack: forget,
   });
   let closed = false;
   const enqueue = <T>(items: number, run: (now: number) => T): Promise<T> =>
@@ -318,6 +332,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   /** Deletes a batch of expired streams and of payloads older than the ttl; true when more may be left. */
   const sweepBatch = (now: number): boolean => {
     checkHeads();
+    log.drain();
     const users = expiredUsers.all(now - ttlMs, SWEEP_BATCH);
     for (const { user, id } of users) {
       dropEvents.run(id);

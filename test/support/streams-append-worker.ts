@@ -3,7 +3,8 @@
  * `<userId> <epoch>:<seq> <data JSON>`, one line each, once its promise resolved. Stdout to a pipe is
  * synchronous on Linux, so a line the parent reads was acknowledged before anything after it.
  *
- * - `forever`: appends until it is killed (the crash test kills it with SIGKILL);
+ * - `forever`: appends (to u0..u3, and fan-outs to u0..u19) until it is killed (the crash test kills
+ *   it with SIGKILL);
  * - `count <n>`: prints `ready` once the file is open, waits for a line on stdin, then appends about n
  *   events to each of u0..u3 (and fan-outs to u0..u19) and exits (two at once act as two WORKERS
  *   sharing the file).
@@ -23,11 +24,10 @@ const streams = openSqliteStreams(path, { size: 10_000, ttlMs: 3_600_000 });
 let n = 0;
 let calls = 0;
 /**
- * One append call: an event for each of three users, as one emit to several users would make; in
- * `count` mode every third call is a fan-out to 20 users instead.
+ * One append call: an event for each of three users, as one emit to several users would make, or a
+ * fan-out to 20 users (`fanout`; in `count` mode every third call).
  */
-async function appendOnce(): Promise<void> {
-  const fanout = mode === 'count' && ++calls % 3 === 0;
+async function appendOnce(fanout = mode === 'count' && ++calls % 3 === 0): Promise<void> {
   const users = fanout ? FANOUT : [0, 1, 2].map((k) => USERS[(n + k) % USERS.length]!);
   const items: Append[] = users.map((userId) => ({ userId, event: 'crash-test', data: { n: n++, text: 'ünï ✓' } }));
   const appended = await streams.append(items);
@@ -36,8 +36,9 @@ async function appendOnce(): Promise<void> {
 }
 
 if (mode === 'forever') {
-  // Four calls per turn: they share a group commit.
-  for (;;) await Promise.all([appendOnce(), appendOnce(), appendOnce(), appendOnce()]);
+  // Four calls per turn: they share a group commit. Every other turn holds only fan-outs, which stay
+  // in the fan-out log (streams/sqlite-log.ts) until a call of a few users moves them.
+  for (let turn = 0; ; turn++) await Promise.all(Array.from({ length: 4 }, () => appendOnce(turn % 2 === 1)));
 } else {
   const perUser = Number(count);
   process.stdout.write('ready\n');
