@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { groupCommit } from '../store/group-commit.js';
 import { openLocalDatabase } from '../store/sqlite.js';
 import { checkpointOffThread } from '../store/wal-checkpoints.js';
+import { rememberedHeads, type Head } from './sqlite-heads.js';
 import { fanoutLog } from './sqlite-log.js';
 import { createSchema } from './sqlite-schema.js';
 import {
@@ -76,17 +77,6 @@ const SWEEP_BATCH = 500;
 
 /** How long a commit waits for the write lock (another WORKERS process's commit, a checkpoint) before failing. */
 const LOCK_WAIT_MS = 5000;
-
-/** Heads of streams kept in memory (the oldest remembered forgotten first): about 190 bytes each with its user id. */
-const REMEMBERED_HEADS = 50_000;
-
-/** A live stream: its number, epoch, last touch and last seq. */
-interface Head {
-  readonly id: number;
-  readonly epoch: string;
-  touched: number;
-  seq: number;
-}
 
 /** Opens (creating when needed) the streams' file at `path`. */
 export function openSqliteStreams(path: string, limits: StreamLimits, options: SqliteStreamsOptions = {}): UserStreams {
@@ -152,42 +142,14 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
   const expiredPayloads = db.prepare<[number, number]>('DELETE FROM stream_payloads WHERE id IN (SELECT id FROM stream_payloads WHERE time <= ? LIMIT ?)');
   const expiredUsers = db.prepare<[number, number], { user: string; id: number }>('SELECT user, id FROM stream_meta WHERE touched <= ? LIMIT ?');
 
-  /**
-   * The heads of the streams this process appended to, so that an append (a fan-out's above all) need
-   * not read them back: a third of what a young fan-out's append cost (BENCHMARKS.md). They hold
-   * while no other connection commits to the file, which PRAGMA data_version tells inside the write
-   * transaction (another WORKERS process, or anything else opening the file, empties them, and may
-   * have logged fan-outs), and are dropped with a batch that rolled back. Only appends remember a
-   * head: connecting sockets read heads too, and an idle connection should not cost one.
-   */
-  const heads = new Map<string, Head>();
-  const forget = (): void => {
-    heads.clear();
-    log.unsure();
-  };
-  const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
-  let seenVersion: number | undefined;
-  /** Run first in every job, inside the write transaction. */
-  const checkHeads = (): void => {
-    const version = dataVersion.get()!;
-    if (version !== seenVersion) forget();
-    seenVersion = version;
-  };
-  const remembered = (user: string, now: number): Head | undefined => {
-    const head = heads.get(user);
-    return head !== undefined && head.touched > now - ttlMs ? head : undefined;
-  };
-  const remember = (user: string, head: Head): void => {
-    if (heads.size >= REMEMBERED_HEADS && !heads.has(user)) heads.delete(heads.keys().next().value!);
-    heads.set(user, head);
-  };
+  const heads = rememberedHeads(db, ttlMs, () => log.unsure());
 
   /**
    * The epoch and last seq of `user`'s stream, which is touched: a new epoch (and none of the old
    * events) when the stream is missing or expired.
    */
   const streamOf = (user: string, now: number): Head => {
-    const live = remembered(user, now) ?? liveStream.get(user, now - ttlMs);
+    const live = heads.get(user, now) ?? liveStream.get(user, now - ttlMs);
     if (live !== undefined) {
       if (live.touched <= now - touchEvery) {
         touch.run(now, user);
@@ -205,7 +167,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
 
   /** The stream's head, and its id for reading its events. */
   const headOf = (user: string, now: number): StreamHead & { id: number } => {
-    checkHeads();
+    heads.check();
     log.drain();
     const { id, epoch, seq } = streamOf(user, now);
     // Up to TRIM_EVERY - 1 events past the size may still be on disk: they are not kept.
@@ -226,7 +188,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     const streams: [user: string, index: number, head: Head][] = [];
     const unknown: [user: string, index: number][] = [];
     for (const [user, index] of singles) {
-      const head = remembered(user, now);
+      const head = heads.get(user, now);
       if (head === undefined) unknown.push([user, index]);
       else streams.push([user, index, head]);
     }
@@ -257,7 +219,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     for (const [user, index, head] of streams) {
       const { id, epoch } = head;
       const seq = ++head.seq;
-      remember(user, head);
+      heads.set(user, head);
       results[index] = { epoch, seq };
       const { event } = items[index]!;
       const byEvent = groups.get(payloads[index]!) ?? groups.set(payloads[index]!, new Map()).get(payloads[index]!)!;
@@ -281,7 +243,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
 
   /** Appends one call's items; results in the items' order, each user's seqs in the items' order. */
   const appendAll = (items: readonly Append[], payloads: readonly string[], now: number): Appended[] => {
-    checkHeads();
+    heads.check();
     const byUser = new Map<string, number[]>();
     items.forEach((item, index) => {
       const indexes = byUser.get(item.userId);
@@ -305,7 +267,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
       const first = before + 1;
       const last = before + indexes.length;
       head.seq = last;
-      remember(user, head);
+      heads.set(user, head);
       indexes.forEach((index, k) => {
         const seq = first + k;
         // Events the size would drop at once are never written.
@@ -323,7 +285,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     flushAt: FLUSH_AT_ITEMS,
     failure: (error) => unavailable(path, error),
     lockWaitMs: LOCK_WAIT_MS,
-    rolledBack: forget,
+    rolledBack: heads.forget,
   });
   let closed = false;
   const enqueue = <T>(items: number, run: (now: number) => T): Promise<T> =>
@@ -331,7 +293,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
 
   /** Deletes a batch of expired streams and of payloads older than the ttl; true when more may be left. */
   const sweepBatch = (now: number): boolean => {
-    checkHeads();
+    heads.check();
     log.drain();
     const users = expiredUsers.all(now - ttlMs, SWEEP_BATCH);
     for (const { user, id } of users) {
