@@ -11,6 +11,8 @@
  * appended before, not measured, default 1; 100 or more fills every user's history to HISTORY_SIZE,
  * where each append also trims, as on a gateway that has run for a while),
  * --pad (characters added to the payload, default 0: the benchmark's notification, about 170 bytes),
+ * --unicast <n> (instead of fan-outs, each user's event appended by a call of its own, n calls per
+ * turn of the event loop, as n emits to one user each arriving together; default 0: fan-outs),
  * --tree (a checkout whose src/streams/sqlite.ts is measured, default this one). One run per process,
  * in a fresh folder; CPU is the process's (the checkpoint thread's included) over the measured
  * fan-outs, bytes are the file and its write-ahead log after the streams are closed.
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '30' },
     prefill: { type: 'string', default: '1' },
     pad: { type: 'string', default: '0' },
+    unicast: { type: 'string', default: '0' },
     tree: { type: 'string', default: new URL('..', import.meta.url).pathname },
   },
 });
@@ -37,6 +40,7 @@ const users = userIds(integerFlag('users', values.users));
 const rounds = integerFlag('rounds', values.rounds);
 const prefill = integerFlag('prefill', values.prefill, 0);
 const pad = integerFlag('pad', values.pad, 0);
+const unicast = integerFlag('unicast', values.unicast, 0);
 const tree = resolve(values.tree);
 
 const store = (await import(pathToFileURL(join(tree, 'src/streams/sqlite.ts')).href)) as {
@@ -47,10 +51,13 @@ const folder = mkdtempSync(join(tmpdir(), 'gs-streams-store-'));
 const path = store.streamsPath(folder);
 // The gateway's defaults: HISTORY_SIZE 100, HISTORY_TTL_SECONDS 24 h.
 const streams = store.openSqliteStreams(path, { size: 100, ttlMs: 86_400_000 });
-const fanout = (round: number) => {
+const fanout = async (round: number) => {
   // One object for every user, as a `POST /emit/:event` with many user ids gives the emitter.
   const data = JSON.parse(payload(round, Date.now(), pad)) as unknown;
-  return streams.append(users.map((userId) => ({ userId, event: 'bench_fanout', data })));
+  if (unicast === 0) return streams.append(users.map((userId) => ({ userId, event: 'bench_fanout', data })));
+  for (let first = 0; first < users.length; first += unicast) {
+    await Promise.all(users.slice(first, first + unicast).map((userId) => streams.append([{ userId, event: 'bench_unicast', data }])));
+  }
 };
 try {
   for (let round = -prefill; round < 0; round++) await fanout(round);

@@ -28,8 +28,9 @@ export interface GroupCommitOptions {
   /** How long a batch waits for a write lock held elsewhere, retried on timers (default 0: fails at once). */
   readonly lockWaitMs?: number;
   /**
-   * Called whenever a batch is rolled back (before it is retried or rejected): what its jobs kept in
-   * memory about the rows they wrote is then wrong.
+   * Called whenever a batch whose jobs ran is rolled back (before it is retried or rejected): what
+   * they kept in memory about the rows they wrote is then wrong. Not called when the batch could not
+   * take the write lock (no job ran).
    */
   readonly rolledBack?: () => void;
 }
@@ -48,7 +49,10 @@ const RETRY_MS = 1;
  * leaves every one of its jobs unwritten, and each is rejected with `failure(error)`.
  */
 export function groupCommit(db: Database.Database, { flushAt, failure, lockWaitMs = 0, rolledBack }: GroupCommitOptions): GroupCommit {
+  // Whether the batch being committed got past BEGIN: a batch refused the lock ran no job.
+  let ran = false;
   const runJobs = db.transaction((jobs: readonly Job[]) => {
+    ran = true;
     const now = Date.now();
     return jobs.map((job) => job.run(now));
   });
@@ -67,11 +71,12 @@ export function groupCommit(db: Database.Database, { flushAt, failure, lockWaitM
     const jobs = queue;
     if (jobs.length === 0) return;
     let results: unknown[];
+    ran = false;
     try {
       results = runJobs.immediate(jobs);
     } catch (error) {
       // The transaction was rolled back: nothing of the batch was written, so it can run again.
-      rolledBack?.();
+      if (ran) rolledBack?.();
       waitingSince ??= Date.now();
       if (isBusy(error) && Date.now() - waitingSince < lockWaitMs) {
         retry = setTimeout(commit, RETRY_MS);
