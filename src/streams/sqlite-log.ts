@@ -13,15 +13,21 @@
 import type Database from 'better-sqlite3';
 
 /** Fan-out members logged past which the log is drained by the append that logged them. */
-export const DRAIN_AT = 50_000;
+const DRAIN_AT = 50_000;
 
 export interface FanoutLog {
   /**
-   * Logs one fan-out of `event` with the payload `payload` (a stream_payloads row). `members` is a JSON
-   * array of [stream, seq], `count` its length; `trims` a JSON array of [stream, first seq kept], the
-   * trims due with these seqs, applied when the fan-out is moved.
+   * Logs one fan-out of `event` with the payload `payload` (a stream_payloads row) to `members`, its
+   * users' [stream, seq]; `trims` are the trims due with these seqs ([stream, first seq kept]), applied
+   * when the fan-out is moved.
    */
-  write(time: number, event: string, payload: number | bigint, members: string, count: number, trims: string): void;
+  write(
+    time: number,
+    event: string,
+    payload: number | bigint,
+    members: readonly (readonly [number, number])[],
+    trims: readonly (readonly [number, number])[],
+  ): void;
   /** Moves every logged fan-out into the index and applies its trims (in the caller's transaction). */
   drain(): void;
   /** Rows this connection did not write may be logged (another connection's, or a drain rolled back): the next drain looks. */
@@ -57,9 +63,9 @@ export function fanoutLog(db: Database.Database): FanoutLog {
     unsure = false;
   };
   return {
-    write(time, event, payload, members, count, trims) {
-      insert.run(time, event, payload, members, trims);
-      logged += count;
+    write(time, event, payload, members, trims) {
+      insert.run(time, event, payload, JSON.stringify(members), JSON.stringify(trims));
+      logged += members.length;
       if (logged >= DRAIN_AT) drain();
     },
     drain,

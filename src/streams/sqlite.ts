@@ -230,7 +230,7 @@ export function openSqliteStreams(path: string, limits: StreamLimits, options: S
     for (const [payload, byEvent] of groups) {
       for (const [event, { rows, trims }] of byEvent) {
         if (rows.length >= MANY_USERS) {
-          log.write(now, event, insertPayload.run(now, payload).lastInsertRowid, JSON.stringify(rows), rows.length, JSON.stringify(trims));
+          log.write(now, event, insertPayload.run(now, payload).lastInsertRowid, rows, trims);
           continue;
         }
         // Their trims must find the users' logged events in the index.
