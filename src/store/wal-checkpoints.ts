@@ -76,8 +76,11 @@ parentPort.on('message', () => {
 export function checkpointOffThread(db: Database.Database, path: string, options: WalCheckpointOptions = {}): WalCheckpoints {
   const { log, everyMs = 200, restartAtPages = 4096 } = options;
   let stopping = false;
+  // A thread that fails also exits: the main connection takes over, and says so, once.
+  let fellBack = false;
   const fallBack = (details: object, message: string): void => {
-    if (stopping || !db.open) return;
+    if (stopping || fellBack || !db.open) return;
+    fellBack = true;
     db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
     log?.warn({ ...details, path }, message);
   };
