@@ -13,6 +13,9 @@
  * --pad (characters added to the payload, default 0: the benchmark's notification, about 170 bytes),
  * --unicast <n> (instead of fan-outs, each user's event appended by a call of its own, n calls per
  * turn of the event loop, as n emits to one user each arriving together; default 0: fan-outs),
+ * --paced <n> (instead, single-user appends at n per second, evenly paced, for --rounds seconds, as
+ * the unicast workload's latency phase sends them: reports how long each append waited for its
+ * commit, whose tail is the checkpoint thread's RESTART holding the write lock; default 0),
  * --tree (a checkout whose src/streams/sqlite.ts is measured, default this one). One run per process,
  * in a fresh folder; CPU is the process's (the checkpoint thread's included) over the measured
  * fan-outs, bytes are the file and its write-ahead log after the streams are closed.
@@ -33,6 +36,7 @@ const { values } = parseArgs({
     prefill: { type: 'string', default: '1' },
     pad: { type: 'string', default: '0' },
     unicast: { type: 'string', default: '0' },
+    paced: { type: 'string', default: '0' },
     tree: { type: 'string', default: new URL('..', import.meta.url).pathname },
   },
 });
@@ -41,6 +45,7 @@ const rounds = integerFlag('rounds', values.rounds);
 const prefill = integerFlag('prefill', values.prefill, 0);
 const pad = integerFlag('pad', values.pad, 0);
 const unicast = integerFlag('unicast', values.unicast, 0);
+const paced = integerFlag('paced', values.paced, 0);
 const tree = resolve(values.tree);
 
 const store = (await import(pathToFileURL(join(tree, 'src/streams/sqlite.ts')).href)) as {
@@ -59,8 +64,47 @@ const fanout = async (round: number) => {
     await Promise.all(users.slice(first, first + unicast).map((userId) => streams.append([{ userId, event: 'bench_unicast', data }])));
   }
 };
+/** Appends at `paced` per second for `rounds` seconds; each append's wait for its commit, in ms, sorted. */
+const pacedWaits = async (): Promise<number[]> => {
+  const data = JSON.parse(payload(0, Date.now(), pad)) as unknown;
+  const waits: number[] = [];
+  const pending: Promise<void>[] = [];
+  const started = performance.now();
+  for (let issued = 0; issued < paced * rounds; ) {
+    const due = Math.min(paced * rounds, Math.floor(((performance.now() - started) * paced) / 1000));
+    for (; issued < due; issued++) {
+      const at = performance.now();
+      pending.push(
+        streams.append([{ userId: users[issued % users.length] as string, event: 'bench_paced', data }]).then(() => void waits.push(performance.now() - at)),
+      );
+    }
+    await new Promise((tick) => setTimeout(tick, 1));
+  }
+  await Promise.all(pending);
+  return waits.sort((a, b) => a - b);
+};
 try {
   for (let round = -prefill; round < 0; round++) await fanout(round);
+  if (paced > 0) {
+    const waits = await pacedWaits();
+    await streams.close();
+    const at = (q: number): number => Number((waits[Math.min(waits.length - 1, Math.floor(q * waits.length))] as number).toFixed(2));
+    console.log(
+      JSON.stringify({
+        tree,
+        users: users.length,
+        perSecond: paced,
+        seconds: rounds,
+        appends: waits.length,
+        waitMs: { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: at(1) },
+      }),
+    );
+  } else await measureFanouts();
+} finally {
+  rmSync(folder, { recursive: true, force: true });
+}
+
+async function measureFanouts(): Promise<void> {
   const cpu = process.cpuUsage();
   const started = performance.now();
   for (let round = 0; round < rounds; round++) await fanout(round);
@@ -84,6 +128,4 @@ try {
       bytesPerDelivery: Number((bytes / (users.length * (rounds + prefill))).toFixed(1)),
     }),
   );
-} finally {
-  rmSync(folder, { recursive: true, force: true });
 }

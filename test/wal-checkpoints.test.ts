@@ -6,6 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,45 @@ describe('WAL checkpoints on their own thread', { timeout: 60_000 }, () => {
     assert.ok(largest < 3000 * PAGE, `the WAL stayed under 3,000 pages (largest ${Math.round(largest / PAGE)} pages; 5,000 or more without checkpoints)`);
     await checkpoints.stop();
     db.close();
+  });
+
+  it('let commits through while a reader keeps the WAL from starting over', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'gs-wal-')), 'file.sqlite');
+    const db = openLocalDatabase(path, { busyTimeoutMs: 0 });
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const insert = db.prepare<[string]>('INSERT INTO t (v) VALUES (?)');
+    const row = 'x'.repeat(PAGE - 200);
+    // Past restartAtPages before the thread starts, so its first round tries a RESTART.
+    db.transaction(() => {
+      for (let i = 0; i < 300; i++) insert.run(row);
+    })();
+    // Another connection in a read transaction (another process's page of history): its snapshot
+    // holds frames of the WAL, which cannot start over until it ends.
+    const reader = new Database(path);
+    reader.prepare('BEGIN').run();
+    reader.prepare('SELECT count(*) FROM t').get();
+    const checkpoints = checkpointOffThread(db, path, { everyMs: 5, restartAtPages: 100 });
+    let written = 0;
+    let refused = 0;
+    try {
+      for (let i = 0; i < 60; i++) {
+        try {
+          insert.run(row);
+          written++;
+        } catch (error) {
+          if ((error as { code?: string }).code !== 'SQLITE_BUSY') throw error;
+          refused++;
+        }
+        await sleep(5);
+      }
+    } finally {
+      reader.prepare('COMMIT').run();
+      reader.close();
+      await checkpoints.stop();
+      db.close();
+    }
+    // A RESTART that waited for the reader holding the write lock refused every commit for a second.
+    assert.ok(written > refused * 2, `commits went on beside the reader: ${written} written, ${refused} refused the lock`);
   });
 
   it('hands checkpoints back to the main connection, with a warning, when the thread cannot run', async () => {

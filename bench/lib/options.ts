@@ -27,6 +27,8 @@ export interface Sizes {
   unicastRequests: number;
   httpConnections: number;
   latencySeconds: number;
+  /** Requests/s of the latency phase; 0 (the default): half of each target's own maximum rate. A fixed rate compares two trees' tails at the same load. */
+  latencyRate: number;
   fanoutSockets: number;
   fanoutRounds: number;
   /** Characters added to the fan-out's payload (a `pad` field): 0 sends the standard notification of about 170 bytes. */
@@ -49,6 +51,7 @@ const FULL: Sizes = {
   // or more, by target): in a 5 s window the p99 depended on whether one fell inside it
   // (BENCHMARKS.md, "The latency tail").
   latencySeconds: 20,
+  latencyRate: 0,
   fanoutSockets: 10_000,
   fanoutRounds: 5,
   fanoutPad: 0,
@@ -63,6 +66,7 @@ const QUICK: Sizes = {
   unicastRequests: 400,
   httpConnections: 8,
   latencySeconds: 1,
+  latencyRate: 0,
   fanoutSockets: 200,
   fanoutRounds: 2,
   fanoutPad: 0,
@@ -77,6 +81,7 @@ const SIZE_FLAGS: Record<string, keyof Sizes> = {
   'unicast-requests': 'unicastRequests',
   connections: 'httpConnections',
   'latency-seconds': 'latencySeconds',
+  'latency-rate': 'latencyRate',
   'fanout-sockets': 'fanoutSockets',
   'fanout-rounds': 'fanoutRounds',
   'fanout-pad': 'fanoutPad',

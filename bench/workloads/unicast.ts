@@ -150,7 +150,7 @@ async function measureOnce(
   pool: SwarmPool | undefined,
   failures: string[],
 ): Promise<UnicastFigures> {
-  const { unicastUsers, unicastRequests, httpConnections, latencySeconds } = ctx.options.sizes;
+  const { unicastUsers, unicastRequests, httpConnections, latencySeconds, latencyRate } = ctx.options.sizes;
   const users = userIds(unicastUsers);
   const pathFor = (i: number, event: string): string => target.unicastPath!(users[i % users.length]!, event);
   const fail = (message: string | undefined): void => {
@@ -180,7 +180,7 @@ async function measureOnce(
     deliveriesPerSec: max.deliveriesPerSec,
     cpuUsPerMessage: max.cpuUsPerDelivery,
     loadBusy: max.loadBusy,
-    halfRate: max.rps / 2,
+    halfRate: latencyRate > 0 ? latencyRate : max.rps / 2,
     delivered: max.delivered,
     expected: max.expected,
   };
@@ -364,7 +364,7 @@ export const unicast: Workload = {
     return {
       name: 'unicast',
       title: 'Unicast',
-      method: `${fmt(sizes.unicastRequests)} × \`POST /emit/:userId/:event\` round-robin over ${fmt(sizes.unicastUsers)} connected users, ${sizes.httpConnections} keep-alive connections (autocannon), as fast as the server answers; then the same at half that rate, evenly paced, for ${sizes.latencySeconds} s, timing each event from the moment its request was issued to its arrival at the client. CPU is the server's user+system time per delivered message (per request for HTTP-only targets).`,
+      method: `${fmt(sizes.unicastRequests)} × \`POST /emit/:userId/:event\` round-robin over ${fmt(sizes.unicastUsers)} connected users, ${sizes.httpConnections} keep-alive connections (autocannon), as fast as the server answers; then the same ${sizes.latencyRate > 0 ? `at ${fmt(sizes.latencyRate)} req/s for every target` : 'at half that rate'}, evenly paced, for ${sizes.latencySeconds} s, timing each event from the moment its request was issued to its arrival at the client. CPU is the server's user+system time per delivered message (per request for HTTP-only targets).`,
       tables: [
         {
           columns: [
@@ -404,6 +404,7 @@ export const unicast: Workload = {
         `--unicast-requests ${sizes.unicastRequests}`,
         `--connections ${sizes.httpConnections}`,
         `--latency-seconds ${sizes.latencySeconds}`,
+        ...(sizes.latencyRate > 0 ? [`--latency-rate ${sizes.latencyRate}`] : []),
       ]),
     };
   },
