@@ -27,6 +27,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { openSqliteStreams as OpenSqliteStreams, streamsPath as StreamsPath } from '../src/streams/sqlite.js';
 import { integerFlag } from './lib/options.js';
+import { percentile } from './lib/stats.js';
 import { payload, userIds } from './workloads/workload.js';
 
 const { values } = parseArgs({
@@ -64,7 +65,7 @@ const fanout = async (round: number) => {
     await Promise.all(users.slice(first, first + unicast).map((userId) => streams.append([{ userId, event: 'bench_unicast', data }])));
   }
 };
-/** Appends at `paced` per second for `rounds` seconds; each append's wait for its commit, in ms, sorted. */
+/** Appends at `paced` per second for `rounds` seconds; each append's wait for its commit, in ms. */
 const pacedWaits = async (): Promise<number[]> => {
   const data = JSON.parse(payload(0, Date.now(), pad)) as unknown;
   const waits: number[] = [];
@@ -81,27 +82,30 @@ const pacedWaits = async (): Promise<number[]> => {
     await new Promise((tick) => setTimeout(tick, 1));
   }
   await Promise.all(pending);
-  return waits.sort((a, b) => a - b);
+  return waits;
 };
 try {
   for (let round = -prefill; round < 0; round++) await fanout(round);
-  if (paced > 0) {
-    const waits = await pacedWaits();
-    await streams.close();
-    const at = (q: number): number => Number((waits[Math.min(waits.length - 1, Math.floor(q * waits.length))] as number).toFixed(2));
-    console.log(
-      JSON.stringify({
-        tree,
-        users: users.length,
-        perSecond: paced,
-        seconds: rounds,
-        appends: waits.length,
-        waitMs: { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: at(1) },
-      }),
-    );
-  } else await measureFanouts();
+  if (paced > 0) await measurePaced();
+  else await measureFanouts();
 } finally {
   rmSync(folder, { recursive: true, force: true });
+}
+
+async function measurePaced(): Promise<void> {
+  const waits = await pacedWaits();
+  await streams.close();
+  const at = (p: number): number => Number(percentile(waits, p).toFixed(2));
+  console.log(
+    JSON.stringify({
+      tree,
+      users: users.length,
+      perSecond: paced,
+      seconds: rounds,
+      appends: waits.length,
+      waitMs: { p50: at(50), p99: at(99), p999: at(99.9), max: at(100) },
+    }),
+  );
 }
 
 async function measureFanouts(): Promise<void> {

@@ -49,8 +49,9 @@ const AUTOCHECKPOINT_PAGES = 1000;
 const RESTART_WAIT_MS = 1000;
 /** Between two tries of a RESTART: about a commit's length under load. */
 const RESTART_RETRY_MS = 0.25;
-/** Passes before a RESTART, at most, and the pages one may find new for the RESTART to follow at once. */
+/** PASSIVE passes before a RESTART, at most. */
 const PASSES_BEFORE_RESTART = 8;
+/** New pages a pass may find and the RESTART still follow it at once: what it copies holding the lock. */
 const FEW_PAGES = 64;
 
 // A script, not a module file: the same text runs from src/ under tsx and from dist/, and
@@ -78,9 +79,9 @@ const round = () => {
       // RESTART copies what the WAL gained since the last pass, and syncs, holding the write lock:
       // commits wait that long. Passes without the lock first, until one finds little new.
       for (let pass = 0; pass < workerData.passes; pass++) {
-        const now = walPages();
-        const gained = now - pages;
-        pages = now;
+        const latest = walPages();
+        const gained = latest - pages;
+        pages = latest;
         if (gained < workerData.fewPages) break;
       }
       restart();
